@@ -1,0 +1,165 @@
+/*
+ * tsstore — a store (one DataDir): open, create, write, seal.
+ *
+ * One process writes a store at a time (flock on DataDir/LOCK); any number
+ * of processes read it without a lock, because segments are immutable and
+ * every replacement is an atomic rename.
+ *
+ * Time: every timestamp and duration in this API is in the store's
+ * precision ("store units"): units_per_second of them make a second
+ * (1000 by default: milliseconds since the Unix epoch).
+ */
+#ifndef TSSTORE_STORE_H
+#define TSSTORE_STORE_H
+
+#include <stdint.h>
+
+#include "tsstore/error.h"
+#include "tsstore/io.h"
+#include "tsstore/series.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Timestamps must lie in [-TSS_TIME_LIMIT, TSS_TIME_LIMIT] store units. */
+#define TSS_TIME_LIMIT (INT64_C(1) << 62)
+
+typedef struct tss_store tss_store;
+
+/** tss_store_open flags. */
+enum {
+    TSS_OPEN_CREATE = 1, /**< create DataDir and its metadata if missing */
+    TSS_OPEN_WRITER = 2, /**< take the writer LOCK; allows append/seal */
+};
+
+/**
+ * Options. Initialise with tss_store_options_init, then set fields. Store
+ * settings (precision, span, bucket width) apply when a store is created;
+ * opening an existing store uses its recorded settings and, where a set
+ * field differs, says so through the log callback (NOTICE).
+ */
+typedef struct tss_store_options {
+    /** Store units per second: 1, 1000, 1000000 or 1000000000; 0 = default
+     * (1000). */
+    uint32_t units_per_second;
+    /** Segment window span, in seconds; 0 = default (7200). */
+    int64_t span_seconds;
+    /** Coverage bucket width in seconds; 0 = default (10). */
+    int64_t bucket_seconds;
+    /** Writer: seconds after a window's end (and after the first late point
+     * of an already sealed window) before it is sealed. Default 300. */
+    int64_t grace_seconds;
+    /** Writer: number of head shards (locks); default 64. */
+    unsigned shards;
+    /** Writer: bytes of sealed-but-unwritten segment images kept in memory
+     * while writes fail (disk full, EIO), retried every seal call; beyond
+     * it the oldest is dropped with an ERROR. Default 256 MiB. */
+    uint64_t max_pending_bytes;
+    /** File-system operations; NULL = tss_io_default(). */
+    const tss_io_ops *io;
+    /** Log sink (may be NULL); called from the thread doing the work. */
+    void (*log)(void *ctx, int level, const char *msg);
+    void *log_ctx;
+} tss_store_options;
+
+/** Fills `o` with the defaults (zeros, grace 300 s, 64 shards, ...). */
+void tss_store_options_init(tss_store_options *o);
+
+/** A store's recorded settings. */
+typedef struct tss_store_info {
+    uint32_t format_version;
+    uint32_t units_per_second;
+    int64_t span;         /**< store units */
+    int64_t bucket_width; /**< store units */
+    int64_t created;      /**< seconds since the epoch */
+    char uuid[37];
+    const char *path;
+} tss_store_info;
+
+/**
+ * Opens the store in directory `dir`. Without TSS_OPEN_CREATE a missing
+ * store is TSS_ENOTFOUND; with it, the directory and metadata (STORE) are
+ * created. With TSS_OPEN_WRITER the LOCK is taken (TSS_ELOCKED names the
+ * holder's pid), stale temp files are removed and the head is set up.
+ * Errors: TSS_ENOTFOUND, TSS_ECORRUPT (STORE unreadable: message names the
+ * field), TSS_EINVAL (bad options), TSS_ELOCKED, TSS_EIO, TSS_ENOSPC,
+ * TSS_ENOMEM. *out is freed with tss_store_close. Thread safe (per call).
+ */
+int tss_store_open(tss_store **out, const char *dir, unsigned flags,
+                   const tss_store_options *opts) TSS_WUR;
+
+/**
+ * Closes the store and releases the LOCK. A writer's unsealed head is
+ * discarded: call tss_store_seal(..., TSS_SEAL_ALL, ...) first. Not thread
+ * safe with any other call on the same handle. NULL is a no-op.
+ */
+void tss_store_close(tss_store *s);
+
+/** Copies the store's settings into *out. Thread safe. */
+void tss_store_info_get(const tss_store *s, tss_store_info *out);
+
+/** Wall-clock time now, in store units. Thread safe. */
+int64_t tss_store_now(const tss_store *s);
+
+/**
+ * Appends one point to the writer's head (memory only, no I/O). Safe to
+ * call from many threads at once. `t` in store units. Errors: TSS_EINVAL
+ * (not a writer, bad kind, identifier field too long, t out of range),
+ * TSS_ENOMEM. The identifier strings are copied.
+ */
+int tss_store_append(tss_store *s, const tss_series_id *id, int kind,
+                     int64_t t, tss_value v) TSS_WUR;
+
+/** tss_store_seal flags. */
+enum {
+    TSS_SEAL_ALL = 1, /**< seal every window now, open ones included */
+};
+
+/** What one tss_store_seal call did. */
+typedef struct tss_seal_result {
+    uint32_t segments_written;
+    uint64_t points_written;
+    uint32_t pending;          /**< segment images still waiting to be
+                                    written after failures */
+    uint64_t pending_bytes;
+    uint64_t points_dropped;   /**< dropped to honour max_pending_bytes */
+    int last_error;            /**< 0, or the code of the last failure */
+} tss_seal_result;
+
+/**
+ * Seals due windows into segments: every window that ended at least
+ * `grace` before `now` (store units) and whose first point arrived at least
+ * `grace` before `now`; with TSS_SEAL_ALL every window. Segment images that
+ * fail to write are kept in memory (bounded by max_pending_bytes) and
+ * retried first on the next call. Returns 0 when everything due was
+ * written, else the last error (TSS_EIO, TSS_ENOSPC, TSS_ENOMEM, ...);
+ * data is never dropped for an error, only to honour the memory bound.
+ * Failures are logged, rate-limited. Call from one thread at a time (an
+ * internal mutex serialises callers); appends may run concurrently.
+ */
+int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
+                   tss_seal_result *res) TSS_WUR;
+
+/** Writer counters, since open. */
+typedef struct tss_writer_stats {
+    uint64_t series;         /**< series in the head */
+    uint64_t head_points;    /**< points in the head */
+    uint64_t head_bytes;     /**< memory the head holds */
+    uint64_t points_appended;
+    uint64_t points_late;    /**< appended for an already due window */
+    uint64_t points_written; /**< sealed into segments */
+    uint64_t segments_written;
+    uint64_t bytes_written;
+    uint64_t write_errors;
+    uint64_t pending_bytes;
+    uint64_t points_dropped;
+} tss_writer_stats;
+
+/** Fills *out. Thread safe. */
+void tss_store_writer_stats(tss_store *s, tss_writer_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TSSTORE_STORE_H */

@@ -1,0 +1,682 @@
+/*
+ * Point compression; the format is specified in codec_gorilla.h.
+ */
+#include "codec_gorilla.h"
+
+#include <math.h>
+
+/* ---- bit writer ----------------------------------------------------------- */
+
+static int bits_put(tss_bits *w, uint64_t v, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (!tss_buf_reserve(&w->buf, 9))
+        return TSS_ENOMEM;
+    if (n < 64)
+        v &= (UINT64_C(1) << n) - 1;
+    while (n > 0) {
+        unsigned used = (unsigned)(w->nbits & 7);
+        unsigned room, take;
+        uint8_t chunk;
+
+        if (used == 0)
+            w->buf.data[w->buf.len++] = 0;
+        room = 8 - used;
+        take = n < room ? n : room;
+        chunk = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
+        w->buf.data[w->buf.len - 1] |= (uint8_t)(chunk << (room - take));
+        n -= take;
+        w->nbits += take;
+    }
+    return 0;
+}
+
+/* ---- bit reader ----------------------------------------------------------- */
+
+typedef struct bitrd {
+    const uint8_t *p;
+    uint64_t pos, nbits;
+} bitrd;
+
+static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n > r->nbits - r->pos)
+        return false;
+    /* fast path: one unaligned big-endian load covers the field */
+    if (n <= 56 && (r->pos >> 3) + 8 <= (r->nbits + 7) >> 3) {
+        const uint8_t *q = r->p + (r->pos >> 3);
+        uint64_t w = ((uint64_t)q[0] << 56) | ((uint64_t)q[1] << 48) |
+                     ((uint64_t)q[2] << 40) | ((uint64_t)q[3] << 32) |
+                     ((uint64_t)q[4] << 24) | ((uint64_t)q[5] << 16) |
+                     ((uint64_t)q[6] << 8) | (uint64_t)q[7];
+
+        if (n == 0) {
+            *out = 0;
+            return true;
+        }
+        w <<= (r->pos & 7);
+        *out = w >> (64 - n);
+        r->pos += n;
+        return true;
+    }
+    while (n > 0) {
+        unsigned off = (unsigned)(r->pos & 7);
+        unsigned room = 8 - off, take = n < room ? n : room;
+        uint8_t byte = r->p[r->pos >> 3];
+
+        v = (v << take) | ((byte >> (room - take)) & ((1u << take) - 1));
+        r->pos += take;
+        n -= take;
+    }
+    *out = v;
+    return true;
+}
+
+static inline bool br_bit(bitrd *r, unsigned *bit)
+{
+    if (r->pos >= r->nbits)
+        return false;
+    *bit = (r->p[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
+    r->pos++;
+    return true;
+}
+
+/* ---- prefix classes for zig-zag integers ------------------------------ */
+
+typedef struct vclass {
+    uint8_t width[6]; /* width[0] is the zero class */
+} vclass;
+
+static const vclass TS_CLASSES = {{0, 4, 8, 14, 24, 64}};
+static const vclass INT_CLASSES = {{0, 6, 12, 20, 32, 64}};
+
+static int put_class(tss_bits *w, const vclass *c, uint64_t z)
+{
+    int rc;
+
+    if (z == 0)
+        return bits_put(w, 0, 1);
+    for (unsigned i = 1; i < 6; i++) {
+        unsigned wd = c->width[i];
+
+        if (wd == 64 || z < (UINT64_C(1) << wd)) {
+            /* i ones, then a terminating zero except for the last class */
+            uint64_t prefix = ((UINT64_C(1) << i) - 1) << (i < 5 ? 1 : 0);
+            unsigned plen = i < 5 ? i + 1 : 5;
+
+            if ((rc = bits_put(w, prefix, plen)) != 0)
+                return rc;
+            if (wd == 64) {
+                if ((rc = bits_put(w, z >> 32, 32)) != 0)
+                    return rc;
+                return bits_put(w, z, 32);
+            }
+            return bits_put(w, z, wd);
+        }
+    }
+    return TSS_EINVAL; /* unreachable: the last class takes any value */
+}
+
+static inline bool get_class(bitrd *r, const vclass *c, uint64_t *z)
+{
+    unsigned i = 0, bit;
+    uint64_t hi, lo;
+
+    while (i < 5) {
+        if (!br_bit(r, &bit))
+            return false;
+        if (!bit)
+            break;
+        i++;
+    }
+    if (i == 0) {
+        *z = 0;
+        return true;
+    }
+    if (c->width[i] == 64) {
+        if (!br_get(r, 32, &hi) || !br_get(r, 32, &lo))
+            return false;
+        *z = (hi << 32) | lo;
+        return true;
+    }
+    return br_get(r, c->width[i], z);
+}
+
+/* ---- XOR (Gorilla §4.1.2) --------------------------------------------- */
+
+typedef struct xorstate {
+    uint64_t prev;
+    uint8_t lead, trail; /* trail == 0xff: no window yet */
+} xorstate;
+
+static int xor_put(tss_bits *w, xorstate *s, uint64_t v)
+{
+    uint64_t x = v ^ s->prev;
+    unsigned lead, trail, mlen;
+    int rc;
+
+    s->prev = v;
+    if (x == 0)
+        return bits_put(w, 0, 1);
+    lead = (unsigned)__builtin_clzll(x);
+    trail = (unsigned)__builtin_ctzll(x);
+    if (lead > 31)
+        lead = 31;
+    if (s->trail != 0xff && lead >= s->lead && trail >= s->trail) {
+        mlen = 64 - s->lead - s->trail;
+        if ((rc = bits_put(w, 2, 2)) != 0)
+            return rc;
+        return bits_put(w, x >> s->trail, mlen);
+    }
+    mlen = 64 - lead - trail;
+    s->lead = (uint8_t)lead;
+    s->trail = (uint8_t)trail;
+    /* '11' + 5 bits lead + 6 bits length (64 → 0) */
+    if ((rc = bits_put(w, (UINT64_C(3) << 11) | ((uint64_t)lead << 6) |
+                              (mlen & 63),
+                       13)) != 0)
+        return rc;
+    return bits_put(w, x >> trail, mlen);
+}
+
+static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
+{
+    unsigned bit, mlen;
+    uint64_t hdr, m;
+
+    if (!br_bit(r, &bit))
+        return false;
+    if (bit) {
+        if (!br_bit(r, &bit))
+            return false;
+        if (bit) {
+            if (!br_get(r, 11, &hdr))
+                return false;
+            s->lead = (uint8_t)(hdr >> 6);
+            mlen = (unsigned)(hdr & 63);
+            if (mlen == 0)
+                mlen = 64;
+            if (s->lead + mlen > 64)
+                return false;
+            s->trail = (uint8_t)(64 - s->lead - mlen);
+        } else if (s->trail == 0xff) {
+            return false; /* window reuse before any window */
+        }
+        mlen = 64u - s->lead - s->trail;
+        if (mlen > 56) {
+            uint64_t hi, lo;
+
+            if (!br_get(r, mlen - 32, &hi) || !br_get(r, 32, &lo))
+                return false;
+            m = (hi << 32) | lo;
+        } else if (!br_get(r, mlen, &m)) {
+            return false;
+        }
+        s->prev ^= m << s->trail;
+    }
+    *v = s->prev;
+    return true;
+}
+
+/* ---- gauges as scaled decimals ----------------------------------------- */
+
+static const double P10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+static bool same_bits(double a, double b)
+{
+    uint64_t x, y;
+
+    memcpy(&x, &a, 8);
+    memcpy(&y, &b, 8);
+    return x == y;
+}
+
+/* True if v == x / 10^k bit-exactly for an integer x with |x| < 2^53. */
+static bool scaled_int(double v, unsigned k, int64_t *x)
+{
+    double s;
+
+    if (!isfinite(v))
+        return false;
+    s = v * P10[k];
+    if (!(fabs(s) < 9007199254740992.0))
+        return false;
+    *x = llround(s);
+    return same_bits((double)*x / P10[k], v);
+}
+
+static double unscale(int64_t x, unsigned k)
+{
+    return k == 0 ? (double)x : (double)x / P10[k];
+}
+
+/* Smallest k for which every gauge is a scaled integer; -1 if none. */
+static int find_scale(const tss_point *pts, size_t n)
+{
+    for (unsigned k = 0; k < 16; k++) {
+        size_t i;
+        int64_t x;
+
+        for (i = 0; i < n; i++)
+            if (!scaled_int(pts[i].v.gauge, k, &x))
+                break;
+        if (i == n)
+            return (int)k;
+        /* a value that is not even finite or is huge never scales */
+        if (!isfinite(pts[i].v.gauge) || fabs(pts[i].v.gauge) >= 9.0e15)
+            return -1;
+    }
+    return -1;
+}
+
+/* ---- integer streams -------------------------------------------------- */
+
+typedef struct intstate {
+    uint64_t prev, prev_delta;
+} intstate;
+
+static int int_put(tss_bits *w, intstate *s, uint64_t v, unsigned mode)
+{
+    uint64_t delta = v - s->prev;
+    uint64_t d = mode == TSS_VMODE_DOD ? delta - s->prev_delta : delta;
+
+    s->prev = v;
+    s->prev_delta = delta;
+    return put_class(w, &INT_CLASSES, tss_zigzag((int64_t)d));
+}
+
+static inline bool int_get(bitrd *r, intstate *s, uint64_t *v, unsigned mode)
+{
+    uint64_t z, delta;
+
+    if (!get_class(r, &INT_CLASSES, &z))
+        return false;
+    delta = (uint64_t)tss_unzigzag(z);
+    if (mode == TSS_VMODE_DOD)
+        delta += s->prev_delta;
+    s->prev_delta = delta;
+    s->prev += delta;
+    *v = s->prev;
+    return true;
+}
+
+typedef struct tsstate {
+    uint64_t prev, prev_delta;
+} tsstate;
+
+static int ts_put(tss_bits *w, tsstate *s, int64_t t)
+{
+    uint64_t delta = (uint64_t)t - s->prev;
+    uint64_t dod = delta - s->prev_delta;
+
+    s->prev = (uint64_t)t;
+    s->prev_delta = delta;
+    return put_class(w, &TS_CLASSES, tss_zigzag((int64_t)dod));
+}
+
+static inline bool ts_get(bitrd *r, tsstate *s, int64_t *t)
+{
+    uint64_t z;
+
+    if (!get_class(r, &TS_CLASSES, &z))
+        return false;
+    s->prev_delta += (uint64_t)tss_unzigzag(z);
+    s->prev += s->prev_delta;
+    *t = (int64_t)s->prev;
+    return true;
+}
+
+/* ---- head encoder ----------------------------------------------------- */
+
+static void truncate_bits(tss_bits *w, uint64_t nbits)
+{
+    unsigned rem = (unsigned)(nbits & 7);
+
+    w->nbits = nbits;
+    w->buf.len = (size_t)((nbits + 7) / 8);
+    w->buf.oom = false;
+    if (rem)
+        w->buf.data[w->buf.len - 1] &= (uint8_t)(0xff << (8 - rem));
+}
+
+void tss_enc_init(tss_enc *e, int kind)
+{
+    memset(e, 0, sizeof(*e));
+    e->kind = (uint8_t)kind;
+    e->trail = 0xff;
+}
+
+int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
+{
+    tss_bits ts_save = e->ts, val_save = e->val;
+    tsstate ts;
+    int rc;
+
+    if (e->count == 0) {
+        e->t0 = e->last_t = t;
+        e->v0 = e->last_v = v.bits;
+        e->count = 1;
+        return 0;
+    }
+    if (e->count == UINT32_MAX)
+        return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
+    /* Room for the largest point (10 bytes per stream) up front, so the
+     * puts below cannot fail half-way through a point. */
+    if (!tss_buf_reserve(&e->ts.buf, 16) || !tss_buf_reserve(&e->val.buf, 16))
+        goto fail;
+    ts.prev = (uint64_t)e->last_t;
+    ts.prev_delta = e->last_delta;
+    if ((rc = ts_put(&e->ts, &ts, t)) != 0)
+        goto fail;
+    if (e->kind == TSS_KIND_GAUGE) {
+        xorstate xs = {e->last_v, e->lead, e->trail};
+
+        if ((rc = xor_put(&e->val, &xs, v.bits)) != 0)
+            goto fail;
+        e->lead = xs.lead;
+        e->trail = xs.trail;
+    } else {
+        intstate is = {e->last_v, e->last_vdelta};
+
+        if ((rc = int_put(&e->val, &is, v.bits, TSS_VMODE_DOD)) != 0)
+            goto fail;
+        e->last_vdelta = is.prev_delta;
+    }
+    e->last_delta = ts.prev_delta;
+    e->last_t = t;
+    e->last_v = v.bits;
+    e->count++;
+    return 0;
+fail:
+    /* roll back to the last whole point: lengths and the partial byte */
+    truncate_bits(&e->ts, ts_save.nbits);
+    truncate_bits(&e->val, val_save.nbits);
+    return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
+}
+
+size_t tss_enc_mem(const tss_enc *e)
+{
+    return e->ts.buf.cap + e->val.buf.cap;
+}
+
+void tss_enc_free(tss_enc *e)
+{
+    tss_buf_free(&e->ts.buf);
+    tss_buf_free(&e->val.buf);
+    e->count = 0;
+}
+
+static int grow_points(tss_point **pts, size_t *cap, size_t need)
+{
+    size_t ncap;
+    tss_point *np;
+
+    if (need <= *cap)
+        return 0;
+    ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > SIZE_MAX / sizeof(tss_point))
+        return tss_error_set(TSS_ENOMEM, "too many points");
+    np = tss_realloc(*pts, ncap * sizeof(tss_point));
+    if (!np)
+        return tss_error_set(TSS_ENOMEM, "out of memory decoding points");
+    *pts = np;
+    *cap = ncap;
+    return 0;
+}
+
+/*
+ * Decodes count-1 points after (t0, v0) from the two streams, appending
+ * to *pts. The caller has reserved room for count points.
+ */
+static bool decode_streams(bitrd *tr, bitrd *vr, int kind, unsigned mode,
+                           unsigned k, int64_t t0, uint64_t v0, size_t count,
+                           tss_point *out)
+{
+    tsstate ts = {(uint64_t)t0, 0};
+    xorstate xs = {v0, 0, 0xff};
+    intstate is = {v0, 0};
+
+    out[0].t = t0;
+    if (kind == TSS_KIND_GAUGE && mode != TSS_VMODE_XOR)
+        out[0].v.gauge = unscale((int64_t)v0, k);
+    else
+        out[0].v.bits = v0;
+    for (size_t i = 1; i < count; i++) {
+        uint64_t v;
+
+        if (!ts_get(tr, &ts, &out[i].t))
+            return false;
+        if (mode == TSS_VMODE_XOR) {
+            if (!xor_get(vr, &xs, &v))
+                return false;
+            out[i].v.bits = v;
+        } else {
+            if (!int_get(vr, &is, &v, mode))
+                return false;
+            if (kind == TSS_KIND_GAUGE)
+                out[i].v.gauge = unscale((int64_t)v, k);
+            else
+                out[i].v.bits = v;
+        }
+    }
+    return true;
+}
+
+int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
+{
+    bitrd tr = {e->ts.buf.data, 0, e->ts.nbits};
+    bitrd vr = {e->val.buf.data, 0, e->val.nbits};
+    unsigned mode = e->kind == TSS_KIND_GAUGE ? TSS_VMODE_XOR : TSS_VMODE_DOD;
+    int rc;
+
+    if (e->count == 0)
+        return 0;
+    if ((rc = grow_points(pts, cap, *n + e->count)) != 0)
+        return rc;
+    if (!decode_streams(&tr, &vr, e->kind, mode, 0, e->t0, e->v0, e->count,
+                        *pts + *n))
+        return tss_error_set(TSS_ECORRUPT, "head encoder stream is corrupt");
+    *n += e->count;
+    return 0;
+}
+
+/* ---- chunks --------------------------------------------------------------- */
+
+/* Encodes the value stream of pts[1..n) in `mode` with scale k. */
+static int encode_values(tss_bits *w, int kind, unsigned mode, unsigned k,
+                         const tss_point *pts, size_t n, uint64_t *v0)
+{
+    xorstate xs = {0, 0, 0xff};
+    intstate is = {0, 0};
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = pts[i].v.bits;
+
+        if (kind == TSS_KIND_GAUGE && mode != TSS_VMODE_XOR) {
+            int64_t x = 0;
+
+            (void)scaled_int(pts[i].v.gauge, k, &x);
+            v = (uint64_t)x;
+        }
+        if (i == 0) {
+            *v0 = v;
+            xs.prev = is.prev = v;
+            continue;
+        }
+        rc = mode == TSS_VMODE_XOR ? xor_put(w, &xs, v)
+                                   : int_put(w, &is, v, mode);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int tss_chunk_encode(tss_buf *out, int kind, int64_t base,
+                     const tss_point *pts, size_t n)
+{
+    tss_bits ts = {0}, best = {0}, cand = {0};
+    tsstate tst;
+    unsigned best_mode = 0, best_k = 0;
+    uint64_t best_v0 = 0, v0;
+    int rc = 0, scale = 0;
+    unsigned modes[3];
+    size_t nmodes = 0;
+
+    if (n == 0 || kind < TSS_KIND_GAUGE || kind > TSS_KIND_ABSOLUTE)
+        return tss_error_set(TSS_EINVAL, "chunk of %zu points, kind %d", n,
+                             kind);
+    tst.prev = (uint64_t)pts[0].t;
+    tst.prev_delta = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (pts[i].t <= pts[i - 1].t) {
+            rc = tss_error_set(TSS_EINVAL, "chunk points not sorted");
+            goto out;
+        }
+        if ((rc = ts_put(&ts, &tst, pts[i].t)) != 0)
+            goto out;
+    }
+    if (kind == TSS_KIND_GAUGE) {
+        modes[nmodes++] = TSS_VMODE_XOR;
+        scale = find_scale(pts, n);
+        if (scale >= 0) {
+            modes[nmodes++] = TSS_VMODE_DELTA;
+            modes[nmodes++] = TSS_VMODE_DOD;
+        }
+    } else {
+        modes[nmodes++] = TSS_VMODE_DOD;
+        modes[nmodes++] = TSS_VMODE_DELTA;
+    }
+    for (size_t m = 0; m < nmodes; m++) {
+        unsigned k = modes[m] == TSS_VMODE_XOR ? 0 : (unsigned)scale;
+
+        cand.buf.len = 0;
+        cand.nbits = 0;
+        if ((rc = encode_values(&cand, kind, modes[m], k, pts, n, &v0)) != 0)
+            goto out;
+        if (m == 0 || cand.nbits < best.nbits) {
+            tss_bits t = best;
+
+            best = cand;
+            cand = t;
+            best_mode = modes[m];
+            best_k = k;
+            best_v0 = v0;
+        }
+    }
+    tss_buf_put_u8(out, (uint8_t)(best_mode | (best_k << 4)));
+    tss_buf_put_varint(out, n);
+    tss_buf_put_varint(out, tss_zigzag((int64_t)((uint64_t)pts[0].t -
+                                                 (uint64_t)base)));
+    tss_buf_put_varint(out, best_mode == TSS_VMODE_XOR
+                                ? best_v0
+                                : tss_zigzag((int64_t)best_v0));
+    tss_buf_put_varint(out, ts.nbits);
+    tss_buf_append(out, ts.buf.data, (size_t)((ts.nbits + 7) / 8));
+    tss_buf_append(out, best.buf.data, (size_t)((best.nbits + 7) / 8));
+    if (out->oom)
+        rc = tss_error_set(TSS_ENOMEM, "out of memory encoding a chunk");
+out:
+    tss_buf_free(&ts.buf);
+    tss_buf_free(&best.buf);
+    tss_buf_free(&cand.buf);
+    return rc;
+}
+
+typedef struct chunk_hdr {
+    unsigned mode, k;
+    uint64_t count, v0, ts_bits;
+    int64_t t0;
+    const uint8_t *ts, *val;
+    size_t ts_len, val_len;
+} chunk_hdr;
+
+static int parse_hdr(const uint8_t *p, size_t len, int kind, int64_t base,
+                     chunk_hdr *h)
+{
+    tss_rd r;
+    uint8_t codec;
+    uint64_t zt0, v0;
+
+    tss_rd_init(&r, p, len);
+    tss_rd_u8(&r, &codec);
+    tss_rd_varint(&r, &h->count);
+    tss_rd_varint(&r, &zt0);
+    tss_rd_varint(&r, &v0);
+    tss_rd_varint(&r, &h->ts_bits);
+    if (r.bad)
+        return tss_error_set(TSS_ECORRUPT, "chunk header truncated");
+    h->mode = codec & 15;
+    h->k = codec >> 4;
+    if (h->mode > TSS_VMODE_DOD ||
+        (h->mode == TSS_VMODE_XOR && (kind != TSS_KIND_GAUGE || h->k)) ||
+        (kind != TSS_KIND_GAUGE && h->k))
+        return tss_error_set(TSS_ECORRUPT, "chunk codec byte 0x%02x invalid",
+                             codec);
+    if (h->count == 0)
+        return tss_error_set(TSS_ECORRUPT, "chunk has no points");
+    h->t0 = (int64_t)((uint64_t)tss_unzigzag(zt0) + (uint64_t)base);
+    h->v0 = h->mode == TSS_VMODE_XOR ? v0 : (uint64_t)tss_unzigzag(v0);
+    if (h->ts_bits > (uint64_t)tss_rd_left(&r) * 8)
+        return tss_error_set(TSS_ECORRUPT, "chunk timestamp stream overruns");
+    /* every point after the first costs at least one bit per stream */
+    if (h->count - 1 > h->ts_bits)
+        return tss_error_set(TSS_ECORRUPT,
+                             "chunk claims %llu points in %llu bits",
+                             (unsigned long long)h->count,
+                             (unsigned long long)h->ts_bits);
+    h->ts = r.p;
+    h->ts_len = (size_t)((h->ts_bits + 7) / 8);
+    h->val = r.p + h->ts_len;
+    h->val_len = tss_rd_left(&r) - h->ts_len;
+    return 0;
+}
+
+int tss_chunk_count(const uint8_t *p, size_t len, uint64_t *count)
+{
+    tss_rd r;
+    uint8_t codec;
+
+    tss_rd_init(&r, p, len);
+    tss_rd_u8(&r, &codec);
+    tss_rd_varint(&r, count);
+    if (r.bad || *count == 0)
+        return tss_error_set(TSS_ECORRUPT, "chunk header truncated");
+    return 0;
+}
+
+int tss_chunk_decode(const uint8_t *p, size_t len, int kind, int64_t base,
+                     size_t max_points, tss_point **pts, size_t *n,
+                     size_t *cap)
+{
+    chunk_hdr h;
+    bitrd tr, vr;
+    int rc;
+
+    if ((rc = parse_hdr(p, len, kind, base, &h)) != 0)
+        return rc;
+    if (h.count > max_points)
+        return tss_error_set(TSS_ECORRUPT,
+                             "chunk claims %llu points, more than %zu",
+                             (unsigned long long)h.count, max_points);
+    if ((rc = grow_points(pts, cap, *n + (size_t)h.count)) != 0)
+        return rc;
+    tr = (bitrd){h.ts, 0, h.ts_bits};
+    vr = (bitrd){h.val, 0, (uint64_t)h.val_len * 8};
+    if (!decode_streams(&tr, &vr, kind, h.mode, h.k, h.t0, h.v0,
+                        (size_t)h.count, *pts + *n))
+        return tss_error_set(TSS_ECORRUPT, "chunk bit stream is corrupt");
+    /* timestamps must strictly increase: decoded data is trusted later */
+    for (size_t i = *n + 1; i < *n + h.count; i++)
+        if ((*pts)[i].t <= (*pts)[i - 1].t)
+            return tss_error_set(TSS_ECORRUPT,
+                                 "chunk timestamps not increasing");
+    *n += (size_t)h.count;
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * Point compression: Gorilla-style delta-of-delta timestamps and XOR gauges
+ * (Pelkonen et al., "Gorilla: A Fast, Scalable, In-Memory Time Series
+ * Database", VLDB 2015, §4.1), integer kinds as zig-zag delta or
+ * delta-of-delta of the integer itself. All modes are lossless: integer
+ * arithmetic wraps modulo 2^64, so INT64_MIN/MAX, UINT64_MAX and counter wraps
+ * round-trip; gauges are compared and stored by their bit patterns, so NaN
+ * payloads, ±Inf and -0.0 round-trip.
+ *
+ * Chunk layout (one series' points in one segment; all multi-byte integers
+ * are LEB128 varints unless noted):
+ *
+ *   u8      codec     low nibble: value mode (0 XOR, 1 delta, 2 delta-of-
+ *                     delta); high nibble: decimal exponent k (gauges in an
+ *                     integer mode store round(v * 10^k) and decode as
+ *                     x / 10^k, used only when that is bit-exact for every
+ *                     point); 0 for XOR and for integer kinds
+ *   varint  count     number of points, >= 1
+ *   varint  zz(t0 - base)   first timestamp, relative to the segment start
+ *   varint  v0        first value: XOR mode the raw 64 bits; integer modes
+ *                     the zig-zag of the (scaled) integer
+ *   varint  ts_bits   length in bits of the timestamp stream
+ *   bytes   ts stream ceil(ts_bits / 8) bytes
+ *   bytes   value stream, up to the end of the chunk
+ *
+ * Bit streams are MSB-first. Timestamp stream: per point after the first, the
+ * zig-zag of dod = (t[i] - t[i-1]) - (t[i-1] - t[i-2]) (first delta taken
+ * against 0) in a prefix class: '0' → 0; '10' + 4 bits; '110' + 8 bits;
+ * '1110' + 14 bits; '11110' + 24 bits; '11111' + 64 bits. Integer value
+ * streams use the same scheme with widths 6, 12, 20, 32, 64. XOR stream:
+ * '0' same value; '10' + meaningful bits in the previous window; '11' + 5
+ * bits leading zeros + 6 bits length (0 = 64) + meaningful bits.
+ */
+#ifndef TSS_CODEC_GORILLA_H
+#define TSS_CODEC_GORILLA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "tsstore/series.h"
+
+enum { TSS_VMODE_XOR = 0, TSS_VMODE_DELTA = 1, TSS_VMODE_DOD = 2 };
+
+/** Growable MSB-first bit buffer; zero-initialise. */
+typedef struct tss_bits {
+    tss_buf buf;
+    uint64_t nbits;
+} tss_bits;
+
+/**
+ * Incremental encoder for points appended in strictly increasing time order
+ * (the head). Zero-initialise, then tss_enc_init. Not thread safe: the
+ * owner serialises access (the head's shard lock).
+ */
+typedef struct tss_enc {
+    tss_bits ts, val;
+    int64_t t0, last_t;
+    uint64_t last_delta;
+    uint64_t v0, last_v, last_vdelta;
+    uint32_t count;
+    uint8_t kind;
+    uint8_t lead, trail; /* XOR window; trail == 0xff: none yet */
+} tss_enc;
+
+void tss_enc_init(tss_enc *e, int kind);
+
+/**
+ * Appends a point; `t` must be greater than the last appended timestamp
+ * (the caller routes anything else to its out-of-order buffer).
+ * Returns 0, or TSS_ENOMEM (the encoder is unchanged on failure).
+ */
+int tss_enc_append(tss_enc *e, int64_t t, tss_value v) TSS_WUR;
+
+/** Bytes of memory held by the encoder's buffers. */
+size_t tss_enc_mem(const tss_enc *e);
+
+/**
+ * Decodes every point of the encoder, appending to *pts (tss_realloc'ed;
+ * *n points, *cap capacity). Returns 0 or TSS_ENOMEM / TSS_ECORRUPT.
+ */
+int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n,
+                   size_t *cap) TSS_WUR;
+
+void tss_enc_free(tss_enc *e);
+
+/**
+ * Encodes `n` >= 1 points sorted by strictly increasing time into one
+ * chunk appended to `out`, choosing the smallest lossless mode for the kind.
+ * `base` (store units) is subtracted from the first timestamp. Returns 0,
+ * TSS_EINVAL (n == 0, unsorted input, bad kind) or TSS_ENOMEM.
+ */
+int tss_chunk_encode(tss_buf *out, int kind, int64_t base,
+                     const tss_point *pts, size_t n) TSS_WUR;
+
+/**
+ * Decodes a chunk of `len` bytes, appending its points to *pts (tss_realloc'
+ * ed array, *n used, *cap allocated). Refuses more than `max_points`
+ * points. Never reads outside [p, p+len). Returns 0, TSS_ECORRUPT (with a
+ * message naming what is wrong) or TSS_ENOMEM.
+ */
+int tss_chunk_decode(const uint8_t *p, size_t len, int kind, int64_t base,
+                     size_t max_points, tss_point **pts, size_t *n,
+                     size_t *cap) TSS_WUR;
+
+/** Reads only the point count of a chunk (cheap); TSS_ECORRUPT if bad. */
+int tss_chunk_count(const uint8_t *p, size_t len, uint64_t *count) TSS_WUR;
+
+#endif /* TSS_CODEC_GORILLA_H */

@@ -1,0 +1,521 @@
+/*
+ * The sharded in-memory head; see head.h.
+ */
+#include "head.h"
+
+#include <pthread.h>
+
+#include "codec_gorilla.h"
+#include "series.h"
+
+/* uthash: our allocator, and never exit() on allocation failure */
+#define uthash_malloc(sz) tss_malloc(sz)
+#define uthash_free(ptr, sz) tss_free(ptr)
+#define HASH_NONFATAL_OOM 1
+/* set when uthash fails to allocate; checked right after each add */
+static _Thread_local int head_oom;
+#define uthash_nonfatal_oom(obj) (head_oom = 1)
+#include <uthash.h>
+
+/* Out-of-order points beyond this are folded into the encoder. */
+#define OOO_FOLD 128
+
+struct tss_head_item {
+    int64_t start;
+    int64_t first_arrival;
+    tss_enc enc;
+    tss_point *ooo;
+    uint32_t nooo, cap_ooo;
+    struct tss_head_item *next;
+    /* set once detached: the item owns a copy of its series key */
+    uint8_t *key;
+    size_t key_len;
+};
+
+typedef struct head_series {
+    UT_hash_handle hh;
+    uint8_t *key;
+    size_t key_len;
+    tss_head_item *wins;
+} head_series;
+
+typedef struct head_shard {
+    pthread_mutex_t mu;
+    head_series *map;
+    uint64_t series, points, ooo;
+} head_shard;
+
+struct tss_head {
+    head_shard *shards;
+    unsigned mask;
+    int64_t span;
+};
+
+int tss_head_create(tss_head **out, unsigned nshards, int64_t span)
+{
+    tss_head *h;
+    unsigned n = 1;
+
+    *out = NULL;
+    if (span <= 0)
+        return tss_error_set(TSS_EINVAL, "span must be positive");
+    while (n < nshards && n < 4096)
+        n <<= 1;
+    h = tss_calloc(1, sizeof(*h));
+    if (!h || !(h->shards = tss_calloc(n, sizeof(*h->shards)))) {
+        tss_free(h);
+        return tss_error_set(TSS_ENOMEM, "out of memory creating the head");
+    }
+    for (unsigned i = 0; i < n; i++)
+        pthread_mutex_init(&h->shards[i].mu, NULL);
+    h->mask = n - 1;
+    h->span = span;
+    *out = h;
+    return 0;
+}
+
+static void item_free(tss_head_item *w)
+{
+    tss_enc_free(&w->enc);
+    tss_free(w->ooo);
+    tss_free(w->key);
+    tss_free(w);
+}
+
+void tss_head_free(tss_head *h)
+{
+    if (!h)
+        return;
+    for (unsigned i = 0; i <= h->mask; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        HASH_ITER(hh, sh->map, s, tmp)
+        {
+            HASH_DELETE(hh, sh->map, s);
+            while (s->wins) {
+                tss_head_item *w = s->wins;
+
+                s->wins = w->next;
+                item_free(w);
+            }
+            tss_free(s->key);
+            tss_free(s);
+        }
+        pthread_mutex_destroy(&sh->mu);
+    }
+    tss_free(h->shards);
+    tss_free(h);
+}
+
+int64_t tss_head_window(const tss_head *h, int64_t t)
+{
+    int64_t r = t % h->span;
+
+    return t - (r < 0 ? r + h->span : r);
+}
+
+/* ---- merging -------------------------------------------------------------- */
+
+size_t tss_head_merge(const tss_point *enc, size_t ne, tss_point *ooo,
+                      size_t no, tss_point *out)
+{
+    size_t i = 0, j = 0, n = 0, u = 0;
+
+    /* stable insertion sort by time (no is small: at most OOO_FOLD) */
+    for (size_t a = 1; a < no; a++) {
+        tss_point p = ooo[a];
+        size_t b = a;
+
+        while (b > 0 && ooo[b - 1].t > p.t) {
+            ooo[b] = ooo[b - 1];
+            b--;
+        }
+        ooo[b] = p;
+    }
+    /* keep the last arrival of each timestamp */
+    for (size_t a = 0; a < no; a++) {
+        if (a + 1 < no && ooo[a + 1].t == ooo[a].t)
+            continue;
+        ooo[u++] = ooo[a];
+    }
+    while (i < ne || j < u) {
+        if (j == u || (i < ne && enc[i].t < ooo[j].t)) {
+            out[n++] = enc[i++];
+        } else {
+            if (i < ne && enc[i].t == ooo[j].t)
+                i++; /* the out-of-order point arrived later: it wins */
+            out[n++] = ooo[j++];
+        }
+    }
+    return n;
+}
+
+static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
+                       size_t *cap)
+{
+    tss_point *tmp = NULL, *ooo = NULL;
+    size_t ne = 0, tcap = 0, need;
+    int rc;
+
+    *n = 0;
+    if ((rc = tss_enc_decode(&w->enc, &tmp, &ne, &tcap)) != 0)
+        goto out;
+    need = ne + w->nooo;
+    if (need > *cap) {
+        tss_point *np = tss_realloc(*pts, need * sizeof(tss_point));
+
+        if (!np) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory merging points");
+            goto out;
+        }
+        *pts = np;
+        *cap = need;
+    }
+    if (w->nooo) {
+        ooo = tss_malloc(w->nooo * sizeof(tss_point));
+        if (!ooo) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory merging points");
+            goto out;
+        }
+        memcpy(ooo, w->ooo, w->nooo * sizeof(tss_point));
+    }
+    *n = tss_head_merge(tmp, ne, ooo, w->nooo, *pts);
+out:
+    tss_free(tmp);
+    tss_free(ooo);
+    return rc;
+}
+
+/* Folds the out-of-order buffer into a fresh encoder. On failure nothing
+ * changes (the caller keeps appending to the buffer). */
+static int fold_ooo(tss_head_item *w, int kind)
+{
+    tss_point *pts = NULL;
+    size_t n = 0, cap = 0;
+    tss_enc fresh;
+    int rc;
+
+    if ((rc = item_points(w, &pts, &n, &cap)) != 0)
+        goto out;
+    tss_enc_init(&fresh, kind);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0) {
+            tss_enc_free(&fresh);
+            goto out;
+        }
+    tss_enc_free(&w->enc);
+    w->enc = fresh;
+    w->nooo = 0;
+out:
+    tss_free(pts);
+    return rc;
+}
+
+/* ---- append --------------------------------------------------------------- */
+
+static int ooo_push(tss_head_item *w, int64_t t, tss_value v)
+{
+    if (w->nooo == w->cap_ooo) {
+        uint32_t ncap = w->cap_ooo ? w->cap_ooo * 2 : 8;
+        tss_point *np = tss_realloc(w->ooo, ncap * sizeof(tss_point));
+
+        if (!np)
+            return tss_error_set(TSS_ENOMEM, "out of memory (out-of-order)");
+        w->ooo = np;
+        w->cap_ooo = ncap;
+    }
+    w->ooo[w->nooo].t = t;
+    w->ooo[w->nooo].v = v;
+    w->nooo++;
+    return 0;
+}
+
+int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
+                    uint64_t hash, int64_t t, tss_value v, int64_t now)
+{
+    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
+    int64_t start = tss_head_window(h, t);
+    int kind = key[key_len - 1];
+    head_series *s;
+    tss_head_item *w, **pw;
+    int rc = 0;
+
+    pthread_mutex_lock(&sh->mu);
+    HASH_FIND_BYHASHVALUE(hh, sh->map, key, key_len, (unsigned)hash, s);
+    if (!s) {
+        s = tss_calloc(1, sizeof(*s));
+        if (!s || !(s->key = tss_malloc(key_len))) {
+            tss_free(s);
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
+            goto out;
+        }
+        memcpy(s->key, key, key_len);
+        s->key_len = key_len;
+        head_oom = 0;
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->map, s->key, s->key_len,
+                                    (unsigned)hash, s);
+        if (head_oom) {
+            tss_free(s->key);
+            tss_free(s);
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
+            goto out;
+        }
+        sh->series++;
+    }
+    /* windows are kept newest first: appends almost always hit the head */
+    for (pw = &s->wins; (w = *pw) != NULL && w->start > start; pw = &w->next)
+        ;
+    if (!w || w->start != start) {
+        tss_head_item *nw = tss_calloc(1, sizeof(*nw));
+
+        if (!nw) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+            goto out;
+        }
+        nw->start = start;
+        nw->first_arrival = now;
+        tss_enc_init(&nw->enc, kind);
+        nw->next = w;
+        *pw = nw;
+        w = nw;
+    }
+    if (w->enc.count == 0 || t > w->enc.last_t) {
+        rc = tss_enc_append(&w->enc, t, v);
+    } else {
+        if (w->nooo >= OOO_FOLD)
+            (void)fold_ooo(w, kind); /* on failure the buffer just grows */
+        if ((rc = ooo_push(w, t, v)) == 0)
+            sh->ooo++;
+    }
+    if (rc == 0)
+        sh->points++;
+out:
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+/* ---- inspection ----------------------------------------------------------- */
+
+int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
+{
+    tss_head_winfo *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *nout = 0;
+    for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        pthread_mutex_lock(&sh->mu);
+        HASH_ITER(hh, sh->map, s, tmp)
+        {
+            for (tss_head_item *w = s->wins; w; w = w->next) {
+                size_t k;
+
+                for (k = 0; k < n && v[k].start != w->start; k++)
+                    ;
+                if (k == n) {
+                    if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 8;
+                        tss_head_winfo *nv =
+                            tss_realloc(v, nc * sizeof(*v));
+
+                        if (!nv) {
+                            rc = tss_error_set(TSS_ENOMEM, "out of memory");
+                            break;
+                        }
+                        v = nv;
+                        cap = nc;
+                    }
+                    v[n].start = w->start;
+                    v[n].first_arrival = w->first_arrival;
+                    v[n].points = 0;
+                    n++;
+                }
+                if (w->first_arrival < v[k].first_arrival)
+                    v[k].first_arrival = w->first_arrival;
+                v[k].points += w->enc.count + w->nooo;
+            }
+            if (rc)
+                break;
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    if (rc) {
+        tss_free(v);
+        return rc;
+    }
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+void tss_head_stats_get(tss_head *h, tss_head_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i <= h->mask; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        pthread_mutex_lock(&sh->mu);
+        out->series += sh->series;
+        out->points += sh->points;
+        out->out_of_order += sh->ooo;
+        HASH_ITER(hh, sh->map, s, tmp)
+        {
+            out->bytes += sizeof(*s) + s->key_len;
+            for (tss_head_item *w = s->wins; w; w = w->next)
+                out->bytes += sizeof(*w) + tss_enc_mem(&w->enc) +
+                              w->cap_ooo * sizeof(tss_point);
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+}
+
+/* ---- detach ----------------------------------------------------------------- */
+
+static int item_cmp(const tss_head_item *a, const tss_head_item *b)
+{
+    return tss_key_cmp(a->key, a->key_len, b->key, b->key_len);
+}
+
+/* Merge sort of a singly linked list by key (no allocation). */
+static tss_head_item *sort_items(tss_head_item *list)
+{
+    tss_head_item *a = NULL, *b = NULL, **tail, *head = NULL;
+    bool left = true;
+
+    if (!list || !list->next)
+        return list;
+    while (list) {
+        tss_head_item *next = list->next;
+
+        if (left) {
+            list->next = a;
+            a = list;
+        } else {
+            list->next = b;
+            b = list;
+        }
+        left = !left;
+        list = next;
+    }
+    a = sort_items(a);
+    b = sort_items(b);
+    tail = &head;
+    while (a && b) {
+        if (item_cmp(a, b) <= 0) {
+            *tail = a;
+            a = a->next;
+        } else {
+            *tail = b;
+            b = b->next;
+        }
+        tail = &(*tail)->next;
+    }
+    *tail = a ? a : b;
+    return head;
+}
+
+void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
+                     tss_head_batch *out, size_t *nout)
+{
+    *nout = 0;
+    for (size_t k = 0; k < nstarts; k++) {
+        out[k].start = starts[k];
+        out[k].items = NULL;
+        out[k].n = 0;
+        out[k].points = 0;
+    }
+    for (unsigned i = 0; i <= h->mask; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        pthread_mutex_lock(&sh->mu);
+        HASH_ITER(hh, sh->map, s, tmp)
+        {
+            tss_head_item **pw = &s->wins, *w;
+
+            while ((w = *pw) != NULL) {
+                size_t k;
+
+                for (k = 0; k < nstarts && starts[k] != w->start; k++)
+                    ;
+                if (k == nstarts) {
+                    pw = &w->next;
+                    continue;
+                }
+                w->key = tss_malloc(s->key_len);
+                if (!w->key) { /* stays in the head for the next pass */
+                    pw = &w->next;
+                    continue;
+                }
+                memcpy(w->key, s->key, s->key_len);
+                w->key_len = s->key_len;
+                *pw = w->next;
+                sh->points -= w->enc.count + w->nooo;
+                sh->ooo -= w->nooo;
+                w->next = out[k].items;
+                out[k].items = w;
+                out[k].n++;
+                out[k].points += w->enc.count + w->nooo;
+            }
+            if (!s->wins) {
+                HASH_DELETE(hh, sh->map, s);
+                tss_free(s->key);
+                tss_free(s);
+                sh->series--;
+            }
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    /* sort by start (insertion: a handful of windows), items by key */
+    for (size_t a = 1; a < nstarts; a++) {
+        tss_head_batch b = out[a];
+        size_t j = a;
+
+        while (j > 0 && out[j - 1].start > b.start) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = b;
+    }
+    for (size_t k = 0; k < nstarts; k++) {
+        if (!out[k].n)
+            continue;
+        out[*nout] = out[k];
+        out[*nout].items = sort_items(out[*nout].items);
+        (*nout)++;
+    }
+}
+
+const tss_head_item *tss_head_item_next(const tss_head_item *it)
+{
+    return it->next;
+}
+
+const uint8_t *tss_head_item_key(const tss_head_item *it, size_t *len)
+{
+    *len = it->key_len;
+    return it->key;
+}
+
+int tss_head_item_points(const tss_head_item *it, tss_point **pts, size_t *n,
+                         size_t *cap)
+{
+    return item_points(it, pts, n, cap);
+}
+
+void tss_head_batch_free(tss_head_batch *b)
+{
+    while (b->items) {
+        tss_head_item *w = b->items;
+
+        b->items = w->next;
+        item_free(w);
+    }
+    b->n = 0;
+}

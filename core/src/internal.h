@@ -1,0 +1,139 @@
+/*
+ * Private helpers shared by the core's modules: error recording, the
+ * allocator seam, little-endian and varint codecs, checksums, logging.
+ * Nothing here is part of the public API.
+ */
+#ifndef TSS_INTERNAL_H
+#define TSS_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tsstore/error.h"
+
+/* ---- errors ---------------------------------------------------------- */
+
+/** Records `code` and a formatted message; returns `code`. */
+int tss_error_set(int code, const char *fmt, ...) TSS_PRINTF(2, 3);
+
+/**
+ * Maps errno `err` to a TSS_E* code (ENOENT → NOTFOUND, EEXIST → EXISTS,
+ * ENOSPC/EDQUOT → NOSPC, anything else → EIO), records "op path: strerror"
+ * and returns the code.
+ */
+int tss_error_set_errno(int err, const char *op, const char *path);
+
+/* ---- allocation seam ------------------------------------------------- */
+
+void *tss_malloc(size_t n);
+void *tss_calloc(size_t n, size_t size);
+void *tss_realloc(void *p, size_t n);
+void tss_free(void *p);
+char *tss_strdup(const char *s);
+
+/* ---- little-endian fixed-width -------------------------------------- */
+
+static inline void tss_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void tss_put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void tss_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t tss_get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t tss_get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t tss_get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- zig-zag and varints (LEB128, as in protobuf) ------------------- */
+
+static inline uint64_t tss_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t tss_unzigzag(uint64_t v)
+{
+    return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+}
+
+/** A growable byte buffer. Zero-initialise; free with tss_buf_free. */
+typedef struct tss_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    bool oom; /* sticky: an append failed for lack of memory */
+} tss_buf;
+
+bool tss_buf_reserve(tss_buf *b, size_t extra);
+void tss_buf_append(tss_buf *b, const void *p, size_t n);
+void tss_buf_put_varint(tss_buf *b, uint64_t v);
+void tss_buf_put_u8(tss_buf *b, uint8_t v);
+void tss_buf_put_u32(tss_buf *b, uint32_t v);
+void tss_buf_put_u64(tss_buf *b, uint64_t v);
+void tss_buf_free(tss_buf *b);
+
+/**
+ * A bounded reader over a byte range. Every getter fails (returns false and
+ * sets `bad`) instead of reading past `end`; callers check `bad` once.
+ */
+typedef struct tss_rd {
+    const uint8_t *p;
+    const uint8_t *end;
+    bool bad;
+} tss_rd;
+
+static inline void tss_rd_init(tss_rd *r, const void *p, size_t n)
+{
+    r->p = p;
+    r->end = r->p + n;
+    r->bad = false;
+}
+bool tss_rd_varint(tss_rd *r, uint64_t *out);
+bool tss_rd_u8(tss_rd *r, uint8_t *out);
+bool tss_rd_u32(tss_rd *r, uint32_t *out);
+bool tss_rd_u64(tss_rd *r, uint64_t *out);
+bool tss_rd_bytes(tss_rd *r, size_t n, const uint8_t **out);
+static inline size_t tss_rd_left(const tss_rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+/* ---- checksums -------------------------------------------------------- */
+
+/** XXH3-64 of `n` bytes (xxHash, https://github.com/Cyan4973/xxHash). */
+uint64_t tss_checksum(const void *p, size_t n);
+
+/* ---- logging ---------------------------------------------------------- */
+
+typedef void (*tss_log_fn)(void *ctx, int level, const char *msg);
+
+/** Formats and sends a line to `fn` (no-op when fn is NULL). */
+void tss_log(tss_log_fn fn, void *ctx, int level, const char *fmt, ...)
+    TSS_PRINTF(4, 5);
+
+#endif /* TSS_INTERNAL_H */

@@ -1,0 +1,118 @@
+/*
+ * The storage layer: every file of a store is written, read, listed and
+ * removed through these functions, and every system call they make goes
+ * through the store's tss_io_ops table.
+ *
+ * Semantics (tests/core/test_storage.c checks each):
+ *
+ *  - write_new: create-exclusive. Temp file in the same directory
+ *    (O_CREAT|O_EXCL|O_NOFOLLOW), full write loop, fsync, checked close,
+ *    link() to the final name — which fails with TSS_EEXISTS if the name is
+ *    taken, leaving it untouched — unlink the temp, fsync the directory.
+ *  - write_atomic: replace. Same, with rename() instead of link().
+ *  - read_all: the whole file, up to `maxbytes` (larger is TSS_ECORRUPT).
+ *  - list: names in a directory with a prefix, temp files excluded.
+ *  - remove: unlink plus directory fsync.
+ *
+ * Errors: TSS_ENOTFOUND (ENOENT), TSS_EEXISTS, TSS_ENOSPC (ENOSPC, EDQUOT),
+ * TSS_EIO (any other errno, named in the message), TSS_EINVAL (bad path),
+ * TSS_ENOMEM, TSS_EFAILED (sticky state, below). Every message names the
+ * operation and the path relative to the store.
+ *
+ * A failed fsync puts the handle in a sticky failed state (as SQLite's pager
+ * and LMDB do): the kernel may have dropped the dirty pages, so no later
+ * write through this handle can be trusted to be durable. Every write call
+ * then fails with TSS_EFAILED until the owner reopens the storage.
+ *
+ * Paths are relative to the store root, '/'-separated, without "." or ".."
+ * components. Every directory component is opened with O_NOFOLLOW, so a
+ * symlink planted inside the store is never followed out of it.
+ *
+ * Thread safety: a handle may be used from several threads at once except
+ * for tss_storage_close; the sticky flag is set atomically.
+ */
+#ifndef TSS_STORAGE_H
+#define TSS_STORAGE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsstore/error.h"
+#include "tsstore/io.h"
+
+/** Prefix of temp files; readers skip them, the writer removes stale ones. */
+#define TSS_TMP_PREFIX ".tmp-"
+
+typedef struct tss_storage {
+    int rootfd;
+    const tss_io_ops *io;
+    char *root; /* the store path, for messages only */
+    atomic_bool failed;
+} tss_storage;
+
+/**
+ * Opens the storage rooted at directory `dir`, creating it (mode 0750, the
+ * umask applies) when `create` is set. `io` NULL means tss_io_default().
+ * *out is freed with tss_storage_close.
+ */
+int tss_storage_open(tss_storage **out, const char *dir, const tss_io_ops *io,
+                     int create) TSS_WUR;
+void tss_storage_close(tss_storage *st);
+
+/** Creates directory `rel` and its parents inside the store (mode 0750). */
+int tss_storage_mkdirs(tss_storage *st, const char *rel) TSS_WUR;
+
+int tss_storage_write_new(tss_storage *st, const char *rel, const void *buf,
+                          size_t n) TSS_WUR;
+int tss_storage_write_atomic(tss_storage *st, const char *rel,
+                             const void *buf, size_t n) TSS_WUR;
+
+/**
+ * Reads file `rel` whole. *out (tss_free) holds *len bytes. Fails with
+ * TSS_ECORRUPT if the file is larger than `maxbytes`.
+ */
+int tss_storage_read_all(tss_storage *st, const char *rel, size_t maxbytes,
+                         uint8_t **out, size_t *len) TSS_WUR;
+
+/**
+ * Lists entries of directory `reldir` whose names start with `prefix` and,
+ * if `suffix` is not NULL, end with it; temp files are skipped. *names is a
+ * tss_free()able array of *count tss_free()able strings (free with
+ * tss_storage_names_free), sorted bytewise. A missing directory gives an
+ * empty list.
+ */
+int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
+                     const char *suffix, char ***names, size_t *count) TSS_WUR;
+void tss_storage_names_free(char **names, size_t count);
+
+/** Removes file `rel`; TSS_ENOTFOUND if it does not exist. */
+int tss_storage_remove(tss_storage *st, const char *rel) TSS_WUR;
+
+/** Renames `from` to `to` (same directory), then fsyncs the directory. */
+int tss_storage_rename(tss_storage *st, const char *from,
+                       const char *to) TSS_WUR;
+
+/** Opens `rel` read-only (O_NOFOLLOW) and returns its fd and size. */
+int tss_storage_open_read(tss_storage *st, const char *rel, int *fd,
+                          uint64_t *size) TSS_WUR;
+
+/** Reads exactly n bytes at `off` of fd (opened by open_read); `rel` is for
+ * messages. Short file → TSS_ECORRUPT. */
+int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
+                      size_t n, uint64_t off) TSS_WUR;
+void tss_storage_close_fd(tss_storage *st, int fd);
+
+/**
+ * Takes the writer lock: flock(LOCK_EX|LOCK_NB) on file `rel` (created if
+ * missing), then records our pid in it. TSS_ELOCKED names the holder's pid.
+ * *fd stays open for as long as the lock is held; release by closing it with
+ * tss_storage_close_fd.
+ */
+int tss_storage_lock(tss_storage *st, const char *rel, int *fd) TSS_WUR;
+
+/** Removes temp files left in `reldir` by a crashed writer; returns count
+ * removed (>= 0) or an error code. */
+int tss_storage_remove_temps(tss_storage *st, const char *reldir) TSS_WUR;
+
+#endif /* TSS_STORAGE_H */

@@ -1,0 +1,661 @@
+/*
+ * The storage layer on a POSIX file system. See storage.h for the contract.
+ *
+ * Durability idiom (Redis rdbSave, libgit2 filebuf, SQLite): temp name in the
+ * same directory → write loop handling short writes and EINTR → fsync →
+ * checked close → link()/rename() → fsync of the directory. A failure at any
+ * step removes the temp file, so no partial file is ever visible under a
+ * final name.
+ */
+#define _GNU_SOURCE
+#include "storage.h"
+#include "internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define FILE_MODE 0640
+#define DIR_MODE 0750
+
+static atomic_uint tmp_counter;
+
+/* ---- default ops: the C library --------------------------------------- */
+
+static int d_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    return openat(dirfd, path, flags, mode);
+}
+static ssize_t d_read(int fd, void *buf, size_t n)
+{
+    return read(fd, buf, n);
+}
+static ssize_t d_pread(int fd, void *buf, size_t n, off_t off)
+{
+    return pread(fd, buf, n, off);
+}
+static ssize_t d_write(int fd, const void *buf, size_t n)
+{
+    return write(fd, buf, n);
+}
+static int d_fsync(int fd)
+{
+    return fsync(fd);
+}
+static int d_close(int fd)
+{
+    return close(fd);
+}
+static int d_fstat(int fd, struct stat *st)
+{
+    return fstat(fd, st);
+}
+static int d_renameat(int a, const char *ap, int b, const char *bp)
+{
+    return renameat(a, ap, b, bp);
+}
+static int d_linkat(int a, const char *ap, int b, const char *bp, int flags)
+{
+    return linkat(a, ap, b, bp, flags);
+}
+static int d_unlinkat(int dirfd, const char *path, int flags)
+{
+    return unlinkat(dirfd, path, flags);
+}
+static int d_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    return mkdirat(dirfd, path, mode);
+}
+static int d_ftruncate(int fd, off_t len)
+{
+    return ftruncate(fd, len);
+}
+static int d_flock(int fd, int op)
+{
+    return flock(fd, op);
+}
+static DIR *d_fdopendir(int fd)
+{
+    return fdopendir(fd);
+}
+static struct dirent *d_readdir(DIR *d)
+{
+    return readdir(d);
+}
+static int d_closedir(DIR *d)
+{
+    return closedir(d);
+}
+
+static const tss_io_ops default_ops = {
+    .openat = d_openat,
+    .read = d_read,
+    .pread = d_pread,
+    .write = d_write,
+    .fsync = d_fsync,
+    .close = d_close,
+    .fstat = d_fstat,
+    .renameat = d_renameat,
+    .linkat = d_linkat,
+    .unlinkat = d_unlinkat,
+    .mkdirat = d_mkdirat,
+    .ftruncate = d_ftruncate,
+    .flock = d_flock,
+    .fdopendir = d_fdopendir,
+    .readdir = d_readdir,
+    .closedir = d_closedir,
+    .ctx = NULL,
+};
+
+const tss_io_ops *tss_io_default(void)
+{
+    return &default_ops;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static bool valid_rel(const char *rel)
+{
+    const char *p = rel;
+
+    if (!rel || !*rel || *rel == '/')
+        return false;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+        if (n == 0 || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return true;
+}
+
+static int fail_if_sticky(tss_storage *st, const char *rel)
+{
+    if (atomic_load(&st->failed))
+        return tss_error_set(TSS_EFAILED,
+                             "write %s: storage of %s is in the failed state "
+                             "after an fsync error; reopen it",
+                             rel, st->root);
+    return 0;
+}
+
+/* fsync failed: the page cache may have dropped our data; refuse writes. */
+static int fsync_failed(tss_storage *st, int err, const char *rel)
+{
+    atomic_store(&st->failed, true);
+    return tss_error_set_errno(err, "fsync", rel);
+}
+
+/*
+ * Opens the directory holding `rel`'s last component, walking components
+ * with O_NOFOLLOW. *base points into rel at the last component.
+ */
+static int open_parent(tss_storage *st, const char *rel, int *dfd,
+                       const char **base)
+{
+    const char *slash = strrchr(rel, '/');
+    char comp[256];
+    const char *p = rel;
+    int fd, next;
+
+    if (!valid_rel(rel))
+        return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", rel);
+    *base = slash ? slash + 1 : rel;
+    fd = st->io->openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                        0);
+    if (fd < 0)
+        return tss_error_set_errno(errno, "open", st->root);
+    while (slash && p < slash) {
+        const char *e = strchr(p, '/');
+        size_t n = (size_t)(e - p);
+
+        if (n >= sizeof(comp)) {
+            st->io->close(fd);
+            return tss_error_set(TSS_EINVAL, "path component too long in %s",
+                                 rel);
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        next = st->io->openat(fd, comp,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                              0);
+        if (next < 0) {
+            int err = errno;
+
+            st->io->close(fd);
+            return tss_error_set_errno(err == ELOOP ? ENOTDIR : err, "open",
+                                       rel);
+        }
+        st->io->close(fd);
+        fd = next;
+        p = e + 1;
+    }
+    *dfd = fd;
+    return 0;
+}
+
+static int write_all(tss_storage *st, int fd, const void *buf, size_t n,
+                     const char *rel)
+{
+    const uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t w = st->io->write(fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return tss_error_set_errno(errno, "write", rel);
+        }
+        if (w == 0)
+            return tss_error_set(TSS_EIO, "write %s: no progress", rel);
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void tmp_name(char *out, size_t size, const char *base)
+{
+    snprintf(out, size, TSS_TMP_PREFIX "%.200s-%ld-%u", base, (long)getpid(),
+             atomic_fetch_add(&tmp_counter, 1));
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+int tss_storage_open(tss_storage **out, const char *dir, const tss_io_ops *io,
+                     int create)
+{
+    tss_storage *st;
+    int rc;
+
+    *out = NULL;
+    if (!dir || !*dir)
+        return tss_error_set(TSS_EINVAL, "empty store directory");
+    if (!io)
+        io = tss_io_default();
+    st = tss_calloc(1, sizeof(*st));
+    if (!st || !(st->root = tss_strdup(dir))) {
+        tss_free(st);
+        return tss_error_set(TSS_ENOMEM, "out of memory opening %s", dir);
+    }
+    st->io = io;
+    atomic_init(&st->failed, false);
+    if (create && io->mkdirat(AT_FDCWD, dir, DIR_MODE) != 0 &&
+        errno != EEXIST) {
+        rc = tss_error_set_errno(errno, "mkdir", dir);
+        goto fail;
+    }
+    st->rootfd = io->openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                            0);
+    if (st->rootfd < 0) {
+        rc = tss_error_set_errno(errno, "open", dir);
+        goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    tss_free(st->root);
+    tss_free(st);
+    return rc;
+}
+
+void tss_storage_close(tss_storage *st)
+{
+    if (!st)
+        return;
+    if (st->rootfd >= 0)
+        st->io->close(st->rootfd);
+    tss_free(st->root);
+    tss_free(st);
+}
+
+int tss_storage_mkdirs(tss_storage *st, const char *rel)
+{
+    char path[512];
+    size_t n = strlen(rel);
+
+    if (!valid_rel(rel) || n >= sizeof(path))
+        return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", rel);
+    memcpy(path, rel, n + 1);
+    for (size_t i = 0; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (st->io->mkdirat(st->rootfd, path, DIR_MODE) != 0 &&
+            errno != EEXIST)
+            return tss_error_set_errno(errno, "mkdir", path);
+        if (i < n)
+            path[i] = '/';
+    }
+    return 0;
+}
+
+static int write_file(tss_storage *st, const char *rel, const void *buf,
+                      size_t n, bool replace)
+{
+    char tmp[300];
+    const char *base;
+    int dfd = -1, fd = -1, rc;
+    bool tmp_exists = false;
+
+    if ((rc = fail_if_sticky(st, rel)) != 0)
+        return rc;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    tmp_name(tmp, sizeof(tmp), base);
+    fd = st->io->openat(dfd, tmp,
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        FILE_MODE);
+    if (fd < 0) {
+        rc = tss_error_set_errno(errno, "create", rel);
+        goto out;
+    }
+    tmp_exists = true;
+    if ((rc = write_all(st, fd, buf, n, rel)) != 0)
+        goto out;
+    if (st->io->fsync(fd) != 0) {
+        rc = fsync_failed(st, errno, rel);
+        goto out;
+    }
+    rc = st->io->close(fd);
+    fd = -1;
+    if (rc != 0) {
+        rc = tss_error_set_errno(errno, "close", rel);
+        goto out;
+    }
+    if (replace) {
+        if (st->io->renameat(dfd, tmp, dfd, base) != 0) {
+            rc = tss_error_set_errno(errno, "rename", rel);
+            goto out;
+        }
+        tmp_exists = false;
+    } else {
+        if (st->io->linkat(dfd, tmp, dfd, base, 0) != 0) {
+            int err = errno;
+
+            if (err == EEXIST)
+                rc = tss_error_set(TSS_EEXISTS, "create %s: already exists",
+                                   rel);
+            else
+                rc = tss_error_set_errno(err, "link", rel);
+            goto out;
+        }
+        /* The final name is in place; dropping the temp name is cleanup. */
+        if (st->io->unlinkat(dfd, tmp, 0) == 0)
+            tmp_exists = false;
+    }
+    if (st->io->fsync(dfd) != 0) {
+        rc = fsync_failed(st, errno, rel);
+        goto out;
+    }
+out:
+    if (fd >= 0)
+        st->io->close(fd);
+    if (tmp_exists)
+        (void)st->io->unlinkat(dfd, tmp, 0);
+    if (dfd >= 0)
+        st->io->close(dfd);
+    return rc;
+}
+
+int tss_storage_write_new(tss_storage *st, const char *rel, const void *buf,
+                          size_t n)
+{
+    return write_file(st, rel, buf, n, false);
+}
+
+int tss_storage_write_atomic(tss_storage *st, const char *rel,
+                             const void *buf, size_t n)
+{
+    return write_file(st, rel, buf, n, true);
+}
+
+int tss_storage_open_read(tss_storage *st, const char *rel, int *fdout,
+                          uint64_t *size)
+{
+    const char *base;
+    struct stat sb;
+    int dfd, fd, rc;
+
+    *fdout = -1;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    fd = st->io->openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    rc = fd < 0 ? tss_error_set_errno(errno == ELOOP ? EIO : errno, "open",
+                                      rel)
+                : 0;
+    st->io->close(dfd);
+    if (rc)
+        return rc;
+    if (st->io->fstat(fd, &sb) != 0) {
+        rc = tss_error_set_errno(errno, "stat", rel);
+        st->io->close(fd);
+        return rc;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        st->io->close(fd);
+        return tss_error_set(TSS_EIO, "open %s: not a regular file", rel);
+    }
+    *fdout = fd;
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
+                      size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+
+    while (n > 0) {
+        ssize_t r = st->io->pread(fd, p, n, (off_t)off);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return tss_error_set_errno(errno, "read", rel);
+        }
+        if (r == 0)
+            return tss_error_set(TSS_ECORRUPT, "read %s: file is truncated",
+                                 rel);
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+void tss_storage_close_fd(tss_storage *st, int fd)
+{
+    if (fd >= 0)
+        st->io->close(fd);
+}
+
+int tss_storage_read_all(tss_storage *st, const char *rel, size_t maxbytes,
+                         uint8_t **out, size_t *len)
+{
+    uint64_t size;
+    uint8_t *buf = NULL;
+    int fd, rc;
+
+    *out = NULL;
+    *len = 0;
+    if ((rc = tss_storage_open_read(st, rel, &fd, &size)) != 0)
+        return rc;
+    if (size > maxbytes) {
+        rc = tss_error_set(TSS_ECORRUPT,
+                           "read %s: %llu bytes is more than the %zu allowed",
+                           rel, (unsigned long long)size, maxbytes);
+        goto out;
+    }
+    buf = tss_malloc((size_t)size);
+    if (!buf) {
+        rc = tss_error_set(TSS_ENOMEM, "read %s: out of memory", rel);
+        goto out;
+    }
+    if ((rc = tss_storage_pread(st, fd, rel, buf, (size_t)size, 0)) != 0)
+        goto out;
+    *out = buf;
+    *len = (size_t)size;
+    buf = NULL;
+out:
+    tss_free(buf);
+    st->io->close(fd);
+    return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void tss_storage_names_free(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        tss_free(names[i]);
+    tss_free(names);
+}
+
+int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
+                     const char *suffix, char ***names, size_t *count)
+{
+    char **v = NULL;
+    size_t n = 0, cap = 0, plen = strlen(prefix);
+    size_t slen = suffix ? strlen(suffix) : 0;
+    struct dirent *de;
+    DIR *d;
+    int fd, rc = 0;
+
+    *names = NULL;
+    *count = 0;
+    if (!valid_rel(reldir))
+        return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", reldir);
+    fd = st->io->openat(st->rootfd, reldir,
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return tss_error_set_errno(errno, "open", reldir);
+    }
+    d = st->io->fdopendir(fd);
+    if (!d) {
+        rc = tss_error_set_errno(errno, "opendir", reldir);
+        st->io->close(fd);
+        return rc;
+    }
+    errno = 0;
+    while ((de = st->io->readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strncmp(de->d_name, TSS_TMP_PREFIX, strlen(TSS_TMP_PREFIX)) == 0)
+            continue;
+        if (strncmp(de->d_name, prefix, plen) != 0)
+            continue;
+        if (slen && (len < slen || strcmp(de->d_name + len - slen, suffix)))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            char **nv = tss_realloc(v, ncap * sizeof(*v));
+
+            if (!nv) {
+                rc = tss_error_set(TSS_ENOMEM, "list %s: out of memory",
+                                   reldir);
+                goto out;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if (!(v[n] = tss_strdup(de->d_name))) {
+            rc = tss_error_set(TSS_ENOMEM, "list %s: out of memory", reldir);
+            goto out;
+        }
+        n++;
+        errno = 0;
+    }
+    if (errno != 0)
+        rc = tss_error_set_errno(errno, "readdir", reldir);
+out:
+    st->io->closedir(d);
+    if (rc) {
+        tss_storage_names_free(v, n);
+        return rc;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_names);
+    *names = v;
+    *count = n;
+    return 0;
+}
+
+int tss_storage_remove(tss_storage *st, const char *rel)
+{
+    const char *base;
+    int dfd, rc;
+
+    if ((rc = fail_if_sticky(st, rel)) != 0)
+        return rc;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    if (st->io->unlinkat(dfd, base, 0) != 0)
+        rc = tss_error_set_errno(errno, "remove", rel);
+    else if (st->io->fsync(dfd) != 0)
+        rc = fsync_failed(st, errno, rel);
+    st->io->close(dfd);
+    return rc;
+}
+
+int tss_storage_rename(tss_storage *st, const char *from, const char *to)
+{
+    const char *fbase, *tbase;
+    int dfd, rc;
+
+    if ((rc = fail_if_sticky(st, from)) != 0)
+        return rc;
+    if ((rc = open_parent(st, from, &dfd, &fbase)) != 0)
+        return rc;
+    tbase = strrchr(to, '/') ? strrchr(to, '/') + 1 : to;
+    if ((size_t)(fbase - from) != (size_t)(tbase - to) ||
+        strncmp(from, to, (size_t)(fbase - from)) != 0 || !valid_rel(to))
+        rc = tss_error_set(TSS_EINVAL, "rename %s to %s: not one directory",
+                           from, to);
+    else if (st->io->renameat(dfd, fbase, dfd, tbase) != 0)
+        rc = tss_error_set_errno(errno, "rename", from);
+    else if (st->io->fsync(dfd) != 0)
+        rc = fsync_failed(st, errno, to);
+    st->io->close(dfd);
+    return rc;
+}
+
+int tss_storage_lock(tss_storage *st, const char *rel, int *fdout)
+{
+    char pidbuf[32];
+    const char *base;
+    int dfd, fd, rc, len;
+
+    *fdout = -1;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    fd = st->io->openat(dfd, base,
+                        O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
+    st->io->close(dfd);
+    if (fd < 0)
+        return tss_error_set_errno(errno, "open", rel);
+    if (st->io->flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        ssize_t r;
+
+        if (err != EWOULDBLOCK) {
+            st->io->close(fd);
+            return tss_error_set_errno(err, "flock", rel);
+        }
+        r = st->io->pread(fd, pidbuf, sizeof(pidbuf) - 1, 0);
+        pidbuf[r > 0 ? r : 0] = '\0';
+        pidbuf[strcspn(pidbuf, "\n")] = '\0';
+        st->io->close(fd);
+        return tss_error_set(TSS_ELOCKED,
+                             "store %s is locked by pid %s (another writer "
+                             "is running)",
+                             st->root, pidbuf[0] ? pidbuf : "?");
+    }
+    /* Record the holder for the next one's message; the flock is the lock,
+     * the pid is only information, so a failure here is not fatal. */
+    len = snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+    if (st->io->ftruncate(fd, 0) == 0)
+        (void)!st->io->write(fd, pidbuf, (size_t)len);
+    *fdout = fd;
+    return 0;
+}
+
+int tss_storage_remove_temps(tss_storage *st, const char *reldir)
+{
+    struct dirent *de;
+    int fd, removed = 0, rc = 0;
+    DIR *d;
+
+    fd = st->io->openat(st->rootfd, reldir,
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : tss_error_set_errno(errno, "open", reldir);
+    d = st->io->fdopendir(fd);
+    if (!d) {
+        rc = tss_error_set_errno(errno, "opendir", reldir);
+        st->io->close(fd);
+        return rc;
+    }
+    while ((de = st->io->readdir(d)) != NULL) {
+        if (strncmp(de->d_name, TSS_TMP_PREFIX, strlen(TSS_TMP_PREFIX)) != 0)
+            continue;
+        if (st->io->unlinkat(dirfd(d), de->d_name, 0) == 0)
+            removed++;
+    }
+    st->io->closedir(d);
+    return removed;
+}

@@ -1,0 +1,580 @@
+/*
+ * A store: open/create, the writer's append path, and sealing the head into
+ * segments.
+ *
+ * Sealing (tss_store_seal, one caller at a time):
+ *   1. retry segment images whose write failed earlier, oldest first;
+ *   2. pick the due windows from the head's window summary;
+ *   3. detach them from the head (shard locks held only to unlink);
+ *   4. per window: decode + merge each series, encode its chunk into a
+ *      segment image, write it with write_new under a fresh name;
+ *   5. an image that fails to write is kept (bounded) and retried in 1.
+ * No shard lock is held while 4 and 5 do I/O.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+#include "meta.h"
+#include "segment.h"
+#include "series.h"
+
+#define DEFAULT_UPS 1000
+#define DEFAULT_SPAN_S 7200
+#define DEFAULT_BUCKET_S 10
+#define DEFAULT_GRACE_S 300
+#define DEFAULT_SHARDS 64
+#define DEFAULT_MAX_PENDING (UINT64_C(256) << 20)
+#define MAX_STORE_META 65536
+#define COMPLAIN_MAX_S 86400
+
+void tss_store_options_init(tss_store_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->grace_seconds = DEFAULT_GRACE_S;
+    o->shards = DEFAULT_SHARDS;
+    o->max_pending_bytes = DEFAULT_MAX_PENDING;
+}
+
+int64_t tss_store_now(const tss_store *s)
+{
+    struct timespec ts;
+    int64_t ups = s->info.units_per_second;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * ups +
+           (int64_t)ts.tv_nsec / (1000000000 / ups);
+}
+
+void tss_store_info_get(const tss_store *s, tss_store_info *out)
+{
+    *out = s->info;
+}
+
+/* Creates STORE for a new store; EEXISTS means another process won. */
+static int create_meta(tss_store *s, const tss_store_options *o)
+{
+    tss_store_info *in = &s->info;
+    uint8_t *buf = NULL;
+    size_t len;
+    uuid_t u;
+    int rc;
+
+    in->format_version = TSS_FORMAT_VERSION;
+    in->units_per_second = o->units_per_second ? o->units_per_second
+                                               : DEFAULT_UPS;
+    in->span = (o->span_seconds ? o->span_seconds : DEFAULT_SPAN_S) *
+               (int64_t)in->units_per_second;
+    in->bucket_width = (o->bucket_seconds ? o->bucket_seconds
+                                          : DEFAULT_BUCKET_S) *
+                       (int64_t)in->units_per_second;
+    in->created = (int64_t)time(NULL);
+    uuid_generate(u);
+    uuid_unparse_lower(u, in->uuid);
+    if ((rc = tss_meta_encode(in, &buf, &len)) != 0)
+        return rc;
+    rc = tss_storage_write_new(s->st, TSS_META_FILE, buf, len);
+    tss_free(buf);
+    return rc;
+}
+
+static int read_meta(tss_store *s)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    rc = tss_storage_read_all(s->st, TSS_META_FILE, MAX_STORE_META, &buf,
+                              &len);
+    if (rc == TSS_ENOTFOUND)
+        return tss_error_set(rc, "%s is not a tsstore store (no %s file)",
+                             s->path, TSS_META_FILE);
+    if (rc)
+        return rc;
+    rc = tss_meta_decode(buf, len, TSS_META_FILE, &s->info);
+    tss_free(buf);
+    if (rc)
+        return tss_error_set(rc, "store %s: %s", s->path, tss_error_last());
+    return 0;
+}
+
+static int check_options(const tss_store_options *o)
+{
+    if (o->units_per_second && !tss_precision_name(o->units_per_second))
+        return tss_error_set(TSS_EINVAL,
+                             "precision %u units per second is not one of "
+                             "s, ms, us, ns", o->units_per_second);
+    if (o->span_seconds < 0 || o->span_seconds > (INT64_C(1) << 31))
+        return tss_error_set(TSS_EINVAL, "span %" PRId64 " s out of range",
+                             o->span_seconds);
+    if (o->bucket_seconds < 0 || o->bucket_seconds > (INT64_C(1) << 31))
+        return tss_error_set(TSS_EINVAL, "bucket width %" PRId64
+                             " s out of range", o->bucket_seconds);
+    if ((o->span_seconds ? o->span_seconds : DEFAULT_SPAN_S) %
+            (o->bucket_seconds ? o->bucket_seconds : DEFAULT_BUCKET_S) !=
+        0)
+        return tss_error_set(TSS_EINVAL,
+                             "span must be a multiple of the bucket width");
+    if (o->grace_seconds < 0 || o->grace_seconds > (INT64_C(1) << 31))
+        return tss_error_set(TSS_EINVAL, "grace %" PRId64 " s out of range",
+                             o->grace_seconds);
+    return 0;
+}
+
+/* Says so when configured settings differ from the store's own. */
+static void note_differences(tss_store *s, const tss_store_options *o)
+{
+    const tss_store_info *in = &s->info;
+    int64_t ups = in->units_per_second;
+
+    if (o->units_per_second && o->units_per_second != in->units_per_second)
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                "store %s was created with precision %s; using it instead "
+                "of the configured %s",
+                s->path, tss_precision_name(in->units_per_second),
+                tss_precision_name(o->units_per_second));
+    if (o->span_seconds && o->span_seconds * ups != in->span)
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                "store %s was created with a segment span of %" PRId64
+                " s; using it instead of the configured %" PRId64 " s",
+                s->path, in->span / ups, o->span_seconds);
+    if (o->bucket_seconds && o->bucket_seconds * ups != in->bucket_width)
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                "store %s was created with a bucket width of %" PRId64
+                " s; using it instead of the configured %" PRId64 " s",
+                s->path, in->bucket_width / ups, o->bucket_seconds);
+}
+
+static int max_seq(tss_store *s, uint64_t *out)
+{
+    char **names;
+    size_t n;
+    int rc;
+
+    *out = 0;
+    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        tss_seg_name sn;
+
+        if (tss_seg_name_parse(names[i], &sn) == 0 && sn.seq > *out)
+            *out = sn.seq;
+    }
+    tss_storage_names_free(names, n);
+    tss_error_clear();
+    return 0;
+}
+
+int tss_store_open(tss_store **out, const char *dir, unsigned flags,
+                   const tss_store_options *opts)
+{
+    tss_store_options defaults;
+    tss_store *s;
+    int rc;
+
+    *out = NULL;
+    if (!opts) {
+        tss_store_options_init(&defaults);
+        opts = &defaults;
+    }
+    if ((rc = check_options(opts)) != 0)
+        return rc;
+    s = tss_calloc(1, sizeof(*s));
+    if (!s || !(s->path = tss_strdup(dir))) {
+        tss_free(s);
+        return tss_error_set(TSS_ENOMEM, "out of memory opening %s", dir);
+    }
+    s->lock_fd = -1;
+    s->flags = flags;
+    s->log = opts->log;
+    s->log_ctx = opts->log_ctx;
+    s->io = opts->io ? opts->io : tss_io_default();
+    pthread_mutex_init(&s->seal_mu, NULL);
+    rc = tss_storage_open(&s->st, dir, s->io, flags & TSS_OPEN_CREATE);
+    if (rc == TSS_ENOTFOUND)
+        rc = tss_error_set(rc, "store directory %s does not exist", dir);
+    if (rc)
+        goto fail;
+    if (flags & TSS_OPEN_WRITER) {
+        /* lock first, so two writers never race on creation either */
+        if ((rc = tss_storage_lock(s->st, "LOCK", &s->lock_fd)) != 0)
+            goto fail;
+    }
+    rc = read_meta(s);
+    if (rc == TSS_ENOTFOUND && (flags & TSS_OPEN_CREATE)) {
+        rc = create_meta(s, opts);
+        if (rc == TSS_EEXISTS) /* a concurrent creator won: use theirs */
+            rc = read_meta(s);
+        else if (rc == 0)
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
+                    "created store %s (precision %s, span %" PRId64
+                    " s, uuid %s)",
+                    dir, tss_precision_name(s->info.units_per_second),
+                    s->info.span / s->info.units_per_second, s->info.uuid);
+    } else if (rc == 0) {
+        note_differences(s, opts);
+    }
+    if (rc)
+        goto fail;
+    s->info.path = s->path;
+    if (flags & TSS_OPEN_WRITER) {
+        static const char *const dirs[] = {".", TSS_SEG_DIR};
+
+        if ((rc = tss_storage_mkdirs(s->st, TSS_SEG_DIR)) != 0)
+            goto fail;
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+            int removed = tss_storage_remove_temps(s->st, dirs[i]);
+
+            if (removed > 0)
+                tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                        "removed %d temp file(s) a crashed writer left in "
+                        "%s/%s",
+                        removed, dir, dirs[i]);
+        }
+        if ((rc = max_seq(s, &s->next_seq)) != 0)
+            goto fail;
+        s->next_seq++;
+        s->grace = opts->grace_seconds * (int64_t)s->info.units_per_second;
+        s->max_pending = opts->max_pending_bytes;
+        if ((rc = tss_head_create(&s->head,
+                                  opts->shards ? opts->shards
+                                               : DEFAULT_SHARDS,
+                                  s->info.span)) != 0)
+            goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    tss_store_close(s);
+    return rc;
+}
+
+void tss_store_close(tss_store *s)
+{
+    if (!s)
+        return;
+    tss_head_free(s->head);
+    while (s->pending) {
+        tss_pending *p = s->pending;
+
+        s->pending = p->next;
+        tss_head_batch_free(&p->batch);
+        tss_free(p->img);
+        tss_free(p);
+    }
+    if (s->lock_fd >= 0)
+        tss_storage_close_fd(s->st, s->lock_fd);
+    tss_storage_close(s->st);
+    pthread_mutex_destroy(&s->seal_mu);
+    tss_free(s->path);
+    tss_free(s);
+}
+
+/* ---- append --------------------------------------------------------------- */
+
+int tss_store_append(tss_store *s, const tss_series_id *id, int kind,
+                     int64_t t, tss_value v)
+{
+    uint8_t key[TSS_KEY_MAX];
+    size_t len;
+    struct timespec ts;
+    int64_t now, ups = s->info.units_per_second;
+    int rc;
+
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    if (t < -TSS_TIME_LIMIT || t > TSS_TIME_LIMIT)
+        return tss_error_set(TSS_EINVAL, "timestamp %" PRId64
+                             " is outside the storable range", t);
+    if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
+        return rc;
+    /* coarse clock: only stamps window arrival and counts late points */
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    now = (int64_t)ts.tv_sec * ups + (int64_t)ts.tv_nsec / (1000000000 / ups);
+    rc = tss_head_append(s->head, key, len, tss_key_hash(key, len), t, v, now);
+    if (rc)
+        return rc;
+    atomic_fetch_add_explicit(&s->n_appended, 1, memory_order_relaxed);
+    if (tss_head_window(s->head, t) + s->info.span + s->grace <= now)
+        atomic_fetch_add_explicit(&s->n_late, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* ---- seal --------------------------------------------------------------- */
+
+/* Rate-limited error report, like collectd's c_complain: the first failure
+ * is logged, then at doubling intervals up to a day until writes work. */
+static void complain(tss_store *s, int64_t now, const char *what, int rc)
+{
+    int64_t ups = s->info.units_per_second;
+
+    atomic_fetch_add(&s->n_errors, 1);
+    if (now < s->complain_next)
+        return;
+    s->complain_step = s->complain_step ? s->complain_step * 2 : 10 * ups;
+    if (s->complain_step > COMPLAIN_MAX_S * ups)
+        s->complain_step = COMPLAIN_MAX_S * ups;
+    s->complain_next = now + s->complain_step;
+    tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+            "%s failed (%s): %s; data is kept in memory (%" PRIu64
+            " bytes pending) and retried; next report in %" PRId64 " s",
+            what, tss_strerror(rc), tss_error_last(), s->pending_bytes,
+            s->complain_step / ups);
+}
+
+static void complain_done(tss_store *s)
+{
+    if (s->complain_step == 0)
+        return;
+    s->complain_step = 0;
+    s->complain_next = 0;
+    tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+            "segment writes to %s succeed again", s->path);
+}
+
+/* A fsync failure leaves the storage refusing writes: reopen it. */
+static void reopen_if_failed(tss_store *s)
+{
+    tss_storage *fresh;
+
+    if (!atomic_load(&s->st->failed))
+        return;
+    if (tss_storage_open(&fresh, s->path, s->io, 0) != 0)
+        return;
+    tss_storage_close(s->st);
+    s->st = fresh;
+    tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+            "reopened %s after an fsync failure; unsynced segments are "
+            "written again",
+            s->path);
+}
+
+/* Writes one image; on success also handles EEXISTS from a retry whose
+ * first attempt did reach the disk. */
+static int write_image(tss_store *s, const char *rel, const uint8_t *img,
+                       size_t len)
+{
+    int rc = tss_storage_write_new(s->st, rel, img, len);
+
+    if (rc == TSS_EEXISTS) {
+        uint8_t *cur;
+        size_t clen;
+
+        if (tss_storage_read_all(s->st, rel, len, &cur, &clen) == 0) {
+            bool same = clen == len && memcmp(cur, img, len) == 0;
+
+            tss_free(cur);
+            if (same)
+                return 0;
+        }
+        return tss_error_set(TSS_EEXISTS,
+                             "segment %s exists with other content", rel);
+    }
+    return rc;
+}
+
+/* Queues a detached window; enforces the memory bound, oldest first. */
+static void enqueue(tss_store *s, tss_pending *p)
+{
+    tss_pending **tail = &s->pending;
+
+    while (*tail)
+        tail = &(*tail)->next;
+    p->next = NULL;
+    *tail = p;
+    s->pending_bytes += p->bytes;
+    while (s->pending_bytes > s->max_pending && s->pending &&
+           s->pending->next) {
+        tss_pending *old = s->pending;
+
+        s->pending = old->next;
+        s->pending_bytes -= old->bytes;
+        atomic_fetch_add(&s->n_dropped, old->points);
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                "dropped unwritten window %" PRId64 " (%" PRIu64
+                " points): pending data exceeds the %" PRIu64
+                " byte bound (MaxPendingBytes) while writes keep failing",
+                old->batch.start, old->points, s->max_pending);
+        tss_head_batch_free(&old->batch);
+        tss_free(old->img);
+        tss_free(old);
+    }
+}
+
+/* Encodes a queued window into its segment image. */
+static int build_image(tss_store *s, tss_pending *p)
+{
+    tss_seg_builder bld;
+    tss_seg_name name;
+    tss_buf img = {0};
+    tss_point *pts = NULL;
+    size_t n, cap = 0;
+    uint64_t points = 0;
+    int rc;
+
+    name.start = p->batch.start;
+    name.end = p->batch.start + s->info.span;
+    name.seq = s->next_seq;
+    uuid_generate(name.uuid);
+    if ((rc = tss_seg_builder_begin(&bld, &img, &name,
+                                    s->info.units_per_second, NULL, 0)) != 0)
+        goto fail;
+    for (const tss_head_item *it = p->batch.items; it;
+         it = tss_head_item_next(it)) {
+        size_t klen;
+        const uint8_t *key = tss_head_item_key(it, &klen);
+
+        if ((rc = tss_head_item_points(it, &pts, &n, &cap)) != 0 ||
+            (rc = tss_seg_builder_add(&bld, key, klen, pts, n)) != 0) {
+            tss_seg_builder_abort(&bld);
+            goto fail;
+        }
+        points += n;
+    }
+    if ((rc = tss_seg_builder_finish(&bld)) != 0)
+        goto fail;
+    tss_seg_name_format(p->rel, sizeof(p->rel), &name);
+    s->next_seq++;
+    p->img = img.data;
+    p->len = img.len;
+    p->points = points;
+    /* the image replaces the raw window in memory */
+    s->pending_bytes = s->pending_bytes - p->bytes + p->len;
+    p->bytes = p->len;
+    tss_head_batch_free(&p->batch);
+    tss_free(pts);
+    return 0;
+fail:
+    tss_free(pts);
+    tss_buf_free(&img);
+    return rc;
+}
+
+/* Builds and writes queued windows in order; stops at the first failure,
+ * which keeps the rest queued for the next call. */
+static int drain(tss_store *s, int64_t now, tss_seal_result *res)
+{
+    while (s->pending) {
+        tss_pending *p = s->pending;
+        int rc;
+
+        if (!p->img && (rc = build_image(s, p)) != 0) {
+            complain(s, now, "encoding a segment", rc);
+            return rc;
+        }
+        reopen_if_failed(s);
+        if ((rc = write_image(s, p->rel, p->img, p->len)) != 0) {
+            complain(s, now, "writing a segment", rc);
+            return rc;
+        }
+        s->pending = p->next;
+        s->pending_bytes -= p->bytes;
+        res->segments_written++;
+        res->points_written += p->points;
+        atomic_fetch_add(&s->n_written, p->points);
+        atomic_fetch_add(&s->n_segments, 1);
+        atomic_fetch_add(&s->n_bytes, p->len);
+        tss_free(p->img);
+        tss_free(p);
+    }
+    complain_done(s);
+    return 0;
+}
+
+int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
+                   tss_seal_result *res)
+{
+    tss_seal_result local;
+    tss_head_winfo *wins = NULL;
+    tss_head_batch *batches = NULL;
+    tss_pending **slots = NULL;
+    int64_t *due = NULL;
+    size_t nwins = 0, ndue = 0, nb = 0;
+    int rc;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    pthread_mutex_lock(&s->seal_mu);
+    if ((rc = tss_head_windows(s->head, &wins, &nwins)) != 0)
+        goto out;
+    for (size_t i = 0; i < nwins; i++) {
+        bool ended = wins[i].start + s->info.span + s->grace <= now;
+        bool settled = wins[i].first_arrival + s->grace <= now;
+
+        if ((flags & TSS_SEAL_ALL) || (ended && settled))
+            wins[ndue++] = wins[i];
+    }
+    /* allocate everything before detaching, so detached data always has a
+     * home in the queue */
+    due = tss_calloc(ndue ? ndue : 1, sizeof(*due));
+    batches = tss_calloc(ndue ? ndue : 1, sizeof(*batches));
+    slots = tss_calloc(ndue ? ndue : 1, sizeof(*slots));
+    for (size_t i = 0; slots && i < ndue; i++)
+        if (!(slots[i] = tss_calloc(1, sizeof(tss_pending))))
+            ndue = i;
+    if (!due || !batches || !slots) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory sealing");
+        goto out;
+    }
+    for (size_t i = 0; i < ndue; i++)
+        due[i] = wins[i].start;
+    tss_head_detach(s->head, due, ndue, batches, &nb);
+    for (size_t i = 0; i < nb; i++) {
+        tss_pending *p = slots[i];
+
+        slots[i] = NULL;
+        p->batch = batches[i];
+        p->points = batches[i].points;
+        /* estimate until encoded: about 2 bytes per point */
+        p->bytes = batches[i].points * 2 + 64;
+        enqueue(s, p);
+    }
+    rc = drain(s, now, res);
+out:
+    for (size_t i = 0; slots && i < ndue; i++)
+        tss_free(slots[i]);
+    for (tss_pending *p = s->pending; p; p = p->next)
+        res->pending++;
+    res->pending_bytes = s->pending_bytes;
+    res->points_dropped = atomic_load(&s->n_dropped);
+    res->last_error = rc;
+    pthread_mutex_unlock(&s->seal_mu);
+    tss_free(wins);
+    tss_free(due);
+    tss_free(batches);
+    tss_free(slots);
+    return rc;
+}
+
+void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)
+{
+    tss_head_stats hs = {0};
+
+    memset(out, 0, sizeof(*out));
+    if (s->head)
+        tss_head_stats_get(s->head, &hs);
+    out->series = hs.series;
+    out->head_points = hs.points;
+    out->head_bytes = hs.bytes;
+    out->points_appended = atomic_load(&s->n_appended);
+    out->points_late = atomic_load(&s->n_late);
+    out->points_written = atomic_load(&s->n_written);
+    out->segments_written = atomic_load(&s->n_segments);
+    out->bytes_written = atomic_load(&s->n_bytes);
+    out->write_errors = atomic_load(&s->n_errors);
+    out->points_dropped = atomic_load(&s->n_dropped);
+    pthread_mutex_lock(&s->seal_mu);
+    out->pending_bytes = s->pending_bytes;
+    pthread_mutex_unlock(&s->seal_mu);
+}

@@ -1,0 +1,241 @@
+/*
+ * Small shared helpers: the allocation seam, growable buffers, bounded
+ * readers, varints (LEB128), checksums (XXH3) and log formatting.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <xxhash.h>
+
+#include "tsstore/io.h"
+
+static void *libc_malloc(size_t n)
+{
+    return malloc(n);
+}
+static void *libc_realloc(void *p, size_t n)
+{
+    return realloc(p, n);
+}
+static void libc_free(void *p)
+{
+    free(p);
+}
+
+static const tss_alloc_ops libc_alloc = {libc_malloc, libc_realloc,
+                                         libc_free};
+static const tss_alloc_ops *alloc_ops = &libc_alloc;
+
+void tss_alloc_set(const tss_alloc_ops *ops)
+{
+    alloc_ops = ops ? ops : &libc_alloc;
+}
+
+void *tss_malloc(size_t n)
+{
+    return alloc_ops->malloc(n ? n : 1);
+}
+
+void *tss_calloc(size_t n, size_t size)
+{
+    void *p;
+
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    p = tss_malloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void *tss_realloc(void *p, size_t n)
+{
+    return alloc_ops->realloc(p, n ? n : 1);
+}
+
+void tss_free(void *p)
+{
+    if (p)
+        alloc_ops->free(p);
+}
+
+char *tss_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = tss_malloc(n);
+
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+bool tss_buf_reserve(tss_buf *b, size_t extra)
+{
+    size_t need, cap;
+    uint8_t *p;
+
+    if (b->oom)
+        return false;
+    if (extra > SIZE_MAX - b->len) {
+        b->oom = true;
+        return false;
+    }
+    need = b->len + extra;
+    if (need <= b->cap)
+        return true;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    p = tss_realloc(b->data, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void tss_buf_append(tss_buf *b, const void *p, size_t n)
+{
+    if (n == 0 || !tss_buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void tss_buf_put_varint(tss_buf *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        tmp[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (uint8_t)v;
+    tss_buf_append(b, tmp, n);
+}
+
+void tss_buf_put_u8(tss_buf *b, uint8_t v)
+{
+    tss_buf_append(b, &v, 1);
+}
+
+void tss_buf_put_u32(tss_buf *b, uint32_t v)
+{
+    uint8_t tmp[4];
+
+    tss_put_u32(tmp, v);
+    tss_buf_append(b, tmp, 4);
+}
+
+void tss_buf_put_u64(tss_buf *b, uint64_t v)
+{
+    uint8_t tmp[8];
+
+    tss_put_u64(tmp, v);
+    tss_buf_append(b, tmp, 8);
+}
+
+void tss_buf_free(tss_buf *b)
+{
+    tss_free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+bool tss_rd_varint(tss_rd *r, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (r->bad) {
+        *out = 0;
+        return false;
+    }
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t c;
+
+        if (r->p >= r->end)
+            break;
+        c = *r->p++;
+        /* the 10th byte may only carry the top bit of a 64-bit value */
+        if (shift == 63 && c > 1)
+            break;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    r->bad = true;
+    *out = 0;
+    return false;
+}
+
+bool tss_rd_u8(tss_rd *r, uint8_t *out)
+{
+    if (r->bad || r->p >= r->end) {
+        r->bad = true;
+        *out = 0;
+        return false;
+    }
+    *out = *r->p++;
+    return true;
+}
+
+bool tss_rd_u32(tss_rd *r, uint32_t *out)
+{
+    if (r->bad || tss_rd_left(r) < 4) {
+        r->bad = true;
+        *out = 0;
+        return false;
+    }
+    *out = tss_get_u32(r->p);
+    r->p += 4;
+    return true;
+}
+
+bool tss_rd_u64(tss_rd *r, uint64_t *out)
+{
+    if (r->bad || tss_rd_left(r) < 8) {
+        r->bad = true;
+        *out = 0;
+        return false;
+    }
+    *out = tss_get_u64(r->p);
+    r->p += 8;
+    return true;
+}
+
+bool tss_rd_bytes(tss_rd *r, size_t n, const uint8_t **out)
+{
+    if (r->bad || tss_rd_left(r) < n) {
+        r->bad = true;
+        *out = NULL;
+        return false;
+    }
+    *out = r->p;
+    r->p += n;
+    return true;
+}
+
+uint64_t tss_checksum(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+void tss_log(tss_log_fn fn, void *ctx, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (!fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fn(ctx, level, msg);
+}

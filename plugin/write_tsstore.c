@@ -1,0 +1,492 @@
+/*
+ * write_tsstore — collectd write plugin storing every value in a tsstore
+ * store (see ../shared/DESIGN.md and docs/format.md).
+ *
+ * Threads:
+ *  - collectd's write threads call wt_write: it appends to the core's
+ *    sharded head (memory only; shard locks, never I/O).
+ *  - our maintenance thread wakes every second, seals due windows into
+ *    segments and retries failed writes; all disk I/O happens there.
+ *  - wt_flush (unixsock FLUSH, FlushInterval, shutdown) asks the
+ *    maintenance thread to seal everything and waits for it.
+ *
+ * State lives in user_data (freed by collectd after the final flush at
+ * shutdown). collectd's init callback takes no user_data, so the state the
+ * config callback builds is handed to init through one file-scope pointer;
+ * nothing else is global.
+ */
+#define _GNU_SOURCE
+#include "collectd.h"
+
+#include "plugin.h"
+#include "utils/common/common.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "conf_util.h"
+#include "tsstore/error.h"
+#include "tsstore/store.h"
+#include "tsstore/version.h"
+
+#define PLUGIN "write_tsstore"
+#define LOG_PREFIX PLUGIN " plugin: "
+/* Values our own read plugin replays carry this meta key: skip them. */
+#define REPLAY_META "tsstore:replayed"
+#define FLUSH_WAIT_S 120
+#define COMPLAIN_EVERY_S 60
+
+typedef struct wt_conf {
+    char *data_dir;
+    uint32_t units_per_second;
+    int64_t span_ms, bucket_ms, grace_ms;
+    unsigned shards;
+    uint64_t max_pending;
+    bool valid;
+} wt_conf;
+
+/* Rate limit for errors on the write path: one line per interval with the
+ * count suppressed meanwhile. */
+typedef struct wt_complain {
+    pthread_mutex_t mu;
+    time_t last;
+    uint64_t suppressed;
+} wt_complain;
+
+typedef struct wt_state {
+    wt_conf conf;
+    tss_store *store;
+    uint32_t ups;
+    pthread_t thread;
+    bool thread_running;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    bool stop;
+    uint64_t flush_req, flush_done;
+    wt_complain complain;
+} wt_state;
+
+static wt_state *configured; /* config → init hand-over only */
+
+static void wt_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    plugin_log(level, LOG_PREFIX "%s", msg);
+}
+
+static void complain(wt_complain *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void complain(wt_complain *c, const char *fmt, ...)
+{
+    char msg[512];
+    uint64_t skipped;
+    time_t now = time(NULL);
+    va_list ap;
+
+    pthread_mutex_lock(&c->mu);
+    if (c->last && now - c->last < COMPLAIN_EVERY_S) {
+        c->suppressed++;
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    skipped = c->suppressed;
+    c->suppressed = 0;
+    c->last = now;
+    pthread_mutex_unlock(&c->mu);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (skipped)
+        ERROR(LOG_PREFIX "%s (%" PRIu64 " similar errors suppressed in the "
+                         "last %d s)",
+              msg, skipped, COMPLAIN_EVERY_S);
+    else
+        ERROR(LOG_PREFIX "%s", msg);
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+static int get_text(const oconfig_item_t *ci, char *buf, size_t size)
+{
+    if (ci->values_num != 1)
+        return -1;
+    if (ci->values[0].type == OCONFIG_TYPE_STRING)
+        snprintf(buf, size, "%s", ci->values[0].value.string);
+    else if (ci->values[0].type == OCONFIG_TYPE_NUMBER)
+        snprintf(buf, size, "%.17g", ci->values[0].value.number);
+    else
+        return -1;
+    return 0;
+}
+
+static int conf_duration(const oconfig_item_t *ci, int64_t *ms, int64_t min_ms)
+{
+    char text[128], err[256];
+
+    if (get_text(ci, text, sizeof(text)) != 0) {
+        ERROR(LOG_PREFIX "option \"%s\" needs one value (e.g. \"2h\")",
+              ci->key);
+        return -1;
+    }
+    if (tss_conf_duration_ms(text, ms, err, sizeof(err)) != 0) {
+        ERROR(LOG_PREFIX "option \"%s\": %s", ci->key, err);
+        return -1;
+    }
+    if (*ms < min_ms) {
+        ERROR(LOG_PREFIX "option \"%s\": \"%s\" is below the minimum of "
+                         "%" PRId64 " ms",
+              ci->key, text, min_ms);
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_whole_seconds(const oconfig_item_t *ci, int64_t ms)
+{
+    if (ms % 1000 != 0) {
+        ERROR(LOG_PREFIX "option \"%s\" must be a whole number of seconds",
+              ci->key);
+        return -1;
+    }
+    return 0;
+}
+
+static int wt_config(oconfig_item_t *ci)
+{
+    wt_state *st;
+    wt_conf *c;
+    int bad = 0;
+
+    if (configured) {
+        ERROR(LOG_PREFIX "only one <Plugin %s> block is supported", PLUGIN);
+        return -1;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        ERROR(LOG_PREFIX "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->wake, NULL);
+    pthread_cond_init(&st->done, NULL);
+    pthread_mutex_init(&st->complain.mu, NULL);
+    c = &st->conf;
+    c->data_dir = strdup("tsstore");
+    c->units_per_second = 1000;
+    c->span_ms = 7200 * 1000;
+    c->bucket_ms = 10 * 1000;
+    c->grace_ms = 300 * 1000;
+    c->shards = 64;
+    c->max_pending = UINT64_C(256) << 20;
+    for (int i = 0; i < ci->children_num; i++) {
+        oconfig_item_t *child = ci->children + i;
+        char text[128], err[256];
+
+        if (strcasecmp("DataDir", child->key) == 0) {
+            free(c->data_dir);
+            c->data_dir = NULL;
+            if (cf_util_get_string(child, &c->data_dir) != 0 ||
+                !c->data_dir || !*c->data_dir) {
+                ERROR(LOG_PREFIX "option \"DataDir\" needs a directory");
+                bad = 1;
+            }
+        } else if (strcasecmp("Precision", child->key) == 0) {
+            if (get_text(child, text, sizeof(text)) != 0 ||
+                !(c->units_per_second = tss_conf_precision(text))) {
+                ERROR(LOG_PREFIX "option \"Precision\" must be \"s\", "
+                                 "\"ms\", \"us\" or \"ns\"");
+                bad = 1;
+            }
+        } else if (strcasecmp("SegmentSpan", child->key) == 0) {
+            bad |= conf_duration(child, &c->span_ms, 1000) ||
+                   conf_whole_seconds(child, c->span_ms);
+        } else if (strcasecmp("BucketWidth", child->key) == 0) {
+            bad |= conf_duration(child, &c->bucket_ms, 1000) ||
+                   conf_whole_seconds(child, c->bucket_ms);
+        } else if (strcasecmp("Grace", child->key) == 0) {
+            bad |= conf_duration(child, &c->grace_ms, 0) ||
+                   conf_whole_seconds(child, c->grace_ms);
+        } else if (strcasecmp("Shards", child->key) == 0) {
+            int n = 0;
+
+            if (cf_util_get_int(child, &n) != 0 || n < 1 || n > 4096) {
+                ERROR(LOG_PREFIX "option \"Shards\" must be 1 to 4096");
+                bad = 1;
+            } else {
+                c->shards = (unsigned)n;
+            }
+        } else if (strcasecmp("MaxPendingBytes", child->key) == 0) {
+            if (get_text(child, text, sizeof(text)) != 0 ||
+                tss_conf_size(text, &c->max_pending, err, sizeof(err)) != 0) {
+                ERROR(LOG_PREFIX "option \"MaxPendingBytes\": %s",
+                      child->values_num == 1 ? err : "needs one value");
+                bad = 1;
+            }
+        } else {
+            ERROR(LOG_PREFIX "unknown option \"%s\"", child->key);
+            bad = 1;
+        }
+    }
+    if (!bad && c->span_ms % c->bucket_ms != 0) {
+        ERROR(LOG_PREFIX "\"SegmentSpan\" must be a multiple of "
+                         "\"BucketWidth\"");
+        bad = 1;
+    }
+    c->valid = !bad;
+    configured = st;
+    return bad ? -1 : 0;
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+/*
+ * cdtime_t (2^-30 s) to store units, rounded to nearest with ties to even
+ * (as printf rounds, so a 3-decimal csv time agrees with ours).
+ */
+static int to_units(cdtime_t t, uint32_t ups, int64_t *out)
+{
+    uint64_t sec = t >> 30, frac = t & ((UINT64_C(1) << 30) - 1);
+    uint64_t scaled = frac * ups; /* < 2^30 * 10^9 < 2^60 */
+    uint64_t q = scaled >> 30, r = scaled & ((UINT64_C(1) << 30) - 1);
+    uint64_t half = UINT64_C(1) << 29;
+
+    if (r > half || (r == half && (q & 1)))
+        q++;
+    if (sec > (uint64_t)(TSS_TIME_LIMIT / ups) - 1)
+        return -1;
+    *out = (int64_t)(sec * ups + q);
+    return 0;
+}
+
+/* ---- maintenance thread ----------------------------------------------- */
+
+static void *wt_main(void *arg)
+{
+    wt_state *st = arg;
+
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        struct timespec until;
+        uint64_t want;
+        tss_seal_result res;
+        int rc;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (st->flush_req == st->flush_done)
+            pthread_cond_timedwait(&st->wake, &st->mu, &until);
+        if (st->stop)
+            break;
+        want = st->flush_req;
+        pthread_mutex_unlock(&st->mu);
+        rc = tss_store_seal(st->store, tss_store_now(st->store),
+                            want != st->flush_done ? TSS_SEAL_ALL : 0, &res);
+        (void)rc; /* the core logged it, rate-limited; data stays queued */
+        pthread_mutex_lock(&st->mu);
+        if (want != st->flush_done) {
+            st->flush_done = want;
+            pthread_cond_broadcast(&st->done);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static int wt_write(const data_set_t *ds, const value_list_t *vl,
+                    user_data_t *ud)
+{
+    wt_state *st = ud->data;
+    tss_series_id id;
+    int64_t t;
+    int status = 0;
+
+    if (vl->meta && meta_data_exists(vl->meta, REPLAY_META))
+        return 0;
+    if (to_units(vl->time, st->ups, &t) != 0) {
+        complain(&st->complain, "%s/%s: time %.3f is outside the storable "
+                                "range; value dropped",
+                 vl->host, vl->plugin, CDTIME_T_TO_DOUBLE(vl->time));
+        return -1;
+    }
+    id.host = vl->host;
+    id.plugin = vl->plugin;
+    id.plugin_instance = vl->plugin_instance;
+    id.type = vl->type;
+    id.type_instance = vl->type_instance;
+    for (size_t i = 0; i < ds->ds_num; i++) {
+        tss_value v;
+        int kind, rc;
+
+        switch (ds->ds[i].type) {
+        case DS_TYPE_GAUGE:
+            kind = TSS_KIND_GAUGE;
+            v.gauge = vl->values[i].gauge;
+            break;
+        case DS_TYPE_DERIVE:
+            kind = TSS_KIND_DERIVE;
+            v.derive = vl->values[i].derive;
+            break;
+        case DS_TYPE_COUNTER:
+            kind = TSS_KIND_COUNTER;
+            v.counter = vl->values[i].counter;
+            break;
+        case DS_TYPE_ABSOLUTE:
+            kind = TSS_KIND_ABSOLUTE;
+            v.counter = vl->values[i].absolute;
+            break;
+        default:
+            complain(&st->complain, "%s: unknown data source type %d",
+                     ds->type, ds->ds[i].type);
+            status = -1;
+            continue;
+        }
+        id.ds = ds->ds[i].name;
+        rc = tss_store_append(st->store, &id, kind, t, v);
+        if (rc) {
+            complain(&st->complain, "storing %s/%s/%s: %s", vl->host,
+                     vl->plugin, ds->ds[i].name, tss_error_last());
+            status = -1;
+        }
+    }
+    return status;
+}
+
+/*
+ * Seals everything received so far (identifier and timeout are not used:
+ * sealing is per window, not per series). Waits for the maintenance thread
+ * so that `tsstore` sees the data when FLUSH returns.
+ */
+static int wt_flush(cdtime_t timeout, const char *identifier,
+                    user_data_t *ud)
+{
+    wt_state *st = ud->data;
+    struct timespec until;
+    uint64_t mine;
+    int rc = 0;
+
+    (void)timeout;
+    (void)identifier;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += FLUSH_WAIT_S;
+    pthread_mutex_lock(&st->mu);
+    if (!st->thread_running || st->stop) {
+        pthread_mutex_unlock(&st->mu);
+        return 0;
+    }
+    mine = ++st->flush_req;
+    pthread_cond_signal(&st->wake);
+    while (st->flush_done < mine && !st->stop && rc == 0)
+        rc = pthread_cond_timedwait(&st->done, &st->mu, &until);
+    pthread_mutex_unlock(&st->mu);
+    if (rc)
+        WARNING(LOG_PREFIX "flush still running after %d s; not waiting",
+                FLUSH_WAIT_S);
+    return 0;
+}
+
+static void wt_free(void *arg)
+{
+    wt_state *st = arg;
+    tss_seal_result res;
+
+    if (!st)
+        return;
+    if (st->thread_running) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = true;
+        pthread_cond_broadcast(&st->wake);
+        pthread_cond_broadcast(&st->done);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->thread, NULL);
+        st->thread_running = false;
+    }
+    if (st->store) {
+        /* shutdown: write everything still in memory */
+        if (tss_store_seal(st->store, tss_store_now(st->store), TSS_SEAL_ALL,
+                           &res) != 0)
+            ERROR(LOG_PREFIX "at shutdown %" PRIu64 " bytes could not be "
+                             "written: %s",
+                  res.pending_bytes, tss_error_last());
+        else
+            INFO(LOG_PREFIX "shut down; %u segment(s) written at shutdown",
+                 res.segments_written);
+        tss_store_close(st->store);
+    }
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->wake);
+    pthread_cond_destroy(&st->done);
+    pthread_mutex_destroy(&st->complain.mu);
+    free(st->conf.data_dir);
+    free(st);
+}
+
+static int wt_init(void)
+{
+    wt_state *st = configured;
+    tss_store_options o;
+    tss_store_info info;
+    user_data_t ud = {0};
+    int rc;
+
+    configured = NULL;
+    if (!st) { /* LoadPlugin without a <Plugin> block: defaults */
+        oconfig_item_t empty = {.key = (char *)PLUGIN};
+
+        if (wt_config(&empty) != 0)
+            return -1;
+        st = configured;
+        configured = NULL;
+    }
+    if (!st->conf.valid) {
+        ERROR(LOG_PREFIX "not started: fix the configuration errors above");
+        wt_free(st);
+        return -1;
+    }
+    tss_store_options_init(&o);
+    o.units_per_second = st->conf.units_per_second;
+    o.span_seconds = st->conf.span_ms / 1000;
+    o.bucket_seconds = st->conf.bucket_ms / 1000;
+    o.grace_seconds = st->conf.grace_ms / 1000;
+    o.shards = st->conf.shards;
+    o.max_pending_bytes = st->conf.max_pending;
+    o.log = wt_log;
+    rc = tss_store_open(&st->store, st->conf.data_dir,
+                        TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    if (rc) {
+        ERROR(LOG_PREFIX "cannot open DataDir \"%s\": %s", st->conf.data_dir,
+              tss_error_last());
+        st->store = NULL;
+        wt_free(st);
+        return -1;
+    }
+    tss_store_info_get(st->store, &info);
+    st->ups = info.units_per_second;
+    if (plugin_thread_create(&st->thread, wt_main, st, PLUGIN) != 0) {
+        ERROR(LOG_PREFIX "cannot start the maintenance thread");
+        wt_free(st);
+        return -1;
+    }
+    st->thread_running = true;
+    INFO(LOG_PREFIX "version %s storing in %s (precision %u/s, segment span "
+                    "%" PRId64 " s, grace %" PRId64 " s)",
+         TSS_VERSION, st->conf.data_dir, info.units_per_second,
+         info.span / info.units_per_second, st->conf.grace_ms / 1000);
+    ud.data = st;
+    ud.free_func = NULL;
+    plugin_register_flush(PLUGIN, wt_flush, &ud);
+    ud.free_func = wt_free;
+    plugin_register_write(PLUGIN, wt_write, &ud);
+    return 0;
+}
+
+__attribute__((visibility("default"))) void module_register(void)
+{
+    plugin_register_complex_config(PLUGIN, wt_config);
+    plugin_register_init(PLUGIN, wt_init);
+}
