@@ -11,14 +11,13 @@
 #include <string.h>
 #include <strings.h>
 
-int tss_conf_duration_ms(const char *s, int64_t *out, char *err,
-                         size_t errlen)
+int tss_conf_duration_ms(const char *s, int64_t *out, char *err, size_t errlen)
 {
     static const struct {
         const char *suffix;
         double ms;
-    } units[] = {{"", 1e3},          {"s", 1e3},          {"m", 60e3},
-                 {"h", 3600e3},      {"d", 86400e3},      {"w", 604800e3},
+    } units[] = {{"", 1e3},        {"s", 1e3},     {"m", 60e3},
+                 {"h", 3600e3},    {"d", 86400e3}, {"w", 604800e3},
                  {"y", 31536000e3}};
     char *end;
     double v;

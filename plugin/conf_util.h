@@ -13,8 +13,7 @@
  * unit suffix s, m, h, d, w or y (365 d): "90s", "5m", "2h", "7d". Fills
  * *out with whole milliseconds. Returns 0, or -1 with a reason in err.
  */
-int tss_conf_duration_ms(const char *s, int64_t *out, char *err,
-                         size_t errlen);
+int tss_conf_duration_ms(const char *s, int64_t *out, char *err, size_t errlen);
 
 /**
  * Parses a byte size: a number, optionally with K, M, G or T (powers of

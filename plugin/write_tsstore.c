@@ -189,8 +189,8 @@ static int wt_config(oconfig_item_t *ci)
         if (strcasecmp("DataDir", child->key) == 0) {
             free(c->data_dir);
             c->data_dir = NULL;
-            if (cf_util_get_string(child, &c->data_dir) != 0 ||
-                !c->data_dir || !*c->data_dir) {
+            if (cf_util_get_string(child, &c->data_dir) != 0 || !c->data_dir ||
+                !*c->data_dir) {
                 ERROR(LOG_PREFIX "option \"DataDir\" needs a directory");
                 bad = 1;
             }
@@ -309,8 +309,9 @@ static int wt_write(const data_set_t *ds, const value_list_t *vl,
     if (vl->meta && meta_data_exists(vl->meta, REPLAY_META))
         return 0;
     if (to_units(vl->time, st->ups, &t) != 0) {
-        complain(&st->complain, "%s/%s: time %.3f is outside the storable "
-                                "range; value dropped",
+        complain(&st->complain,
+                 "%s/%s: time %.3f is outside the storable "
+                 "range; value dropped",
                  vl->host, vl->plugin, CDTIME_T_TO_DOUBLE(vl->time));
         return -1;
     }
@@ -341,8 +342,8 @@ static int wt_write(const data_set_t *ds, const value_list_t *vl,
             v.counter = vl->values[i].absolute;
             break;
         default:
-            complain(&st->complain, "%s: unknown data source type %d",
-                     ds->type, ds->ds[i].type);
+            complain(&st->complain, "%s: unknown data source type %d", ds->type,
+                     ds->ds[i].type);
             status = -1;
             continue;
         }
@@ -362,8 +363,7 @@ static int wt_write(const data_set_t *ds, const value_list_t *vl,
  * sealing is per window, not per series). Waits for the maintenance thread
  * so that `tsstore` sees the data when FLUSH returns.
  */
-static int wt_flush(cdtime_t timeout, const char *identifier,
-                    user_data_t *ud)
+static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 {
     wt_state *st = ud->data;
     struct timespec until;

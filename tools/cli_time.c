@@ -68,7 +68,8 @@ static int parse_epoch(const char *s, uint32_t ups, bool up, int64_t *out)
 
     if (*p == '-' || *p == '+')
         neg = *p++ == '-';
-    if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1])))
+    if (!isdigit((unsigned char)*p) &&
+        !(*p == '.' && isdigit((unsigned char)p[1])))
         return -1;
     while (isdigit((unsigned char)*p)) {
         if (sec > (INT64_MAX - 9) / 10)
@@ -86,8 +87,7 @@ static int parse_epoch(const char *s, uint32_t ups, bool up, int64_t *out)
     return combine(sec, neg, frac, nfrac, ups, up, out);
 }
 
-static int parse_rfc3339(const char *s, uint32_t ups, bool up,
-                         int64_t *out)
+static int parse_rfc3339(const char *s, uint32_t ups, bool up, int64_t *out)
 {
     struct tm tm;
     const char *p, *frac = NULL;

@@ -105,8 +105,8 @@ static int make_filter(const cli_opts *o, const tss_store_info *info,
     f->series_glob = o->series;
     f->ds = o->ds;
     if (o->from) {
-        if (cli_time_parse(o->from, info->units_per_second, true, &f->from,
-                           err, sizeof(err)) != 0)
+        if (cli_time_parse(o->from, info->units_per_second, true, &f->from, err,
+                           sizeof(err)) != 0)
             return usage_error("--from: %s", err);
         f->has_from = 1;
     }
@@ -123,9 +123,9 @@ static int make_filter(const cli_opts *o, const tss_store_info *info,
 
 static void csv_id(FILE *out, const tss_series_info *si)
 {
-    const char *fields[6] = {si->id.host,          si->id.plugin,
-                             si->id.plugin_instance, si->id.type,
-                             si->id.type_instance,   si->id.ds};
+    const char *fields[6] = {
+        si->id.host, si->id.plugin,        si->id.plugin_instance,
+        si->id.type, si->id.type_instance, si->id.ds};
 
     for (int i = 0; i < 6; i++) {
         cli_csv_field(out, fields[i]);
@@ -318,14 +318,14 @@ int main(int argc, char **argv)
     int c;
 
     /* global options before the command */
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-                     strcmp(argv[1], "-h") == 0 ||
-                     strcmp(argv[1], "help") == 0)) {
+    if (argc > 1 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+         strcmp(argv[1], "help") == 0)) {
         fputs(USAGE, stdout);
         return EXIT_OK;
     }
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
-                     strcmp(argv[1], "-V") == 0)) {
+    if (argc > 1 &&
+        (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("tsstore %s\n", TSS_VERSION);
         return EXIT_OK;
     }

@@ -5,7 +5,8 @@
 
 #include <math.h>
 
-/* ---- bit writer ----------------------------------------------------------- */
+/* ---- bit writer -----------------------------------------------------------
+ */
 
 static int bits_put(tss_bits *w, uint64_t v, unsigned n)
 {
@@ -32,7 +33,8 @@ static int bits_put(tss_bits *w, uint64_t v, unsigned n)
     return 0;
 }
 
-/* ---- bit reader ----------------------------------------------------------- */
+/* ---- bit reader -----------------------------------------------------------
+ */
 
 typedef struct bitrd {
     const uint8_t *p;
@@ -175,16 +177,16 @@ static int xor_put(tss_bits *w, xorstate *s, uint64_t v)
     s->lead = (uint8_t)lead;
     s->trail = (uint8_t)trail;
     /* '11' + 5 bits lead + 6 bits length (64 → 0) */
-    if ((rc = bits_put(w, (UINT64_C(3) << 11) | ((uint64_t)lead << 6) |
-                              (mlen & 63),
-                       13)) != 0)
+    if ((rc = bits_put(
+             w, (UINT64_C(3) << 11) | ((uint64_t)lead << 6) | (mlen & 63),
+             13)) != 0)
         return rc;
     return bits_put(w, x >> trail, mlen);
 }
 
 static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
 {
-    unsigned bit, mlen;
+    unsigned bit;
     uint64_t hdr, m;
 
     if (!br_bit(r, &bit))
@@ -193,6 +195,8 @@ static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
         if (!br_bit(r, &bit))
             return false;
         if (bit) {
+            unsigned mlen;
+
             if (!br_get(r, 11, &hdr))
                 return false;
             s->lead = (uint8_t)(hdr >> 6);
@@ -205,7 +209,8 @@ static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
         } else if (s->trail == 0xff) {
             return false; /* window reuse before any window */
         }
-        mlen = 64u - s->lead - s->trail;
+        unsigned mlen = 64u - s->lead - s->trail;
+
         if (mlen > 56) {
             uint64_t hi, lo;
 
@@ -486,7 +491,8 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
     return 0;
 }
 
-/* ---- chunks --------------------------------------------------------------- */
+/* ---- chunks ---------------------------------------------------------------
+ */
 
 /* Encodes the value stream of pts[1..n) in `mode` with scale k. */
 static int encode_values(tss_bits *w, int kind, unsigned mode, unsigned k,
@@ -518,8 +524,8 @@ static int encode_values(tss_bits *w, int kind, unsigned mode, unsigned k,
     return 0;
 }
 
-int tss_chunk_encode(tss_buf *out, int kind, int64_t base,
-                     const tss_point *pts, size_t n)
+int tss_chunk_encode(tss_buf *out, int kind, int64_t base, const tss_point *pts,
+                     size_t n)
 {
     tss_bits ts = {0}, best = {0}, cand = {0};
     tsstate tst;
@@ -572,8 +578,8 @@ int tss_chunk_encode(tss_buf *out, int kind, int64_t base,
     }
     tss_buf_put_u8(out, (uint8_t)(best_mode | (best_k << 4)));
     tss_buf_put_varint(out, n);
-    tss_buf_put_varint(out, tss_zigzag((int64_t)((uint64_t)pts[0].t -
-                                                 (uint64_t)base)));
+    tss_buf_put_varint(
+        out, tss_zigzag((int64_t)((uint64_t)pts[0].t - (uint64_t)base)));
     tss_buf_put_varint(out, best_mode == TSS_VMODE_XOR
                                 ? best_v0
                                 : tss_zigzag((int64_t)best_v0));
@@ -627,10 +633,9 @@ static int parse_hdr(const uint8_t *p, size_t len, int kind, int64_t base,
         return tss_error_set(TSS_ECORRUPT, "chunk timestamp stream overruns");
     /* every point after the first costs at least one bit per stream */
     if (h->count - 1 > h->ts_bits)
-        return tss_error_set(TSS_ECORRUPT,
-                             "chunk claims %llu points in %llu bits",
-                             (unsigned long long)h->count,
-                             (unsigned long long)h->ts_bits);
+        return tss_error_set(
+            TSS_ECORRUPT, "chunk claims %llu points in %llu bits",
+            (unsigned long long)h->count, (unsigned long long)h->ts_bits);
     h->ts = r.p;
     h->ts_len = (size_t)((h->ts_bits + 7) / 8);
     h->val = r.p + h->ts_len;
@@ -652,8 +657,7 @@ int tss_chunk_count(const uint8_t *p, size_t len, uint64_t *count)
 }
 
 int tss_chunk_decode(const uint8_t *p, size_t len, int kind, int64_t base,
-                     size_t max_points, tss_point **pts, size_t *n,
-                     size_t *cap)
+                     size_t max_points, tss_point **pts, size_t *n, size_t *cap)
 {
     chunk_hdr h;
     bitrd tr, vr;

@@ -90,8 +90,8 @@ void tss_enc_free(tss_enc *e);
  * `base` (store units) is subtracted from the first timestamp. Returns 0,
  * TSS_EINVAL (n == 0, unsorted input, bad kind) or TSS_ENOMEM.
  */
-int tss_chunk_encode(tss_buf *out, int kind, int64_t base,
-                     const tss_point *pts, size_t n) TSS_WUR;
+int tss_chunk_encode(tss_buf *out, int kind, int64_t base, const tss_point *pts,
+                     size_t n) TSS_WUR;
 
 /**
  * Decodes a chunk of `len` bytes, appending its points to *pts (tss_realloc'

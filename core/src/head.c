@@ -90,8 +90,8 @@ void tss_head_free(tss_head *h)
         head_shard *sh = &h->shards[i];
         head_series *s, *tmp;
 
-        HASH_ITER(hh, sh->map, s, tmp)
-        {
+        for (s = sh->map; s; s = tmp) {
+            tmp = s->hh.next;
             HASH_DELETE(hh, sh->map, s);
             while (s->wins) {
                 tss_head_item *w = s->wins;
@@ -115,7 +115,8 @@ int64_t tss_head_window(const tss_head *h, int64_t t)
     return t - (r < 0 ? r + h->span : r);
 }
 
-/* ---- merging -------------------------------------------------------------- */
+/* ---- merging --------------------------------------------------------------
+ */
 
 size_t tss_head_merge(const tss_point *enc, size_t ne, tss_point *ooo,
                       size_t no, tss_point *out)
@@ -212,7 +213,8 @@ out:
     return rc;
 }
 
-/* ---- append --------------------------------------------------------------- */
+/* ---- append ---------------------------------------------------------------
+ */
 
 static int ooo_push(tss_head_item *w, int64_t t, tss_value v)
 {
@@ -231,14 +233,37 @@ static int ooo_push(tss_head_item *w, int64_t t, tss_value v)
     return 0;
 }
 
+/* The series' item for window `start`, created if missing; NULL if out of
+ * memory. Windows are kept newest first: appends almost always hit the
+ * first. */
+static tss_head_item *find_window(head_series *s, int64_t start, int kind,
+                                  int64_t now)
+{
+    tss_head_item **pw, *w, *nw;
+
+    for (pw = &s->wins; (w = *pw) != NULL && w->start > start; pw = &w->next)
+        ;
+    if (w && w->start == start)
+        return w;
+    nw = tss_calloc(1, sizeof(*nw));
+    if (!nw)
+        return NULL;
+    nw->start = start;
+    nw->first_arrival = now;
+    tss_enc_init(&nw->enc, kind);
+    nw->next = w;
+    *pw = nw;
+    return nw;
+}
+
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
                     uint64_t hash, int64_t t, tss_value v, int64_t now)
 {
     head_shard *sh = &h->shards[(hash >> 32) & h->mask];
     int64_t start = tss_head_window(h, t);
     int kind = key[key_len - 1];
-    head_series *s;
-    tss_head_item *w, **pw;
+    head_series *s = NULL;
+    tss_head_item *w;
     int rc = 0;
 
     pthread_mutex_lock(&sh->mu);
@@ -263,22 +288,10 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
         }
         sh->series++;
     }
-    /* windows are kept newest first: appends almost always hit the head */
-    for (pw = &s->wins; (w = *pw) != NULL && w->start > start; pw = &w->next)
-        ;
-    if (!w || w->start != start) {
-        tss_head_item *nw = tss_calloc(1, sizeof(*nw));
-
-        if (!nw) {
-            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
-            goto out;
-        }
-        nw->start = start;
-        nw->first_arrival = now;
-        tss_enc_init(&nw->enc, kind);
-        nw->next = w;
-        *pw = nw;
-        w = nw;
+    w = find_window(s, start, kind, now);
+    if (!w) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+        goto out;
     }
     if (w->enc.count == 0 || t > w->enc.last_t) {
         rc = tss_enc_append(&w->enc, t, v);
@@ -295,7 +308,8 @@ out:
     return rc;
 }
 
-/* ---- inspection ----------------------------------------------------------- */
+/* ---- inspection -----------------------------------------------------------
+ */
 
 int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
 {
@@ -310,8 +324,8 @@ int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
         head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        HASH_ITER(hh, sh->map, s, tmp)
-        {
+        for (s = sh->map; s; s = tmp) {
+            tmp = s->hh.next;
             for (tss_head_item *w = s->wins; w; w = w->next) {
                 size_t k;
 
@@ -320,8 +334,7 @@ int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
                 if (k == n) {
                     if (n == cap) {
                         size_t nc = cap ? cap * 2 : 8;
-                        tss_head_winfo *nv =
-                            tss_realloc(v, nc * sizeof(*v));
+                        tss_head_winfo *nv = tss_realloc(v, nc * sizeof(*v));
 
                         if (!nv) {
                             rc = tss_error_set(TSS_ENOMEM, "out of memory");
@@ -364,8 +377,8 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
         out->series += sh->series;
         out->points += sh->points;
         out->out_of_order += sh->ooo;
-        HASH_ITER(hh, sh->map, s, tmp)
-        {
+        for (s = sh->map; s; s = tmp) {
+            tmp = s->hh.next;
             out->bytes += sizeof(*s) + s->key_len;
             for (tss_head_item *w = s->wins; w; w = w->next)
                 out->bytes += sizeof(*w) + tss_enc_mem(&w->enc) +
@@ -375,7 +388,8 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
     }
 }
 
-/* ---- detach ----------------------------------------------------------------- */
+/* ---- detach -----------------------------------------------------------------
+ */
 
 static int item_cmp(const tss_head_item *a, const tss_head_item *b)
 {
@@ -435,8 +449,8 @@ void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
         head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        HASH_ITER(hh, sh->map, s, tmp)
-        {
+        for (s = sh->map; s; s = tmp) {
+            tmp = s->hh.next;
             tss_head_item **pw = &s->wins, *w;
 
             while ((w = *pw) != NULL) {

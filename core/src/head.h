@@ -40,8 +40,7 @@ int64_t tss_head_window(const tss_head *h, int64_t t);
  * head is unchanged).
  */
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
-                    uint64_t hash, int64_t t, tss_value v,
-                    int64_t now) TSS_WUR;
+                    uint64_t hash, int64_t t, tss_value v, int64_t now) TSS_WUR;
 
 /** Per-window summary of what the head holds. */
 typedef struct tss_head_winfo {

@@ -74,7 +74,9 @@ static inline uint64_t tss_get_u64(const uint8_t *p)
 
 static inline uint64_t tss_zigzag(int64_t v)
 {
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint64_t u = (uint64_t)v;
+
+    return (u << 1) ^ (0 - (u >> 63));
 }
 static inline int64_t tss_unzigzag(uint64_t v)
 {

@@ -100,8 +100,8 @@ static int field_str(yajl_val root, const char *key, const char *rel,
 
     if (!v)
         return tss_error_set(TSS_ECORRUPT,
-                             "%s: field \"%s\" is missing or not a string",
-                             rel, key);
+                             "%s: field \"%s\" is missing or not a string", rel,
+                             key);
     *out = YAJL_GET_STRING(v);
     return 0;
 }
@@ -142,22 +142,25 @@ int tss_meta_decode(const uint8_t *buf, size_t len, const char *rel,
         (rc = field_int(root, "bucket_width", rel, &bucket)))
         goto out;
     if (strcmp(fmt, "tsstore") != 0) {
-        rc = tss_error_set(TSS_ECORRUPT, "%s: \"format\" is \"%s\", not "
-                           "\"tsstore\"", rel, fmt);
+        rc = tss_error_set(TSS_ECORRUPT,
+                           "%s: \"format\" is \"%s\", not "
+                           "\"tsstore\"",
+                           rel, fmt);
         goto out;
     }
     if (ver != TSS_FORMAT_VERSION) {
         rc = tss_error_set(TSS_ECORRUPT,
                            "%s: format_version %lld is not supported (this "
-                           "build reads %d)", rel, ver, TSS_FORMAT_VERSION);
+                           "build reads %d)",
+                           rel, ver, TSS_FORMAT_VERSION);
         goto out;
     }
-    if (ups <= 0 || ups > 1000000000 ||
-        !tss_precision_name((uint32_t)ups) ||
+    if (ups <= 0 || ups > 1000000000 || !tss_precision_name((uint32_t)ups) ||
         strcmp(prec, tss_precision_name((uint32_t)ups)) != 0) {
         rc = tss_error_set(TSS_ECORRUPT,
                            "%s: \"precision\" \"%s\" and \"units_per_second\" "
-                           "%lld disagree or are invalid", rel, prec, ups);
+                           "%lld disagree or are invalid",
+                           rel, prec, ups);
         goto out;
     }
     if (span <= 0 || bucket <= 0 || span % bucket != 0 ||

@@ -226,9 +226,8 @@ static int read_entry(tss_query *q, const ref *r, size_t *n)
     int rc;
 
     *n = 0;
-    if (seg->fd < 0 &&
-        (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
-                                    &seg->file_size)) != 0)
+    if (seg->fd < 0 && (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
+                                                   &seg->file_size)) != 0)
         return rc;
     rc = tss_segment_read_points(seg, r->entry, &q->tmp, n, &q->tcap);
     tss_storage_close_fd(seg->st, seg->fd);
@@ -360,7 +359,6 @@ int tss_query_next(tss_query *q, tss_series_info *out)
         tss_key_view kv;
         bool exact = true;
         size_t e = q->pos + 1;
-        int rc;
 
         while (e < q->nrefs && tss_key_cmp(q->refs[e].key, q->refs[e].key_len,
                                            r0->key, r0->key_len) == 0)
@@ -395,7 +393,9 @@ int tss_query_next(tss_query *q, tss_series_info *out)
                 out->last = en->max_t;
         }
         if (!exact) {
-            if ((rc = decode_current(q)) != 0)
+            int rc = decode_current(q);
+
+            if (rc != 0)
                 return rc;
             out->count = q->npts;
             out->first = q->npts ? q->pts[0].t : 0;

@@ -19,8 +19,8 @@ void tss_seg_name_format(char *out, size_t size, const tss_seg_name *n)
     char u[37];
 
     uuid_unparse_lower(n->uuid, u);
-    snprintf(out, size, TSS_SEG_DIR "/%" PRId64 "_%" PRId64 "_%" PRIu64
-                                    "_%s.seg",
+    snprintf(out, size,
+             TSS_SEG_DIR "/%" PRId64 "_%" PRId64 "_%" PRIu64 "_%s.seg",
              n->start, n->end, n->seq, u);
 }
 
@@ -93,8 +93,8 @@ int tss_seg_builder_begin(tss_seg_builder *b, tss_buf *out,
     return 0;
 }
 
-int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key,
-                        size_t key_len, const tss_point *pts, size_t n)
+int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key, size_t key_len,
+                        const tss_point *pts, size_t n)
 {
     tss_buf *out = b->out;
     size_t before = out->len, shared = 0;
@@ -102,17 +102,16 @@ int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key,
     int rc;
 
     if (n == 0 || b->nseries == UINT32_MAX ||
-        (b->nseries > 0 && tss_key_cmp(b->prev.data, b->prev.len, key,
-                                       key_len) >= 0))
-        return tss_error_set(TSS_EINVAL,
-                             "segment series %u empty or out of order",
-                             b->nseries);
+        (b->nseries > 0 &&
+         tss_key_cmp(b->prev.data, b->prev.len, key, key_len) >= 0))
+        return tss_error_set(
+            TSS_EINVAL, "segment series %u empty or out of order", b->nseries);
     lo = pts[0].t;
     hi = pts[n - 1].t;
     if (lo < b->name.start || hi >= b->name.end)
         return tss_error_set(TSS_EINVAL, "segment series outside window");
-    if ((rc = tss_chunk_encode(out, key[key_len - 1], b->name.start, pts,
-                               n)) != 0)
+    if ((rc = tss_chunk_encode(out, key[key_len - 1], b->name.start, pts, n)) !=
+        0)
         return rc;
     while (shared < b->prev.len && shared < key_len &&
            b->prev.data[shared] == key[shared])
@@ -122,9 +121,9 @@ int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key,
     tss_buf_append(&b->table, key + shared, key_len - shared);
     tss_buf_put_varint(&b->table, out->len - before);
     tss_buf_put_varint(&b->table, n);
-    tss_buf_put_varint(&b->table,
-                       tss_zigzag((int64_t)((uint64_t)lo -
-                                            (uint64_t)b->name.start)));
+    tss_buf_put_varint(
+        &b->table,
+        tss_zigzag((int64_t)((uint64_t)lo - (uint64_t)b->name.start)));
     tss_buf_put_varint(&b->table, (uint64_t)hi - (uint64_t)lo);
     if (!out->oom)
         tss_buf_put_u64(&b->table,
@@ -230,11 +229,10 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
     /* each entry takes at least 14 bytes, which bounds the allocation */
     if (seg->nentries > tss_rd_left(&r) / 14 + 1)
         return corrupt(seg->rel, "series count does not fit the table");
-    seg->entries = tss_calloc(seg->nentries ? seg->nentries : 1,
-                              sizeof(*seg->entries));
+    seg->entries =
+        tss_calloc(seg->nentries ? seg->nentries : 1, sizeof(*seg->entries));
     if (!seg->entries)
-        return tss_error_set(TSS_ENOMEM, "out of memory reading %s",
-                             seg->rel);
+        return tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
     for (size_t i = 0; i < seg->nentries; i++) {
         tss_seg_entry *e = &seg->entries[i];
         uint64_t shared, slen, clen, cnt, zmin, span;
@@ -259,14 +257,13 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
             goto out;
         }
         if (!tss_buf_reserve(&arena, (size_t)(shared + slen))) {
-            rc = tss_error_set(TSS_ENOMEM, "out of memory reading %s",
-                               seg->rel);
+            rc =
+                tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
             goto out;
         }
         e->key_off = arena.len;
         e->key_len = (size_t)(shared + slen);
-        memmove(arena.data + arena.len, arena.data + prev_off,
-                (size_t)shared);
+        memmove(arena.data + arena.len, arena.data + prev_off, (size_t)shared);
         memcpy(arena.data + arena.len + shared, suffix, (size_t)slen);
         arena.len += e->key_len;
         e->key = arena.data + e->key_off;
@@ -288,8 +285,8 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
         e->len = clen;
         off += clen;
         e->count = cnt;
-        e->min_t = (int64_t)((uint64_t)tss_unzigzag(zmin) +
-                             (uint64_t)seg->name.start);
+        e->min_t =
+            (int64_t)((uint64_t)tss_unzigzag(zmin) + (uint64_t)seg->name.start);
         e->max_t = (int64_t)((uint64_t)e->min_t + span);
         if (e->min_t < seg->name.start || e->max_t >= seg->name.end ||
             e->max_t < e->min_t || cnt - 1 > span) {
@@ -310,8 +307,8 @@ out:
     /* the arena may have moved while growing: point keys at its final home */
     seg->keys = arena.data;
     for (size_t i = 0; i < seg->nentries; i++)
-        seg->entries[i].key = arena.data ? arena.data + seg->entries[i].key_off
-                                         : NULL;
+        seg->entries[i].key =
+            arena.data ? arena.data + seg->entries[i].key_off : NULL;
     return rc;
 }
 
@@ -410,8 +407,7 @@ int tss_segment_read_points(tss_segment *seg, size_t i, tss_point **pts,
 
     buf = tss_malloc((size_t)e->len);
     if (!buf)
-        return tss_error_set(TSS_ENOMEM, "out of memory reading %s",
-                             seg->rel);
+        return tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
     rc = tss_storage_pread(seg->st, seg->fd, seg->rel, buf, (size_t)e->len,
                            e->offset);
     if (rc)

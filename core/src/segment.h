@@ -100,9 +100,8 @@ int tss_seg_builder_begin(tss_seg_builder *b, tss_buf *out,
  * n >= 1 points with strictly increasing times inside the window.
  * TSS_EINVAL if the input breaks an invariant, TSS_ENOMEM.
  */
-int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key,
-                        size_t key_len, const tss_point *pts,
-                        size_t n) TSS_WUR;
+int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key, size_t key_len,
+                        const tss_point *pts, size_t n) TSS_WUR;
 
 /** Writes header and table; frees the builder (also on failure). */
 int tss_seg_builder_finish(tss_seg_builder *b) TSS_WUR;

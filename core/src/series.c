@@ -32,13 +32,12 @@ size_t tss_series_id_format(char *out, size_t size, const tss_series_id *id)
     return n < 0 ? 0 : (size_t)n;
 }
 
-int tss_key_encode(uint8_t *out, size_t *len, const tss_series_id *id,
-                   int kind)
+int tss_key_encode(uint8_t *out, size_t *len, const tss_series_id *id, int kind)
 {
-    static const char *const names[6] = {"host", "plugin", "plugin_instance",
-                                         "type", "type_instance", "ds"};
-    const char *f[6] = {id->host,          id->plugin, id->plugin_instance,
-                        id->type,          id->type_instance, id->ds};
+    static const char *const names[6] = {
+        "host", "plugin", "plugin_instance", "type", "type_instance", "ds"};
+    const char *f[6] = {id->host, id->plugin,        id->plugin_instance,
+                        id->type, id->type_instance, id->ds};
     size_t pos = 0;
 
     if (!tss_kind_name(kind))
@@ -48,8 +47,7 @@ int tss_key_encode(uint8_t *out, size_t *len, const tss_series_id *id,
         size_t n = strlen(s);
 
         if (!f[i] && (i == 0 || i == 1 || i == 3 || i == 5))
-            return tss_error_set(TSS_EINVAL, "series %s is missing",
-                                 names[i]);
+            return tss_error_set(TSS_EINVAL, "series %s is missing", names[i]);
         if (n > TSS_FIELD_MAX)
             return tss_error_set(TSS_EINVAL,
                                  "series %s is %zu bytes, more than %d",
@@ -64,9 +62,9 @@ int tss_key_encode(uint8_t *out, size_t *len, const tss_series_id *id,
 
 int tss_key_decode(const uint8_t *key, size_t len, tss_key_view *out)
 {
-    const char **f[6] = {&out->id.host,     &out->id.plugin,
-                         &out->id.plugin_instance, &out->id.type,
-                         &out->id.type_instance,   &out->id.ds};
+    const char **f[6] = {
+        &out->id.host, &out->id.plugin,        &out->id.plugin_instance,
+        &out->id.type, &out->id.type_instance, &out->id.ds};
     size_t pos = 0;
 
     for (int i = 0; i < 6; i++) {

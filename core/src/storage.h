@@ -65,8 +65,8 @@ int tss_storage_mkdirs(tss_storage *st, const char *rel) TSS_WUR;
 
 int tss_storage_write_new(tss_storage *st, const char *rel, const void *buf,
                           size_t n) TSS_WUR;
-int tss_storage_write_atomic(tss_storage *st, const char *rel,
-                             const void *buf, size_t n) TSS_WUR;
+int tss_storage_write_atomic(tss_storage *st, const char *rel, const void *buf,
+                             size_t n) TSS_WUR;
 
 /**
  * Reads file `rel` whole. *out (tss_free) holds *len bytes. Fails with

@@ -163,13 +163,12 @@ static int open_parent(tss_storage *st, const char *rel, int *dfd,
     const char *slash = strrchr(rel, '/');
     char comp[256];
     const char *p = rel;
-    int fd, next;
+    int fd;
 
     if (!valid_rel(rel))
         return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", rel);
     *base = slash ? slash + 1 : rel;
-    fd = st->io->openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                        0);
+    fd = st->io->openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return tss_error_set_errno(errno, "open", st->root);
     while (slash && p < slash) {
@@ -183,9 +182,8 @@ static int open_parent(tss_storage *st, const char *rel, int *dfd,
         }
         memcpy(comp, p, n);
         comp[n] = '\0';
-        next = st->io->openat(fd, comp,
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-                              0);
+        int next = st->io->openat(
+            fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (next < 0) {
             int err = errno;
 
@@ -253,8 +251,8 @@ int tss_storage_open(tss_storage **out, const char *dir, const tss_io_ops *io,
         rc = tss_error_set_errno(errno, "mkdir", dir);
         goto fail;
     }
-    st->rootfd = io->openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                            0);
+    st->rootfd =
+        io->openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (st->rootfd < 0) {
         rc = tss_error_set_errno(errno, "open", dir);
         goto fail;
@@ -289,8 +287,7 @@ int tss_storage_mkdirs(tss_storage *st, const char *rel)
         if (path[i] != '/' && path[i] != '\0')
             continue;
         path[i] = '\0';
-        if (st->io->mkdirat(st->rootfd, path, DIR_MODE) != 0 &&
-            errno != EEXIST)
+        if (st->io->mkdirat(st->rootfd, path, DIR_MODE) != 0 && errno != EEXIST)
             return tss_error_set_errno(errno, "mkdir", path);
         if (i < n)
             path[i] = '/';
@@ -372,8 +369,8 @@ int tss_storage_write_new(tss_storage *st, const char *rel, const void *buf,
     return write_file(st, rel, buf, n, false);
 }
 
-int tss_storage_write_atomic(tss_storage *st, const char *rel,
-                             const void *buf, size_t n)
+int tss_storage_write_atomic(tss_storage *st, const char *rel, const void *buf,
+                             size_t n)
 {
     return write_file(st, rel, buf, n, true);
 }
@@ -389,8 +386,7 @@ int tss_storage_open_read(tss_storage *st, const char *rel, int *fdout,
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
         return rc;
     fd = st->io->openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    rc = fd < 0 ? tss_error_set_errno(errno == ELOOP ? EIO : errno, "open",
-                                      rel)
+    rc = fd < 0 ? tss_error_set_errno(errno == ELOOP ? EIO : errno, "open", rel)
                 : 0;
     st->io->close(dfd);
     if (rc)
@@ -526,8 +522,8 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
             char **nv = tss_realloc(v, ncap * sizeof(*v));
 
             if (!nv) {
-                rc = tss_error_set(TSS_ENOMEM, "list %s: out of memory",
-                                   reldir);
+                rc =
+                    tss_error_set(TSS_ENOMEM, "list %s: out of memory", reldir);
                 goto out;
             }
             v = nv;
@@ -603,8 +599,8 @@ int tss_storage_lock(tss_storage *st, const char *rel, int *fdout)
     *fdout = -1;
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
         return rc;
-    fd = st->io->openat(dfd, base,
-                        O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
+    fd = st->io->openat(dfd, base, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                        FILE_MODE);
     st->io->close(dfd);
     if (fd < 0)
         return tss_error_set_errno(errno, "open", rel);
@@ -637,7 +633,7 @@ int tss_storage_lock(tss_storage *st, const char *rel, int *fdout)
 int tss_storage_remove_temps(tss_storage *st, const char *reldir)
 {
     struct dirent *de;
-    int fd, removed = 0, rc = 0;
+    int fd, removed = 0;
     DIR *d;
 
     fd = st->io->openat(st->rootfd, reldir,
@@ -646,7 +642,8 @@ int tss_storage_remove_temps(tss_storage *st, const char *reldir)
         return errno == ENOENT ? 0 : tss_error_set_errno(errno, "open", reldir);
     d = st->io->fdopendir(fd);
     if (!d) {
-        rc = tss_error_set_errno(errno, "opendir", reldir);
+        int rc = tss_error_set_errno(errno, "opendir", reldir);
+
         st->io->close(fd);
         return rc;
     }

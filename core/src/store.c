@@ -48,8 +48,7 @@ int64_t tss_store_now(const tss_store *s)
     int64_t ups = s->info.units_per_second;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * ups +
-           (int64_t)ts.tv_nsec / (1000000000 / ups);
+    return (int64_t)ts.tv_sec * ups + (int64_t)ts.tv_nsec / (1000000000 / ups);
 }
 
 void tss_store_info_get(const tss_store *s, tss_store_info *out)
@@ -67,13 +66,13 @@ static int create_meta(tss_store *s, const tss_store_options *o)
     int rc;
 
     in->format_version = TSS_FORMAT_VERSION;
-    in->units_per_second = o->units_per_second ? o->units_per_second
-                                               : DEFAULT_UPS;
+    in->units_per_second =
+        o->units_per_second ? o->units_per_second : DEFAULT_UPS;
     in->span = (o->span_seconds ? o->span_seconds : DEFAULT_SPAN_S) *
                (int64_t)in->units_per_second;
-    in->bucket_width = (o->bucket_seconds ? o->bucket_seconds
-                                          : DEFAULT_BUCKET_S) *
-                       (int64_t)in->units_per_second;
+    in->bucket_width =
+        (o->bucket_seconds ? o->bucket_seconds : DEFAULT_BUCKET_S) *
+        (int64_t)in->units_per_second;
     in->created = (int64_t)time(NULL);
     uuid_generate(u);
     uuid_unparse_lower(u, in->uuid);
@@ -90,8 +89,7 @@ static int read_meta(tss_store *s)
     size_t len;
     int rc;
 
-    rc = tss_storage_read_all(s->st, TSS_META_FILE, MAX_STORE_META, &buf,
-                              &len);
+    rc = tss_storage_read_all(s->st, TSS_META_FILE, MAX_STORE_META, &buf, &len);
     if (rc == TSS_ENOTFOUND)
         return tss_error_set(rc, "%s is not a tsstore store (no %s file)",
                              s->path, TSS_META_FILE);
@@ -109,13 +107,15 @@ static int check_options(const tss_store_options *o)
     if (o->units_per_second && !tss_precision_name(o->units_per_second))
         return tss_error_set(TSS_EINVAL,
                              "precision %u units per second is not one of "
-                             "s, ms, us, ns", o->units_per_second);
+                             "s, ms, us, ns",
+                             o->units_per_second);
     if (o->span_seconds < 0 || o->span_seconds > (INT64_C(1) << 31))
         return tss_error_set(TSS_EINVAL, "span %" PRId64 " s out of range",
                              o->span_seconds);
     if (o->bucket_seconds < 0 || o->bucket_seconds > (INT64_C(1) << 31))
-        return tss_error_set(TSS_EINVAL, "bucket width %" PRId64
-                             " s out of range", o->bucket_seconds);
+        return tss_error_set(TSS_EINVAL,
+                             "bucket width %" PRId64 " s out of range",
+                             o->bucket_seconds);
     if ((o->span_seconds ? o->span_seconds : DEFAULT_SPAN_S) %
             (o->bucket_seconds ? o->bucket_seconds : DEFAULT_BUCKET_S) !=
         0)
@@ -243,8 +243,7 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         s->grace = opts->grace_seconds * (int64_t)s->info.units_per_second;
         s->max_pending = opts->max_pending_bytes;
         if ((rc = tss_head_create(&s->head,
-                                  opts->shards ? opts->shards
-                                               : DEFAULT_SHARDS,
+                                  opts->shards ? opts->shards : DEFAULT_SHARDS,
                                   s->info.span)) != 0)
             goto fail;
     }
@@ -276,10 +275,11 @@ void tss_store_close(tss_store *s)
     tss_free(s);
 }
 
-/* ---- append --------------------------------------------------------------- */
+/* ---- append ---------------------------------------------------------------
+ */
 
-int tss_store_append(tss_store *s, const tss_series_id *id, int kind,
-                     int64_t t, tss_value v)
+int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
+                     tss_value v)
 {
     uint8_t key[TSS_KEY_MAX];
     size_t len;
@@ -291,8 +291,9 @@ int tss_store_append(tss_store *s, const tss_series_id *id, int kind,
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
     if (t < -TSS_TIME_LIMIT || t > TSS_TIME_LIMIT)
-        return tss_error_set(TSS_EINVAL, "timestamp %" PRId64
-                             " is outside the storable range", t);
+        return tss_error_set(
+            TSS_EINVAL, "timestamp %" PRId64 " is outside the storable range",
+            t);
     if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
         return rc;
     /* coarse clock: only stamps window arrival and counts late points */
@@ -423,8 +424,8 @@ static int build_image(tss_store *s, tss_pending *p)
     name.end = p->batch.start + s->info.span;
     name.seq = s->next_seq;
     uuid_generate(name.uuid);
-    if ((rc = tss_seg_builder_begin(&bld, &img, &name,
-                                    s->info.units_per_second, NULL, 0)) != 0)
+    if ((rc = tss_seg_builder_begin(&bld, &img, &name, s->info.units_per_second,
+                                    NULL, 0)) != 0)
         goto fail;
     for (const tss_head_item *it = p->batch.items; it;
          it = tss_head_item_next(it)) {

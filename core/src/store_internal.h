@@ -47,8 +47,8 @@ struct tss_store {
     tss_pending *pending; /* oldest first */
     uint64_t pending_bytes;
     int64_t complain_next, complain_step; /* rate limit for write errors */
-    atomic_uint_fast64_t n_appended, n_late, n_written, n_segments,
-        n_bytes, n_errors, n_dropped;
+    atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
+        n_errors, n_dropped;
 };
 
 #endif

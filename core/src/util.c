@@ -25,8 +25,7 @@ static void libc_free(void *p)
     free(p);
 }
 
-static const tss_alloc_ops libc_alloc = {libc_malloc, libc_realloc,
-                                         libc_free};
+static const tss_alloc_ops libc_alloc = {libc_malloc, libc_realloc, libc_free};
 static const tss_alloc_ops *alloc_ops = &libc_alloc;
 
 void tss_alloc_set(const tss_alloc_ops *ops)

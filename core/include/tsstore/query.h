@@ -43,7 +43,7 @@ typedef struct tss_query tss_query;
 typedef struct tss_series_info {
     tss_series_id id;
     int kind;
-    uint64_t count; /**< points within the filter's range */
+    uint64_t count;      /**< points within the filter's range */
     int64_t first, last; /**< store units; 0 when count is 0 */
 } tss_series_info;
 
@@ -53,8 +53,7 @@ typedef struct tss_series_info {
  * filter), TSS_EIO (cannot list), TSS_ENOMEM. Corrupt segments are skipped,
  * not errors. Free with tss_query_close. A query is used by one thread.
  */
-int tss_query_open(tss_query **out, tss_store *s,
-                   const tss_filter *f) TSS_WUR;
+int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f) TSS_WUR;
 
 /**
  * Advances to the next matching series with at least one point in range
@@ -68,8 +67,7 @@ int tss_query_next(tss_query *q, tss_series_info *out) TSS_WUR;
  * timestamps. *pts stays valid until the next tss_query_next or close.
  * Returns 0 or TSS_ENOMEM.
  */
-int tss_query_points(tss_query *q, const tss_point **pts,
-                     size_t *n) TSS_WUR;
+int tss_query_points(tss_query *q, const tss_point **pts, size_t *n) TSS_WUR;
 
 /** Number of files or chunks skipped because they were unreadable. */
 uint64_t tss_query_errors(const tss_query *q);

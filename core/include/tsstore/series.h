@@ -36,8 +36,8 @@ const char *tss_kind_name(int kind);
 typedef union tss_value {
     double gauge;
     int64_t derive;
-    uint64_t counter;  /**< also ABSOLUTE */
-    uint64_t bits;     /**< raw 64 bits, as stored */
+    uint64_t counter; /**< also ABSOLUTE */
+    uint64_t bits;    /**< raw 64 bits, as stored */
 } tss_value;
 
 /** One point: timestamp in store precision units since the epoch. */

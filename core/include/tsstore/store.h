@@ -108,8 +108,8 @@ int64_t tss_store_now(const tss_store *s);
  * (not a writer, bad kind, identifier field too long, t out of range),
  * TSS_ENOMEM. The identifier strings are copied.
  */
-int tss_store_append(tss_store *s, const tss_series_id *id, int kind,
-                     int64_t t, tss_value v) TSS_WUR;
+int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
+                     tss_value v) TSS_WUR;
 
 /** tss_store_seal flags. */
 enum {
@@ -120,11 +120,11 @@ enum {
 typedef struct tss_seal_result {
     uint32_t segments_written;
     uint64_t points_written;
-    uint32_t pending;          /**< segment images still waiting to be
-                                    written after failures */
+    uint32_t pending; /**< segment images still waiting to be
+                           written after failures */
     uint64_t pending_bytes;
-    uint64_t points_dropped;   /**< dropped to honour max_pending_bytes */
-    int last_error;            /**< 0, or the code of the last failure */
+    uint64_t points_dropped; /**< dropped to honour max_pending_bytes */
+    int last_error;          /**< 0, or the code of the last failure */
 } tss_seal_result;
 
 /**
@@ -143,9 +143,9 @@ int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
 
 /** Writer counters, since open. */
 typedef struct tss_writer_stats {
-    uint64_t series;         /**< series in the head */
-    uint64_t head_points;    /**< points in the head */
-    uint64_t head_bytes;     /**< memory the head holds */
+    uint64_t series;      /**< series in the head */
+    uint64_t head_points; /**< points in the head */
+    uint64_t head_bytes;  /**< memory the head holds */
     uint64_t points_appended;
     uint64_t points_late;    /**< appended for an already due window */
     uint64_t points_written; /**< sealed into segments */
