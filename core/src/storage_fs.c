@@ -122,7 +122,7 @@ static bool valid_rel(const char *rel)
 
     if (!rel || !*rel || *rel == '/')
         return false;
-    while (*p) {
+    for (;;) {
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
 
