@@ -284,11 +284,20 @@ int tss_storage_mkdirs(tss_storage *st, const char *rel)
         return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", rel);
     memcpy(path, rel, n + 1);
     for (size_t i = 0; i <= n; i++) {
+        const char *base;
+        int dfd, rc;
+
         if (path[i] != '/' && path[i] != '\0')
             continue;
         path[i] = '\0';
-        if (st->io->mkdirat(st->rootfd, path, DIR_MODE) != 0 && errno != EEXIST)
-            return tss_error_set_errno(errno, "mkdir", path);
+        /* through open_parent, so a symlinked component is not followed */
+        if ((rc = open_parent(st, path, &dfd, &base)) != 0)
+            return rc;
+        if (st->io->mkdirat(dfd, base, DIR_MODE) != 0 && errno != EEXIST)
+            rc = tss_error_set_errno(errno, "mkdir", path);
+        st->io->close(dfd);
+        if (rc)
+            return rc;
         if (i < n)
             path[i] = '/';
     }
@@ -486,19 +495,27 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
     size_t n = 0, cap = 0, plen = strlen(prefix);
     size_t slen = suffix ? strlen(suffix) : 0;
     struct dirent *de;
+    const char *base;
     DIR *d;
-    int fd, rc = 0;
+    int dfd, fd, err, rc;
 
     *names = NULL;
     *count = 0;
-    if (!valid_rel(reldir))
-        return tss_error_set(TSS_EINVAL, "invalid store path \"%s\"", reldir);
-    fd = st->io->openat(st->rootfd, reldir,
+    /* O_NOFOLLOW on the full path guards only its last component */
+    if ((rc = open_parent(st, reldir, &dfd, &base)) != 0) {
+        if (rc != TSS_ENOTFOUND)
+            return rc;
+        tss_error_clear();
+        return 0;
+    }
+    fd = st->io->openat(dfd, base,
                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+    err = errno;
+    st->io->close(dfd);
     if (fd < 0) {
-        if (errno == ENOENT)
+        if (err == ENOENT)
             return 0;
-        return tss_error_set_errno(errno, "open", reldir);
+        return tss_error_set_errno(err, "open", reldir);
     }
     d = st->io->fdopendir(fd);
     if (!d) {
