@@ -407,15 +407,18 @@ static void wt_free(void *arg)
         st->thread_running = false;
     }
     if (st->store) {
+        tss_writer_stats ws;
+
         /* shutdown: write everything still in memory */
         if (tss_store_seal(st->store, tss_store_now(st->store), TSS_SEAL_ALL,
                            &res) != 0)
             ERROR(LOG_PREFIX "at shutdown %" PRIu64 " bytes could not be "
                              "written: %s",
                   res.pending_bytes, tss_error_last());
-        else
-            INFO(LOG_PREFIX "shut down; %u segment(s) written at shutdown",
-                 res.segments_written);
+        tss_store_writer_stats(st->store, &ws);
+        INFO(LOG_PREFIX "shut down: %" PRIu64 " points received, %" PRIu64
+                        " written in %" PRIu64 " segment(s) since start",
+             ws.points_appended, ws.points_written, ws.segments_written);
         tss_store_close(st->store);
     }
     pthread_mutex_destroy(&st->mu);
