@@ -170,7 +170,7 @@ static int open_parent(tss_storage *st, const char *rel, int *dfd,
     *base = slash ? slash + 1 : rel;
     fd = st->io->openat(st->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
-        return tss_error_set_errno(errno, "open", st->root);
+        return tss_error_set_errno(errno, "open", rel);
     while (slash && p < slash) {
         const char *e = strchr(p, '/');
         size_t n = (size_t)(e - p);
