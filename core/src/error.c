@@ -13,11 +13,15 @@ static _Thread_local int last_code;
 
 int tss_error_set(int code, const char *fmt, ...)
 {
+    char msg[sizeof(last_msg)];
     va_list ap;
 
+    /* format aside: callers add context with tss_error_last() itself as an
+     * argument, which must not be overwritten while it is read */
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(last_msg, msg, sizeof(msg));
     last_code = code;
     return code;
 }
