@@ -41,7 +41,7 @@ static bool parse_i64(const char **p, char stop, int64_t *out)
 int tss_seg_name_parse(const char *name, tss_seg_name *out)
 {
     const char *p = name;
-    char u[37];
+    char u[37], canon[160];
     char *end;
     size_t len = strlen(name);
     unsigned long long seq;
@@ -63,6 +63,11 @@ int tss_seg_name_parse(const char *name, tss_seg_name *out)
     memcpy(u, p, 36);
     u[36] = '\0';
     if (uuid_parse(u, out->uuid) != 0 || out->end <= out->start)
+        goto bad;
+    /* one segment, one name: "+0", " 0", "00" or upper-case hex would name
+     * the same segment as the form tss_seg_name_format writes */
+    tss_seg_name_format(canon, sizeof(canon), out);
+    if (strcmp(canon + sizeof(TSS_SEG_DIR), name) != 0)
         goto bad;
     return 0;
 bad:
