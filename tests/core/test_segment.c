@@ -1,0 +1,675 @@
+/*
+ * Segments (segment.c): build with tss_seg_builder_*, write with
+ * tss_storage_write_new, open and read every series back exactly; lookup;
+ * detection of damage to the header, the table and the chunks; names.
+ */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "segment.h"
+#include "series.h"
+#include "storage.h"
+
+#define NSERIES 12
+
+typedef struct series {
+    uint8_t key[TSS_KEY_MAX];
+    size_t key_len;
+    tss_point *pts;
+    size_t n;
+} series;
+
+typedef struct fixture {
+    char root[4096];
+    tss_storage *st;
+    series s[NSERIES];
+    size_t ns;
+    tss_seg_name name;
+    char rel[160], path[4096];
+} fixture;
+
+static int series_cmp(const void *a, const void *b)
+{
+    const series *x = a, *y = b;
+
+    return tss_key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* ns series with 1.. points each, all inside [start, end), sorted by key. */
+static void make_series(fixture *fx, size_t ns, int64_t start, int64_t end,
+                        uint64_t seed)
+{
+    for (size_t i = 0; i < ns; i++) {
+        series *s = &fx->s[i];
+        char host[32];
+        tss_series_id id = {host, "cpu", "", "percent", "", "value"};
+        int kind = 1 + (int)(i % 4);
+        int64_t t;
+
+        snprintf(host, sizeof(host), "host-%02zu", (i * 7) % ns);
+        assert_int_equal(tss_key_encode(s->key, &s->key_len, &id, kind), 0);
+        s->n = i == 0 ? 1 : 1 + (size_t)tt_below(&seed, 400);
+        s->pts = calloc(s->n, sizeof(tss_point));
+        assert_non_null(s->pts);
+        t = start + (int64_t)tt_below(&seed, 1000);
+        for (size_t k = 0; k < s->n; k++) {
+            s->pts[k].t = t;
+            s->pts[k].v.bits = tt_rand(&seed);
+            if (kind == TSS_KIND_GAUGE && k % 3 == 0)
+                s->pts[k].v.gauge = (double)(int64_t)tt_below(&seed, 999) / 4;
+            t += 1 + (int64_t)tt_below(&seed, (uint64_t)(end - start) / 1000);
+        }
+        if (i == 1) /* one series reaches the window's last unit */
+            s->pts[s->n - 1].t = end - 1;
+        assert_true(s->pts[s->n - 1].t < end);
+    }
+    fx->ns = ns;
+    qsort(fx->s, ns, sizeof(series), series_cmp);
+}
+
+static void free_series(fixture *fx)
+{
+    for (size_t i = 0; i < fx->ns; i++)
+        free(fx->s[i].pts);
+    fx->ns = 0;
+}
+
+/* Builds and writes a segment of fx->s for window [start, end). */
+static void write_segment(fixture *fx, int64_t start, int64_t end, uint64_t seq,
+                          const uint8_t (*sup)[16], size_t nsup)
+{
+    tss_seg_builder b;
+    tss_buf img = {0};
+
+    fx->name.start = start;
+    fx->name.end = end;
+    fx->name.seq = seq;
+    for (int i = 0; i < 16; i++)
+        fx->name.uuid[i] = (uint8_t)(seq * 16 + (uint64_t)i);
+    assert_int_equal(
+        tss_seg_builder_begin(&b, &img, &fx->name, 1000, sup, nsup), 0);
+    for (size_t i = 0; i < fx->ns; i++)
+        assert_int_equal(tss_seg_builder_add(&b, fx->s[i].key, fx->s[i].key_len,
+                                             fx->s[i].pts, fx->s[i].n),
+                         0);
+    assert_int_equal(tss_seg_builder_finish(&b), 0);
+    tss_seg_name_format(fx->rel, sizeof(fx->rel), &fx->name);
+    tt_join(fx->path, sizeof(fx->path), fx->root, fx->rel);
+    assert_int_equal(tss_storage_write_new(fx->st, fx->rel, img.data, img.len),
+                     0);
+    tss_buf_free(&img);
+}
+
+static void fx_open(fixture *fx, void **state)
+{
+    memset(fx, 0, sizeof(*fx));
+    tt_join(fx->root, sizeof(fx->root), *state, "store");
+    assert_int_equal(tss_storage_open(&fx->st, fx->root, NULL, 1), 0);
+    assert_int_equal(tss_storage_mkdirs(fx->st, TSS_SEG_DIR), 0);
+}
+
+static void fx_close(fixture *fx)
+{
+    free_series(fx);
+    tss_storage_close(fx->st);
+}
+
+static void assert_msg_has(const char *needle)
+{
+    if (!strstr(tss_error_last(), needle))
+        fail_msg("error message \"%s\" does not contain \"%s\"",
+                 tss_error_last(), needle);
+}
+
+static void assert_corrupt(fixture *fx, const char *what)
+{
+    tss_segment *seg = (tss_segment *)fx;
+
+    if (tss_segment_open(&seg, fx->st, fx->rel) != TSS_ECORRUPT)
+        fail_msg("%s: not reported as corrupt", what);
+    assert_null(seg);
+    assert_msg_has(fx->rel);
+}
+
+/* Reads every series back through find + read_points. */
+static void check_contents(fixture *fx, tss_segment *seg)
+{
+    uint64_t total = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    tss_point *pts = NULL;
+    size_t cap = 0;
+
+    assert_int_equal(seg->nentries, fx->ns);
+    for (size_t i = 0; i < fx->ns; i++) {
+        const series *s = &fx->s[i];
+        long e = tss_segment_find(seg, s->key, s->key_len);
+        size_t n = 1; /* read_points appends after what is there */
+
+        assert_int_equal(e, (long)i);
+        assert_int_equal(seg->entries[e].kind, s->key[s->key_len - 1]);
+        assert_int_equal(seg->entries[e].count, s->n);
+        assert_int_equal(seg->entries[e].min_t, s->pts[0].t);
+        assert_int_equal(seg->entries[e].max_t, s->pts[s->n - 1].t);
+        if (cap < 1) {
+            pts = calloc(1, sizeof(*pts));
+            cap = 1;
+        }
+        assert_int_equal(
+            tss_segment_read_points(seg, (size_t)e, &pts, &n, &cap), 0);
+        assert_int_equal(n, s->n + 1);
+        for (size_t k = 0; k < s->n; k++) {
+            assert_int_equal(pts[k + 1].t, s->pts[k].t);
+            assert_int_equal(pts[k + 1].v.bits, s->pts[k].v.bits);
+        }
+        total += s->n;
+        lo = s->pts[0].t < lo ? s->pts[0].t : lo;
+        hi = s->pts[s->n - 1].t > hi ? s->pts[s->n - 1].t : hi;
+    }
+    assert_int_equal(seg->points, total);
+    assert_int_equal(seg->min_t, lo);
+    assert_int_equal(seg->max_t, hi);
+    tss_free(pts);
+}
+
+static void test_write_and_read_back(void **state)
+{
+    static const int64_t windows[][2] = {
+        {0, 7200000},
+        {-7200000, 0},
+        {-(INT64_C(1) << 62), -(INT64_C(1) << 62) + 7200000},
+        {(INT64_C(1) << 62) - 7199999, (INT64_C(1) << 62) + 1},
+    };
+    fixture fx;
+
+    fx_open(&fx, state);
+    for (size_t w = 0; w < 4; w++) {
+        tss_segment *seg;
+
+        make_series(&fx, NSERIES, windows[w][0], windows[w][1], 100 + w);
+        write_segment(&fx, windows[w][0], windows[w][1], w + 1, NULL, 0);
+        assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+        assert_string_equal(seg->rel, fx.rel);
+        assert_int_equal(seg->name.start, windows[w][0]);
+        assert_int_equal(seg->name.end, windows[w][1]);
+        assert_int_equal(seg->name.seq, w + 1);
+        assert_memory_equal(seg->name.uuid, fx.name.uuid, 16);
+        assert_int_equal(seg->units_per_second, 1000);
+        assert_int_equal(seg->nsupersedes, 0);
+        check_contents(&fx, seg);
+        tss_segment_close(seg);
+        free_series(&fx);
+    }
+    fx_close(&fx);
+}
+
+static void test_find_missing_keys(void **state)
+{
+    tss_series_id id = {"host-00", "cpu", "", "percent", "", "value"};
+    uint8_t key[TSS_KEY_MAX];
+    size_t len;
+    fixture fx;
+    tss_segment *seg;
+
+    fx_open(&fx, state);
+    make_series(&fx, NSERIES, 0, 7200000, 7);
+    write_segment(&fx, 0, 7200000, 1, NULL, 0);
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+
+    /* before the first, after the last, between, a prefix, another kind */
+    id.host = "a";
+    assert_int_equal(tss_key_encode(key, &len, &id, 1), 0);
+    assert_int_equal(tss_segment_find(seg, key, len), -1);
+    id.host = "zzz";
+    assert_int_equal(tss_key_encode(key, &len, &id, 1), 0);
+    assert_int_equal(tss_segment_find(seg, key, len), -1);
+    id.host = "host-05x";
+    assert_int_equal(tss_key_encode(key, &len, &id, 1), 0);
+    assert_int_equal(tss_segment_find(seg, key, len), -1);
+    assert_int_equal(tss_segment_find(seg, fx.s[3].key, fx.s[3].key_len - 1),
+                     -1);
+    memcpy(key, fx.s[3].key, fx.s[3].key_len);
+    key[fx.s[3].key_len - 1] = (uint8_t)(key[fx.s[3].key_len - 1] % 4 + 1);
+    assert_int_equal(tss_segment_find(seg, key, fx.s[3].key_len), -1);
+    tss_segment_close(seg);
+    free_series(&fx);
+
+    /* a segment without series */
+    write_segment(&fx, 7200000, 14400000, 2, NULL, 0);
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    assert_int_equal(seg->nentries, 0);
+    assert_int_equal(seg->points, 0);
+    assert_int_equal(tss_segment_find(seg, key, fx.s[3].key_len), -1);
+    tss_segment_close(seg);
+    fx_close(&fx);
+}
+
+static void test_supersedes_list(void **state)
+{
+    const uint8_t sup[2][16] = {{1, 2, 3}, {0xff, 0xfe, [15] = 9}};
+    fixture fx;
+    tss_segment *seg;
+
+    fx_open(&fx, state);
+    make_series(&fx, 3, 0, 60000, 9);
+    write_segment(&fx, 0, 60000, 5, sup, 2);
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    assert_int_equal(seg->nsupersedes, 2);
+    assert_memory_equal(seg->supersedes, sup, sizeof(sup));
+    check_contents(&fx, seg);
+    tss_segment_close(seg);
+    fx_close(&fx);
+}
+
+/* A rejected add leaves the image as it was: the segment still finishes. */
+static void test_builder_rejects_bad_series(void **state)
+{
+    tss_point good[2] = {{10, {.bits = 1}}, {20, {.bits = 2}}};
+    tss_point bad_order[2] = {{20, {.bits = 1}}, {10, {.bits = 2}}};
+    tss_point before[1] = {{-1, {.bits = 1}}};
+    tss_point at_end[1] = {{100, {.bits = 1}}};
+    tss_seg_name name = {0, 100, 1, {7}};
+    tss_seg_builder b;
+    tss_buf img = {0};
+    fixture fx;
+    tss_segment *seg;
+
+    fx_open(&fx, state);
+    make_series(&fx, 3, 0, 7200000, 1); /* for the keys */
+    assert_int_equal(tss_seg_builder_begin(&b, &img, &name, 1, NULL, 0), 0);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[1].key, fx.s[1].key_len, good, 0),
+        TSS_EINVAL);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[1].key, fx.s[1].key_len, good, 2), 0);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[1].key, fx.s[1].key_len, good, 2),
+        TSS_EINVAL); /* duplicate key */
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[0].key, fx.s[0].key_len, good, 2),
+        TSS_EINVAL); /* key going back */
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[2].key, fx.s[2].key_len, before, 1),
+        TSS_EINVAL);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[2].key, fx.s[2].key_len, at_end, 1),
+        TSS_EINVAL);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[2].key, fx.s[2].key_len, bad_order, 2),
+        TSS_EINVAL);
+    assert_int_equal(
+        tss_seg_builder_add(&b, fx.s[2].key, fx.s[2].key_len, good + 1, 1), 0);
+    assert_int_equal(tss_seg_builder_finish(&b), 0);
+    tss_seg_name_format(fx.rel, sizeof(fx.rel), &name);
+    assert_int_equal(tss_storage_write_new(fx.st, fx.rel, img.data, img.len),
+                     0);
+    tss_buf_free(&img);
+
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    assert_int_equal(seg->nentries, 2);
+    assert_int_equal(seg->points, 3);
+    assert_int_equal(tss_segment_find(seg, fx.s[1].key, fx.s[1].key_len), 0);
+    assert_int_equal(tss_segment_find(seg, fx.s[2].key, fx.s[2].key_len), 1);
+    assert_int_equal(tss_segment_find(seg, fx.s[0].key, fx.s[0].key_len), -1);
+    tss_segment_close(seg);
+    fx_close(&fx);
+}
+
+/* ---- damage --------------------------------------------------------------
+ */
+
+static void test_every_header_and_table_byte(void **state)
+{
+    fixture fx;
+    tss_segment *seg;
+    uint64_t size, table;
+    uint8_t *img;
+    size_t len;
+
+    fx_open(&fx, state);
+    make_series(&fx, 5, 0, 7200000, 3);
+    write_segment(&fx, 0, 7200000, 1, NULL, 0);
+    assert_int_equal(tt_slurp(fx.path, &img, &len), 0);
+    size = len;
+    table = tss_get_u64(img + 64);
+    free(img);
+    assert_true(table > TSS_SEG_HEADER && table < size);
+    for (uint64_t off = 0; off < size; off++) {
+        char what[64];
+
+        if (off == TSS_SEG_HEADER)
+            off = table; /* chunks are checked on read: next test */
+        snprintf(what, sizeof(what), "byte %" PRIu64, off);
+        tt_flip(fx.path, off, 0x01);
+        assert_corrupt(&fx, what);
+        tt_flip(fx.path, off, 0x80);
+        assert_corrupt(&fx, what);
+        tt_flip(fx.path, off, 0x81);
+    }
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    check_contents(&fx, seg);
+    tss_segment_close(seg);
+    fx_close(&fx);
+}
+
+static void test_every_chunk_byte(void **state)
+{
+    fixture fx;
+    tss_segment *seg;
+    tss_point *pts = NULL;
+    size_t n, cap = 0;
+
+    fx_open(&fx, state);
+    make_series(&fx, 4, -7200000, 0, 5);
+    write_segment(&fx, -7200000, 0, 1, NULL, 0);
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    for (size_t e = 0; e < seg->nentries; e++) {
+        const tss_seg_entry *en = &seg->entries[e];
+
+        for (uint64_t off = en->offset; off < en->offset + en->len; off++) {
+            tt_flip(fx.path, off, 0x10);
+            n = 0;
+            assert_int_equal(tss_segment_read_points(seg, e, &pts, &n, &cap),
+                             TSS_ECORRUPT);
+            assert_int_equal(n, 0);
+            assert_msg_has(fx.rel);
+            assert_msg_has("chunk");
+            /* the other series are still readable */
+            n = 0;
+            assert_int_equal(tss_segment_read_points(
+                                 seg, (e + 1) % seg->nentries, &pts, &n, &cap),
+                             0);
+            assert_int_equal(n, fx.s[(e + 1) % seg->nentries].n);
+            tt_flip(fx.path, off, 0x10);
+        }
+    }
+    tss_segment_close(seg);
+    tss_free(pts);
+    fx_close(&fx);
+}
+
+/* A chunk damaged past its checksum (checksums recomputed) is still caught
+ * by the decoder, and the message says which file and what. */
+static void test_chunk_decoder_error_names_file(void **state)
+{
+    fixture fx;
+    tss_segment *seg;
+    tss_point *pts = NULL;
+    size_t n = 0, cap = 0, len;
+    uint8_t *img;
+    char want[256];
+
+    fx_open(&fx, state);
+    make_series(&fx, 1, 0, 7200000, 13);
+    write_segment(&fx, 0, 7200000, 1, NULL, 0);
+    assert_int_equal(tt_slurp(fx.path, &img, &len), 0);
+    /* one series: its chunk starts at the header's end, its checksum is the
+     * table entry's last 8 bytes, then comes the table checksum */
+    img[TSS_SEG_HEADER] = 0x0f; /* value mode 15 does not exist */
+    tss_put_u64(img + len - 16,
+                tss_checksum(img + TSS_SEG_HEADER,
+                             (size_t)(tss_get_u64(img + 64) - TSS_SEG_HEADER)));
+    tss_put_u64(img + len - 8, tss_checksum(img + tss_get_u64(img + 64),
+                                            (size_t)tss_get_u64(img + 72) - 8));
+    tt_spit(fx.path, img, len);
+    free(img);
+
+    assert_int_equal(tss_segment_open(&seg, fx.st, fx.rel), 0);
+    assert_int_equal(tss_segment_read_points(seg, 0, &pts, &n, &cap),
+                     TSS_ECORRUPT);
+    snprintf(want, sizeof(want), "segment %s: chunk codec byte 0x0f invalid",
+             fx.rel);
+    assert_string_equal(tss_error_last(), want);
+    tss_segment_close(seg);
+    tss_free(pts);
+    fx_close(&fx);
+}
+
+static void rewrite_header(const char *path, void (*edit)(uint8_t *hdr))
+{
+    uint8_t *img;
+    size_t len;
+
+    assert_int_equal(tt_slurp(path, &img, &len), 0);
+    edit(img);
+    tss_put_u64(img + 120, tss_checksum(img, 120));
+    tt_spit(path, img, len);
+    free(img);
+}
+
+static void edit_version(uint8_t *hdr)
+{
+    tss_put_u16(hdr + 8, 2);
+}
+
+static void edit_magic(uint8_t *hdr)
+{
+    hdr[1] = 't';
+}
+
+static void edit_series_count(uint8_t *hdr)
+{
+    tss_put_u32(hdr + 60, tss_get_u32(hdr + 60) + 1);
+}
+
+static void test_magic_and_version(void **state)
+{
+    fixture fx;
+
+    fx_open(&fx, state);
+    make_series(&fx, 2, 0, 7200000, 17);
+    write_segment(&fx, 0, 7200000, 1, NULL, 0);
+    rewrite_header(fx.path, edit_version);
+    assert_corrupt(&fx, "version 2");
+    assert_msg_has("format version 2 is not supported");
+    assert_null(strstr(tss_error_last(), "magic"));
+    rewrite_header(fx.path, edit_magic);
+    assert_corrupt(&fx, "magic");
+    assert_msg_has("bad magic");
+    assert_null(strstr(tss_error_last(), "version"));
+    free_series(&fx);
+
+    /* a header consistent with its checksum but not with the table */
+    make_series(&fx, 2, 0, 7200000, 17);
+    write_segment(&fx, 0, 7200000, 2, NULL, 0);
+    rewrite_header(fx.path, edit_series_count);
+    assert_corrupt(&fx, "series count");
+    fx_close(&fx);
+}
+
+/* A file whose name disagrees with its header is corrupt. */
+static void test_name_disagrees_with_header(void **state)
+{
+    fixture fx;
+    tss_seg_name names[4];
+    char good[160];
+
+    fx_open(&fx, state);
+    make_series(&fx, 2, 0, 7200000, 19);
+    write_segment(&fx, 0, 7200000, 3, NULL, 0);
+    snprintf(good, sizeof(good), "%s", fx.rel);
+    for (int i = 0; i < 4; i++)
+        names[i] = fx.name;
+    names[0].seq = 4;
+    names[1].start = -7200000;
+    names[2].end = 7200001;
+    names[3].uuid[15] ^= 1;
+    for (int i = 0; i < 4; i++) {
+        char from[4096], to[4096];
+
+        tss_seg_name_format(fx.rel, sizeof(fx.rel), &names[i]);
+        tt_join(from, sizeof(from), fx.root, good);
+        tt_join(to, sizeof(to), fx.root, fx.rel);
+        assert_int_equal(link(from, to), 0);
+        assert_corrupt(&fx, "renamed");
+        assert_msg_has("disagrees with the file name");
+    }
+    fx_close(&fx);
+}
+
+static void test_truncated_and_extended_files(void **state)
+{
+    fixture fx;
+    uint8_t *img;
+    size_t len;
+    const size_t cuts[] = {0, 1, 100, 127, 128, 135, 136};
+
+    fx_open(&fx, state);
+    make_series(&fx, 3, 0, 7200000, 23);
+    write_segment(&fx, 0, 7200000, 1, NULL, 0);
+    assert_int_equal(tt_slurp(fx.path, &img, &len), 0);
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        tt_spit(fx.path, img, cuts[i]);
+        assert_corrupt(&fx, "truncated");
+    }
+    for (size_t cut = len - 40; cut < len; cut++) {
+        tt_spit(fx.path, img, cut);
+        assert_corrupt(&fx, "truncated table");
+    }
+    img = realloc(img, len + 1);
+    assert_non_null(img);
+    img[len] = 0;
+    tt_spit(fx.path, img, len + 1);
+    assert_corrupt(&fx, "extended");
+    free(img);
+    fx_close(&fx);
+}
+
+/* ---- names ----------------------------------------------------------------
+ */
+
+static void test_name_format_parse(void **state)
+{
+    static const struct {
+        tss_seg_name n;
+        const char *s;
+    } cases[] = {
+        {{0, 7200000, 1, {0}},
+         "segments/0_7200000_1_00000000-0000-0000-0000-000000000000.seg"},
+        {{-7200000,
+          0,
+          42,
+          {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+           0xbb, 0xcc, 0xdd, 0xee, 0xff}},
+         "segments/-7200000_0_42_00112233-4455-6677-8899-aabbccddeeff.seg"},
+        {{INT64_MIN,
+          INT64_MAX,
+          UINT64_MAX,
+          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+           0xff, 0xff, 0xff, 0xff, 0xff}},
+         "segments/-9223372036854775808_9223372036854775807_"
+         "18446744073709551615_ffffffff-ffff-ffff-ffff-ffffffffffff.seg"},
+        {{-14400000, -7200000, 0, {0xa0, [15] = 0x0b}},
+         "segments/-14400000_-7200000_0_a0000000-0000-0000-0000-00000000000b"
+         ".seg"},
+    };
+    uint64_t seed = 29;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[160];
+        tss_seg_name got;
+
+        tss_seg_name_format(buf, sizeof(buf), &cases[i].n);
+        assert_string_equal(buf, cases[i].s);
+        assert_int_equal(tss_seg_name_parse(buf + strlen("segments/"), &got),
+                         0);
+        assert_int_equal(got.start, cases[i].n.start);
+        assert_int_equal(got.end, cases[i].n.end);
+        assert_int_equal(got.seq, cases[i].n.seq);
+        assert_memory_equal(got.uuid, cases[i].n.uuid, 16);
+    }
+    for (int i = 0; i < 2000; i++) {
+        tss_seg_name n, got;
+        char buf[160];
+
+        n.start = (int64_t)tt_rand(&seed) >> (tt_rand(&seed) % 64);
+        n.end = n.start + 1 + (int64_t)tt_below(&seed, 1u << 30);
+        if (n.end <= n.start)
+            continue;
+        n.seq = tt_rand(&seed) >> (tt_rand(&seed) % 64);
+        for (int k = 0; k < 16; k++)
+            n.uuid[k] = (uint8_t)tt_rand(&seed);
+        tss_seg_name_format(buf, sizeof(buf), &n);
+        assert_int_equal(tss_seg_name_parse(buf + 9, &got), 0);
+        assert_true(got.start == n.start && got.end == n.end &&
+                    got.seq == n.seq);
+        assert_memory_equal(got.uuid, n.uuid, 16);
+    }
+}
+
+static void test_bad_names(void **state)
+{
+#define U "00112233-4455-6677-8899-aabbccddeeff"
+    static const char *const bad[] = {
+        "",
+        ".seg",
+        "x.seg",
+        "0_7200_1_" U ".sex",
+        "0_7200_1_" U,
+        "0_7200_1_" U ".seg.tmp",
+        "0_7200_" U ".seg",
+        "0_7200_1_2_" U ".seg",
+        "7200_0_1_" U ".seg",
+        "0_0_1_" U ".seg",
+        "a_7200_1_" U ".seg",
+        "0_b_1_" U ".seg",
+        "0_7200_c_" U ".seg",
+        "0_7200_-1_" U ".seg",
+        "0_7200_+1_" U ".seg",
+        "0_7200_ 1_" U ".seg",
+        "+0_7200_1_" U ".seg",
+        " 0_7200_1_" U ".seg",
+        "0_ 7200_1_" U ".seg",
+        "-0_7200_1_" U ".seg",
+        "00_7200_1_" U ".seg",
+        "0_07200_1_" U ".seg",
+        "0_7200_01_" U ".seg",
+        "0_7200_1_00112233-4455-6677-8899-AABBCCDDEEFF.seg",
+        "0__1_" U ".seg",
+        "_7200_1_" U ".seg",
+        "0_7200_1_" U "x.seg",
+        "0_7200_1_00112233-4455-6677-8899-aabbccddeeZZ.seg",
+        "0_7200_1_001122334455-6677-8899-aabbccddeeff0.seg",
+        "0_7200_1_" U "_.seg",
+        "99999999999999999999_7200_1_" U ".seg",
+        "0_99999999999999999999_1_" U ".seg",
+        "0_7200_99999999999999999999_" U ".seg",
+        "0_7200_1_" U ".seg\n",
+    };
+#undef U
+    tss_seg_name n;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (tss_seg_name_parse(bad[i], &n) != TSS_EINVAL)
+            fail_msg("\"%s\" was taken for a segment name", bad[i]);
+        assert_msg_has("is not a segment name");
+    }
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_write_and_read_back),
+        T(test_find_missing_keys),
+        T(test_supersedes_list),
+        T(test_builder_rejects_bad_series),
+        T(test_every_header_and_table_byte),
+        T(test_every_chunk_byte),
+        T(test_chunk_decoder_error_names_file),
+        T(test_magic_and_version),
+        T(test_name_disagrees_with_header),
+        T(test_truncated_and_extended_files),
+        cmocka_unit_test(test_name_format_parse),
+        cmocka_unit_test(test_bad_names),
+    };
+
+    return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
+}

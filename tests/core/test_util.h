@@ -1,0 +1,96 @@
+/*
+ * Helpers shared by the core unit tests: a fresh temp directory per test,
+ * small file utilities, a seeded PRNG, and the fault-injecting tss_io_ops
+ * table (fail the Nth call with an errno, or make it a short write).
+ *
+ * Temp directories: the group setup makes one directory with mkdtemp under
+ * $TMPDIR (or /tmp); each test's setup makes its own fresh directory inside
+ * it, and the teardowns remove them. If a failing test skips its teardown,
+ * the group teardown still removes everything.
+ */
+#ifndef TSS_TEST_UTIL_H
+#define TSS_TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tsstore/io.h"
+
+/* ---- temp directories ---------------------------------------------------
+ */
+
+/** Group setup/teardown: the per-run base directory. */
+int tt_group_setup(void **state);
+int tt_group_teardown(void **state);
+
+/** Test setup/teardown: *state is a fresh directory path (char *). */
+int tt_setup(void **state);
+int tt_teardown(void **state);
+
+/** Removes a directory tree (symlinks are removed, never followed). */
+void tt_rmrf(const char *path);
+
+/* ---- files -------------------------------------------------------------- */
+
+/** out = dir "/" rel; fails the test if it does not fit. */
+void tt_join(char *out, size_t size, const char *dir, const char *rel);
+
+/** Reads a whole file with plain POSIX calls. Returns 0 or -errno. */
+int tt_slurp(const char *path, uint8_t **buf, size_t *len);
+
+/** Creates or replaces a file with plain POSIX calls; fails the test on
+ * error. */
+void tt_spit(const char *path, const void *buf, size_t len);
+
+/** True if `path` exists (lstat). */
+bool tt_exists(const char *path);
+
+/** Number of entries of `dir` whose names start with `prefix`. */
+size_t tt_count_prefix(const char *dir, const char *prefix);
+
+/** XORs the byte at `off` of file `path` with `mask`. */
+void tt_flip(const char *path, uint64_t off, uint8_t mask);
+
+/* ---- PRNG (splitmix64; deterministic per seed) ------------------------- */
+
+uint64_t tt_rand(uint64_t *state);
+
+/** Uniform in [0, n) for n > 0. */
+uint64_t tt_below(uint64_t *state, uint64_t n);
+
+/* ---- fault injection ---------------------------------------------------- */
+
+#define TT_TRACE_MAX 512
+
+/**
+ * State of the fault-injecting ops table. Every call through the table
+ * counts; when `calls` reaches `fail_at` (1-based; 0 = never) that call
+ * fails with errno `err` without doing anything (close and closedir do
+ * release the descriptor, as the kernel does), or, if `short_write` is set
+ * and the call is a write, writes only half of its bytes and succeeds.
+ * `trace` names each call's operation.
+ */
+typedef struct tt_fault {
+    unsigned long calls;
+    unsigned long fail_at;
+    int err;
+    bool short_write;
+    const char *failed_op; /* the operation that was made to fail */
+    const char *trace[TT_TRACE_MAX];
+} tt_fault;
+
+/**
+ * Makes `f` the active fault state (one at a time, single-threaded use) and
+ * returns the table that consults it. Reset `f` with tt_fault_arm.
+ */
+const tss_io_ops *tt_fault_ops(tt_fault *f);
+
+/** Resets the counters: the next call is call 1; fail call `fail_at`. */
+void tt_fault_arm(tt_fault *f, unsigned long fail_at, int err,
+                  bool short_write);
+
+#endif
