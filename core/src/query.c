@@ -207,16 +207,16 @@ size_t tss_query_segments(const tss_query *q)
     return q->nsegs;
 }
 
-static bool matches(const tss_query *q, const tss_key_view *kv)
+bool tss_filter_match(const tss_filter *f, const tss_series_id *id)
 {
     char ident[6 * (TSS_FIELD_MAX + 1)];
 
-    if (q->f.ds && strcmp(q->f.ds, kv->id.ds) != 0)
+    if (f->ds && strcmp(f->ds, id->ds) != 0)
         return false;
-    if (!q->f.series_glob)
+    if (!f->series_glob)
         return true;
-    tss_series_id_format(ident, sizeof(ident), &kv->id);
-    return fnmatch(q->f.series_glob, ident, 0) == 0;
+    tss_series_id_format(ident, sizeof(ident), id);
+    return fnmatch(f->series_glob, ident, 0) == 0;
 }
 
 /* Reads one entry's points into q->tmp (replacing its contents). */
@@ -367,7 +367,8 @@ int tss_query_next(tss_query *q, tss_series_info *out)
         q->cur_end = e;
         q->pos = e;
         memcpy(q->key, r0->key, r0->key_len);
-        if (tss_key_decode(q->key, r0->key_len, &kv) != 0 || !matches(q, &kv))
+        if (tss_key_decode(q->key, r0->key_len, &kv) != 0 ||
+            !tss_filter_match(&q->f, &kv.id))
             continue;
         q->decoded = false;
         out->id = kv.id;

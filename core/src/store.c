@@ -34,6 +34,8 @@
 #define MAX_STORE_META 65536
 #define COMPLAIN_MAX_S 86400
 
+static void pending_free(tss_pending *p);
+
 void tss_store_options_init(tss_store_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -224,9 +226,12 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         goto fail;
     s->info.path = s->path;
     if (flags & TSS_OPEN_WRITER) {
-        static const char *const dirs[] = {".", TSS_SEG_DIR};
+        static const char *const dirs[] = {".", TSS_SEG_DIR, TSS_COV_SEG_DIR,
+                                           TSS_COV_TABLE_DIR};
 
-        if ((rc = tss_storage_mkdirs(s->st, TSS_SEG_DIR)) != 0)
+        if ((rc = tss_storage_mkdirs(s->st, TSS_SEG_DIR)) != 0 ||
+            (rc = tss_storage_mkdirs(s->st, TSS_COV_SEG_DIR)) != 0 ||
+            (rc = tss_storage_mkdirs(s->st, TSS_COV_TABLE_DIR)) != 0)
             goto fail;
         for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
             int removed = tss_storage_remove_temps(s->st, dirs[i]);
@@ -240,6 +245,8 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         if ((rc = max_seq(s, &s->next_seq)) != 0)
             goto fail;
         s->next_seq++;
+        if ((rc = tss_store_cov_recover(s)) != 0)
+            goto fail;
         s->grace = opts->grace_seconds * (int64_t)s->info.units_per_second;
         s->max_pending = opts->max_pending_bytes;
         if ((rc = tss_head_create(&s->head,
@@ -263,10 +270,9 @@ void tss_store_close(tss_store *s)
         tss_pending *p = s->pending;
 
         s->pending = p->next;
-        tss_head_batch_free(&p->batch);
-        tss_free(p->img);
-        tss_free(p);
+        pending_free(p);
     }
+    tss_covtable_free(s->cov);
     if (s->lock_fd >= 0)
         tss_storage_close_fd(s->st, s->lock_fd);
     tss_storage_close(s->st);
@@ -381,6 +387,15 @@ static int write_image(tss_store *s, const char *rel, const uint8_t *img,
     return rc;
 }
 
+static void pending_free(tss_pending *p)
+{
+    tss_head_batch_free(&p->batch);
+    tss_free(p->img);
+    tss_buf_free(&p->cov_img);
+    tss_sidecar_free(&p->cov);
+    tss_free(p);
+}
+
 /* Queues a detached window; enforces the memory bound, oldest first. */
 static void enqueue(tss_store *s, tss_pending *p)
 {
@@ -403,9 +418,7 @@ static void enqueue(tss_store *s, tss_pending *p)
                 " points): pending data exceeds the %" PRIu64
                 " byte bound (MaxPendingBytes) while writes keep failing",
                 old->batch.start, old->points, s->max_pending);
-        tss_head_batch_free(&old->batch);
-        tss_free(old->img);
-        tss_free(old);
+        pending_free(old);
     }
 }
 
@@ -424,6 +437,9 @@ static int build_image(tss_store *s, tss_pending *p)
     name.end = p->batch.start + s->info.span;
     name.seq = s->next_seq;
     uuid_generate(name.uuid);
+    if ((rc = tss_sidecar_init(&p->cov, name.uuid, name.start,
+                               s->info.bucket_width)) != 0)
+        return rc;
     if ((rc = tss_seg_builder_begin(&bld, &img, &name, s->info.units_per_second,
                                     NULL, 0)) != 0)
         goto fail;
@@ -433,29 +449,51 @@ static int build_image(tss_store *s, tss_pending *p)
         const uint8_t *key = tss_head_item_key(it, &klen);
 
         if ((rc = tss_head_item_points(it, &pts, &n, &cap)) != 0 ||
-            (rc = tss_seg_builder_add(&bld, key, klen, pts, n)) != 0) {
+            (rc = tss_seg_builder_add(&bld, key, klen, pts, n)) != 0 ||
+            (rc = tss_sidecar_add(&p->cov, key, klen, pts, n)) != 0) {
             tss_seg_builder_abort(&bld);
             goto fail;
         }
         points += n;
     }
-    if ((rc = tss_seg_builder_finish(&bld)) != 0)
+    if ((rc = tss_seg_builder_finish(&bld)) != 0 ||
+        (rc = tss_sidecar_encode(&p->cov, &p->cov_img)) != 0)
         goto fail;
     tss_seg_name_format(p->rel, sizeof(p->rel), &name);
+    tss_sidecar_path(p->cov_rel, sizeof(p->cov_rel), name.uuid);
+    p->seq = name.seq;
     s->next_seq++;
     p->img = img.data;
     p->len = img.len;
     p->points = points;
-    /* the image replaces the raw window in memory */
-    s->pending_bytes = s->pending_bytes - p->bytes + p->len;
-    p->bytes = p->len;
+    /* the images replace the raw window in memory */
+    s->pending_bytes = s->pending_bytes - p->bytes + p->len + p->cov_img.len;
+    p->bytes = p->len + p->cov_img.len;
     tss_head_batch_free(&p->batch);
     tss_free(pts);
     return 0;
 fail:
     tss_free(pts);
     tss_buf_free(&img);
+    tss_buf_free(&p->cov_img);
+    tss_sidecar_free(&p->cov);
     return rc;
+}
+
+/* Writes the table coverage snapshot when it changed; a failure is only
+ * logged: sidecars hold the same facts and the next seal retries. */
+static void save_coverage(tss_store *s)
+{
+    if (!s->cov_dirty)
+        return;
+    if (tss_covtable_save(s->cov, s->st) == 0) {
+        s->cov_dirty = false;
+        return;
+    }
+    tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+            "table coverage snapshot not written (retried at the next "
+            "seal): %s",
+            tss_error_last());
 }
 
 /* Builds and writes queued windows in order; stops at the first failure,
@@ -471,6 +509,12 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
             return rc;
         }
         reopen_if_failed(s);
+        /* coverage first: a visible segment always has its sidecar */
+        if ((rc = write_image(s, p->cov_rel, p->cov_img.data,
+                              p->cov_img.len)) != 0) {
+            complain(s, now, "writing a coverage sidecar", rc);
+            return rc;
+        }
         if ((rc = write_image(s, p->rel, p->img, p->len)) != 0) {
             complain(s, now, "writing a segment", rc);
             return rc;
@@ -481,11 +525,18 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         res->points_written += p->points;
         atomic_fetch_add(&s->n_written, p->points);
         atomic_fetch_add(&s->n_segments, 1);
-        atomic_fetch_add(&s->n_bytes, p->len);
-        tss_free(p->img);
-        tss_free(p);
+        atomic_fetch_add(&s->n_bytes, p->len + p->cov_img.len);
+        if (tss_covtable_add_sidecar(s->cov, &p->cov) == 0)
+            tss_covtable_set_covered_seq(s->cov, p->seq);
+        else
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+                    "table coverage not updated for %s: %s", p->rel,
+                    tss_error_last());
+        s->cov_dirty = true;
+        pending_free(p);
     }
     complain_done(s);
+    save_coverage(s);
     return 0;
 }
 

@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "coverage.h"
 #include "head.h"
 #include "internal.h"
 #include "storage.h"
+#include "tsstore/query.h"
 #include "tsstore/store.h"
 
 /*
@@ -23,6 +25,10 @@ typedef struct tss_pending {
     char rel[160];        /* set when encoded */
     uint8_t *img;
     size_t len;
+    uint64_t seq;
+    char cov_rel[128]; /* the segment's coverage sidecar, written first */
+    tss_buf cov_img;
+    tss_sidecar cov;
     uint64_t points;
     uint64_t bytes; /* memory accounted against max_pending */
     struct tss_pending *next;
@@ -47,8 +53,35 @@ struct tss_store {
     tss_pending *pending; /* oldest first */
     uint64_t pending_bytes;
     int64_t complain_next, complain_step; /* rate limit for write errors */
+    tss_covtable *cov;                    /* table coverage, kept current */
+    bool cov_dirty;                       /* a table save failed: retry */
     atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
         n_errors, n_dropped;
 };
+
+/*
+ * Brings table coverage up to date with the segments on disk: loads the
+ * newest valid table snapshot (or starts empty), then unions the sidecar of
+ * every segment with a seq above the snapshot's. A sidecar that is missing
+ * or corrupt is rebuilt from its segment (counted in *decoded); with
+ * `repair` the rebuilt sidecar is written (a corrupt one is first renamed
+ * aside with a ".corrupt" suffix) and sidecars without a segment are
+ * removed. Corrupt segments are logged and skipped. *out is the table.
+ */
+typedef struct tss_cov_stats {
+    uint64_t unioned; /* sidecars added on top of the snapshot */
+    uint64_t decoded; /* segments decoded to rebuild a sidecar */
+    uint64_t errors;  /* files skipped as unreadable */
+} tss_cov_stats;
+
+int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
+                    tss_cov_stats *st) TSS_WUR;
+
+/* True if a decoded series key passes the filter's glob and ds. */
+bool tss_filter_match(const tss_filter *f, const tss_series_id *id);
+
+/* Writer open: tss_cov_collect with repair into s->cov; saves the table
+ * if it moved. */
+int tss_store_cov_recover(tss_store *s) TSS_WUR;
 
 #endif

@@ -1,0 +1,189 @@
+/*
+ * Keeping table coverage consistent with the segments on disk: used by the
+ * writer when it opens a store (after a crash the table snapshot may lag
+ * the segments; a sidecar may be missing) and by coverage queries.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uuid/uuid.h>
+
+#include "segment.h"
+
+typedef struct seg_ref {
+    char *name;
+    tss_seg_name sn;
+} seg_ref;
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const seg_ref *x = a, *y = b;
+
+    return x->sn.seq < y->sn.seq ? -1 : x->sn.seq > y->sn.seq;
+}
+
+/* Rebuilds a sidecar from its segment; with `repair`, writes it. */
+static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
+                   tss_sidecar *sc)
+{
+    char rel[512], cov_rel[128], aside[160];
+    tss_segment *seg;
+    tss_buf img = {0};
+    int rc;
+
+    snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", r->name);
+    if ((rc = tss_segment_open(&seg, s->st, rel)) != 0)
+        return rc;
+    rc = tss_sidecar_from_segment(seg, s->info.bucket_width, sc);
+    tss_segment_close(seg);
+    if (rc || !repair)
+        return rc;
+    tss_sidecar_path(cov_rel, sizeof(cov_rel), r->sn.uuid);
+    if (why == TSS_ECORRUPT) {
+        /* derived data, but never delete: keep it for inspection */
+        snprintf(aside, sizeof(aside), "%s.corrupt", cov_rel);
+        if (tss_storage_rename(s->st, cov_rel, aside) != 0)
+            return 0; /* in-memory coverage is still right */
+    }
+    if (tss_sidecar_encode(sc, &img) == 0 &&
+        tss_storage_write_new(s->st, cov_rel, img.data, img.len) == 0)
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                "rebuilt coverage sidecar %s from its segment", cov_rel);
+    else
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+                "could not write rebuilt sidecar %s: %s", cov_rel,
+                tss_error_last());
+    tss_buf_free(&img);
+    return 0;
+}
+
+/* Removes sidecars whose segment does not exist (a crash between the
+ * sidecar write and the segment write leaves one). */
+static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n)
+{
+    char **names;
+    size_t count;
+
+    if (tss_storage_list(s->st, TSS_COV_SEG_DIR, "", ".roar", &names, &count) !=
+        0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        char u[37], rel[128];
+        uuid_t id;
+        bool found = false;
+
+        if (strlen(names[i]) != 36 + 5)
+            continue;
+        memcpy(u, names[i], 36);
+        u[36] = '\0';
+        if (uuid_parse(u, id) != 0)
+            continue;
+        for (size_t k = 0; k < n && !found; k++)
+            found = memcmp(segs[k].sn.uuid, id, 16) == 0;
+        if (found)
+            continue;
+        snprintf(rel, sizeof(rel), TSS_COV_SEG_DIR "/%s", names[i]);
+        if (tss_storage_remove(s->st, rel) == 0)
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
+                    "removed coverage sidecar %s: its segment was never "
+                    "written",
+                    rel);
+    }
+    tss_storage_names_free(names, count);
+}
+
+int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
+                    tss_cov_stats *stats)
+{
+    uint64_t max_buckets = (uint64_t)(s->info.span / s->info.bucket_width);
+    tss_covtable *t = NULL;
+    seg_ref *segs = NULL;
+    char **names = NULL;
+    size_t count = 0, n = 0;
+    int rc;
+
+    *out = NULL;
+    memset(stats, 0, sizeof(*stats));
+    rc = tss_covtable_load(&t, s->st, s->info.bucket_width, s->log, s->log_ctx);
+    if (rc == TSS_ENOTFOUND)
+        rc = tss_covtable_new(&t, s->info.bucket_width);
+    if (rc)
+        return rc;
+    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names,
+                               &count)) != 0)
+        goto out;
+    segs = tss_calloc(count ? count : 1, sizeof(*segs));
+    if (!segs) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (tss_seg_name_parse(names[i], &segs[n].sn) == 0)
+            segs[n++].name = names[i];
+    tss_error_clear();
+    qsort(segs, n, sizeof(*segs), cmp_seq);
+    for (size_t i = 0; i < n; i++) {
+        tss_sidecar sc;
+
+        if (segs[i].sn.seq <= tss_covtable_covered_seq(t))
+            continue;
+        rc = tss_sidecar_read(s->st, segs[i].sn.uuid, max_buckets, &sc);
+        if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
+            int why = rc;
+
+            if (rc == TSS_ECORRUPT) {
+                tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "%s",
+                        tss_error_last());
+                stats->errors++;
+            }
+            rc = rebuild(s, &segs[i], repair, why, &sc);
+            stats->decoded++;
+        }
+        if (rc == TSS_ENOMEM)
+            goto out;
+        if (rc) {
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                    "coverage of segment %s skipped: %s", segs[i].name,
+                    tss_error_last());
+            stats->errors++;
+            rc = 0;
+            continue;
+        }
+        rc = tss_covtable_add_sidecar(t, &sc);
+        tss_sidecar_free(&sc);
+        if (rc)
+            goto out;
+        tss_covtable_set_covered_seq(t, segs[i].sn.seq);
+        stats->unioned++;
+    }
+    if (repair)
+        remove_orphans(s, segs, n);
+    *out = t;
+    t = NULL;
+out:
+    tss_free(segs);
+    tss_storage_names_free(names, count);
+    tss_covtable_free(t);
+    return rc;
+}
+
+int tss_store_cov_recover(tss_store *s)
+{
+    tss_cov_stats st;
+    int rc;
+
+    if ((rc = tss_cov_collect(s, true, &s->cov, &st)) != 0)
+        return rc;
+    /* no snapshot yet, or one behind the segments (a crash after a
+     * segment write): write it now */
+    if (st.unioned || tss_covtable_version(s->cov) == 0) {
+        s->cov_dirty = true;
+        if (tss_covtable_save(s->cov, s->st) == 0)
+            s->cov_dirty = false;
+    }
+    return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * Shared pieces of the tsstore CLI's commands.
+ */
+#ifndef TSS_CLI_H
+#define TSS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cli_out.h"
+#include "tsstore/query.h"
+#include "tsstore/store.h"
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+/** Parsed command line. */
+typedef struct cli_opts {
+    const char *dir;
+    const char *series, *ds, *from, *to;
+    int format; /* -1: the command's default */
+    bool gaps;
+} cli_opts;
+
+/** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) TSS_PRINTF(1, 2);
+
+/** Opens DIR read-only; prints the error and returns EXIT_ERR on failure. */
+int cli_open_store(const char *dir, tss_store **s);
+
+/** Builds the filter from --series/--ds/--from/--to (EXIT_USAGE if bad). */
+int cli_make_filter(const cli_opts *o, const tss_store_info *info,
+                    tss_filter *f);
+
+/** Writes the identifier columns host..ds,kind as csv (no newline). */
+void cli_csv_id(FILE *out, const tss_series_id *id, int kind);
+
+/** Adds the identifier fields and kind to a jsonl object. */
+void cli_jsonl_id(cli_jsonl *j, const tss_series_id *id, int kind);
+
+/** Writes the identifier (escaped) padded to `width` columns. */
+void cli_text_id(FILE *out, const tss_series_id *id, int width);
+
+/** Flushes stdout; EXIT_ERR (with a message) if writing failed. */
+int cli_finish_output(int ret);
+
+int cmd_query(const cli_opts *o, bool dump);
+int cmd_info(const cli_opts *o);
+int cmd_coverage(const cli_opts *o);
+
+#endif

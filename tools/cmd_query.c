@@ -1,0 +1,169 @@
+/*
+ * tsstore ls, dump and info.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_time.h"
+#include "tsstore/error.h"
+
+/* Runs ls or dump over a query. */
+int cmd_query(const cli_opts *o, bool dump)
+{
+    tss_store *s = NULL;
+    tss_store_info info;
+    tss_query *q = NULL;
+    tss_series_info si;
+    tss_filter f;
+    cli_jsonl *j = NULL;
+    FILE *out = stdout;
+    int fmt = o->format >= 0 ? o->format : (dump ? FMT_CSV : FMT_TEXT);
+    int rc, ret;
+    uint64_t nseries = 0;
+
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    tss_store_info_get(s, &info);
+    if ((ret = cli_make_filter(o, &info, &f)) != EXIT_OK)
+        goto out;
+    if ((rc = tss_query_open(&q, s, &f)) != 0) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+        goto out;
+    }
+    if (fmt == FMT_JSONL && !(j = cli_jsonl_new(out))) {
+        fputs("tsstore: out of memory\n", stderr);
+        ret = EXIT_ERR;
+        goto out;
+    }
+    if (fmt == FMT_CSV)
+        fputs(dump ? "host,plugin,plugin_instance,type,type_instance,ds,"
+                     "kind,time,value\n"
+                   : "host,plugin,plugin_instance,type,type_instance,ds,"
+                     "kind,points,first,last\n",
+              out);
+    else if (fmt == FMT_TEXT && !dump)
+        fprintf(out, "%-50s %-10s %-8s %10s  %-24s  %s\n", "SERIES", "DS",
+                "KIND", "POINTS", "FIRST", "LAST");
+    while ((rc = tss_query_next(q, &si)) == 1) {
+        char t1[48], t2[48], v[64];
+        const tss_point *pts;
+        size_t n;
+
+        nseries++;
+        if (!dump) {
+            if (fmt == FMT_CSV) {
+                cli_csv_id(out, &si.id, si.kind);
+                fprintf(out, ",%" PRIu64 ",%s,%s\n", si.count,
+                        cli_time_epoch(t1, sizeof(t1), si.first,
+                                       info.units_per_second),
+                        cli_time_epoch(t2, sizeof(t2), si.last,
+                                       info.units_per_second));
+            } else if (fmt == FMT_JSONL) {
+                cli_jsonl_begin(j);
+                cli_jsonl_id(j, &si.id, si.kind);
+                snprintf(v, sizeof(v), "%" PRIu64, si.count);
+                cli_jsonl_num(j, "points", v);
+                cli_jsonl_num(j, "first",
+                              cli_time_epoch(t1, sizeof(t1), si.first,
+                                             info.units_per_second));
+                cli_jsonl_num(j, "last",
+                              cli_time_epoch(t2, sizeof(t2), si.last,
+                                             info.units_per_second));
+                cli_jsonl_end(j);
+            } else {
+                char ident[1600];
+                int w;
+
+                tss_series_id_format(ident, sizeof(ident), &si.id);
+                /* pad by hand: escapes change the printed width */
+                w = 0;
+                cli_text_field(out, ident);
+                for (w = (int)strlen(ident); w < 50; w++)
+                    fputc(' ', out);
+                fputc(' ', out);
+                cli_text_field(out, si.id.ds);
+                for (w = (int)strlen(si.id.ds); w < 10; w++)
+                    fputc(' ', out);
+                fprintf(out, " %-8s %10" PRIu64 "  %-24s  %s\n",
+                        tss_kind_name(si.kind), si.count,
+                        cli_time_rfc3339(t1, sizeof(t1), si.first,
+                                         info.units_per_second),
+                        cli_time_rfc3339(t2, sizeof(t2), si.last,
+                                         info.units_per_second));
+            }
+            continue;
+        }
+        if ((rc = tss_query_points(q, &pts, &n)) != 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
+            cli_value(v, sizeof(v), si.kind, pts[i].v);
+            if (fmt == FMT_JSONL) {
+                cli_jsonl_begin(j);
+                cli_jsonl_id(j, &si.id, si.kind);
+                cli_jsonl_num(j, "time", t1);
+                cli_jsonl_value(j, "value", si.kind, pts[i].v);
+                cli_jsonl_end(j);
+            } else if (fmt == FMT_CSV) {
+                cli_csv_id(out, &si.id, si.kind);
+                fprintf(out, ",%s,%s\n", t1, v);
+            } else {
+                char ident[1600];
+
+                tss_series_id_format(ident, sizeof(ident), &si.id);
+                cli_text_field(out, ident);
+                fputc(' ', out);
+                cli_text_field(out, si.id.ds);
+                fprintf(out, " %s %s\n", t1, v);
+            }
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+    } else if (tss_query_errors(q) > 0) {
+        fprintf(stderr,
+                "tsstore: %" PRIu64 " unreadable file(s) or chunk(s) were "
+                "skipped (see above); run 'tsstore verify' when available\n",
+                tss_query_errors(q));
+        ret = EXIT_ERR;
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "tsstore: writing output: %s\n", strerror(errno));
+        ret = EXIT_ERR;
+    }
+out:
+    cli_jsonl_free(j);
+    tss_query_close(q);
+    tss_store_close(s);
+    return ret;
+}
+
+int cmd_info(const cli_opts *o)
+{
+    tss_store *s;
+    tss_store_info in;
+    char t[48];
+    int ret;
+
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    tss_store_info_get(s, &in);
+    printf("path:           %s\n", o->dir);
+    printf("uuid:           %s\n", in.uuid);
+    printf("format_version: %u\n", in.format_version);
+    printf("precision:      %u units per second\n", in.units_per_second);
+    printf("segment span:   %" PRId64 " s\n", in.span / in.units_per_second);
+    printf("bucket width:   %s s\n",
+           cli_time_epoch(t, sizeof(t), in.bucket_width, in.units_per_second));
+    printf("created:        %s\n",
+           cli_time_rfc3339(t, sizeof(t), in.created, 1));
+    tss_store_close(s);
+    return EXIT_OK;
+}
