@@ -181,7 +181,8 @@ static int get_key(tss_rd *r, const char *rel, const uint8_t *prev, size_t plen,
     k = tss_malloc((size_t)(shared + slen));
     if (!k)
         return tss_error_set(TSS_ENOMEM, "out of memory");
-    memcpy(k, prev, (size_t)shared);
+    if (shared) /* shared <= plen, which is 0 when there is no prev */
+        memcpy(k, prev, (size_t)shared);
     memcpy(k + shared, suffix, (size_t)slen);
     if (tss_key_decode(k, (size_t)(shared + slen), &kv) != 0 ||
         (prev && tss_key_cmp(prev, plen, k, (size_t)(shared + slen)) >= 0)) {
@@ -270,7 +271,6 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
 {
     size_t start = out->len;
     uint8_t h[HEADER_LEN - 16];
-    int rc;
 
     put_header(out, SIDECAR_MAGIC);
     memset(h, 0, sizeof(h));
@@ -284,6 +284,8 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
 
         put_key(out, i ? sc->entries[i - 1].key : NULL,
                 i ? sc->entries[i - 1].key_len : 0, e->key, e->key_len);
+        int rc;
+
         tss_buf_put_varint(out, (uint64_t)e->interval);
         if ((rc = put_bitmap(out, e->bm)) != 0)
             return rc;

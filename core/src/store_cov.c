@@ -30,7 +30,7 @@ static int cmp_seq(const void *a, const void *b)
 static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
                    tss_sidecar *sc)
 {
-    char rel[512], cov_rel[128], aside[160];
+    char rel[512], cov_rel[128];
     tss_segment *seg;
     tss_buf img = {0};
     int rc;
@@ -44,6 +44,8 @@ static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
         return rc;
     tss_sidecar_path(cov_rel, sizeof(cov_rel), r->sn.uuid);
     if (why == TSS_ECORRUPT) {
+        char aside[160];
+
         /* derived data, but never delete: keep it for inspection */
         snprintf(aside, sizeof(aside), "%s.corrupt", cov_rel);
         if (tss_storage_rename(s->st, cov_rel, aside) != 0)
