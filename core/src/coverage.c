@@ -281,11 +281,10 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
     tss_buf_append(out, h, sizeof(h));
     for (size_t i = 0; i < sc->n; i++) {
         const tss_cov_entry *e = &sc->entries[i];
+        int rc;
 
         put_key(out, i ? sc->entries[i - 1].key : NULL,
                 i ? sc->entries[i - 1].key_len : 0, e->key, e->key_len);
-        int rc;
-
         tss_buf_put_varint(out, (uint64_t)e->interval);
         if ((rc = put_bitmap(out, e->bm)) != 0)
             return rc;
