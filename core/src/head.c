@@ -296,8 +296,16 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
     if (w->enc.count == 0 || t > w->enc.last_t) {
         rc = tss_enc_append(&w->enc, t, v);
     } else {
-        if (w->nooo >= OOO_FOLD)
-            (void)fold_ooo(w, kind); /* on failure the buffer just grows */
+        if (w->nooo >= OOO_FOLD) {
+            uint64_t held = w->enc.count + w->nooo, nooo = w->nooo;
+
+            /* on failure the buffer just grows; on success the duplicates
+             * merged away are no longer held, nor is anything out of order */
+            if (fold_ooo(w, kind) == 0) {
+                sh->points -= held - w->enc.count;
+                sh->ooo -= nooo;
+            }
+        }
         if ((rc = ooo_push(w, t, v)) == 0)
             sh->ooo++;
     }
