@@ -1,0 +1,279 @@
+"""Runs the real collectd daemon for the integration tests.
+
+Python 3 standard library only. Each Collectd instance lives in its own
+directory (config, copies of the plugins, log, pid file, unixsock socket)
+and is started in the foreground (collectd -f) as a child process that gets
+SIGTERM if the test process dies (prctl PR_SET_PDEATHSIG), so no daemon
+outlives an interrupted test.
+"""
+
+import ctypes
+import grp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+COLLECTD = "/usr/sbin/collectd"
+STOCK_PLUGIN_DIR = "/usr/lib/collectd"
+TYPES_DB = "/usr/share/collectd/types.db"
+SKIP = 77  # ctest's SKIP_RETURN_CODE for these tests
+
+# sun_path is 108 bytes; leave room for the NUL.
+MAX_SOCKET_PATH = 100
+
+
+class TestFailure(Exception):
+    """A check failed; the message says what and how."""
+
+
+def require_collectd(plugins):
+    """Exits with SKIP when collectd or a stock plugin is not installed."""
+    missing = [p for p in [COLLECTD, TYPES_DB] if not os.path.exists(p)]
+    missing += [os.path.join(STOCK_PLUGIN_DIR, p + ".so") for p in plugins
+                if not os.path.exists(
+                    os.path.join(STOCK_PLUGIN_DIR, p + ".so"))]
+    if missing:
+        print("SKIP: collectd-core is not installed (missing: %s)"
+              % ", ".join(missing))
+        sys.exit(SKIP)
+
+
+def make_tempdir(prefix):
+    """A fresh directory whose socket paths fit in sun_path."""
+    d = os.path.realpath(tempfile.mkdtemp(prefix=prefix))
+    if len(os.path.join(d, "b", "collectd.sock")) > MAX_SOCKET_PATH:
+        shutil.rmtree(d)
+        d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    return d
+
+
+def wait_for(pred, timeout, what, interval=0.02, alive=None):
+    """Polls pred() until it returns a true value, which it returns.
+
+    alive, if given, is called between polls and raises if the thing we
+    wait on has died. Raises TestFailure after timeout seconds.
+    """
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if alive:
+            alive()
+        if time.monotonic() > end:
+            raise TestFailure("timed out after %.0f s waiting for %s"
+                              % (timeout, what))
+        time.sleep(interval)
+
+
+def quote(s):
+    """A string in the unixsock protocol's double quotes."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def conf_quote(s):
+    """A string in collectd.conf double quotes."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _pdeathsig():
+    # Runs in the child between fork and exec: SIGTERM when we die.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Unixsock:
+    """A connection to collectd's unixsock plugin."""
+
+    def __init__(self, path, timeout=30.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.rfile = self.sock.makefile("rb")
+
+    def command(self, line, multiline=False):
+        """Sends one command line; returns (status, message, extra lines).
+
+        A status >= 0 is success (for GETVAL/LISTVAL, the number of lines
+        that follow, read when multiline is true); < 0 is an error.
+        """
+        data = line.encode("utf-8") + b"\n"
+        if len(data) > 1023:
+            raise TestFailure("command longer than unixsock's 1024-byte "
+                              "line buffer: %r" % line[:80])
+        self.sock.sendall(data)
+        reply = self.rfile.readline()
+        if not reply:
+            raise TestFailure("unixsock closed the connection after %r"
+                              % line[:200])
+        reply = reply.decode("utf-8", "replace").rstrip("\n")
+        head, _, msg = reply.partition(" ")
+        try:
+            status = int(head)
+        except ValueError:
+            raise TestFailure("unixsock reply without a status to %r: %r"
+                              % (line[:200], reply)) from None
+        extra = []
+        if multiline and status > 0:
+            for _ in range(status):
+                extra.append(self.rfile.readline().decode(
+                    "utf-8", "replace").rstrip("\n"))
+        return status, msg, extra
+
+    def close(self):
+        self.rfile.close()
+        self.sock.close()
+
+
+class Collectd:
+    """One collectd daemon: its directory, config, process and log."""
+
+    def __init__(self, root, plugin_so, load, blocks, hostname="itest",
+                 interval=1):
+        """root: the instance's own directory (created).
+
+        load: plugin names in LoadPlugin order; "write_tsstore" is taken
+        from plugin_so, every other one copied from collectd's PluginDir.
+        blocks: {plugin name: text inside its <Plugin> block}.
+        """
+        self.root = root
+        self.plugin_dir = os.path.join(root, "plugins")
+        self.conf = os.path.join(root, "collectd.conf")
+        self.log = os.path.join(root, "collectd.log")
+        self.output = os.path.join(root, "collectd.out")
+        self.pidfile = os.path.join(root, "collectd.pid")
+        self.socket = os.path.join(root, "collectd.sock")
+        self.proc = None
+        self.returncode = None
+        os.makedirs(self.plugin_dir)
+        for name in load:
+            src = (plugin_so if name == "write_tsstore" else
+                   os.path.join(STOCK_PLUGIN_DIR, name + ".so"))
+            # copies, not symlinks: what we test is what we loaded
+            shutil.copyfile(src, os.path.join(self.plugin_dir, name + ".so"))
+        lines = [
+            "# generated by %s" % os.path.basename(sys.argv[0]),
+            "Hostname %s" % conf_quote(hostname),
+            "FQDNLookup false",
+            "BaseDir %s" % conf_quote(root),
+            "PIDFile %s" % conf_quote(self.pidfile),
+            "PluginDir %s" % conf_quote(self.plugin_dir),
+            "TypesDB %s" % conf_quote(TYPES_DB),
+            "Interval %d" % interval,
+            "",
+        ]
+        blocks = dict(blocks)
+        blocks.setdefault("logfile", "\n".join([
+            "LogLevel info",
+            "File %s" % conf_quote(self.log),
+            "Timestamp true",
+            "PrintSeverity true",
+        ]))
+        if "unixsock" in load:
+            try:
+                group = "SocketGroup %s\n" % conf_quote(
+                    grp.getgrgid(os.getgid()).gr_name)
+            except KeyError:
+                group = ""
+            blocks.setdefault("unixsock", "SocketFile %s\n%s"
+                              "SocketPerms \"0770\"\nDeleteSocket true"
+                              % (conf_quote(self.socket), group))
+        for name in load:
+            lines.append("LoadPlugin %s" % name)
+            if name in blocks:
+                lines.append("<Plugin %s>" % name)
+                lines += ["  " + b for b in blocks[name].splitlines()]
+                lines.append("</Plugin>")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self):
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen(
+                [COLLECTD, "-f", "-C", self.conf], stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
+                preexec_fn=_pdeathsig)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        """Raises TestFailure if collectd has exited."""
+        rc = self.proc.poll()
+        if rc is not None:
+            self.returncode = rc
+            raise TestFailure("collectd (%s) exited early with status %d"
+                              % (self.root, rc))
+
+    def log_text(self):
+        text = ""
+        for path in (self.output, self.log):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    text += f.read()
+            except FileNotFoundError:
+                pass
+        return text
+
+    def log_lines(self, severity, plugin=None):
+        """Log lines of one severity ("error", "warning", ...)."""
+        tag = "[%s]" % severity
+        return [ln for ln in self.log_text().splitlines()
+                if tag in ln and (plugin is None or plugin in ln)]
+
+    def wait_log(self, needle, timeout):
+        """Waits until the log holds a line containing needle; returns it."""
+        def find():
+            for ln in self.log_text().splitlines():
+                if needle in ln:
+                    return ln
+            return None
+        return wait_for(find, timeout, "%r in %s" % (needle, self.log),
+                        interval=0.05, alive=self.alive)
+
+    def wait_socket(self, timeout):
+        """Waits until the unixsock socket accepts connections."""
+        def ready():
+            if not os.path.exists(self.socket):
+                return False
+            try:
+                Unixsock(self.socket, timeout=2).close()
+            except OSError:
+                return False
+            return True
+        wait_for(ready, timeout, "the unixsock socket %s" % self.socket,
+                 alive=self.alive)
+
+    def connect(self):
+        return Unixsock(self.socket)
+
+    def stop(self, timeout=20):
+        """SIGTERM, then waits; kills and raises if collectd hangs."""
+        if self.proc is None or self.returncode is not None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.returncode = self.proc.wait()
+            raise TestFailure("collectd (pid %d) did not exit within %d s "
+                              "of SIGTERM; killed" % (self.pid, timeout))
+        return self.returncode
+
+    def kill(self):
+        """Last-resort cleanup: never leaves a daemon behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
