@@ -6,7 +6,7 @@ BaseDir, PID file, socket and log) with write_tsstore on the same DataDir.
 B must log a clear ERROR saying the store is "locked by pid <A's pid>" and
 must not write; A must go on storing values, before and after B exits.
 After A exits, a third collectd opens the store without complaint (the lock
-went with A).
+went with A) and adds to it.
 
 Usage: test_second_writer.py --plugin write_tsstore.so --cli tsstore [--keep]
 Exit status: 0 pass, 1 fail, 77 skip (collectd not installed).
@@ -147,7 +147,7 @@ def run(args, tmp, instances):
         raise TestFailure("ERROR lines from write_tsstore in A's log: %s"
                           % errors)
 
-    # the lock went with A: a new writer opens the store
+    # the lock went with A: a new writer opens the store and adds to it
     c = start(os.path.join(tmp, "c"), args.plugin, store, "itest-c")
     instances.append(c)
     line = wait_outcome(c)
@@ -155,9 +155,16 @@ def run(args, tmp, instances):
         raise TestFailure("after A exited, collectd C could not open the "
                           "store: %s" % line)
     c.wait_socket(15)
+    put_and_flush(c, "itest-c", t0 + 3, "4")
+    want[("itest-c", "%d.000" % (t0 + 3))] = "4"
+    wait_stored(args.cli, store, c, want)
     rc = c.stop(20)
     if rc != 0:
         raise TestFailure("collectd C exited with status %d" % rc)
+    errors = c.log_lines("error", "write_tsstore")
+    if errors:
+        raise TestFailure("ERROR lines from write_tsstore in C's log: %s"
+                          % errors)
 
     got = stored(args.cli, store)
     if got != want:
