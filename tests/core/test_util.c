@@ -185,6 +185,77 @@ uint64_t tt_below(uint64_t *state, uint64_t n)
     return tt_rand(state) % n;
 }
 
+/* ---- store queries ------------------------------------------------------ */
+
+size_t tt_query(tss_store *s, const tss_filter *f, tt_series **out,
+                uint64_t *errors)
+{
+    tss_query *q;
+    tss_series_info info;
+    tt_series *v = NULL;
+    size_t n = 0;
+    int rc;
+
+    assert_int_equal(tss_query_open(&q, s, f), 0);
+    while ((rc = tss_query_next(q, &info)) == 1) {
+        const char *f6[6] = {
+            info.id.host, info.id.plugin,        info.id.plugin_instance,
+            info.id.type, info.id.type_instance, info.id.ds};
+        const tss_point *pts;
+        tt_series *e;
+
+        v = realloc(v, (n + 1) * sizeof(*v));
+        assert_non_null(v);
+        e = &v[n++];
+        memset(e, 0, sizeof(*e));
+        for (int i = 0; i < 6; i++) {
+            e->field[i] = strdup(f6[i]);
+            assert_non_null(e->field[i]);
+        }
+        e->kind = info.kind;
+        e->info = info;
+        memset(&e->info.id, 0, sizeof(e->info.id));
+        assert_int_equal(tss_query_points(q, &pts, &e->n), 0);
+        e->pts = malloc((e->n ? e->n : 1) * sizeof(tss_point));
+        assert_non_null(e->pts);
+        memcpy(e->pts, pts, e->n * sizeof(tss_point));
+    }
+    assert_int_equal(rc, 0);
+    *errors = tss_query_errors(q);
+    tss_query_close(q);
+    *out = v;
+    return n;
+}
+
+void tt_series_free(tt_series *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 6; k++)
+            free(v[i].field[k]);
+        free(v[i].pts);
+    }
+    free(v);
+}
+
+void tt_log_fn(void *ctx, int level, const char *msg)
+{
+    tt_log *l = ctx;
+
+    if (l->n < 64) {
+        l->level[l->n] = level;
+        snprintf(l->msg[l->n], sizeof(l->msg[0]), "%s", msg);
+        l->n++;
+    }
+}
+
+int tt_log_find(const tt_log *l, int level, const char *needle)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->level[i] == level && strstr(l->msg[i], needle))
+            return (int)i;
+    return -1;
+}
+
 /* ---- fault injection ---------------------------------------------------- */
 
 static tt_fault *active;

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "tsstore/io.h"
+#include "tsstore/query.h"
+#include "tsstore/store.h"
 
 /* ---- temp directories ---------------------------------------------------
  */
@@ -61,6 +63,39 @@ uint64_t tt_rand(uint64_t *state);
 
 /** Uniform in [0, n) for n > 0. */
 uint64_t tt_below(uint64_t *state, uint64_t n);
+
+/* ---- store queries ------------------------------------------------------ */
+
+/** One series of a query result, copied out of the query. */
+typedef struct tt_series {
+    char *field[6]; /* host, plugin, plugin_instance, type, type_instance,
+                       ds */
+    int kind;
+    tss_series_info info; /* id pointers not valid */
+    tss_point *pts;
+    size_t n;
+} tt_series;
+
+/**
+ * Runs a query on `s` with filter `f` (NULL: everything) and copies every
+ * series and its points, in query order; fails the test on an error.
+ * *errors gets tss_query_errors. Free with tt_series_free.
+ */
+size_t tt_query(tss_store *s, const tss_filter *f, tt_series **out,
+                uint64_t *errors);
+void tt_series_free(tt_series *v, size_t n);
+
+/** Log sink for tss_store_options.log: keeps every line. */
+typedef struct tt_log {
+    int level[64];
+    char msg[64][1024];
+    size_t n;
+} tt_log;
+
+void tt_log_fn(void *ctx, int level, const char *msg);
+
+/** Index of the first line at `level` containing `needle`, or -1. */
+int tt_log_find(const tt_log *l, int level, const char *needle);
 
 /* ---- fault injection ---------------------------------------------------- */
 
