@@ -43,7 +43,7 @@
 typedef struct wt_conf {
     char *data_dir;
     uint32_t units_per_second;
-    int64_t span_ms, bucket_ms, grace_ms;
+    int64_t span_ms, bucket_ms, grace_ms, snapshot_ms, snapshot_sync_ms;
     unsigned shards;
     uint64_t max_pending;
     bool valid;
@@ -180,6 +180,8 @@ static int wt_config(oconfig_item_t *ci)
     c->span_ms = 7200 * 1000;
     c->bucket_ms = 10 * 1000;
     c->grace_ms = 300 * 1000;
+    c->snapshot_ms = 10 * 1000;
+    c->snapshot_sync_ms = 60 * 1000;
     c->shards = 64;
     c->max_pending = UINT64_C(256) << 20;
     for (int i = 0; i < ci->children_num; i++) {
@@ -210,6 +212,12 @@ static int wt_config(oconfig_item_t *ci)
         } else if (strcasecmp("Grace", child->key) == 0) {
             bad |= conf_duration(child, &c->grace_ms, 0) ||
                    conf_whole_seconds(child, c->grace_ms);
+        } else if (strcasecmp("SnapshotInterval", child->key) == 0) {
+            bad |= conf_duration(child, &c->snapshot_ms, 1000) ||
+                   conf_whole_seconds(child, c->snapshot_ms);
+        } else if (strcasecmp("SnapshotSync", child->key) == 0) {
+            bad |= conf_duration(child, &c->snapshot_sync_ms, 0) ||
+                   conf_whole_seconds(child, c->snapshot_sync_ms);
         } else if (strcasecmp("Shards", child->key) == 0) {
             int n = 0;
 
@@ -264,16 +272,23 @@ static int to_units(cdtime_t t, uint32_t ups, int64_t *out)
 
 /* ---- maintenance thread ----------------------------------------------- */
 
+/*
+ * Every second: seal the windows that are due. Every SnapshotInterval, and
+ * whenever a flush asks: persist the head (a flush also fsyncs it), so
+ * that `tsstore` sees everything received and a crash loses nothing
+ * before it.
+ */
 static void *wt_main(void *arg)
 {
     wt_state *st = arg;
+    int64_t next_snap = 0;
 
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec until;
         uint64_t want;
-        tss_seal_result res;
-        int rc;
+        int64_t now;
+        bool flush;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
@@ -282,12 +297,19 @@ static void *wt_main(void *arg)
         if (st->stop)
             break;
         want = st->flush_req;
+        flush = want != st->flush_done;
         pthread_mutex_unlock(&st->mu);
-        rc = tss_store_seal(st->store, tss_store_now(st->store),
-                            want != st->flush_done ? TSS_SEAL_ALL : 0, &res);
-        (void)rc; /* the core logged it, rate-limited; data stays queued */
+        now = tss_store_now(st->store);
+        /* errors are logged by the core, rate-limited; data stays queued
+         * in memory and is retried on the next round */
+        (void)!tss_store_seal(st->store, now, 0, NULL);
+        if (flush || now >= next_snap) {
+            (void)!tss_store_snapshot(st->store, now,
+                                      flush ? TSS_SNAP_SYNC : 0);
+            next_snap = now + st->conf.snapshot_ms * st->ups / 1000;
+        }
         pthread_mutex_lock(&st->mu);
-        if (want != st->flush_done) {
+        if (flush) {
             st->flush_done = want;
             pthread_cond_broadcast(&st->done);
         }
@@ -359,9 +381,9 @@ static int wt_write(const data_set_t *ds, const value_list_t *vl,
 }
 
 /*
- * Seals everything received so far (identifier and timeout are not used:
- * sealing is per window, not per series). Waits for the maintenance thread
- * so that `tsstore` sees the data when FLUSH returns.
+ * Persists everything received so far (a synced head snapshot; identifier
+ * and timeout are not used: the snapshot covers every series). Waits for
+ * the maintenance thread, so `tsstore` sees the data when FLUSH returns.
  */
 static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 {
@@ -409,16 +431,24 @@ static void wt_free(void *arg)
     if (st->store) {
         tss_writer_stats ws;
 
-        /* shutdown: write everything still in memory */
-        if (tss_store_seal(st->store, tss_store_now(st->store), TSS_SEAL_ALL,
-                           &res) != 0)
-            ERROR(LOG_PREFIX "at shutdown %" PRIu64 " bytes could not be "
-                             "written: %s",
+        int64_t now = tss_store_now(st->store);
+
+        /* shutdown: seal what is due, persist the rest of the head (it is
+         * recovered at the next start, so no window is cut short) */
+        if (tss_store_seal(st->store, now, 0, &res) != 0)
+            ERROR(LOG_PREFIX "at shutdown %" PRIu64 " bytes of sealed "
+                             "windows could not be written: %s",
                   res.pending_bytes, tss_error_last());
+        if (tss_store_snapshot(st->store, now, TSS_SNAP_SYNC) != 0)
+            ERROR(LOG_PREFIX "at shutdown the head snapshot could not be "
+                             "written: %s",
+                  tss_error_last());
         tss_store_writer_stats(st->store, &ws);
-        INFO(LOG_PREFIX "shut down: %" PRIu64 " points received, %" PRIu64
-                        " written in %" PRIu64 " segment(s) since start",
-             ws.points_appended, ws.points_written, ws.segments_written);
+        INFO(LOG_PREFIX "shut down: %" PRIu64 " points received since "
+                        "start, %" PRIu64 " sealed in %" PRIu64
+                        " segment(s), %" PRIu64 " kept in the head snapshot",
+             ws.points_appended, ws.points_written, ws.segments_written,
+             ws.head_points);
         tss_store_close(st->store);
     }
     pthread_mutex_destroy(&st->mu);
@@ -458,6 +488,7 @@ static int wt_init(void)
     o.grace_seconds = st->conf.grace_ms / 1000;
     o.shards = st->conf.shards;
     o.max_pending_bytes = st->conf.max_pending;
+    o.snapshot_sync_seconds = st->conf.snapshot_sync_ms / 1000;
     o.log = wt_log;
     rc = tss_store_open(&st->store, st->conf.data_dir,
                         TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
@@ -477,9 +508,11 @@ static int wt_init(void)
     }
     st->thread_running = true;
     INFO(LOG_PREFIX "version %s storing in %s (precision %u/s, segment span "
-                    "%" PRId64 " s, grace %" PRId64 " s)",
+                    "%" PRId64 " s, grace %" PRId64 " s, snapshot every "
+                    "%" PRId64 " s)",
          TSS_VERSION, st->conf.data_dir, info.units_per_second,
-         info.span / info.units_per_second, st->conf.grace_ms / 1000);
+         info.span / info.units_per_second, st->conf.grace_ms / 1000,
+         st->conf.snapshot_ms / 1000);
     ud.data = st;
     ud.free_func = NULL;
     plugin_register_flush(PLUGIN, wt_flush, &ud);

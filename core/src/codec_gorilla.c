@@ -36,10 +36,7 @@ static int bits_put(tss_bits *w, uint64_t v, unsigned n)
 /* ---- bit reader -----------------------------------------------------------
  */
 
-typedef struct bitrd {
-    const uint8_t *p;
-    uint64_t pos, nbits;
-} bitrd;
+typedef tss_bitrd bitrd;
 
 static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
 {
@@ -84,6 +81,47 @@ static inline bool br_bit(bitrd *r, unsigned *bit)
     *bit = (r->p[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
     r->pos++;
     return true;
+}
+
+int tss_bits_put(tss_bits *w, uint64_t v, unsigned n)
+{
+    if (n > 32) {
+        int rc = bits_put(w, v >> 32, n - 32);
+
+        if (rc != 0)
+            return rc;
+        n = 32;
+    }
+    return bits_put(w, v, n);
+}
+
+bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
+{
+    uint64_t hi, lo;
+
+    if (n <= 56)
+        return br_get(r, n, out);
+    if (!br_get(r, n - 32, &hi) || !br_get(r, 32, &lo))
+        return false;
+    *out = (hi << 32) | lo;
+    return true;
+}
+
+int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
+{
+    tss_bitrd r = {src, from, to};
+
+    while (r.pos < to) {
+        unsigned n = to - r.pos > 32 ? 32 : (unsigned)(to - r.pos);
+        uint64_t v;
+        int rc;
+
+        if (!br_get(&r, n, &v))
+            return tss_error_set(TSS_EINVAL, "bit copy out of range");
+        if ((rc = bits_put(w, v, n)) != 0)
+            return tss_error_set(rc, "out of memory copying bits");
+    }
+    return 0;
 }
 
 /* ---- prefix classes for zig-zag integers ------------------------------ */
@@ -489,6 +527,58 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
         return tss_error_set(TSS_ECORRUPT, "head encoder stream is corrupt");
     *n += e->count;
     return 0;
+}
+
+int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
+                       tss_bits *w)
+{
+    int rc;
+
+    if (ts_from > e->ts.nbits || val_from > e->val.nbits)
+        return tss_error_set(TSS_EINVAL, "snapshot cursor beyond the stream");
+    if ((rc = tss_bits_copy(w, e->ts.buf.data, ts_from, e->ts.nbits)) != 0)
+        return rc;
+    return tss_bits_copy(w, e->val.buf.data, val_from, e->val.nbits);
+}
+
+int tss_enc_replay(tss_enc *e, tss_bitrd *r, uint32_t count)
+{
+    tsstate ts = {(uint64_t)e->last_t, e->last_delta};
+    xorstate xs = {e->last_v, e->lead, e->trail};
+    intstate is = {e->last_v, e->last_vdelta};
+    tss_point *pts;
+    int rc = 0;
+
+    if (e->count == 0 || count == 0)
+        return tss_error_set(TSS_ECORRUPT, "replay without a first point");
+    if (count > r->nbits - r->pos)
+        return tss_error_set(TSS_ECORRUPT, "replay count exceeds the stream");
+    pts = tss_malloc((size_t)count * sizeof(*pts));
+    if (!pts)
+        return tss_error_set(TSS_ENOMEM, "out of memory replaying points");
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t prev = i ? pts[i - 1].t : e->last_t;
+
+        if (!ts_get(r, &ts, &pts[i].t) || pts[i].t <= prev) {
+            rc = tss_error_set(TSS_ECORRUPT, "replayed timestamps corrupt");
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        bool ok = e->kind == TSS_KIND_GAUGE
+                      ? xor_get(r, &xs, &pts[i].v.bits)
+                      : int_get(r, &is, &pts[i].v.bits, TSS_VMODE_DOD);
+
+        if (!ok) {
+            rc = tss_error_set(TSS_ECORRUPT, "replayed values corrupt");
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < count && rc == 0; i++)
+        rc = tss_enc_append(e, pts[i].t, pts[i].v);
+out:
+    tss_free(pts);
+    return rc;
 }
 
 /* ---- chunks ---------------------------------------------------------------

@@ -48,6 +48,22 @@ typedef struct tss_bits {
     uint64_t nbits;
 } tss_bits;
 
+/** Bit reader over an MSB-first stream of `nbits` bits; pos advances. */
+typedef struct tss_bitrd {
+    const uint8_t *p;
+    uint64_t pos, nbits;
+} tss_bitrd;
+
+/** Appends the low `n` (<= 64) bits of v. TSS_ENOMEM. */
+int tss_bits_put(tss_bits *w, uint64_t v, unsigned n) TSS_WUR;
+
+/** Reads `n` (<= 64) bits; false at the end of the stream. */
+bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out);
+
+/** Appends bits [from, to) of the stream at src. */
+int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
+                  uint64_t to) TSS_WUR;
+
 /**
  * Incremental encoder for points appended in strictly increasing time order
  * (the head). Zero-initialise, then tss_enc_init. Not thread safe: the
@@ -83,6 +99,24 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n,
                    size_t *cap) TSS_WUR;
 
 void tss_enc_free(tss_enc *e);
+
+/**
+ * For the head snapshot: appends to `w` the encoder's timestamp bits from
+ * bit `ts_from` on, then its value bits from `val_from` on — exactly the
+ * points appended since those positions, coded against the state the
+ * encoder had there. TSS_EINVAL if a position is past the end; TSS_ENOMEM.
+ */
+int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
+                       tss_bits *w) TSS_WUR;
+
+/**
+ * The inverse: decodes `count` points from `r` (their timestamp codes,
+ * then their value codes, as tss_enc_copy_since wrote them) continuing e's
+ * current state, and appends them to e — which reproduces the original
+ * encoder bit for bit. e must hold at least one point. TSS_ECORRUPT if the
+ * stream ends early or times do not increase; TSS_ENOMEM.
+ */
+int tss_enc_replay(tss_enc *e, tss_bitrd *r, uint32_t count) TSS_WUR;
 
 /**
  * Encodes `n` >= 1 points sorted by strictly increasing time into one

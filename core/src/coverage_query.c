@@ -9,6 +9,7 @@
 
 #include "coverage.h"
 #include "series.h"
+#include "snapshot.h"
 #include "store_internal.h"
 
 struct tss_coverage {
@@ -16,6 +17,7 @@ struct tss_coverage {
     tss_filter f;
     char *glob, *ds;
     tss_covtable *t;
+    tss_snap_view head;
     const tss_cov_entry **v;
     size_t n, pos;
     tss_cov_stats stats;
@@ -37,6 +39,35 @@ static int64_t floor_div(int64_t a, int64_t b)
     int64_t q = a / b;
 
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* The head snapshot is loaded before the segment listing (see query.c)
+ * and unioned in after: coverage is segments plus head. */
+static int add_head(tss_coverage *c)
+{
+    return tss_snapshot_load(c->s->st, &c->s->info, c->s->log, c->s->log_ctx,
+                             false, &c->head);
+}
+
+static int merge_head(tss_coverage *c)
+{
+    tss_point *pts = NULL;
+    size_t cap = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < c->head.n && rc == 0; i++) {
+        const tss_snap_item *it = &c->head.items[i];
+        size_t n = 0;
+
+        if (it->dropped)
+            continue;
+        rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, &n, &cap);
+        if (rc == 0)
+            rc = tss_covtable_add_points(c->t, it->key, it->key_len, pts, n);
+    }
+    tss_free(pts);
+    tss_snap_view_free(&c->head);
+    return rc;
 }
 
 int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
@@ -63,7 +94,9 @@ int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
         rc = tss_error_set(TSS_EINVAL, "the range ends before it starts");
         goto fail;
     }
-    if ((rc = tss_cov_collect(s, false, &c->t, &c->stats)) != 0)
+    if ((rc = add_head(c)) != 0 ||
+        (rc = tss_cov_collect(s, false, &c->t, &c->stats)) != 0 ||
+        (rc = merge_head(c)) != 0)
         goto fail;
     for (const tss_cov_entry *e = tss_covtable_iter(c->t, NULL); e;
          e = tss_covtable_iter(c->t, e)) {
@@ -100,6 +133,7 @@ void tss_coverage_close(tss_coverage *c)
     if (!c)
         return;
     tss_covtable_free(c->t);
+    tss_snap_view_free(&c->head);
     tss_free(c->v);
     tss_free(c->runs);
     tss_free(c->glob);

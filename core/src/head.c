@@ -26,6 +26,7 @@ struct tss_head_item {
     tss_enc enc;
     tss_point *ooo;
     uint32_t nooo, cap_ooo;
+    tss_snapcur cur; /* snapshot bookkeeping, owned by snapshot.c */
     struct tss_head_item *next;
     /* set once detached: the item owns a copy of its series key */
     uint8_t *key;
@@ -152,17 +153,17 @@ size_t tss_head_merge(const tss_point *enc, size_t ne, tss_point *ooo,
     return n;
 }
 
-static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
-                       size_t *cap)
+int tss_head_points_of(const tss_enc *enc, const tss_point *ooo_in,
+                       uint32_t nooo, tss_point **pts, size_t *n, size_t *cap)
 {
     tss_point *tmp = NULL, *ooo = NULL;
     size_t ne = 0, tcap = 0, need;
     int rc;
 
     *n = 0;
-    if ((rc = tss_enc_decode(&w->enc, &tmp, &ne, &tcap)) != 0)
+    if ((rc = tss_enc_decode(enc, &tmp, &ne, &tcap)) != 0)
         goto out;
-    need = ne + w->nooo;
+    need = ne + nooo;
     if (need > *cap) {
         tss_point *np = tss_realloc(*pts, need * sizeof(tss_point));
 
@@ -173,19 +174,25 @@ static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
         *pts = np;
         *cap = need;
     }
-    if (w->nooo) {
-        ooo = tss_malloc(w->nooo * sizeof(tss_point));
+    if (nooo) {
+        ooo = tss_malloc(nooo * sizeof(tss_point));
         if (!ooo) {
             rc = tss_error_set(TSS_ENOMEM, "out of memory merging points");
             goto out;
         }
-        memcpy(ooo, w->ooo, w->nooo * sizeof(tss_point));
+        memcpy(ooo, ooo_in, nooo * sizeof(tss_point));
     }
-    *n = tss_head_merge(tmp, ne, ooo, w->nooo, *pts);
+    *n = tss_head_merge(tmp, ne, ooo, nooo, *pts);
 out:
     tss_free(tmp);
     tss_free(ooo);
     return rc;
+}
+
+static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
+                       size_t *cap)
+{
+    return tss_head_points_of(&w->enc, w->ooo, w->nooo, pts, n, cap);
 }
 
 /* Folds the out-of-order buffer into a fresh encoder. On failure nothing
@@ -208,6 +215,7 @@ static int fold_ooo(tss_head_item *w, int kind)
     tss_enc_free(&w->enc);
     w->enc = fresh;
     w->nooo = 0;
+    w->cur.reset = true; /* the snapshot must resend this item whole */
 out:
     tss_free(pts);
     return rc;
@@ -540,4 +548,94 @@ void tss_head_batch_free(tss_head_batch *b)
         item_free(w);
     }
     b->n = 0;
+}
+
+/* ---- snapshot support ------------------------------------------------- */
+
+int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
+                   void *ctx)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        pthread_mutex_lock(&sh->mu);
+        for (s = sh->map; s && rc == 0; s = tmp) {
+            tmp = s->hh.next;
+            for (tss_head_item *w = s->wins; w && rc == 0; w = w->next) {
+                tss_head_view v = {s->key,           s->key_len, w->start,
+                                   w->first_arrival, &w->enc,    w->ooo,
+                                   w->nooo,          &w->cur};
+
+                rc = fn(ctx, &v);
+            }
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    return rc;
+}
+
+int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
+                     int64_t start, int64_t first_arrival, tss_enc *enc,
+                     tss_point *ooo, uint32_t nooo)
+{
+    uint64_t hash = tss_key_hash(key, key_len);
+    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
+    head_series *s = NULL;
+    tss_head_item *w, **pw;
+    int rc = 0;
+
+    w = tss_calloc(1, sizeof(*w));
+    if (!w)
+        return tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
+    pthread_mutex_lock(&sh->mu);
+    HASH_FIND_BYHASHVALUE(hh, sh->map, key, key_len, (unsigned)hash, s);
+    if (!s) {
+        s = tss_calloc(1, sizeof(*s));
+        if (!s || !(s->key = tss_malloc(key_len))) {
+            tss_free(s);
+            rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
+            goto out;
+        }
+        memcpy(s->key, key, key_len);
+        s->key_len = key_len;
+        head_oom = 0;
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->map, s->key, s->key_len,
+                                    (unsigned)hash, s);
+        if (head_oom) {
+            tss_free(s->key);
+            tss_free(s);
+            rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
+            goto out;
+        }
+        sh->series++;
+    }
+    for (pw = &s->wins; *pw && (*pw)->start > start; pw = &(*pw)->next)
+        ;
+    if (*pw && (*pw)->start == start) {
+        rc = tss_error_set(TSS_EINVAL, "window restored twice");
+        goto out;
+    }
+    w->start = start;
+    w->first_arrival = first_arrival;
+    w->enc = *enc;
+    w->ooo = ooo;
+    w->nooo = w->cap_ooo = nooo;
+    w->next = *pw;
+    *pw = w;
+    sh->points += w->enc.count + nooo;
+    sh->ooo += nooo;
+    memset(enc, 0, sizeof(*enc));
+    w = NULL;
+out:
+    pthread_mutex_unlock(&sh->mu);
+    tss_free(w);
+    return rc;
+}
+
+uint32_t tss_head_item_snap_id(const tss_head_item *it)
+{
+    return it->cur.id;
 }

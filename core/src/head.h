@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec_gorilla.h"
 #include "internal.h"
 #include "tsstore/series.h"
 
@@ -86,6 +87,64 @@ int tss_head_item_points(const tss_head_item *it, tss_point **pts, size_t *n,
                          size_t *cap) TSS_WUR;
 
 void tss_head_batch_free(tss_head_batch *b);
+
+/* ---- snapshot support (snapshot.c) ------------------------------------ */
+
+/**
+ * Per-item snapshot bookkeeping. head.c zeroes it for new items and sets
+ * `reset` when it rebuilds an item's encoder; snapshot.c owns the rest.
+ */
+typedef struct tss_snapcur {
+    uint32_t id;    /* item id in the current snapshot generation, 0: none */
+    uint32_t count; /* encoder points already in the snapshot */
+    uint64_t ts_bits, val_bits; /* encoder stream positions at that point */
+    uint32_t nooo; /* out-of-order points already in the snapshot */
+    bool reset;    /* encoder rebuilt since: resend the item whole */
+    /* a snapshot being written: committed only once it is on disk */
+    bool pend;
+    bool pend_reset; /* `reset` was consumed by the pending snapshot */
+    uint32_t pend_id, pend_count, pend_nooo;
+    uint64_t pend_ts_bits, pend_val_bits;
+} tss_snapcur;
+
+/** What a visitor sees of one item, with its shard's lock held. */
+typedef struct tss_head_view {
+    const uint8_t *key;
+    size_t key_len;
+    int64_t start, first_arrival;
+    const tss_enc *enc;
+    const tss_point *ooo;
+    uint32_t nooo;
+    tss_snapcur *cur;
+} tss_head_view;
+
+/**
+ * Calls fn for every item, shard by shard, holding that shard's lock: fn
+ * must only copy memory (no I/O, no blocking). Stops at and returns the
+ * first nonzero result of fn.
+ */
+int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
+                   void *ctx) TSS_WUR;
+
+/**
+ * Inserts a recovered item, taking ownership of enc's buffers (enc is
+ * zeroed) and of `ooo` (tss_malloc'ed, nooo points). TSS_EINVAL if the
+ * series already has that window; TSS_ENOMEM.
+ */
+int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
+                     int64_t start, int64_t first_arrival, tss_enc *enc,
+                     tss_point *ooo, uint32_t nooo) TSS_WUR;
+
+/** A detached item's snapshot id (0 if it never reached a snapshot). */
+uint32_t tss_head_item_snap_id(const tss_head_item *it);
+
+/**
+ * Merges an encoder's points with out-of-order points (last arrival wins)
+ * into *pts (tss_realloc'ed; *n set, *cap capacity). For readers of a head
+ * snapshot. TSS_ENOMEM, TSS_ECORRUPT.
+ */
+int tss_head_points_of(const tss_enc *enc, const tss_point *ooo, uint32_t nooo,
+                       tss_point **pts, size_t *n, size_t *cap) TSS_WUR;
 
 /** Figures for stats: series, points and bytes currently in the head. */
 typedef struct tss_head_stats {

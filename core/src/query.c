@@ -15,13 +15,20 @@
 
 #include "segment.h"
 #include "series.h"
+#include "snapshot.h"
 #include "store_internal.h"
 
+/* One source of a series' points: a segment entry, or a head item from
+ * the snapshot (which is newer than any segment of its window). */
 typedef struct ref {
     const uint8_t *key;
     size_t key_len;
-    uint32_t seg, entry;
+    int64_t start;
+    uint64_t seq;
+    uint32_t seg, entry; /* head: seg == HEAD_REF, entry = item index */
 } ref;
+
+#define HEAD_REF UINT32_MAX
 
 struct tss_query {
     tss_store *s;
@@ -29,6 +36,7 @@ struct tss_query {
     tss_filter f;
     tss_segment **segs;
     size_t nsegs;
+    tss_snap_view head;
     ref *refs;
     size_t nrefs, pos, cur_begin, cur_end;
     uint8_t key[TSS_KEY_MAX];
@@ -65,7 +73,9 @@ static int ref_cmp(const void *a, const void *b)
 
     if (c)
         return c;
-    return x->seg < y->seg ? -1 : x->seg > y->seg;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool in_range(const tss_filter *f, int64_t lo, int64_t hi)
@@ -124,9 +134,21 @@ out:
     return rc;
 }
 
+static void item_range(const tss_snap_item *it, int64_t *lo, int64_t *hi)
+{
+    *lo = it->enc.count ? it->enc.t0 : INT64_MAX;
+    *hi = it->enc.count ? it->enc.last_t : INT64_MIN;
+    for (uint32_t i = 0; i < it->nooo; i++) {
+        if (it->ooo[i].t < *lo)
+            *lo = it->ooo[i].t;
+        if (it->ooo[i].t > *hi)
+            *hi = it->ooo[i].t;
+    }
+}
+
 static int collect_refs(tss_query *q)
 {
-    size_t total = 0;
+    size_t total = q->head.n;
 
     for (size_t i = 0; i < q->nsegs; i++)
         total += q->segs[i]->nentries;
@@ -141,12 +163,22 @@ static int collect_refs(tss_query *q)
 
             if (!in_range(&q->f, en->min_t, en->max_t))
                 continue;
-            q->refs[q->nrefs].key = en->key;
-            q->refs[q->nrefs].key_len = en->key_len;
-            q->refs[q->nrefs].seg = (uint32_t)i;
-            q->refs[q->nrefs].entry = (uint32_t)e;
+            q->refs[q->nrefs] =
+                (ref){en->key,       en->key_len, seg->name.start,
+                      seg->name.seq, (uint32_t)i, (uint32_t)e};
             q->nrefs++;
         }
+    }
+    for (size_t i = 0; i < q->head.n; i++) {
+        const tss_snap_item *it = &q->head.items[i];
+        int64_t lo, hi;
+
+        item_range(it, &lo, &hi);
+        if (it->dropped || lo > hi || !in_range(&q->f, lo, hi))
+            continue;
+        q->refs[q->nrefs] = (ref){it->key,    it->key_len, it->start,
+                                  UINT64_MAX, HEAD_REF,    (uint32_t)i};
+        q->nrefs++;
     }
     if (q->nrefs > 1)
         qsort(q->refs, q->nrefs, sizeof(*q->refs), ref_cmp);
@@ -174,7 +206,11 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
     }
     q->f.series_glob = q->glob;
     q->f.ds = q->ds;
-    if ((rc = open_segments(q)) != 0 || (rc = collect_refs(q)) != 0) {
+    /* the head snapshot first, then the listing: a window sealed between
+     * the two shows up twice (merged away), never not at all */
+    if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
+                                &q->head)) != 0 ||
+        (rc = open_segments(q)) != 0 || (rc = collect_refs(q)) != 0) {
         tss_query_close(q);
         return rc;
     }
@@ -189,6 +225,7 @@ void tss_query_close(tss_query *q)
     for (size_t i = 0; i < q->nsegs; i++)
         tss_segment_close(q->segs[i]);
     tss_free(q->segs);
+    tss_snap_view_free(&q->head);
     tss_free(q->refs);
     tss_free(q->pts);
     tss_free(q->tmp);
@@ -222,10 +259,17 @@ bool tss_filter_match(const tss_filter *f, const tss_series_id *id)
 /* Reads one entry's points into q->tmp (replacing its contents). */
 static int read_entry(tss_query *q, const ref *r, size_t *n)
 {
-    tss_segment *seg = q->segs[r->seg];
+    tss_segment *seg;
     int rc;
 
     *n = 0;
+    if (r->seg == HEAD_REF) {
+        const tss_snap_item *it = &q->head.items[r->entry];
+
+        return tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, n,
+                                  &q->tcap);
+    }
+    seg = q->segs[r->seg];
     if (seg->fd < 0 && (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
                                                    &seg->file_size)) != 0)
         return rc;
@@ -328,10 +372,10 @@ static int decode_current(tss_query *q)
 
     q->npts = 0;
     while (i < q->cur_end) {
-        int64_t start = q->segs[q->refs[i].seg]->name.start;
+        int64_t start = q->refs[i].start;
         size_t j = i + 1;
 
-        while (j < q->cur_end && q->segs[q->refs[j].seg]->name.start == start)
+        while (j < q->cur_end && q->refs[j].start == start)
             j++;
         if (j == i + 1) {
             size_t n;
@@ -376,14 +420,18 @@ int tss_query_next(tss_query *q, tss_series_info *out)
         out->count = 0;
         out->first = INT64_MAX;
         out->last = INT64_MIN;
-        /* Fast path: one segment per window and every entry wholly in
+        /* Fast path: segments only, one per window, every entry wholly in
          * range: the table's figures are exact. */
         for (size_t i = q->cur_begin; i < q->cur_end && exact; i++) {
-            const tss_segment *seg = q->segs[q->refs[i].seg];
-            const tss_seg_entry *en = &seg->entries[q->refs[i].entry];
+            const ref *r = &q->refs[i];
+            const tss_seg_entry *en;
 
-            if ((i + 1 < q->cur_end &&
-                 q->segs[q->refs[i + 1].seg]->name.start == seg->name.start) ||
+            if (r->seg == HEAD_REF) {
+                exact = false;
+                break;
+            }
+            en = &q->segs[r->seg]->entries[r->entry];
+            if ((i + 1 < q->cur_end && q->refs[i + 1].start == r->start) ||
                 (q->f.has_from && en->min_t < q->f.from) ||
                 (q->f.has_to && en->max_t > q->f.to))
                 exact = false;

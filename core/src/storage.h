@@ -104,6 +104,22 @@ int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
 void tss_storage_close_fd(tss_storage *st, int fd);
 
 /**
+ * Opens (creating, mode 0640) `rel` for appending, fsyncs its directory so
+ * the name lasts, and returns the fd and current size. For the head
+ * snapshot's log, whose records carry their own checksums.
+ */
+int tss_storage_open_append(tss_storage *st, const char *rel, int *fd,
+                            uint64_t *size) TSS_WUR;
+
+/** Appends n bytes (short writes and EINTR handled). A failure may leave a
+ * partial record: the caller must not append after it. */
+int tss_storage_append(tss_storage *st, int fd, const char *rel,
+                       const void *buf, size_t n) TSS_WUR;
+
+/** fsync(fd); a failure sets the sticky failed state. */
+int tss_storage_sync_fd(tss_storage *st, int fd, const char *rel) TSS_WUR;
+
+/**
  * Takes the writer lock: flock(LOCK_EX|LOCK_NB) on file `rel` (created if
  * missing), then records our pid in it. TSS_ELOCKED names the holder's pid.
  * *fd stays open for as long as the lock is held; release by closing it with

@@ -437,6 +437,54 @@ int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
     return 0;
 }
 
+int tss_storage_open_append(tss_storage *st, const char *rel, int *fdout,
+                            uint64_t *size)
+{
+    const char *base;
+    struct stat sb;
+    int dfd, fd, rc;
+
+    *fdout = -1;
+    if ((rc = fail_if_sticky(st, rel)) != 0)
+        return rc;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    fd = st->io->openat(dfd, base,
+                        O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                        FILE_MODE);
+    if (fd < 0) {
+        rc = tss_error_set_errno(errno, "open", rel);
+    } else if (st->io->fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        rc = tss_error_set(TSS_EIO, "open %s: not a regular file", rel);
+    } else if (st->io->fsync(dfd) != 0) { /* the new name must last too */
+        rc = fsync_failed(st, errno, rel);
+    }
+    st->io->close(dfd);
+    if (rc) {
+        if (fd >= 0)
+            st->io->close(fd);
+        return rc;
+    }
+    *fdout = fd;
+    *size = (uint64_t)sb.st_size;
+    return 0;
+}
+
+int tss_storage_append(tss_storage *st, int fd, const char *rel,
+                       const void *buf, size_t n)
+{
+    int rc = fail_if_sticky(st, rel);
+
+    return rc ? rc : write_all(st, fd, buf, n, rel);
+}
+
+int tss_storage_sync_fd(tss_storage *st, int fd, const char *rel)
+{
+    if (st->io->fsync(fd) != 0)
+        return fsync_failed(st, errno, rel);
+    return 0;
+}
+
 void tss_storage_close_fd(tss_storage *st, int fd)
 {
     if (fd >= 0)

@@ -10,6 +10,7 @@
 
 #include "coverage.h"
 #include "head.h"
+#include "snapshot.h"
 #include "internal.h"
 #include "storage.h"
 #include "tsstore/query.h"
@@ -54,6 +55,8 @@ struct tss_store {
     uint64_t pending_bytes;
     int64_t complain_next, complain_step; /* rate limit for write errors */
     tss_covtable *cov;                    /* table coverage, kept current */
+    tss_snapshot *snap;                   /* head persistence */
+    bool sealed_since_base;               /* a new snapshot base is due */
     bool cov_dirty;                       /* a table save failed: retry */
     atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
         n_errors, n_dropped;

@@ -56,6 +56,11 @@ typedef struct tss_store_options {
      * while writes fail (disk full, EIO), retried every seal call; beyond
      * it the oldest is dropped with an ERROR. Default 256 MiB. */
     uint64_t max_pending_bytes;
+    /** Writer: seconds between fsyncs of the head snapshot log; 0 syncs
+     * every snapshot. A killed process loses nothing snapshotted either
+     * way (the data is in the page cache); this bounds what a power
+     * failure can lose. Default 60. */
+    int64_t snapshot_sync_seconds;
     /** File-system operations; NULL = tss_io_default(). */
     const tss_io_ops *io;
     /** Log sink (may be NULL); called from the thread doing the work. */
@@ -141,6 +146,23 @@ typedef struct tss_seal_result {
 int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
                    tss_seal_result *res) TSS_WUR;
 
+/** tss_store_snapshot flags. */
+enum {
+    TSS_SNAP_SYNC = 1, /**< fsync the snapshot log before returning */
+};
+
+/**
+ * Persists the writer's head: appends what changed since the last call to
+ * the head snapshot log in DataDir/head/ (or writes a new base image when
+ * one is due). Once it returns 0, readers (tss_query_*, tsstore dump) see
+ * every point appended before the call, and a crash of the process at any
+ * later instant loses none of them. `now` in store units. Errors: TSS_EIO,
+ * TSS_ENOSPC, TSS_ENOMEM — the head stays in memory and the next call
+ * writes a complete new base. Failures are logged, rate-limited. Call from
+ * one thread (shares the seal mutex).
+ */
+int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags) TSS_WUR;
+
 /** Writer counters, since open. */
 typedef struct tss_writer_stats {
     uint64_t series;      /**< series in the head */
@@ -154,6 +176,10 @@ typedef struct tss_writer_stats {
     uint64_t write_errors;
     uint64_t pending_bytes;
     uint64_t points_dropped;
+    uint64_t snapshot_gen;     /**< current head snapshot generation */
+    uint64_t snapshot_bytes;   /**< written to head/ since open */
+    uint64_t snapshot_records; /**< log records written since open */
+    int64_t last_snapshot;     /**< store units; 0 if none yet */
 } tss_writer_stats;
 
 /** Fills *out. Thread safe. */

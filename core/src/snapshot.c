@@ -1,0 +1,1060 @@
+/*
+ * Head snapshots: base image + append-only delta log. Format, recovery and
+ * durability rules are in snapshot.h.
+ */
+#define _GNU_SOURCE
+#include "snapshot.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "codec_gorilla.h"
+#include "series.h"
+
+static const uint8_t BASE_MAGIC[8] = {0x89, 'T', 'S',  'H',
+                                      'B',  'S', '\r', '\n'};
+#define LOG_MAGIC 0x314c5354u /* "TSL1" little-endian */
+#define HEADER_LEN 64
+#define REC_DELTA 1
+#define REC_INTENT 2
+#define MAX_SNAP_FILE (UINT64_C(1) << 36)
+
+/* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
+
+static int gamma_put(tss_bits *w, uint64_t x)
+{
+    unsigned n = 63 - (unsigned)__builtin_clzll(x); /* x >= 1 */
+    int rc;
+
+    if ((rc = tss_bits_put(w, 0, n)) != 0)
+        return rc;
+    return tss_bits_put(w, x, n + 1);
+}
+
+static bool gamma_get(tss_bitrd *r, uint64_t *x)
+{
+    unsigned n = 0;
+    uint64_t bit, rest;
+
+    for (;;) {
+        if (!tss_bitrd_get(r, 1, &bit))
+            return false;
+        if (bit)
+            break;
+        if (++n > 63)
+            return false;
+    }
+    if (!tss_bitrd_get(r, n, &rest))
+        return false;
+    *x = (UINT64_C(1) << n) | rest;
+    return true;
+}
+
+/* ---- the view (restored items) ------------------------------------------- */
+
+void tss_snap_view_free(tss_snap_view *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        tss_free(v->items[i].key);
+        tss_enc_free(&v->items[i].enc);
+        tss_free(v->items[i].ooo);
+    }
+    tss_free(v->items);
+    memset(v, 0, sizeof(*v));
+}
+
+static tss_snap_item *view_push(tss_snap_view *v)
+{
+    if (v->n == v->cap) {
+        size_t nc = v->cap ? v->cap * 2 : 256;
+        tss_snap_item *ni = tss_realloc(v->items, nc * sizeof(*ni));
+
+        if (!ni)
+            return NULL;
+        v->items = ni;
+        v->cap = nc;
+    }
+    memset(&v->items[v->n], 0, sizeof(v->items[0]));
+    return &v->items[v->n++];
+}
+
+static int ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
+{
+    if (it->nooo == it->cap_ooo) {
+        uint32_t nc = it->cap_ooo ? it->cap_ooo * 2 : 8;
+        tss_point *np = tss_realloc(it->ooo, nc * sizeof(*np));
+
+        if (!np)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        it->ooo = np;
+        it->cap_ooo = nc;
+    }
+    it->ooo[it->nooo].t = t;
+    it->ooo[it->nooo].v.bits = bits;
+    it->nooo++;
+    return 0;
+}
+
+static int get_i64(tss_rd *r, int64_t *out)
+{
+    uint64_t z;
+
+    if (!tss_rd_varint(r, &z))
+        return -1;
+    *out = tss_unzigzag(z);
+    return 0;
+}
+
+/* Reads key, window start and first arrival of an item header. */
+static int get_item_head(tss_rd *r, tss_snap_item *it, int64_t span)
+{
+    uint64_t klen;
+    const uint8_t *k;
+    tss_key_view kv;
+
+    if (!tss_rd_varint(r, &klen) || klen > TSS_KEY_MAX ||
+        !tss_rd_bytes(r, (size_t)klen, &k) || get_i64(r, &it->start) ||
+        get_i64(r, &it->first_arrival))
+        return -1;
+    if (tss_key_decode(k, (size_t)klen, &kv) != 0 || it->start % span != 0)
+        return -1;
+    it->key = tss_malloc((size_t)klen);
+    if (!it->key)
+        return -2;
+    memcpy(it->key, k, (size_t)klen);
+    it->key_len = (size_t)klen;
+    tss_enc_init(&it->enc, kv.kind);
+    return 0;
+}
+
+static int get_stream(tss_rd *r, tss_bits *b)
+{
+    uint64_t nbits;
+    const uint8_t *p;
+    size_t n;
+
+    if (!tss_rd_varint(r, &nbits) || nbits > (uint64_t)tss_rd_left(r) * 8)
+        return -1;
+    n = (size_t)((nbits + 7) / 8);
+    if (!tss_rd_bytes(r, n, &p))
+        return -1;
+    b->nbits = nbits;
+    if (n) {
+        tss_buf_append(&b->buf, p, n);
+        if (b->buf.oom)
+            return -2;
+    }
+    return 0;
+}
+
+/* Parses a base image into the view. */
+static int parse_base(const uint8_t *buf, size_t len, const char *rel,
+                      int64_t span, tss_snap_view *v)
+{
+    uint64_t nitems;
+    tss_rd r;
+
+    if (len < HEADER_LEN + 8)
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated", rel);
+    if (memcmp(buf, BASE_MAGIC, 8) != 0)
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad magic", rel);
+    if (tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
+        return tss_error_set(TSS_ECORRUPT,
+                             "head snapshot %s: checksum mismatch", rel);
+    if (tss_get_u16(buf + 8) != 1 || tss_get_u32(buf + 12) != HEADER_LEN)
+        return tss_error_set(TSS_ECORRUPT,
+                             "head snapshot %s: unsupported version %u", rel,
+                             tss_get_u16(buf + 8));
+    v->gen = tss_get_u64(buf + 16);
+    v->written_at = (int64_t)tss_get_u64(buf + 24);
+    nitems = tss_get_u64(buf + 32);
+    if (nitems > len / 4)
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad item count",
+                             rel);
+    tss_rd_init(&r, buf + HEADER_LEN, len - HEADER_LEN - 8);
+    for (uint64_t i = 0; i < nitems; i++) {
+        tss_snap_item *it = view_push(v);
+        uint64_t count, nooo;
+        int bad = 0, rc;
+
+        if (!it)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        it->id = (uint32_t)(i + 1);
+        if ((rc = get_item_head(&r, it, span)) != 0 ||
+            !tss_rd_varint(&r, &count) || count > UINT32_MAX) {
+            bad = rc == -2 ? -2 : -1;
+        } else if (count > 0) {
+            tss_enc *e = &it->enc;
+            uint8_t lead = 0, trail = 0;
+
+            e->count = (uint32_t)count;
+            if (get_i64(&r, &e->t0) || !tss_rd_u64(&r, &e->v0) ||
+                get_i64(&r, &e->last_t) || !tss_rd_u64(&r, &e->last_delta) ||
+                !tss_rd_u64(&r, &e->last_v) ||
+                !tss_rd_u64(&r, &e->last_vdelta) || !tss_rd_u8(&r, &lead) ||
+                !tss_rd_u8(&r, &trail))
+                bad = -1;
+            e->lead = lead;
+            e->trail = trail;
+            if (!bad)
+                bad = get_stream(&r, &e->ts);
+            if (!bad)
+                bad = get_stream(&r, &e->val);
+        }
+        if (!bad && (!tss_rd_varint(&r, &nooo) || nooo > tss_rd_left(&r)))
+            bad = -1;
+        for (uint64_t k = 0; !bad && k < nooo; k++) {
+            int64_t t;
+            uint64_t bits;
+
+            if (get_i64(&r, &t) || !tss_rd_u64(&r, &bits))
+                bad = -1;
+            else if (ooo_push(it, t, bits) != 0)
+                bad = -2;
+        }
+        if (bad == -2)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        if (bad)
+            return tss_error_set(
+                TSS_ECORRUPT, "head snapshot %s: item %" PRIu64 " is malformed",
+                rel, i + 1);
+    }
+    if (tss_rd_left(&r) != 0)
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: trailing bytes",
+                             rel);
+    return 0;
+}
+
+/* id → item, for replay (ids are dense: 1..n). */
+static tss_snap_item *by_id(tss_snap_view *v, uint64_t id)
+{
+    if (id == 0 || id > v->n || v->items[id - 1].id != id)
+        return NULL;
+    return &v->items[id - 1];
+}
+
+static int replay_delta(tss_rd *r, int64_t span, tss_snap_view *v)
+{
+    uint64_t nnew, ndrop, nooo, nchanged, nbytes, id = 0;
+    const uint8_t *bits;
+    tss_bitrd br;
+
+    if (!tss_rd_varint(r, &nnew) || nnew > tss_rd_left(r))
+        return -1;
+    for (uint64_t i = 0; i < nnew; i++) {
+        tss_snap_item *it = view_push(v);
+        tss_value first;
+        int64_t t0;
+        uint64_t v0;
+        int rc;
+
+        if (!it)
+            return -2;
+        it->id = (uint32_t)v->n;
+        if ((rc = get_item_head(r, it, span)) != 0)
+            return rc;
+        if (get_i64(r, &t0) || !tss_rd_u64(r, &v0))
+            return -1;
+        first.bits = v0;
+        if (tss_enc_append(&it->enc, t0, first) != 0)
+            return -2;
+    }
+    if (!tss_rd_varint(r, &ndrop) || ndrop > tss_rd_left(r))
+        return -1;
+    for (uint64_t i = 0; i < ndrop; i++) {
+        uint64_t d;
+        tss_snap_item *it;
+
+        if (!tss_rd_varint(r, &d) || !(it = by_id(v, d)))
+            return -1;
+        it->dropped = true;
+    }
+    if (!tss_rd_varint(r, &nooo) || nooo > tss_rd_left(r))
+        return -1;
+    for (uint64_t i = 0; i < nooo; i++) {
+        uint64_t oid, pv;
+        int64_t t;
+        tss_snap_item *it;
+
+        if (!tss_rd_varint(r, &oid) || get_i64(r, &t) || !tss_rd_u64(r, &pv) ||
+            !(it = by_id(v, oid)))
+            return -1;
+        if (ooo_push(it, t, pv) != 0)
+            return -2;
+    }
+    if (!tss_rd_varint(r, &nchanged) || !tss_rd_varint(r, &nbytes) ||
+        !tss_rd_bytes(r, (size_t)nbytes, &bits))
+        return -1;
+    br = (tss_bitrd){bits, 0, nbytes * 8};
+    for (uint64_t i = 0; i < nchanged; i++) {
+        uint64_t gap, count = 1, flag;
+        tss_snap_item *it;
+
+        if (!gamma_get(&br, &gap) || !tss_bitrd_get(&br, 1, &flag))
+            return -1;
+        if (flag && !gamma_get(&br, &count))
+            return -1;
+        count += flag ? 1 : 0;
+        id += gap;
+        if (!(it = by_id(v, id)) || count > UINT32_MAX)
+            return -1;
+        if (tss_enc_replay(&it->enc, &br, (uint32_t)count) != 0)
+            return tss_error_last_code() == TSS_ENOMEM ? -2 : -1;
+    }
+    return tss_rd_left(r) == 0 ? 0 : -1;
+}
+
+typedef struct intent {
+    char *rel;
+    uint32_t *ids;
+    size_t n;
+} intent;
+
+static int replay_intent(tss_rd *r, intent *in)
+{
+    uint64_t plen, n;
+    const uint8_t *p;
+
+    if (!tss_rd_varint(r, &plen) || plen == 0 || plen > 4096 ||
+        !tss_rd_bytes(r, (size_t)plen, &p) || !tss_rd_varint(r, &n) ||
+        n > tss_rd_left(r))
+        return -1;
+    in->rel = tss_malloc((size_t)plen + 1);
+    in->ids = tss_calloc(n ? (size_t)n : 1, sizeof(*in->ids));
+    if (!in->rel || !in->ids)
+        return -2;
+    memcpy(in->rel, p, (size_t)plen);
+    in->rel[plen] = '\0';
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id;
+
+        if (!tss_rd_varint(r, &id) || id > UINT32_MAX)
+            return -1;
+        in->ids[in->n++] = (uint32_t)id;
+    }
+    return tss_rd_left(r) == 0 ? 0 : -1;
+}
+
+/* Replays log records into the view until the end or a bad record. */
+static int replay_log(const uint8_t *buf, size_t len, const char *rel,
+                      int64_t span, tss_log_fn log, void *log_ctx,
+                      tss_snap_view *v, intent **intents, size_t *nint)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        uint32_t blen;
+        tss_rd r;
+        uint8_t type;
+        int rc;
+
+        if (len - off < 16 || tss_get_u32(buf + off) != LOG_MAGIC ||
+            (blen = tss_get_u32(buf + off + 4)) > len - off - 16 ||
+            tss_get_u64(buf + off + 8) != tss_checksum(buf + off + 16, blen)) {
+            tss_log(log, log_ctx, TSS_LEVEL_WARNING,
+                    "head snapshot log %s: ignoring %zu bytes from offset "
+                    "%zu (a record cut short by a crash)",
+                    rel, len - off, off);
+            return 0;
+        }
+        tss_rd_init(&r, buf + off + 16, blen);
+        if (!tss_rd_u8(&r, &type))
+            type = 0;
+        if (type == REC_DELTA) {
+            rc = replay_delta(&r, span, v);
+        } else if (type == REC_INTENT) {
+            intent *ni = tss_realloc(*intents, (*nint + 1) * sizeof(*ni));
+
+            if (!ni)
+                return tss_error_set(TSS_ENOMEM, "out of memory");
+            *intents = ni;
+            memset(&ni[*nint], 0, sizeof(*ni));
+            rc = replay_intent(&r, &ni[(*nint)++]);
+        } else {
+            rc = -1;
+        }
+        if (rc == -2)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        if (rc) {
+            tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                    "head snapshot log %s: record at offset %zu is "
+                    "malformed; recovered up to it",
+                    rel, off);
+            return 0;
+        }
+        v->records++;
+        off += 16 + blen;
+    }
+    return 0;
+}
+
+static int list_gens(tss_storage *st, uint64_t **out, size_t *n)
+{
+    char **names;
+    size_t count, k = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = tss_storage_list(st, TSS_HEAD_DIR, "base-", ".snap", &names,
+                               &count)) != 0)
+        return rc;
+    *out = tss_calloc(count ? count : 1, sizeof(**out));
+    if (!*out) {
+        tss_storage_names_free(names, count);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        char *end;
+        unsigned long long g;
+
+        errno = 0;
+        g = strtoull(names[i] + 5, &end, 10);
+        if (!errno && end != names[i] + 5 && strcmp(end, ".snap") == 0 && g)
+            (*out)[k++] = g;
+    }
+    tss_storage_names_free(names, count);
+    for (size_t a = 1; a < k; a++) /* descending */
+        for (size_t b = a; b > 0 && (*out)[b - 1] < (*out)[b]; b--) {
+            uint64_t x = (*out)[b];
+
+            (*out)[b] = (*out)[b - 1];
+            (*out)[b - 1] = x;
+        }
+    *n = k;
+    return 0;
+}
+
+static void base_name(char *out, size_t size, uint64_t gen)
+{
+    snprintf(out, size, TSS_HEAD_DIR "/base-%" PRIu64 ".snap", gen);
+}
+
+static void log_name(char *out, size_t size, uint64_t gen)
+{
+    snprintf(out, size, TSS_HEAD_DIR "/log-%" PRIu64, gen);
+}
+
+static bool file_exists(tss_storage *st, const char *rel)
+{
+    uint64_t size;
+    int fd;
+
+    if (tss_storage_open_read(st, rel, &fd, &size) != 0)
+        return false;
+    tss_storage_close_fd(st, fd);
+    return true;
+}
+
+int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
+                      tss_log_fn log, void *log_ctx, bool repair,
+                      tss_snap_view *out)
+{
+    uint64_t *gens;
+    size_t ngens;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = list_gens(st, &gens, &ngens)) != 0)
+        return rc;
+    for (size_t g = 0; g < ngens; g++) {
+        char rel[96], lrel[96];
+        uint8_t *buf = NULL;
+        size_t len;
+        intent *ins = NULL;
+        size_t nin = 0;
+
+        base_name(rel, sizeof(rel), gens[g]);
+        rc = tss_storage_read_all(st, rel, (size_t)MAX_SNAP_FILE, &buf, &len);
+        if (rc == 0)
+            rc = parse_base(buf, len, rel, info->span, out);
+        tss_free(buf);
+        if (rc == 0 && out->gen != gens[g])
+            rc = tss_error_set(TSS_ECORRUPT,
+                               "head snapshot %s: generation disagrees "
+                               "with its name",
+                               rel);
+        if (rc == TSS_ENOMEM)
+            break;
+        if (rc) {
+            char aside[128];
+
+            snprintf(aside, sizeof(aside), "%s.corrupt", rel);
+            tss_log(log, log_ctx, TSS_LEVEL_ERR, "%s%s", tss_error_last(),
+                    repair ? "; moved aside (.corrupt), trying an older one"
+                           : "");
+            if (repair)
+                (void)!tss_storage_rename(st, rel, aside);
+            tss_snap_view_free(out);
+            rc = 0;
+            continue;
+        }
+        out->bytes = len;
+        log_name(lrel, sizeof(lrel), gens[g]);
+        rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, &buf, &len);
+        if (rc == TSS_ENOTFOUND) {
+            rc = 0;
+        } else if (rc == 0) {
+            rc = replay_log(buf, len, lrel, info->span, log, log_ctx, out, &ins,
+                            &nin);
+            out->bytes += len;
+            tss_free(buf);
+        } else {
+            tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                    "head snapshot log unreadable, recovered the base "
+                    "only: %s",
+                    tss_error_last());
+            rc = 0;
+        }
+        /* items whose segment was written are already stored */
+        for (size_t i = 0; rc == 0 && i < nin; i++) {
+            if (file_exists(st, ins[i].rel))
+                for (size_t k = 0; k < ins[i].n; k++) {
+                    tss_snap_item *it = by_id(out, ins[i].ids[k]);
+
+                    if (it)
+                        it->dropped = true;
+                }
+        }
+        for (size_t i = 0; i < nin; i++) {
+            tss_free(ins[i].rel);
+            tss_free(ins[i].ids);
+        }
+        tss_free(ins);
+        break;
+    }
+    tss_free(gens);
+    if (rc)
+        tss_snap_view_free(out);
+    return rc;
+}
+
+/* ---- the writer ---------------------------------------------------------- */
+
+struct tss_snapshot {
+    tss_storage *st;
+    const tss_store_info *info;
+    tss_head *head;
+    tss_log_fn log;
+    void *log_ctx;
+    uint64_t gen;
+    int log_fd;
+    char log_rel[96];
+    uint32_t next_id;
+    bool need_base, unsynced;
+    int64_t sync_interval, last_sync;
+    tss_snapshot_stats stats;
+};
+
+static void put_i64(tss_buf *b, int64_t v)
+{
+    tss_buf_put_varint(b, tss_zigzag(v));
+}
+
+static void put_item_head(tss_buf *b, const tss_head_view *v)
+{
+    tss_buf_put_varint(b, v->key_len);
+    tss_buf_append(b, v->key, v->key_len);
+    put_i64(b, v->start);
+    put_i64(b, v->first_arrival);
+}
+
+/* Base pass 1: serialize every item and stage its cursor. */
+typedef struct base_ctx {
+    tss_buf *out;
+    uint32_t n;
+} base_ctx;
+
+static int base_visit(void *arg, tss_head_view *v)
+{
+    base_ctx *c = arg;
+    const tss_enc *e = v->enc;
+    tss_buf *b = c->out;
+
+    put_item_head(b, v);
+    tss_buf_put_varint(b, e->count);
+    if (e->count) {
+        put_i64(b, e->t0);
+        tss_buf_put_u64(b, e->v0);
+        put_i64(b, e->last_t);
+        tss_buf_put_u64(b, e->last_delta);
+        tss_buf_put_u64(b, e->last_v);
+        tss_buf_put_u64(b, e->last_vdelta);
+        tss_buf_put_u8(b, e->lead);
+        tss_buf_put_u8(b, e->trail);
+        tss_buf_put_varint(b, e->ts.nbits);
+        tss_buf_append(b, e->ts.buf.data, (size_t)((e->ts.nbits + 7) / 8));
+        tss_buf_put_varint(b, e->val.nbits);
+        tss_buf_append(b, e->val.buf.data, (size_t)((e->val.nbits + 7) / 8));
+    }
+    tss_buf_put_varint(b, v->nooo);
+    for (uint32_t i = 0; i < v->nooo; i++) {
+        put_i64(b, v->ooo[i].t);
+        tss_buf_put_u64(b, v->ooo[i].v.bits);
+    }
+    if (b->oom)
+        return tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+    v->cur->pend = true;
+    v->cur->pend_reset = v->cur->reset;
+    v->cur->reset = false;
+    v->cur->pend_id = ++c->n;
+    v->cur->pend_count = e->count;
+    v->cur->pend_ts_bits = e->ts.nbits;
+    v->cur->pend_val_bits = e->val.nbits;
+    v->cur->pend_nooo = v->nooo;
+    return 0;
+}
+
+/* Pass 2: make staged cursors current, or forget them. */
+static int commit_visit(void *arg, tss_head_view *v)
+{
+    bool ok = *(bool *)arg;
+    tss_snapcur *c = v->cur;
+
+    if (!c->pend)
+        return 0;
+    c->pend = false;
+    if (!ok) {
+        if (c->pend_reset)
+            c->reset = true;
+        return 0;
+    }
+    c->id = c->pend_id;
+    c->count = c->pend_count;
+    c->ts_bits = c->pend_ts_bits;
+    c->val_bits = c->pend_val_bits;
+    c->nooo = c->pend_nooo;
+    return 0;
+}
+
+static void commit(tss_snapshot *sn, bool ok)
+{
+    (void)!tss_head_visit(sn->head, commit_visit, &ok);
+}
+
+static void remove_gen(tss_snapshot *sn, uint64_t gen)
+{
+    char rel[96];
+
+    base_name(rel, sizeof(rel), gen);
+    (void)!tss_storage_remove(sn->st, rel);
+    log_name(rel, sizeof(rel), gen);
+    (void)!tss_storage_remove(sn->st, rel);
+}
+
+/* Removes log files of generations other than `keep`. */
+static void remove_stray_logs(tss_snapshot *sn, uint64_t keep)
+{
+    char **names;
+    size_t count;
+
+    if (tss_storage_list(sn->st, TSS_HEAD_DIR, "log-", NULL, &names, &count) !=
+        0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        char *end, rel[300];
+        unsigned long long g;
+
+        errno = 0;
+        g = strtoull(names[i] + 4, &end, 10);
+        if (errno || *end || end == names[i] + 4 || g == keep)
+            continue;
+        snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/%s", names[i]);
+        (void)!tss_storage_remove(sn->st, rel);
+    }
+    tss_storage_names_free(names, count);
+}
+
+int tss_snapshot_base(tss_snapshot *sn, int64_t now)
+{
+    tss_buf img = {0};
+    base_ctx c = {&img, 0};
+    uint8_t hdr[HEADER_LEN];
+    char rel[96];
+    uint64_t gen = sn->gen + 1, old = sn->gen, *gens;
+    size_t ngens;
+    int rc;
+
+    memset(hdr, 0, sizeof(hdr));
+    tss_buf_append(&img, hdr, sizeof(hdr));
+    if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0)
+        goto fail;
+    memcpy(img.data, BASE_MAGIC, 8);
+    tss_put_u16(img.data + 8, 1);
+    tss_put_u32(img.data + 12, HEADER_LEN);
+    tss_put_u64(img.data + 16, gen);
+    tss_put_u64(img.data + 24, (uint64_t)now);
+    tss_put_u64(img.data + 32, c.n);
+    tss_buf_put_u64(&img, tss_checksum(img.data, img.len));
+    if (img.oom) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+        goto fail;
+    }
+    base_name(rel, sizeof(rel), gen);
+    if ((rc = tss_storage_write_new(sn->st, rel, img.data, img.len)) != 0)
+        goto fail;
+    /* the new base is durable: switch to its log */
+    if (sn->log_fd >= 0)
+        tss_storage_close_fd(sn->st, sn->log_fd);
+    sn->log_fd = -1;
+    sn->gen = gen;
+    sn->next_id = c.n;
+    sn->need_base = false;
+    sn->unsynced = false;
+    sn->stats.gen = gen;
+    sn->stats.bases_written++;
+    sn->stats.bytes_written += img.len;
+    sn->stats.last_write = now;
+    log_name(sn->log_rel, sizeof(sn->log_rel), gen);
+    commit(sn, true);
+    tss_buf_free(&img);
+    /* everything older is superseded (older ones only exist after a
+     * failed removal, or a log whose base was found corrupt) */
+    if (old)
+        remove_gen(sn, old);
+    if (list_gens(sn->st, &gens, &ngens) == 0) {
+        for (size_t i = 0; i < ngens; i++)
+            if (gens[i] < gen)
+                remove_gen(sn, gens[i]);
+        tss_free(gens);
+    }
+    remove_stray_logs(sn, gen);
+    tss_error_clear();
+    return 0;
+fail:
+    commit(sn, false);
+    sn->need_base = true;
+    tss_buf_free(&img);
+    return rc;
+}
+
+/* Delta pass 1 context. */
+typedef struct changed {
+    uint32_t id, count;
+    uint64_t from, nbits; /* range in the scratch stream */
+} changed;
+
+typedef struct delta_ctx {
+    tss_snapshot *sn;
+    tss_buf news, drops, ooo;
+    uint64_t nnew, ndrop, nooo;
+    tss_bits scratch;
+    changed *ch;
+    size_t nch, cap;
+    uint32_t next_id;
+} delta_ctx;
+
+static int delta_visit(void *arg, tss_head_view *v)
+{
+    delta_ctx *c = arg;
+    tss_snapcur *cur = v->cur;
+    const tss_enc *e = v->enc;
+    bool fresh = cur->id == 0 || cur->reset;
+    uint32_t from_count = fresh ? 1 : cur->count;
+    uint64_t ts_from = fresh ? 0 : cur->ts_bits;
+    uint64_t val_from = fresh ? 0 : cur->val_bits;
+    uint32_t ooo_from = fresh ? 0 : cur->nooo;
+    uint32_t id;
+
+    if (e->count == 0)
+        return 0;
+    if (!fresh && e->count == cur->count && v->nooo == cur->nooo)
+        return 0; /* unchanged */
+    if (fresh) {
+        if (cur->reset && cur->id) {
+            tss_buf_put_varint(&c->drops, cur->id);
+            c->ndrop++;
+        }
+        id = ++c->next_id;
+        put_item_head(&c->news, v);
+        put_i64(&c->news, e->t0);
+        tss_buf_put_u64(&c->news, e->v0);
+        c->nnew++;
+    } else {
+        id = cur->id;
+    }
+    for (uint32_t i = ooo_from; i < v->nooo; i++) {
+        tss_buf_put_varint(&c->ooo, id);
+        put_i64(&c->ooo, v->ooo[i].t);
+        tss_buf_put_u64(&c->ooo, v->ooo[i].v.bits);
+        c->nooo++;
+    }
+    if (e->count > from_count) {
+        uint64_t before = c->scratch.nbits;
+        int rc;
+
+        if (c->nch == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 256;
+            changed *nv = tss_realloc(c->ch, nc * sizeof(*nv));
+
+            if (!nv)
+                return tss_error_set(TSS_ENOMEM, "out of memory");
+            c->ch = nv;
+            c->cap = nc;
+        }
+        if ((rc = tss_enc_copy_since(e, ts_from, val_from, &c->scratch)) != 0)
+            return rc;
+        c->ch[c->nch++] = (changed){id, e->count - from_count, before,
+                                    c->scratch.nbits - before};
+    }
+    if (c->news.oom || c->drops.oom || c->ooo.oom)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    cur->pend = true;
+    cur->pend_reset = cur->reset;
+    cur->reset = false;
+    cur->pend_id = id;
+    cur->pend_count = e->count;
+    cur->pend_ts_bits = e->ts.nbits;
+    cur->pend_val_bits = e->val.nbits;
+    cur->pend_nooo = v->nooo;
+    return 0;
+}
+
+static int cmp_changed(const void *a, const void *b)
+{
+    const changed *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Frames `body` as a record and appends it to the log. */
+static int append_record(tss_snapshot *sn, const tss_buf *body)
+{
+    uint8_t hdr[16];
+    tss_buf rec = {0};
+    int rc;
+
+    if (sn->log_fd < 0) {
+        uint64_t size;
+
+        if ((rc = tss_storage_open_append(sn->st, sn->log_rel, &sn->log_fd,
+                                          &size)) != 0)
+            return rc;
+    }
+    tss_put_u32(hdr, LOG_MAGIC);
+    tss_put_u32(hdr + 4, (uint32_t)body->len);
+    tss_put_u64(hdr + 8, tss_checksum(body->data, body->len));
+    tss_buf_append(&rec, hdr, 16);
+    tss_buf_append(&rec, body->data, body->len);
+    if (rec.oom || body->len > UINT32_MAX)
+        rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");
+    else
+        rc = tss_storage_append(sn->st, sn->log_fd, sn->log_rel, rec.data,
+                                rec.len);
+    if (rc == 0) {
+        sn->stats.records++;
+        sn->stats.bytes_written += rec.len;
+        sn->unsynced = true;
+    } else {
+        /* a partial record may be on disk: never append after it */
+        sn->need_base = true;
+    }
+    tss_buf_free(&rec);
+    return rc;
+}
+
+static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
+{
+    int rc;
+
+    if (!sn->unsynced || sn->log_fd < 0)
+        return 0;
+    if (!force && now - sn->last_sync < sn->sync_interval)
+        return 0;
+    if ((rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0) {
+        sn->need_base = true;
+        return rc;
+    }
+    sn->unsynced = false;
+    sn->last_sync = now;
+    return 0;
+}
+
+int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
+{
+    delta_ctx c;
+    tss_buf body = {0};
+    tss_bits out = {0};
+    int rc;
+
+    if (sn->need_base)
+        return tss_snapshot_base(sn, now);
+    memset(&c, 0, sizeof(c));
+    c.sn = sn;
+    c.next_id = sn->next_id;
+    rc = tss_head_visit(sn->head, delta_visit, &c);
+    if (rc == 0 && (c.nnew || c.ndrop || c.nooo || c.nch)) {
+        uint32_t prev = 0;
+
+        qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
+        for (size_t i = 0; i < c.nch && rc == 0; i++) {
+            const changed *ch = &c.ch[i];
+
+            rc = gamma_put(&out, ch->id - prev);
+            if (rc == 0)
+                rc = tss_bits_put(&out, ch->count > 1, 1);
+            if (rc == 0 && ch->count > 1)
+                rc = gamma_put(&out, ch->count - 1);
+            if (rc == 0)
+                rc = tss_bits_copy(&out, c.scratch.buf.data, ch->from,
+                                   ch->from + ch->nbits);
+            prev = ch->id;
+        }
+        tss_buf_put_u8(&body, REC_DELTA);
+        tss_buf_put_varint(&body, c.nnew);
+        tss_buf_append(&body, c.news.data, c.news.len);
+        tss_buf_put_varint(&body, c.ndrop);
+        tss_buf_append(&body, c.drops.data, c.drops.len);
+        tss_buf_put_varint(&body, c.nooo);
+        tss_buf_append(&body, c.ooo.data, c.ooo.len);
+        tss_buf_put_varint(&body, c.nch);
+        tss_buf_put_varint(&body, out.buf.len);
+        tss_buf_append(&body, out.buf.data, out.buf.len);
+        if (rc == 0 && body.oom)
+            rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+        if (rc == 0)
+            rc = append_record(sn, &body);
+    }
+    commit(sn, rc == 0);
+    if (rc == 0) {
+        sn->next_id = c.next_id;
+        sn->stats.last_write = now;
+        rc = maybe_sync(sn, now, sync);
+    } else {
+        sn->need_base = true;
+    }
+    tss_buf_free(&c.news);
+    tss_buf_free(&c.drops);
+    tss_buf_free(&c.ooo);
+    tss_buf_free(&c.scratch.buf);
+    tss_free(c.ch);
+    tss_buf_free(&body);
+    tss_buf_free(&out.buf);
+    return rc;
+}
+
+int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
+                        const tss_head_batch *b)
+{
+    tss_buf body = {0};
+    uint64_t n = 0;
+    int rc;
+
+    if (sn->need_base)
+        return 0; /* the next base leaves these items out anyway */
+    for (const tss_head_item *it = b->items; it; it = tss_head_item_next(it))
+        n += tss_head_item_snap_id(it) != 0;
+    if (n == 0)
+        return 0;
+    tss_buf_put_u8(&body, REC_INTENT);
+    tss_buf_put_varint(&body, strlen(rel));
+    tss_buf_append(&body, rel, strlen(rel));
+    tss_buf_put_varint(&body, n);
+    for (const tss_head_item *it = b->items; it; it = tss_head_item_next(it))
+        if (tss_head_item_snap_id(it))
+            tss_buf_put_varint(&body, tss_head_item_snap_id(it));
+    rc = body.oom ? tss_error_set(TSS_ENOMEM, "out of memory")
+                  : append_record(sn, &body);
+    tss_buf_free(&body);
+    return rc;
+}
+
+int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
+                      const tss_store_info *info, tss_head *head,
+                      int64_t sync_interval, int64_t now, tss_log_fn log,
+                      void *log_ctx)
+{
+    struct timespec t0, t1;
+    tss_snap_view v;
+    tss_snapshot *sn;
+    uint64_t items = 0, points = 0, *gens;
+    size_t ngens;
+    int rc;
+
+    *out = NULL;
+    if ((rc = tss_storage_mkdirs(st, TSS_HEAD_DIR)) != 0)
+        return rc;
+    sn = tss_calloc(1, sizeof(*sn));
+    if (!sn)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    sn->st = st;
+    sn->info = info;
+    sn->head = head;
+    sn->log = log;
+    sn->log_ctx = log_ctx;
+    sn->log_fd = -1;
+    sn->sync_interval = sync_interval;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
+        goto fail;
+    /* the next base must be newer than anything on disk */
+    sn->gen = v.gen;
+    if (list_gens(st, &gens, &ngens) == 0) {
+        if (ngens && gens[0] > sn->gen)
+            sn->gen = gens[0];
+        tss_free(gens);
+    }
+    for (size_t i = 0; i < v.n && rc == 0; i++) {
+        tss_snap_item *it = &v.items[i];
+
+        if (it->dropped || (it->enc.count == 0 && it->nooo == 0))
+            continue;
+        items++;
+        points += it->enc.count + it->nooo;
+        rc = tss_head_restore(head, it->key, it->key_len, it->start,
+                              it->first_arrival, &it->enc, it->ooo, it->nooo);
+        if (rc == 0) {
+            it->ooo = NULL;
+            it->nooo = 0;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0 && v.gen)
+        tss_log(log, log_ctx, TSS_LEVEL_INFO,
+                "recovered the head from snapshot generation %" PRIu64
+                " (%" PRIu64 " records, %" PRIu64 " bytes): %" PRIu64
+                " series windows, %" PRIu64 " points, in %.3f s",
+                v.gen, v.records, v.bytes, items, points,
+                (double)(t1.tv_sec - t0.tv_sec) +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    tss_snap_view_free(&v);
+    if (rc)
+        goto fail;
+    (void)!tss_storage_remove_temps(st, TSS_HEAD_DIR);
+    /* start clean: a fresh base of what was recovered, a fresh log */
+    if ((rc = tss_snapshot_base(sn, now)) != 0)
+        goto fail;
+    sn->last_sync = now;
+    *out = sn;
+    return 0;
+fail:
+    tss_snapshot_close(sn);
+    return rc;
+}
+
+void tss_snapshot_stats_get(const tss_snapshot *sn, tss_snapshot_stats *out)
+{
+    *out = sn->stats;
+}
+
+void tss_snapshot_set_storage(tss_snapshot *sn, tss_storage *st)
+{
+    if (sn->log_fd >= 0)
+        tss_storage_close_fd(sn->st, sn->log_fd);
+    sn->log_fd = -1;
+    sn->st = st;
+    sn->need_base = true; /* unsynced log records may be lost */
+}
+
+void tss_snapshot_close(tss_snapshot *sn)
+{
+    if (!sn)
+        return;
+    if (sn->log_fd >= 0) {
+        (void)!tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel);
+        tss_storage_close_fd(sn->st, sn->log_fd);
+    }
+    tss_free(sn);
+}

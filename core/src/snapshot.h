@@ -1,0 +1,150 @@
+/*
+ * Head snapshots: the writer's in-memory head persisted so that a crash
+ * (kill -9 at any instant) loses at most one snapshot interval.
+ *
+ * Design: a base image plus an append-only log of deltas.
+ *
+ *   head/base-<gen>.snap   the whole head at one moment (write_new)
+ *   head/log-<gen>         records appended since that base
+ *
+ * A delta record carries, per head item (one series' points of one window)
+ * that changed since the previous record, the encoder bits appended since
+ * then — the very bits the head holds, coded against the state the encoder
+ * had at the previous record, so a point costs in the log what it costs in
+ * memory (a few bits) plus ~2 bits of framing per item. Rewriting the head
+ * every interval would write it ~700 times over a 2 h window; the log
+ * writes each point once. A new base (gen + 1) is written after the writer
+ * seals windows (the head is small then), after recovery, and when a log
+ * append failed; the previous generation is removed once the new base is
+ * on disk.
+ *
+ * Recovery: take the highest gen whose base reads back valid; replay its log
+ * record by record, stopping at the first record that is incomplete or fails
+ * its checksum (the torn tail of a crash); a base that fails its checksum is
+ * renamed "<name>.corrupt", logged, and the next older generation is tried.
+ * Sealing writes an intent record "items I go to segment S" before S is
+ * written; recovery drops those items if S exists, so points already sealed
+ * are never restored twice.
+ *
+ * Base file:
+ *   0   8  magic "\x89TSHBS\r\n"
+ *   8   2  format version (1)     10 2 flags (0)     12 4 header length (64)
+ *   16  8  generation
+ *   24  8  written at (store units, wall clock)
+ *   32  8  item count
+ *   40 24  reserved, zero
+ *   items, each (its id is its position, from 1):
+ *     varint key length, key; zz window start; zz first arrival;
+ *     varint count; if count > 0:
+ *       zz t0, u64 v0, zz last t, u64 last delta, u64 last value,
+ *       u64 last value delta, u8 lead, u8 trail,
+ *       varint ts bits, ts bytes, varint value bits, value bytes
+ *     varint out-of-order count, then per point zz t, u64 value bits
+ *   u64 XXH3-64 of every byte before it
+ *
+ * Log record:
+ *   u32 magic "TSL1", u32 body length, u64 XXH3-64 of the body, body
+ *   body, type 1 (delta):
+ *     u8 1
+ *     varint new items; each (ids continue after the highest so far):
+ *       varint key length, key, zz window start, zz first arrival,
+ *       zz t0, u64 v0
+ *     varint dropped ids (items resent whole under a new id), each varint
+ *     varint out-of-order points; each varint id, zz t, u64 value bits
+ *     varint changed items, varint bit-stream bytes, bit stream:
+ *       per changed item in increasing id order: Elias gamma of the id gap
+ *       (first gap from 0); count code ('0' = 1 point, else '1' + Elias
+ *       gamma of count - 1); then the item's timestamp bits and value bits
+ *       for those points (codec_gorilla.h), continuing its encoder
+ *   body, type 2 (intent):
+ *     u8 2, varint length + segment path, varint n, n varint item ids
+ *
+ * Durability: records are written (write(2)) every snapshot interval, so a
+ * killed process loses at most one interval; the log is fsynced every
+ * `sync interval` (and at seals, flush and shutdown), which bounds what a
+ * power failure loses. Each fsync makes the log's last page clean, so
+ * syncing every record would cost a 4 KiB page write per interval.
+ */
+#ifndef TSS_SNAPSHOT_H
+#define TSS_SNAPSHOT_H
+
+#include "head.h"
+#include "internal.h"
+#include "storage.h"
+#include "tsstore/store.h"
+
+#define TSS_HEAD_DIR "head"
+
+/** One restored item. */
+typedef struct tss_snap_item {
+    uint8_t *key;
+    size_t key_len;
+    int64_t start, first_arrival;
+    tss_enc enc;
+    tss_point *ooo;
+    uint32_t nooo, cap_ooo;
+    uint32_t id;
+    bool dropped;
+} tss_snap_item;
+
+/** What a snapshot holds. */
+typedef struct tss_snap_view {
+    tss_snap_item *items;
+    size_t n, cap;
+    uint64_t gen;       /* 0: no snapshot */
+    int64_t written_at; /* store units: base write or last record */
+    uint64_t records, bytes;
+} tss_snap_view;
+
+/**
+ * Loads the newest valid snapshot (see recovery above) into *out. With
+ * `repair` (the writer), a corrupt base is renamed aside. Failures of
+ * single files are logged through `log`, never fatal: an unreadable
+ * snapshot gives an empty view. Errors: TSS_ENOMEM, TSS_EIO (listing).
+ */
+int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
+                      tss_log_fn log, void *log_ctx, bool repair,
+                      tss_snap_view *out) TSS_WUR;
+
+void tss_snap_view_free(tss_snap_view *v);
+
+/** The writer's side. */
+typedef struct tss_snapshot tss_snapshot;
+
+/**
+ * Recovers the head from disk (load, then hand every live item to `head`),
+ * writes a fresh base and starts its log. `sync_interval` and `now` in
+ * store units.
+ * Logs the load time and what was recovered.
+ */
+int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
+                      const tss_store_info *info, tss_head *head,
+                      int64_t sync_interval, int64_t now, tss_log_fn log,
+                      void *log_ctx) TSS_WUR;
+
+/** Writes what changed since the last record (a new base if one is due).
+ * `sync` forces an fsync. Returns 0 or the I/O error (the data stays in
+ * memory; the next call writes a new base). */
+int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync) TSS_WUR;
+
+/** Writes a new base (after seals) and drops the previous generation. */
+int tss_snapshot_base(tss_snapshot *sn, int64_t now) TSS_WUR;
+
+/** Records that the detached items of batch `b` go to segment `rel`. */
+int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
+                        const tss_head_batch *b) TSS_WUR;
+
+/** Stats for tss_writer_stats. */
+typedef struct tss_snapshot_stats {
+    uint64_t gen, records, bytes_written, bases_written;
+    int64_t last_write; /* store units; 0 never */
+} tss_snapshot_stats;
+
+void tss_snapshot_stats_get(const tss_snapshot *sn, tss_snapshot_stats *out);
+
+/** Swaps the storage handle (after the store reopened a failed one). */
+void tss_snapshot_set_storage(tss_snapshot *sn, tss_storage *st);
+
+void tss_snapshot_close(tss_snapshot *sn);
+
+#endif /* TSS_SNAPSHOT_H */
