@@ -19,6 +19,7 @@ typedef struct cli_opts {
     const char *series, *ds, *from, *to;
     int format; /* -1: the command's default */
     bool gaps;
+    bool repair;
 } cli_opts;
 
 /** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
@@ -46,5 +47,6 @@ int cli_finish_output(int ret);
 int cmd_query(const cli_opts *o, bool dump);
 int cmd_info(const cli_opts *o);
 int cmd_coverage(const cli_opts *o);
+int cmd_verify(const cli_opts *o);
 
 #endif

@@ -26,6 +26,8 @@ static const char USAGE[] =
     "  ls        list series: kind, point count, first and last time\n"
     "  dump      print points\n"
     "  coverage  covered time ranges and gaps per series, coverage percent\n"
+    "  verify    check every file of the store; --repair fixes what is\n"
+    "            safe to fix (collectd must not be writing the store)\n"
     "  info      print the store's settings (precision, span, uuid)\n"
     "\n"
     "Options (ls, dump, coverage):\n"
@@ -40,6 +42,8 @@ static const char USAGE[] =
     "  -F, --format FMT    text (ls, coverage default), csv (dump default)\n"
     "                      or jsonl\n"
     "  -g, --gaps          coverage: print only the gaps\n"
+    "  -r, --repair        verify: rebuild missing coverage sidecars, remove\n"
+    "                      temp files and orphaned sidecars\n"
     "\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n"
@@ -57,6 +61,7 @@ int main(int argc, char **argv)
         {"to", required_argument, NULL, 't'},
         {"format", required_argument, NULL, 'F'},
         {"gaps", no_argument, NULL, 'g'},
+        {"repair", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -78,11 +83,11 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (argc < 2)
-        return cli_usage_error("%s",
-                               "missing command (ls, dump, coverage, info)");
+        return cli_usage_error(
+            "%s", "missing command (ls, dump, coverage, verify, info)");
     cmd = argv[1];
     optind = 2;
-    while ((c = getopt_long(argc, argv, "s:d:f:t:F:ghV", longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grhV", longopts, NULL)) !=
            -1) {
         switch (c) {
         case 's':
@@ -107,6 +112,9 @@ int main(int argc, char **argv)
         case 'g':
             o.gaps = true;
             break;
+        case 'r':
+            o.repair = true;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             return EXIT_OK;
@@ -118,9 +126,10 @@ int main(int argc, char **argv)
         }
     }
     if (strcmp(cmd, "ls") != 0 && strcmp(cmd, "dump") != 0 &&
-        strcmp(cmd, "coverage") != 0 && strcmp(cmd, "info") != 0)
+        strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
+        strcmp(cmd, "info") != 0)
         return cli_usage_error(
-            "unknown command \"%s\" (ls, dump, coverage, info)", cmd);
+            "unknown command \"%s\" (ls, dump, coverage, verify, info)", cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
                                          ? "missing store directory"
@@ -130,5 +139,7 @@ int main(int argc, char **argv)
         return cmd_info(&o);
     if (strcmp(cmd, "coverage") == 0)
         return cmd_coverage(&o);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

@@ -77,7 +77,8 @@ int tss_storage_read_all(tss_storage *st, const char *rel, size_t maxbytes,
 
 /**
  * Lists entries of directory `reldir` whose names start with `prefix` and,
- * if `suffix` is not NULL, end with it; temp files are skipped. *names is a
+ * if `suffix` is not NULL, end with it; temp files are skipped unless
+ * `prefix` is TSS_TMP_PREFIX (or longer). *names is a
  * tss_free()able array of *count tss_free()able strings (free with
  * tss_storage_names_free), sorted bytewise. A missing directory gives an
  * empty list.

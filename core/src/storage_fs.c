@@ -542,6 +542,7 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
     char **v = NULL;
     size_t n = 0, cap = 0, plen = strlen(prefix);
     size_t slen = suffix ? strlen(suffix) : 0;
+    bool want_tmp;
     struct dirent *de;
     const char *base;
     DIR *d;
@@ -571,12 +572,15 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
         st->io->close(fd);
         return rc;
     }
+    /* temp files are invisible, unless asked for by their prefix */
+    want_tmp = strncmp(prefix, TSS_TMP_PREFIX, strlen(TSS_TMP_PREFIX)) == 0;
     errno = 0;
     while ((de = st->io->readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
 
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strncmp(de->d_name, TSS_TMP_PREFIX, strlen(TSS_TMP_PREFIX)) == 0)
+            (!want_tmp &&
+             strncmp(de->d_name, TSS_TMP_PREFIX, strlen(TSS_TMP_PREFIX)) == 0))
             continue;
         if (strncmp(de->d_name, prefix, plen) != 0)
             continue;

@@ -1,0 +1,285 @@
+/*
+ * tss_verify: walks every file of a store and checks it against its format
+ * and its invariants (docs/format.md). See tsstore/verify.h.
+ */
+#define _GNU_SOURCE
+#include "tsstore/verify.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uuid/uuid.h>
+
+#include "coverage.h"
+#include "segment.h"
+#include "snapshot.h"
+#include "store_internal.h"
+
+typedef struct vctx {
+    tss_store *s;
+    bool repair;
+    tss_verify_cb cb;
+    void *ctx;
+    tss_verify_report *r;
+} vctx;
+
+static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
+    TSS_PRINTF(4, 5);
+static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (sev == TSS_VERIFY_PROBLEM)
+        v->r->problems++;
+    if (v->cb)
+        v->cb(v->ctx, sev, file, msg);
+}
+
+/* Compares a sidecar with the one rebuilt from its segment. */
+static bool same_sidecar(const tss_sidecar *a, const tss_sidecar *b)
+{
+    if (a->n != b->n || a->window_start != b->window_start ||
+        a->bucket_width != b->bucket_width)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const tss_cov_entry *x = &a->entries[i], *y = &b->entries[i];
+
+        if (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) ||
+            x->interval != y->interval || !roaring_bitmap_equals(x->bm, y->bm))
+            return false;
+    }
+    return true;
+}
+
+/* One segment: every chunk, then its sidecar. Unions the sidecar into
+ * `cov` when its seq is covered by the table snapshot. */
+static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
+                          tss_covtable *cov)
+{
+    tss_store *s = v->s;
+    uint64_t max_buckets = (uint64_t)(s->info.span / s->info.bucket_width);
+    char rel[512], cov_rel[128];
+    tss_sidecar built, disk;
+    tss_segment *seg;
+    int rc;
+
+    snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", name);
+    v->r->files++;
+    if ((rc = tss_segment_open(&seg, s->st, rel)) != 0) {
+        report(v, TSS_VERIFY_PROBLEM, rel, "%s", tss_error_last());
+        return;
+    }
+    v->r->segments++;
+    if (seg->units_per_second != s->info.units_per_second)
+        report(v, TSS_VERIFY_PROBLEM, rel,
+               "precision %u differs from the store's %u",
+               seg->units_per_second, s->info.units_per_second);
+    if (seg->name.end - seg->name.start != s->info.span ||
+        seg->name.start % s->info.span != 0)
+        report(v, TSS_VERIFY_PROBLEM, rel,
+               "window is not one aligned span of the store");
+    /* every chunk decodes, via the sidecar rebuild */
+    rc = tss_sidecar_from_segment(seg, s->info.bucket_width, &built);
+    if (rc) {
+        report(v, TSS_VERIFY_PROBLEM, rel, "%s", tss_error_last());
+        tss_segment_close(seg);
+        return;
+    }
+    v->r->points += seg->points;
+    tss_sidecar_path(cov_rel, sizeof(cov_rel), seg->name.uuid);
+    v->r->files++;
+    rc = tss_sidecar_read(s->st, seg->name.uuid, max_buckets, &disk);
+    if (rc == 0 && !same_sidecar(&disk, &built)) {
+        report(v, TSS_VERIFY_PROBLEM, cov_rel,
+               "coverage disagrees with the points of segment %s", rel);
+        tss_sidecar_free(&disk);
+        rc = TSS_ECORRUPT;
+    } else if (rc == TSS_ENOTFOUND) {
+        report(v, TSS_VERIFY_PROBLEM, cov_rel,
+               "coverage sidecar of segment %s is missing", rel);
+    } else if (rc) {
+        report(v, TSS_VERIFY_PROBLEM, cov_rel, "%s", tss_error_last());
+    } else {
+        tss_sidecar_free(&disk);
+    }
+    if (rc && v->repair) {
+        tss_buf img = {0};
+        bool ok = true;
+
+        if (rc != TSS_ENOTFOUND) {
+            char aside[160];
+
+            snprintf(aside, sizeof(aside), "%s.corrupt", cov_rel);
+            ok = tss_storage_rename(s->st, cov_rel, aside) == 0;
+        }
+        ok = ok && tss_sidecar_encode(&built, &img) == 0 &&
+             tss_storage_write_new(s->st, cov_rel, img.data, img.len) == 0;
+        tss_buf_free(&img);
+        if (ok) {
+            v->r->repaired++;
+            report(v, TSS_VERIFY_NOTE, cov_rel, "rebuilt from segment %s", rel);
+        } else {
+            report(v, TSS_VERIFY_PROBLEM, cov_rel, "repair failed: %s",
+                   tss_error_last());
+        }
+    }
+    if (seg->name.seq <= covered_seq &&
+        tss_covtable_add_sidecar(cov, &built) != 0)
+        report(v, TSS_VERIFY_PROBLEM, "", "out of memory checking coverage");
+    tss_sidecar_free(&built);
+    tss_segment_close(seg);
+}
+
+/* The table snapshot must equal the union of the sidecars it covers. */
+static void check_table(vctx *v, const tss_covtable *disk,
+                        const tss_covtable *expect)
+{
+    char rel[96];
+    size_t nd = 0, ne = 0;
+
+    snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar",
+             tss_covtable_version(disk));
+    for (const tss_cov_entry *e = tss_covtable_iter(expect, NULL); e;
+         e = tss_covtable_iter(expect, e)) {
+        const tss_cov_entry *d = tss_covtable_get(disk, e->key, e->key_len);
+
+        ne++;
+        if (!d || !roaring_bitmap_equals(d->bm, e->bm)) {
+            report(v, TSS_VERIFY_PROBLEM, rel,
+                   "coverage of a series disagrees with the sidecars of the "
+                   "segments it covers");
+            return;
+        }
+    }
+    for (const tss_cov_entry *d = tss_covtable_iter(disk, NULL); d;
+         d = tss_covtable_iter(disk, d))
+        nd++;
+    if (nd != ne)
+        report(v, TSS_VERIFY_PROBLEM, rel,
+               "holds %zu series where its segments hold %zu", nd, ne);
+}
+
+static void remove_strays(vctx *v, const char *dir, const char *prefix,
+                          const char *what, const tss_seg_name *segs,
+                          size_t nsegs)
+{
+    char **names;
+    size_t count;
+
+    if (tss_storage_list(v->s->st, dir, prefix, NULL, &names, &count) != 0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        char rel[512], u[37];
+        uuid_t id;
+        bool stray = true;
+
+        if (segs) { /* a sidecar: stray only if its segment is missing */
+            if (strlen(names[i]) != 41 || strcmp(names[i] + 36, ".roar") != 0)
+                continue;
+            memcpy(u, names[i], 36);
+            u[36] = '\0';
+            if (uuid_parse(u, id) != 0)
+                continue;
+            for (size_t k = 0; k < nsegs && stray; k++)
+                stray = memcmp(segs[k].uuid, id, 16) != 0;
+        }
+        if (!stray)
+            continue;
+        snprintf(rel, sizeof(rel), "%s/%s", dir, names[i]);
+        if (v->repair && tss_storage_remove(v->s->st, rel) == 0) {
+            v->r->repaired++;
+            report(v, TSS_VERIFY_NOTE, rel, "removed %s", what);
+        } else {
+            report(v, segs ? TSS_VERIFY_PROBLEM : TSS_VERIFY_NOTE, rel, "%s",
+                   what);
+        }
+    }
+    tss_storage_names_free(names, count);
+}
+
+static void head_log(void *ctx, int level, const char *msg)
+{
+    vctx *v = ctx;
+
+    report(v, level <= TSS_LEVEL_ERR ? TSS_VERIFY_PROBLEM : TSS_VERIFY_NOTE,
+           TSS_HEAD_DIR, "%s", msg);
+}
+
+int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
+               tss_verify_progress progress, void *ctx, tss_verify_report *out)
+{
+    static const char *const dirs[] = {".", TSS_SEG_DIR, TSS_COV_SEG_DIR,
+                                       TSS_COV_TABLE_DIR, TSS_HEAD_DIR};
+    tss_verify_report local;
+    vctx v = {s, (flags & TSS_VERIFY_REPAIR) != 0, cb, ctx, out ? out : &local};
+    tss_covtable *disk = NULL, *expect = NULL;
+    tss_seg_name *segs = NULL;
+    tss_snap_view head;
+    char **names = NULL;
+    size_t count = 0, nsegs = 0;
+    int rc;
+
+    memset(v.r, 0, sizeof(*v.r));
+    if (v.repair && !s->head)
+        return tss_error_set(TSS_EINVAL, "repair needs the writer lock");
+    v.r->files++; /* STORE was checked when the store was opened */
+    rc = tss_covtable_load(&disk, s->st, s->info.bucket_width, head_log, &v);
+    if (rc == TSS_ENOTFOUND) {
+        report(&v, TSS_VERIFY_NOTE, TSS_COV_TABLE_DIR,
+               "no table coverage snapshot (the writer writes one)");
+        rc = 0;
+    } else if (rc == 0) {
+        v.r->files++;
+    }
+    if (rc || (rc = tss_covtable_new(&expect, s->info.bucket_width)) != 0)
+        goto out;
+    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", NULL, &names, &count)) !=
+        0)
+        goto out;
+    segs = tss_calloc(count ? count : 1, sizeof(*segs));
+    if (!segs) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char rel[512];
+
+        if (tss_seg_name_parse(names[i], &segs[nsegs]) == 0) {
+            check_segment(&v, names[i],
+                          disk ? tss_covtable_covered_seq(disk) : 0, expect);
+            nsegs++;
+        } else {
+            snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", names[i]);
+            report(&v, TSS_VERIFY_PROBLEM, rel, "not a segment file name");
+        }
+        if (progress)
+            progress(ctx, i + 1, count);
+    }
+    tss_error_clear();
+    if (disk)
+        check_table(&v, disk, expect);
+    remove_strays(&v, TSS_COV_SEG_DIR, "", "coverage sidecar without a segment",
+                  segs, nsegs);
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        remove_strays(&v, dirs[i], TSS_TMP_PREFIX,
+                      "temp file of an unfinished write", NULL, 0);
+    /* the head snapshot: base and log, as recovery would read them */
+    if ((rc = tss_snapshot_load(s->st, &s->info, head_log, &v, false, &head)) !=
+        0)
+        goto out;
+    if (head.gen)
+        v.r->files += 2;
+    tss_snap_view_free(&head);
+out:
+    tss_storage_names_free(names, count);
+    tss_free(segs);
+    tss_covtable_free(disk);
+    tss_covtable_free(expect);
+    return rc;
+}
