@@ -175,11 +175,13 @@ static void remove_strays(vctx *v, const char *dir, const char *prefix,
     if (tss_storage_list(v->s->st, dir, prefix, NULL, &names, &count) != 0)
         return;
     for (size_t i = 0; i < count; i++) {
-        char rel[512], u[37];
-        uuid_t id;
+        char rel[512];
         bool stray = true;
 
         if (segs) { /* a sidecar: stray only if its segment is missing */
+            char u[37];
+            uuid_t id;
+
             if (strlen(names[i]) != 41 || strcmp(names[i] + 36, ".roar") != 0)
                 continue;
             memcpy(u, names[i], 36);
@@ -248,13 +250,13 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
         goto out;
     }
     for (size_t i = 0; i < count; i++) {
-        char rel[512];
-
         if (tss_seg_name_parse(names[i], &segs[nsegs]) == 0) {
             check_segment(&v, names[i],
                           disk ? tss_covtable_covered_seq(disk) : 0, expect);
             nsegs++;
         } else {
+            char rel[512];
+
             snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", names[i]);
             report(&v, TSS_VERIFY_PROBLEM, rel, "not a segment file name");
         }
