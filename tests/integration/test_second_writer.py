@@ -45,18 +45,20 @@ def wait_outcome(cd):
                     % cd.log, interval=0.05, alive=cd.alive)
 
 
-def put_and_flush(cd, host, t, value):
+def command(cd, line):
     sock = cd.connect()
     try:
-        status, msg, _ = sock.command("PUTVAL %s interval=1 %d:%s" % (
-            quote("%s/second/gauge-writer" % host), t, value))
-        if status != 0:
-            raise TestFailure("PUTVAL to %s: %d %s" % (cd.root, status, msg))
-        status, msg, _ = sock.command("FLUSH")
-        if status != 0:
-            raise TestFailure("FLUSH to %s: %d %s" % (cd.root, status, msg))
+        status, msg, _ = sock.command(line)
     finally:
         sock.close()
+    if status != 0:
+        raise TestFailure("%s to %s: %d %s" % (line.split()[0], cd.root,
+                                                status, msg))
+
+
+def put(cd, host, t, value):
+    command(cd, "PUTVAL %s interval=1 %d:%s" % (
+        quote("%s/second/gauge-writer" % host), t, value))
 
 
 def stored(cli, store):
@@ -75,8 +77,13 @@ def stored(cli, store):
 
 
 def wait_stored(cli, store, cd, want):
-    """Waits until the store holds want (PUTVAL only queues the value)."""
+    """FLUSHes cd until the store holds want.
+
+    PUTVAL only queues the value for collectd's write threads, so one
+    FLUSH right after it may run before write_tsstore has the value.
+    """
     def have():
+        command(cd, "FLUSH")
         got = stored(cli, store)
         return all(got.get(k) == v for k, v in want.items())
     wait_for(have, 10, "%r in the store" % (want,), interval=0.1,
@@ -102,7 +109,7 @@ def run(args, tmp, instances):
     if lock_pid(store) != str(a.pid):
         raise TestFailure("LOCK holds %r, collectd A is pid %d"
                           % (lock_pid(store), a.pid))
-    put_and_flush(a, "itest-a", t0, "1")
+    put(a, "itest-a", t0, "1")
     want[("itest-a", "%d.000" % t0)] = "1"
     wait_stored(args.cli, store, a, want)
 
@@ -123,9 +130,10 @@ def run(args, tmp, instances):
     b.wait_socket(15)  # B runs on without write_tsstore
 
     # A keeps working while B runs; B's values are not stored
-    put_and_flush(a, "itest-a", t0 + 1, "2")
+    put(a, "itest-a", t0 + 1, "2")
     want[("itest-a", "%d.000" % (t0 + 1))] = "2"
-    put_and_flush(b, "itest-b", t0 + 1, "99")
+    put(b, "itest-b", t0 + 1, "99")
+    command(b, "FLUSH")
     wait_stored(args.cli, store, a, want)
     rc = b.stop(20)
     # collectd 5.12 exits 1 at shutdown when a plugin's init failed
@@ -136,7 +144,7 @@ def run(args, tmp, instances):
                           "%d" % (lock_pid(store), a.pid))
 
     # ... and after B is gone
-    put_and_flush(a, "itest-a", t0 + 2, "3")
+    put(a, "itest-a", t0 + 2, "3")
     want[("itest-a", "%d.000" % (t0 + 2))] = "3"
     wait_stored(args.cli, store, a, want)
     rc = a.stop(20)
@@ -155,7 +163,7 @@ def run(args, tmp, instances):
         raise TestFailure("after A exited, collectd C could not open the "
                           "store: %s" % line)
     c.wait_socket(15)
-    put_and_flush(c, "itest-c", t0 + 3, "4")
+    put(c, "itest-c", t0 + 3, "4")
     want[("itest-c", "%d.000" % (t0 + 3))] = "4"
     wait_stored(args.cli, store, c, want)
     rc = c.stop(20)
