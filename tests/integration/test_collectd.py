@@ -843,7 +843,7 @@ def run(args, chk, tmp):
 
         # let the real read plugins produce a few values
         def real_values():
-            # at least 3 values each in the load and memory csv files
+            """Values in the load and memory csv files (the fewer)."""
             counts = []
             for sub, prefix in (("load", "load-"), ("memory", "memory-used-")):
                 d = os.path.join(csv_dir, HOSTNAME, sub)
@@ -855,13 +855,22 @@ def run(args, chk, tmp):
                             with open(os.path.join(d, name)) as f:
                                 n += sum(1 for ln in f if ln[:1].isdigit())
                 counts.append(n)
-            return min(counts) >= 3
+            return min(counts)
         try:
-            wait_for(real_values, 10, "3 values of load and memory in the "
-                     "csv files", interval=0.2, alive=cd.alive)
+            wait_for(lambda: real_values() >= 3, 10, "3 values of load and "
+                     "memory in the csv files", interval=0.2, alive=cd.alive)
         except TestFailure as e:
             chk.fail(str(e))
         flush(chk, sock)
+        # two more intervals: values after the last FLUSH, which only the
+        # shutdown seal writes
+        after = real_values() + 2
+        try:
+            wait_for(lambda: real_values() >= after, 10, "2 more values of "
+                     "load and memory after the last FLUSH", interval=0.2,
+                     alive=cd.alive)
+        except TestFailure as e:
+            chk.fail(str(e))
         reader.halt.set()
         reader.join(CLI_TIMEOUT + 5)
         sock.close()
