@@ -249,7 +249,7 @@ static void test_append_and_detach(void **state)
     tss_head_batch *b;
     tss_point *pts = NULL;
     size_t nw;
-    model ma[3], mb;
+    model ma[3], mb, mbneg;
     int64_t starts[2] = {100, -100};
     tss_head_batch two[2];
     tss_head_stats st;
@@ -260,6 +260,7 @@ static void test_append_and_detach(void **state)
     for (int i = 0; i < 3; i++)
         model_init(&ma[i], -100 + 100 * i, -1 + 100 * i, 1);
     model_init(&mb, 0, 99, 1);
+    model_init(&mbneg, -100, -1, 1);
 
     /* series a over windows -100, 0, 100: in order, back, duplicates */
     {
@@ -276,18 +277,24 @@ static void test_append_and_detach(void **state)
         append(h, kb, lb, t, (uint64_t)t * 2, 60);
         model_put(&mb, t, (uint64_t)t * 2);
     }
+    /* b in window -100 arrives before a did there: a stamp of 10 */
+    append(h, kb, lb, -50, 7, 10);
+    append(h, kb, lb, -60, 8, 70);
+    model_put(&mbneg, -50, 7);
+    model_put(&mbneg, -60, 8);
     tss_head_stats_get(h, &st);
     assert_int_equal(st.series, 2);
-    assert_int_equal(st.points, 13 + 34);
+    assert_int_equal(st.points, 13 + 34 + 2);
 
     assert_int_equal(tss_head_windows(h, &w, &nw), 0);
     assert_int_equal(nw, 3);
     for (size_t i = 0; i < nw; i++) {
-        /* arrival stamps: a's windows got 50 - index of their first point */
+        /* the earliest stamp of each window's series: a's windows got
+         * 50 - the index of their first point, b's 60 and 10 */
         switch (w[i].start) {
         case -100:
-            assert_int_equal(w[i].first_arrival, 50 - 6);
-            assert_int_equal(w[i].points, 2);
+            assert_int_equal(w[i].first_arrival, 10);
+            assert_int_equal(w[i].points, 4);
             break;
         case 0:
             assert_int_equal(w[i].first_arrival, 50);
@@ -313,12 +320,21 @@ static void test_append_and_detach(void **state)
         const uint8_t *key = tss_head_item_key(it, &n);
         model *m = &ma[i == 0 ? 0 : 2];
 
-        assert_int_equal(two[i].n, 1);
+        assert_int_equal(two[i].n, i == 0 ? 2 : 1);
         assert_int_equal(n, la);
         assert_memory_equal(key, ka, la);
-        assert_null(tss_head_item_next(it));
         assert_int_equal(tss_head_item_points(it, &pts, &n, &cap), 0);
         assert_points(pts, n, model_sorted(m), m->n);
+        it = tss_head_item_next(it);
+        if (i == 0) { /* then b */
+            key = tss_head_item_key(it, &n);
+            assert_int_equal(n, lb);
+            assert_memory_equal(key, kb, lb);
+            assert_int_equal(tss_head_item_points(it, &pts, &n, &cap), 0);
+            assert_points(pts, n, model_sorted(&mbneg), mbneg.n);
+            it = tss_head_item_next(it);
+        }
+        assert_null(it);
         tss_head_batch_free(&two[i]);
     }
     assert_int_equal(tss_head_windows(h, &w, &nw), 0);
@@ -353,6 +369,7 @@ static void test_append_and_detach(void **state)
     for (int i = 0; i < 3; i++)
         model_free(&ma[i]);
     model_free(&mb);
+    model_free(&mbneg);
 }
 
 /* Far more out-of-order points than the fold threshold (128), duplicates

@@ -483,6 +483,87 @@ static void test_magic_and_version(void **state)
     fx_close(&fx);
 }
 
+/* Rewrites the table (checksum recomputed) of the segment at `path`:
+ * replaces the first `len` bytes equal to `from` by `to`. */
+static void rewrite_table(const char *path, const char *from, const char *to,
+                          size_t len)
+{
+    uint8_t *img, *tab, *hit;
+    size_t n, tlen;
+
+    assert_int_equal(tt_slurp(path, &img, &n), 0);
+    tab = img + tss_get_u64(img + 64);
+    tlen = (size_t)tss_get_u64(img + 72);
+    hit = memmem(tab, tlen - 8, from, len);
+    assert_non_null(hit);
+    memcpy(hit, to, len);
+    tss_put_u64(tab + tlen - 8, tss_checksum(tab, tlen - 8));
+    tt_spit(path, img, n);
+    free(img);
+}
+
+static void edit_points(uint8_t *hdr)
+{
+    tss_put_u64(hdr + 80, tss_get_u64(hdr + 80) + 1);
+}
+
+/* Checksums are not all a reader checks: the table's keys must be valid
+ * and strictly increasing, and its counts must add up to the header's. */
+static void test_table_consistency(void **state)
+{
+    static const struct {
+        const char *from, *to;
+        size_t len;
+        const char *msg;
+    } edits[] = {
+        {"aaaa", "cccc", 4, "series keys not in order"},
+        {"aaaa", "bbbb", 4, "series keys not in order"}, /* duplicate */
+        {"value\0\x02", "value\0\x09", 7, "malformed series key"},
+        {"value\0\x02", "valuex\x02", 7, "malformed series key"},
+    };
+    const tss_point pts[3] = {
+        {10, {.bits = 1}}, {20, {.bits = 2}}, {30, {.bits = 3}}};
+    fixture fx;
+
+    fx_open(&fx, state);
+    for (size_t i = 0; i <= sizeof(edits) / sizeof(edits[0]); i++) {
+        tss_series_id a = {"aaaa", "p", "", "t", "", "value"};
+        tss_series_id b = {"bbbb", "p", "", "t", "", "value"};
+        tss_seg_builder bld;
+        tss_buf img = {0};
+
+        fx.name = (tss_seg_name){0, 100, i + 1, {(uint8_t)i}};
+        assert_int_equal(
+            tss_key_encode(fx.s[0].key, &fx.s[0].key_len, &a, TSS_KIND_DERIVE),
+            0);
+        assert_int_equal(
+            tss_key_encode(fx.s[1].key, &fx.s[1].key_len, &b, TSS_KIND_DERIVE),
+            0);
+        assert_int_equal(
+            tss_seg_builder_begin(&bld, &img, &fx.name, 1, NULL, 0), 0);
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(
+                tss_seg_builder_add(&bld, fx.s[k].key, fx.s[k].key_len, pts, 3),
+                0);
+        assert_int_equal(tss_seg_builder_finish(&bld), 0);
+        tss_seg_name_format(fx.rel, sizeof(fx.rel), &fx.name);
+        tt_join(fx.path, sizeof(fx.path), fx.root, fx.rel);
+        assert_int_equal(
+            tss_storage_write_new(fx.st, fx.rel, img.data, img.len), 0);
+        tss_buf_free(&img);
+        if (i == sizeof(edits) / sizeof(edits[0])) {
+            rewrite_header(fx.path, edit_points);
+            assert_corrupt(&fx, "point total");
+            assert_msg_has("point count disagrees");
+            break;
+        }
+        rewrite_table(fx.path, edits[i].from, edits[i].to, edits[i].len);
+        assert_corrupt(&fx, edits[i].msg);
+        assert_msg_has(edits[i].msg);
+    }
+    fx_close(&fx);
+}
+
 /* A file whose name disagrees with its header is corrupt. */
 static void test_name_disagrees_with_header(void **state)
 {
@@ -665,6 +746,7 @@ int main(void)
         T(test_every_chunk_byte),
         T(test_chunk_decoder_error_names_file),
         T(test_magic_and_version),
+        T(test_table_consistency),
         T(test_name_disagrees_with_header),
         T(test_truncated_and_extended_files),
         cmocka_unit_test(test_name_format_parse),
