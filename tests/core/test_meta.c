@@ -12,13 +12,6 @@
 
 #define REL "store-dir/STORE"
 
-static void assert_msg_has(const char *needle)
-{
-    if (!strstr(tss_error_last(), needle))
-        fail_msg("error message \"%s\" does not contain \"%s\"",
-                 tss_error_last(), needle);
-}
-
 /* The fields of a valid document, in the order meta.h lists them. */
 static const char *const KEYS[8] = {
     "format",    "format_version",   "uuid", "created",
@@ -115,8 +108,8 @@ static void test_missing_fields(void **state)
         doc(text, sizeof(text), i, -1, NULL);
         assert_int_equal(decode(text, &info), TSS_ECORRUPT);
         snprintf(want, sizeof(want), "field \"%s\" is missing", KEYS[i]);
-        assert_msg_has(want);
-        assert_msg_has(REL);
+        tt_assert_msg_has(want);
+        tt_assert_msg_has(REL);
     }
 }
 
@@ -135,15 +128,15 @@ static void test_wrong_types(void **state)
         for (size_t k = 0; k < 5; k++) {
             doc(text, sizeof(text), -1, i, as_other[k]);
             assert_int_equal(decode(text, &info), TSS_ECORRUPT);
-            assert_msg_has(want);
+            tt_assert_msg_has(want);
         }
         doc(text, sizeof(text), -1, i, is_str ? "7" : as_string[0]);
         assert_int_equal(decode(text, &info), TSS_ECORRUPT);
-        assert_msg_has(want);
+        tt_assert_msg_has(want);
         if (!is_str) {
             doc(text, sizeof(text), -1, i, as_string[1]);
             assert_int_equal(decode(text, &info), TSS_ECORRUPT);
-            assert_msg_has(want);
+            tt_assert_msg_has(want);
         }
     }
 }
@@ -185,8 +178,8 @@ static void test_invalid_values(void **state)
         if (decode(text, &info) != TSS_ECORRUPT)
             fail_msg("%s = %s was accepted", KEYS[cases[i].field],
                      cases[i].val);
-        assert_msg_has(cases[i].msg);
-        assert_msg_has(REL);
+        tt_assert_msg_has(cases[i].msg);
+        tt_assert_msg_has(REL);
     }
 }
 
@@ -198,13 +191,13 @@ static void test_not_an_object(void **state)
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         assert_int_equal(decode(texts[i], &info), TSS_ECORRUPT);
-        assert_msg_has("not valid JSON");
-        assert_msg_has(REL);
+        tt_assert_msg_has("not valid JSON");
+        tt_assert_msg_has(REL);
     }
     assert_int_equal(decode("[1, 2]", &info), TSS_ECORRUPT);
-    assert_msg_has("not a JSON object");
+    tt_assert_msg_has("not a JSON object");
     assert_int_equal(decode("\"tsstore\"", &info), TSS_ECORRUPT);
-    assert_msg_has("not a JSON object");
+    tt_assert_msg_has("not a JSON object");
 }
 
 int main(void)

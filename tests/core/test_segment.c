@@ -121,13 +121,6 @@ static void fx_close(fixture *fx)
     tss_storage_close(fx->st);
 }
 
-static void assert_msg_has(const char *needle)
-{
-    if (!strstr(tss_error_last(), needle))
-        fail_msg("error message \"%s\" does not contain \"%s\"",
-                 tss_error_last(), needle);
-}
-
 static void assert_corrupt(fixture *fx, const char *what)
 {
     tss_segment *seg = (tss_segment *)fx;
@@ -135,7 +128,7 @@ static void assert_corrupt(fixture *fx, const char *what)
     if (tss_segment_open(&seg, fx->st, fx->rel) != TSS_ECORRUPT)
         fail_msg("%s: not reported as corrupt", what);
     assert_null(seg);
-    assert_msg_has(fx->rel);
+    tt_assert_msg_has(fx->rel);
 }
 
 /* Reads every series back through find + read_points. */
@@ -378,8 +371,8 @@ static void test_every_chunk_byte(void **state)
             assert_int_equal(tss_segment_read_points(seg, e, &pts, &n, &cap),
                              TSS_ECORRUPT);
             assert_int_equal(n, 0);
-            assert_msg_has(fx.rel);
-            assert_msg_has("chunk");
+            tt_assert_msg_has(fx.rel);
+            tt_assert_msg_has("chunk");
             /* the other series are still readable */
             n = 0;
             assert_int_equal(tss_segment_read_points(
@@ -467,11 +460,11 @@ static void test_magic_and_version(void **state)
     write_segment(&fx, 0, 7200000, 1, NULL, 0);
     rewrite_header(fx.path, edit_version);
     assert_corrupt(&fx, "version 2");
-    assert_msg_has("format version 2 is not supported");
+    tt_assert_msg_has("format version 2 is not supported");
     assert_null(strstr(tss_error_last(), "magic"));
     rewrite_header(fx.path, edit_magic);
     assert_corrupt(&fx, "magic");
-    assert_msg_has("bad magic");
+    tt_assert_msg_has("bad magic");
     assert_null(strstr(tss_error_last(), "version"));
     free_series(&fx);
 
@@ -554,12 +547,12 @@ static void test_table_consistency(void **state)
         if (i == sizeof(edits) / sizeof(edits[0])) {
             rewrite_header(fx.path, edit_points);
             assert_corrupt(&fx, "point total");
-            assert_msg_has("point count disagrees");
+            tt_assert_msg_has("point count disagrees");
             break;
         }
         rewrite_table(fx.path, edits[i].from, edits[i].to, edits[i].len);
         assert_corrupt(&fx, edits[i].msg);
-        assert_msg_has(edits[i].msg);
+        tt_assert_msg_has(edits[i].msg);
     }
     fx_close(&fx);
 }
@@ -589,7 +582,7 @@ static void test_name_disagrees_with_header(void **state)
         tt_join(to, sizeof(to), fx.root, fx.rel);
         assert_int_equal(link(from, to), 0);
         assert_corrupt(&fx, "renamed");
-        assert_msg_has("disagrees with the file name");
+        tt_assert_msg_has("disagrees with the file name");
     }
     fx_close(&fx);
 }
@@ -729,7 +722,7 @@ static void test_bad_names(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (tss_seg_name_parse(bad[i], &n) != TSS_EINVAL)
             fail_msg("\"%s\" was taken for a segment name", bad[i]);
-        assert_msg_has("is not a segment name");
+        tt_assert_msg_has("is not a segment name");
     }
 }
 

@@ -52,13 +52,6 @@ static void assert_absent(const fixture *fx, const char *rel)
     assert_false(tt_exists(path));
 }
 
-static void assert_msg_has(const char *needle)
-{
-    if (!strstr(tss_error_last(), needle))
-        fail_msg("error message \"%s\" does not name \"%s\"", tss_error_last(),
-                 needle);
-}
-
 static void fill(uint8_t *buf, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -79,7 +72,7 @@ static void test_write_new_is_exclusive(void **state)
     assert_int_equal(tss_storage_write_new(fx.st, "a.dat", b, sizeof(b)),
                      TSS_EEXISTS);
     assert_int_equal(tss_error_last_code(), TSS_EEXISTS);
-    assert_msg_has("a.dat");
+    tt_assert_msg_has("a.dat");
     assert_file(&fx, "a.dat", a, sizeof(a));
     assert_int_equal(tt_count_prefix(fx.root, TSS_TMP_PREFIX), 0);
 
@@ -120,7 +113,7 @@ static void test_read_all(void **state)
                      TSS_ENOTFOUND);
     assert_null(out);
     assert_int_equal(len, 0);
-    assert_msg_has("nope");
+    tt_assert_msg_has("nope");
 
     tt_join(path, sizeof(path), fx.root, "f");
     tt_spit(path, data, sizeof(data));
@@ -133,7 +126,7 @@ static void test_read_all(void **state)
     assert_int_equal(tss_storage_read_all(fx.st, "f", 99, &out, &len),
                      TSS_ECORRUPT);
     assert_null(out);
-    assert_msg_has("f");
+    tt_assert_msg_has("f");
 
     tt_spit(path, "", 0);
     assert_int_equal(tss_storage_read_all(fx.st, "f", 0, &out, &len), 0);
@@ -203,7 +196,7 @@ static void test_remove_and_rename(void **state)
 
     fx_open(&fx, state, NULL);
     assert_int_equal(tss_storage_remove(fx.st, "gone"), TSS_ENOTFOUND);
-    assert_msg_has("gone");
+    tt_assert_msg_has("gone");
     assert_int_equal(tss_storage_write_new(fx.st, "f", "abc", 3), 0);
     assert_int_equal(tss_storage_remove(fx.st, "f"), 0);
     assert_absent(&fx, "f");
@@ -339,7 +332,7 @@ static void test_lock(void **state)
     assert_int_equal(tss_storage_lock(fx.st, "LOCK", &fd2), TSS_ELOCKED);
     assert_int_equal(fd2, -1);
     snprintf(pid, sizeof(pid), "locked by pid %ld", (long)getpid());
-    assert_msg_has(pid);
+    tt_assert_msg_has(pid);
 
     tss_storage_close_fd(fx.st, fd);
     assert_int_equal(tss_storage_lock(fx.st, "LOCK", &fd2), 0);
@@ -381,7 +374,7 @@ static void test_pread_past_end_is_corrupt(void **state)
     assert_memory_equal(buf, "6789", 4);
     assert_int_equal(tss_storage_pread(fx.st, fd, "f", buf, 5, 6),
                      TSS_ECORRUPT);
-    assert_msg_has("f");
+    tt_assert_msg_has("f");
     tss_storage_close_fd(fx.st, fd);
     tss_storage_close(fx.st);
 }
@@ -476,7 +469,7 @@ static void fault_every_call(const char *dir, bool atomic, const char *rel,
                 fail_msg("call %lu (%s) failed with errno %d: got %d, want "
                          "%d (%s)",
                          n, op, err, rc, want, tss_error_last());
-            assert_msg_has(rel);
+            tt_assert_msg_has(rel);
             if (n <= commit) {
                 if (atomic)
                     assert_file(&fx, rel, old, sizeof(old));
@@ -577,10 +570,10 @@ static void test_fsync_failure_is_sticky(void **state)
 
     tt_fault_arm(&f, at, EIO, false);
     assert_int_equal(tss_storage_write_new(fx.st, "b", "b", 1), TSS_EIO);
-    assert_msg_has("fsync b");
+    tt_assert_msg_has("fsync b");
     tt_fault_arm(&f, 0, 0, false);
     assert_int_equal(tss_storage_write_new(fx.st, "c", "c", 1), TSS_EFAILED);
-    assert_msg_has("failed state");
+    tt_assert_msg_has("failed state");
     assert_int_equal(tss_storage_write_atomic(fx.st, "a", "z", 1), TSS_EFAILED);
     assert_int_equal(tss_storage_remove(fx.st, "a"), TSS_EFAILED);
     assert_int_equal(tss_storage_rename(fx.st, "a", "d"), TSS_EFAILED);

@@ -18,13 +18,6 @@
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
-static void assert_msg_has(const char *needle)
-{
-    if (!strstr(tss_error_last(), needle))
-        fail_msg("error message \"%s\" does not contain \"%s\"",
-                 tss_error_last(), needle);
-}
-
 static tss_store *open_store(const char *dir, unsigned flags,
                              const tss_store_options *o)
 {
@@ -57,7 +50,7 @@ static void test_open_missing_and_create(void **state)
     tt_join(dir, sizeof(dir), *state, "store");
     assert_int_equal(tss_store_open(&s, dir, 0, NULL), TSS_ENOTFOUND);
     assert_null(s);
-    assert_msg_has(dir);
+    tt_assert_msg_has(dir);
     assert_int_equal(tss_store_open(&s, dir, TSS_OPEN_WRITER, NULL),
                      TSS_ENOTFOUND);
 
@@ -65,7 +58,7 @@ static void test_open_missing_and_create(void **state)
     tt_join(empty, sizeof(empty), *state, "empty");
     assert_int_equal(mkdir(empty, 0750), 0);
     assert_int_equal(tss_store_open(&s, empty, 0, NULL), TSS_ENOTFOUND);
-    assert_msg_has("not a tsstore store");
+    tt_assert_msg_has("not a tsstore store");
 
     tss_store_options_init(&o);
     o.units_per_second = 1;
@@ -174,8 +167,8 @@ static void test_corrupt_store_file(void **state)
         for (unsigned flags = 0; flags < 4; flags++) {
             assert_int_equal(tss_store_open(&s, dir, flags, NULL),
                              TSS_ECORRUPT);
-            assert_msg_has(docs[i][1]);
-            assert_msg_has("STORE");
+            tt_assert_msg_has(docs[i][1]);
+            tt_assert_msg_has("STORE");
         }
     }
 }
@@ -194,7 +187,7 @@ static void test_second_writer_is_locked(void **state)
                      TSS_ELOCKED);
     assert_null(w2);
     snprintf(want, sizeof(want), "locked by pid %ld", (long)getpid());
-    assert_msg_has(want);
+    tt_assert_msg_has(want);
     assert_int_equal(
         tss_store_open(&w2, dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL),
         TSS_ELOCKED);

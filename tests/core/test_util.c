@@ -84,6 +84,13 @@ void tt_rmrf(const char *path)
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+void tt_assert_msg_has(const char *needle)
+{
+    if (!strstr(tss_error_last(), needle))
+        fail_msg("error message \"%s\" does not contain \"%s\"",
+                 tss_error_last(), needle);
+}
+
 void tt_join(char *out, size_t size, const char *dir, const char *rel)
 {
     int n = snprintf(out, size, "%s/%s", dir, rel);

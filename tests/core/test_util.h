@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tsstore/error.h"
 #include "tsstore/io.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
@@ -35,6 +36,9 @@ int tt_teardown(void **state);
 
 /** Removes a directory tree (symlinks are removed, never followed). */
 void tt_rmrf(const char *path);
+
+/** Fails the test unless tss_error_last() contains `needle`. */
+void tt_assert_msg_has(const char *needle);
 
 /* ---- files -------------------------------------------------------------- */
 
