@@ -103,6 +103,7 @@ static void test_write_atomic_replaces(void **state)
 static void test_read_all(void **state)
 {
     fixture fx;
+    /* not NULL and not 0, to see that a failed read resets them */
     uint8_t data[100], *out = (uint8_t *)&fx;
     size_t len = 99;
     char path[4096];
