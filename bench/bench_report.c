@@ -83,7 +83,8 @@ static void print_breakdown(const result *r, const opts *o)
     printf("  append path, 1 thread (ns/pt, each part timed alone over the "
            "same plan):\n"
            "    key encode + hash %.1f, head lookup + lock %.1f, encoder "
-           "%.1f, store overhead %.1f\n",
+           "%.1f,\n    rest (store checks, clocks, counters, and the "
+           "parts' cache misses on each other) %.1f\n",
            key, head - enc, enc, app - key - head);
     for (int c = 0; c < 6; c++)
         nts += r->ts_class[c];
