@@ -101,9 +101,29 @@ static int parse_rfc3339(const char *s, uint32_t ups, bool up, int64_t *out)
     if (strlen(buf) > 10 && (buf[10] == ' ' || buf[10] == 't'))
         buf[10] = 'T';
     memset(&tm, 0, sizeof(tm));
+    /* the fixed layout YYYY-MM-DDTHH:MM:SS, digit by digit */
+    for (int i = 0; i < 19; i++) {
+        static const char layout[] = "dddd-dd-ddTdd:dd:dd";
+
+        if (layout[i] == 'd' ? !isdigit((unsigned char)buf[i])
+                             : buf[i] != layout[i])
+            return -1;
+    }
     p = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
+    if (p != buf + 19)
         return -1;
+    {
+        /* reject dates that do not exist (2026-02-30 is not March 2) */
+        struct tm check = tm;
+        time_t tt = timegm(&check);
+        struct tm back;
+
+        if (!gmtime_r(&tt, &back) || back.tm_year != tm.tm_year ||
+            back.tm_mon != tm.tm_mon || back.tm_mday != tm.tm_mday ||
+            back.tm_hour != tm.tm_hour || back.tm_min != tm.tm_min ||
+            back.tm_sec != tm.tm_sec)
+            return -1;
+    }
     if (*p == '.') {
         frac = ++p;
         while (isdigit((unsigned char)*p))
@@ -156,7 +176,9 @@ int cli_time_parse(const char *s, uint32_t ups, bool round_up, int64_t *out,
 char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups)
 {
     int d = digits_of(ups) & 15;
-    int64_t sec = floor_div(t, ups), sub = t - sec * (int64_t)ups;
+    int64_t sec = floor_div(t, ups);
+    /* unsigned: no overflow near the int64 limits */
+    int64_t sub = (int64_t)((uint64_t)t - (uint64_t)sec * ups);
 
     if (d == 0) {
         snprintf(out, size, "%" PRId64, t);
@@ -174,7 +196,9 @@ char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups)
 char *cli_time_rfc3339(char *out, size_t size, int64_t t, uint32_t ups)
 {
     int d = digits_of(ups) & 15;
-    int64_t sec = floor_div(t, ups), sub = t - sec * (int64_t)ups;
+    int64_t sec = floor_div(t, ups);
+    /* unsigned: no overflow near the int64 limits */
+    int64_t sub = (int64_t)((uint64_t)t - (uint64_t)sec * ups);
     time_t tt = (time_t)sec;
     struct tm tm;
     char base[40];
@@ -183,7 +207,10 @@ char *cli_time_rfc3339(char *out, size_t size, int64_t t, uint32_t ups)
         cli_time_epoch(out, size, t, ups);
         return out;
     }
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* RFC 3339 wants four-digit years, which %Y does not pad */
+    snprintf(base, sizeof(base), "%04d-%02d-%02dT%02d:%02d:%02d",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
     if (d == 0)
         snprintf(out, size, "%sZ", base);
     else
