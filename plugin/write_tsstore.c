@@ -252,15 +252,24 @@ static int wt_config(oconfig_item_t *ci)
 /* ---- time --------------------------------------------------------------- */
 
 /*
- * cdtime_t (2^-30 s) to store units, rounded to nearest with ties to even
- * (as printf rounds, so a 3-decimal csv time agrees with ours).
+ * cdtime_t (2^-30 s) to store units, rounded to nearest with ties to even.
+ * For s, ms and us the time is first rounded to a double, as collectd's
+ * CDTIME_T_TO_DOUBLE does for every other writer (csv prints that double
+ * with %.3f): a double holds today's times to ~2.4e-7 s, finer than a
+ * microsecond, and rounding the same value the same way makes our times
+ * agree with theirs to the digit. For ns the cdtime is used exactly.
  */
 static int to_units(cdtime_t t, uint32_t ups, int64_t *out)
 {
-    uint64_t sec = t >> 30, frac = t & ((UINT64_C(1) << 30) - 1);
-    uint64_t scaled = frac * ups; /* < 2^30 * 10^9 < 2^60 */
-    uint64_t q = scaled >> 30, r = scaled & ((UINT64_C(1) << 30) - 1);
-    uint64_t half = UINT64_C(1) << 29;
+    uint64_t sec, frac, scaled, q, r, half = UINT64_C(1) << 29;
+
+    if (ups <= 1000000 && t < (UINT64_C(1) << 63))
+        t = (cdtime_t)(double)t;
+    sec = t >> 30;
+    frac = t & ((UINT64_C(1) << 30) - 1);
+    scaled = frac * ups; /* < 2^30 * 10^9 < 2^60 */
+    q = scaled >> 30;
+    r = scaled & ((UINT64_C(1) << 30) - 1);
 
     if (r > half || (r == half && (q & 1)))
         q++;
