@@ -52,6 +52,7 @@ typedef struct segset {
 typedef struct split {
     uint64_t files, file_bytes, chunk_bytes, chunks;
     uint64_t chunk_hdr, ts_bytes, val_bytes, ts_bits;
+    uint64_t store_bytes; /* every file in the store directory */
 } split;
 
 /* Per-group (collectd type, synthetic shape) figures for the breakdown. */

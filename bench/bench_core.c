@@ -126,6 +126,28 @@ static int rm_one(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
+static uint64_t du_sum;
+
+static int du_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        du_sum += (uint64_t)st->st_size;
+    return 0;
+}
+
+/* Bytes of every regular file under `dir` (segments, coverage sidecars,
+ * metadata, head snapshot, LOCK). */
+static uint64_t dir_bytes(const char *dir)
+{
+    du_sum = 0;
+    if (nftw(dir, du_one, 16, FTW_PHYS) != 0)
+        bench_die("cannot walk %s", dir);
+    return du_sum;
+}
+
 static char *make_tmp(const opts *o)
 {
     char *p;
@@ -432,8 +454,10 @@ static void run_set(result *r, const bench_dataset *d, const opts *o)
         segs_open(&ss, path);
         r->codec[run] = codec_all(&ss, d, 0);
         codec_all(&ss, d, 1);
-        if (run == 0)
+        if (run == 0) {
             bench_measure_bytes(r, &ss);
+            r->sp.store_bytes = dir_bytes(path);
+        }
         if (o->breakdown)
             bench_append_parts(r, &one, run);
         segs_close(&ss);

@@ -164,6 +164,9 @@ void bench_print_text(const result *rs, size_t nr, const opts *o)
                (double)(other - TSS_SEG_HEADER * sp->files) /
                    (double)sp->chunks,
                (double)r->head_bytes / pts);
+        printf("  whole store directory %.3f B/pt: segments + %" PRIu64
+               " B of other files (coverage sidecars, metadata, head)\n",
+               (double)sp->store_bytes / pts, sp->store_bytes - sp->file_bytes);
         if (o->breakdown)
             print_breakdown(r, o);
     }
@@ -211,11 +214,13 @@ void bench_print_json(const result *rs, size_t nr, const opts *o)
         }
         printf("      \"bytes\": {\"files\": %" PRIu64 ", \"chunks\": %" PRIu64
                ", \"chunk_headers\": %" PRIu64 ", \"timestamps\": %" PRIu64
-               ", \"values\": %" PRIu64 ", \"per_point\": %.4f, "
-               "\"chunks_per_point\": %.4f}\n    }%s\n",
+               ", \"values\": %" PRIu64 ", \"store_dir\": %" PRIu64
+               ", \"per_point\": %.4f, \"chunks_per_point\": %.4f, "
+               "\"store_dir_per_point\": %.4f}\n    }%s\n",
                sp->file_bytes, sp->chunk_bytes, sp->chunk_hdr, sp->ts_bytes,
-               sp->val_bytes, (double)sp->file_bytes / pts,
-               (double)sp->chunk_bytes / pts, i + 1 < nr ? "," : "");
+               sp->val_bytes, sp->store_bytes, (double)sp->file_bytes / pts,
+               (double)sp->chunk_bytes / pts, (double)sp->store_bytes / pts,
+               i + 1 < nr ? "," : "");
     }
     printf("  ]\n}\n");
 }
