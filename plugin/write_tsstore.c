@@ -30,6 +30,7 @@
 
 #include "conf_util.h"
 #include "tsstore/error.h"
+#include "tsstore/mutation.h"
 #include "tsstore/store.h"
 #include "tsstore/version.h"
 
@@ -46,6 +47,7 @@ typedef struct wt_conf {
     int64_t span_ms, bucket_ms, grace_ms, snapshot_ms, snapshot_sync_ms;
     unsigned shards;
     uint64_t max_pending;
+    int compact_after;
     bool valid;
 } wt_conf;
 
@@ -184,6 +186,7 @@ static int wt_config(oconfig_item_t *ci)
     c->snapshot_sync_ms = 60 * 1000;
     c->shards = 64;
     c->max_pending = UINT64_C(256) << 20;
+    c->compact_after = 1;
     for (int i = 0; i < ci->children_num; i++) {
         oconfig_item_t *child = ci->children + i;
         char text[128], err[256];
@@ -226,6 +229,13 @@ static int wt_config(oconfig_item_t *ci)
                 bad = 1;
             } else {
                 c->shards = (unsigned)n;
+            }
+        } else if (strcasecmp("CompactAfter", child->key) == 0) {
+            if (cf_util_get_int(child, &c->compact_after) != 0 ||
+                c->compact_after < 0) {
+                ERROR(LOG_PREFIX "option \"CompactAfter\" must be a number "
+                                 "of segments (0 = never automatically)");
+                bad = 1;
             }
         } else if (strcasecmp("MaxPendingBytes", child->key) == 0) {
             if (get_text(child, text, sizeof(text)) != 0 ||
@@ -312,6 +322,8 @@ static void *wt_main(void *arg)
         /* errors are logged by the core, rate-limited; data stays queued
          * in memory and is retried on the next round */
         (void)!tss_store_seal(st->store, now, 0, NULL);
+        /* deletes and compaction requests from `tsstore delete/compact` */
+        (void)!tss_store_apply_mutations(st->store, now, NULL);
         if (flush || now >= next_snap) {
             (void)!tss_store_snapshot(st->store, now,
                                       flush ? TSS_SNAP_SYNC : 0);
@@ -498,6 +510,7 @@ static int wt_init(void)
     o.shards = st->conf.shards;
     o.max_pending_bytes = st->conf.max_pending;
     o.snapshot_sync_seconds = st->conf.snapshot_sync_ms / 1000;
+    o.compact_after_segments = (uint32_t)st->conf.compact_after;
     o.log = wt_log;
     rc = tss_store_open(&st->store, st->conf.data_dir,
                         TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);

@@ -20,6 +20,8 @@ typedef struct cli_opts {
     int format; /* -1: the command's default */
     bool gaps;
     bool repair;
+    bool wait, dry_run;
+    double timeout; /* seconds, for --wait */
 } cli_opts;
 
 /** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
@@ -48,5 +50,7 @@ int cmd_query(const cli_opts *o, bool dump);
 int cmd_info(const cli_opts *o);
 int cmd_coverage(const cli_opts *o);
 int cmd_verify(const cli_opts *o);
+int cmd_delete(const cli_opts *o);
+int cmd_compact(const cli_opts *o);
 
 #endif

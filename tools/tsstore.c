@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,6 +27,10 @@ static const char USAGE[] =
     "  ls        list series: kind, point count, first and last time\n"
     "  dump      print points\n"
     "  coverage  covered time ranges and gaps per series, coverage percent\n"
+    "  delete    delete the points of --series (and --ds, --from, --to);\n"
+    "            safe while collectd writes; --dry-run shows what goes\n"
+    "  compact   rewrite segments without deleted points, merge windows\n"
+    "            split over several segments\n"
     "  verify    check every file of the store; --repair fixes what is\n"
     "            safe to fix (collectd must not be writing the store)\n"
     "  info      print the store's settings (precision, span, uuid)\n"
@@ -44,6 +49,11 @@ static const char USAGE[] =
     "  -g, --gaps          coverage: print only the gaps\n"
     "  -r, --repair        verify: rebuild missing coverage sidecars, remove\n"
     "                      temp files and orphaned sidecars\n"
+    "  -n, --dry-run       delete: list series, segments and point counts\n"
+    "                      that would be deleted; change nothing\n"
+    "  -w, --wait          delete, compact: wait until the running writer\n"
+    "                      has applied it (delete: visible to readers)\n"
+    "      --timeout S     how long --wait waits (default 60 s)\n"
     "\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n"
@@ -62,11 +72,14 @@ int main(int argc, char **argv)
         {"format", required_argument, NULL, 'F'},
         {"gaps", no_argument, NULL, 'g'},
         {"repair", no_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    cli_opts o = {.format = -1};
+    cli_opts o = {.format = -1, .timeout = 60};
     const char *cmd = NULL;
     int c;
 
@@ -84,11 +97,13 @@ int main(int argc, char **argv)
     }
     if (argc < 2)
         return cli_usage_error(
-            "%s", "missing command (ls, dump, coverage, verify, info)");
+            "%s",
+            "missing command (ls, dump, coverage, delete, compact, verify, "
+            "info)");
     cmd = argv[1];
     optind = 2;
-    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grhV", longopts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:hV", longopts,
+                            NULL)) != -1) {
         switch (c) {
         case 's':
             o.series = optarg;
@@ -115,6 +130,22 @@ int main(int argc, char **argv)
         case 'r':
             o.repair = true;
             break;
+        case 'n':
+            o.dry_run = true;
+            break;
+        case 'w':
+            o.wait = true;
+            break;
+        case 'T': {
+            char *end;
+
+            o.timeout = strtod(optarg, &end);
+            if (*end || end == optarg || !(o.timeout > 0))
+                return cli_usage_error("--timeout: \"%s\" is not a number "
+                                       "of seconds",
+                                       optarg);
+            break;
+        }
         case 'h':
             fputs(USAGE, stdout);
             return EXIT_OK;
@@ -127,9 +158,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "ls") != 0 && strcmp(cmd, "dump") != 0 &&
         strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
+        strcmp(cmd, "delete") != 0 && strcmp(cmd, "compact") != 0 &&
         strcmp(cmd, "info") != 0)
-        return cli_usage_error(
-            "unknown command \"%s\" (ls, dump, coverage, verify, info)", cmd);
+        return cli_usage_error("unknown command \"%s\" (ls, dump, coverage, "
+                               "delete, compact, verify, info)",
+                               cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
                                          ? "missing store directory"
@@ -141,5 +174,9 @@ int main(int argc, char **argv)
         return cmd_coverage(&o);
     if (strcmp(cmd, "verify") == 0)
         return cmd_verify(&o);
+    if (strcmp(cmd, "delete") == 0)
+        return cmd_delete(&o);
+    if (strcmp(cmd, "compact") == 0)
+        return cmd_compact(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

@@ -220,7 +220,10 @@ void tss_sidecar_free(tss_sidecar *sc)
 {
     for (size_t i = 0; i < sc->n; i++) {
         tss_free(sc->entries[i].key);
-        roaring_bitmap_free(sc->entries[i].bm);
+        /* NULL when decoding stopped at this entry's bitmap; CRoaring
+         * before 0.3 dereferences a NULL bitmap */
+        if (sc->entries[i].bm)
+            roaring_bitmap_free(sc->entries[i].bm);
     }
     tss_free(sc->entries);
     memset(sc, 0, sizeof(*sc));
@@ -531,6 +534,11 @@ uint64_t tss_covtable_version(const tss_covtable *t)
     return t->version;
 }
 
+void tss_covtable_set_version(tss_covtable *t, uint64_t version)
+{
+    t->version = version;
+}
+
 const tss_cov_entry *tss_covtable_get(const tss_covtable *t, const uint8_t *key,
                                       size_t key_len)
 {
@@ -751,6 +759,13 @@ int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
         if (rc == TSS_ENOMEM)
             break;
         tss_log(log, log_ctx, TSS_LEVEL_ERR, "skipping %s", tss_error_last());
+    }
+    if (rc != 0 && rc != TSS_ENOMEM && n > 0) {
+        /* none reads back: the table is derived data, so start empty
+         * (the caller unions every sidecar), numbered above the bad ones */
+        rc = tss_covtable_new(out, bucket_width);
+        if (rc == 0)
+            (*out)->version = vers[0];
     }
     tss_free(vers);
     return rc;

@@ -144,11 +144,15 @@ int tss_covtable_add_points(tss_covtable *t, const uint8_t *key, size_t key_len,
 uint64_t tss_covtable_covered_seq(const tss_covtable *t);
 void tss_covtable_set_covered_seq(tss_covtable *t, uint64_t seq);
 uint64_t tss_covtable_version(const tss_covtable *t);
+/** Sets the version the next save builds on (it saves version + 1). */
+void tss_covtable_set_version(tss_covtable *t, uint64_t version);
 
 /**
  * Loads the highest table snapshot version that reads back valid (older
  * ones are tried when the newest is corrupt, each failure logged through
- * `log`). TSS_ENOTFOUND when there is none.
+ * `log`). TSS_ENOTFOUND when there is none; when none reads back, an empty
+ * table (covered seq 0) numbered as the newest on disk, so the caller
+ * rebuilds it from the sidecars and saves above the unreadable ones.
  */
 int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
                       tss_log_fn log, void *log_ctx) TSS_WUR;

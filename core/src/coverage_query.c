@@ -95,7 +95,7 @@ int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
         goto fail;
     }
     if ((rc = add_head(c)) != 0 ||
-        (rc = tss_cov_collect(s, false, &c->t, &c->stats)) != 0 ||
+        (rc = tss_cov_collect(s, false, false, &c->t, &c->stats)) != 0 ||
         (rc = merge_head(c)) != 0)
         goto fail;
     for (const tss_cov_entry *e = tss_covtable_iter(c->t, NULL); e;
@@ -175,6 +175,59 @@ static int push_run(tss_coverage *c, int64_t from, int64_t to, int covered)
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The interval of a series no sidecar knows one for (every segment holds
+ * at most one of its points: a series written every 60 s in 60 s
+ * segments): the median distance between its buckets in [bf, bt], in
+ * buckets; 0 with fewer than two buckets. Out of memory, it estimates from
+ * the distances gathered so far.
+ */
+static int64_t bucket_spacing(const tss_cov_entry *e, int64_t bf, int64_t bt)
+{
+    int64_t vf = tss_cov_bucket_value(bf), prev = 0, m = 0, *d = NULL;
+    size_t n = 0, cap = 0;
+    roaring_uint32_iterator_t it;
+    bool first = true;
+
+    roaring_init_iterator(e->bm, &it);
+    if (vf > 0)
+        roaring_move_uint32_iterator_equalorlarger(&it, (uint32_t)vf);
+    for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
+        int64_t b = (int64_t)it.current_value + TSS_COV_BASE_BUCKET;
+
+        if (b < bf)
+            continue;
+        if (b > bt)
+            break;
+        if (!first && n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            int64_t *nd = tss_realloc(d, nc * sizeof(*nd));
+
+            if (!nd)
+                break;
+            d = nd;
+            cap = nc;
+        }
+        if (!first)
+            d[n++] = b - prev;
+        first = false;
+        prev = b;
+    }
+    if (n) {
+        qsort(d, n, sizeof(*d), cmp_i64);
+        m = d[n / 2];
+    }
+    tss_free(d);
+    return m;
+}
+
 /*
  * Classifies buckets [bf, bt] of one series: runs of empty buckets longer
  * than `tolerance` are gaps, everything else is covered.
@@ -187,7 +240,10 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
     roaring_uint32_iterator_t it;
     int rc = 0;
 
-    tol = e->interval > 0 ? (e->interval + w - 1) / w : 1;
+    out->interval = e->interval;
+    if (out->interval <= 0)
+        out->interval = bucket_spacing(e, bf, bt) * w;
+    tol = out->interval > 0 ? (out->interval + w - 1) / w : 1;
     if (tol < 1)
         tol = 1;
     c->nruns = 0;
@@ -256,7 +312,6 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
             return rc;
         out->id = kv.id;
         out->kind = kv.kind;
-        out->interval = e->interval;
         out->from = bf * w;
         out->to = (bt + 1) * w;
         out->runs = c->runs;

@@ -639,3 +639,99 @@ uint32_t tss_head_item_snap_id(const tss_head_item *it)
 {
     return it->cur.id;
 }
+
+/* ---- deletes ------------------------------------------------------------ */
+
+/* Rebuilds one item without the points in [from, to]. Returns the number
+ * removed, or a negative error; *empty when nothing is left. */
+static int64_t filter_item(tss_head_item *w, int kind, int64_t from, int64_t to,
+                           bool *empty)
+{
+    tss_point *pts = NULL;
+    size_t n = 0, cap = 0, kept = 0;
+    tss_enc fresh;
+    int rc;
+
+    *empty = false;
+    if ((rc = item_points(w, &pts, &n, &cap)) != 0)
+        return rc;
+    tss_enc_init(&fresh, kind);
+    for (size_t i = 0; i < n; i++) {
+        if (pts[i].t >= from && pts[i].t <= to)
+            continue;
+        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0) {
+            tss_enc_free(&fresh);
+            tss_free(pts);
+            return rc;
+        }
+        kept++;
+    }
+    tss_free(pts);
+    if (kept == n) {
+        tss_enc_free(&fresh);
+        return 0;
+    }
+    tss_enc_free(&w->enc);
+    w->enc = fresh;
+    w->nooo = 0;
+    w->cur.reset = true;
+    *empty = kept == 0;
+    return (int64_t)(n - kept);
+}
+
+int tss_head_filter(tss_head *h,
+                    bool (*match)(void *ctx, const uint8_t *key, size_t len),
+                    void *ctx, int64_t from, int64_t to, uint64_t *removed)
+{
+    int rc = 0;
+
+    *removed = 0;
+    for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
+        head_shard *sh = &h->shards[i];
+        head_series *s, *tmp;
+
+        pthread_mutex_lock(&sh->mu);
+        for (s = sh->map; s && rc == 0; s = tmp) {
+            tss_head_item **pw = &s->wins, *w;
+
+            tmp = s->hh.next;
+            if (!match(ctx, s->key, s->key_len))
+                continue;
+            while ((w = *pw) != NULL && rc == 0) {
+                uint64_t held = w->enc.count + w->nooo, nooo = w->nooo;
+                bool empty;
+                int64_t k;
+
+                /* only windows that can hold a point of the range */
+                if (w->start > to || w->start + h->span <= from) {
+                    pw = &w->next;
+                    continue;
+                }
+                k = filter_item(w, s->key[s->key_len - 1], from, to, &empty);
+                if (k < 0) {
+                    rc = (int)k;
+                    break;
+                }
+                if (k > 0) {
+                    *removed += (uint64_t)k;
+                    sh->points -= held - (w->enc.count + w->nooo);
+                    sh->ooo -= nooo - w->nooo;
+                }
+                if (empty) {
+                    *pw = w->next;
+                    item_free(w);
+                } else {
+                    pw = &w->next;
+                }
+            }
+            if (!s->wins) {
+                HASH_DELETE(hh, sh->map, s);
+                tss_free(s->key);
+                tss_free(s);
+                sh->series--;
+            }
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    return rc;
+}

@@ -146,6 +146,19 @@ uint32_t tss_head_item_snap_id(const tss_head_item *it);
 int tss_head_points_of(const tss_enc *enc, const tss_point *ooo, uint32_t nooo,
                        tss_point **pts, size_t *n, size_t *cap) TSS_WUR;
 
+/**
+ * Deletes from the head the points in [from, to] (store units, inclusive)
+ * of every series whose key `match` accepts (called with the shard lock
+ * held: no I/O). Rebuilt items are marked for a whole resend in the
+ * snapshot; callers write a new snapshot base afterwards. *removed counts
+ * the points dropped. TSS_ENOMEM leaves the head consistent (items done so
+ * far are filtered, the rest untouched).
+ */
+int tss_head_filter(tss_head *h,
+                    bool (*match)(void *ctx, const uint8_t *key, size_t len),
+                    void *ctx, int64_t from, int64_t to,
+                    uint64_t *removed) TSS_WUR;
+
 /** Figures for stats: series, points and bytes currently in the head. */
 typedef struct tss_head_stats {
     uint64_t series, points, bytes, out_of_order;

@@ -15,7 +15,9 @@
 
 #include "segment.h"
 #include "series.h"
+#include "delset.h"
 #include "snapshot.h"
+#include "tombstone.h"
 #include "store_internal.h"
 
 /* One source of a series' points: a segment entry, or a head item from
@@ -37,6 +39,11 @@ struct tss_query {
     tss_segment **segs;
     size_t nsegs;
     tss_snap_view head;
+    tss_delset del;        /* deletes in effect */
+    tss_tombstones *tombs; /* per segment, parallel to segs */
+    bool any_deletes;      /* disables the table-figures fast path */
+    tss_range *ranges;
+    size_t rcap;
     ref *refs;
     size_t nrefs, pos, cur_begin, cur_end;
     uint8_t key[TSS_KEY_MAX];
@@ -83,12 +90,34 @@ static bool in_range(const tss_filter *f, int64_t lo, int64_t hi)
     return (!f->has_from || hi >= f->from) && (!f->has_to || lo <= f->to);
 }
 
+/* A segment another one supersedes is invisible (compaction output). */
+static void drop_superseded(tss_query *q)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < q->nsegs; i++) {
+        bool gone = false;
+
+        for (size_t j = 0; j < q->nsegs && !gone; j++)
+            for (size_t u = 0; u < q->segs[j]->nsupersedes && !gone; u++)
+                gone = q->segs[j]->name.start == q->segs[i]->name.start &&
+                       memcmp(q->segs[j]->supersedes[u], q->segs[i]->name.uuid,
+                              16) == 0;
+        if (gone)
+            tss_segment_close(q->segs[i]);
+        else
+            q->segs[k++] = q->segs[i];
+    }
+    q->nsegs = k;
+}
+
 static int open_segments(tss_query *q)
 {
     char **names = NULL;
     size_t n = 0;
     int rc;
 
+    q->any_deletes = q->del.active > 0;
     rc = tss_storage_list(q->s->st, TSS_SEG_DIR, "", ".seg", &names, &n);
     if (rc)
         return rc;
@@ -127,8 +156,24 @@ static int open_segments(tss_query *q)
         seg->fd = -1;
         q->segs[q->nsegs++] = seg;
     }
+    drop_superseded(q);
     if (q->nsegs > 1)
         qsort(q->segs, q->nsegs, sizeof(*q->segs), seg_cmp);
+    q->tombs = tss_calloc(q->nsegs ? q->nsegs : 1, sizeof(*q->tombs));
+    if (!q->tombs) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < q->nsegs; i++) {
+        rc = tss_tomb_read(q->s->st, q->segs[i], &q->tombs[i]);
+        if (rc == TSS_ENOMEM)
+            goto out;
+        if (rc) /* the documents' predicates still hide what is deleted */
+            report(q, "unreadable tombstones", tss_error_last());
+        rc = 0;
+        if (q->tombs[i].n)
+            q->any_deletes = true;
+    }
 out:
     tss_storage_names_free(names, n);
     return rc;
@@ -208,7 +253,8 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
     q->f.ds = q->ds;
     /* the head snapshot first, then the listing: a window sealed between
      * the two shows up twice (merged away), never not at all */
-    if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
+    if ((rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
+        (rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
                                 &q->head)) != 0 ||
         (rc = open_segments(q)) != 0 || (rc = collect_refs(q)) != 0) {
         tss_query_close(q);
@@ -224,8 +270,13 @@ void tss_query_close(tss_query *q)
         return;
     for (size_t i = 0; i < q->nsegs; i++)
         tss_segment_close(q->segs[i]);
+    for (size_t i = 0; q->tombs && i < q->nsegs; i++)
+        tss_tomb_free(&q->tombs[i]);
+    tss_free(q->tombs);
     tss_free(q->segs);
     tss_snap_view_free(&q->head);
+    tss_delset_free(&q->del);
+    tss_free(q->ranges);
     tss_free(q->refs);
     tss_free(q->pts);
     tss_free(q->tmp);
@@ -256,26 +307,36 @@ bool tss_filter_match(const tss_filter *f, const tss_series_id *id)
     return fnmatch(f->series_glob, ident, 0) == 0;
 }
 
-/* Reads one entry's points into q->tmp (replacing its contents). */
+/* Reads one entry's points into q->tmp (replacing its contents), without
+ * the points deletes in effect hide. */
 static int read_entry(tss_query *q, const ref *r, size_t *n)
 {
+    const tss_tombstones *tomb = NULL;
     tss_segment *seg;
+    size_t nr = 0;
     int rc;
 
     *n = 0;
     if (r->seg == HEAD_REF) {
         const tss_snap_item *it = &q->head.items[r->entry];
 
-        return tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, n,
-                                  &q->tcap);
+        rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, n,
+                                &q->tcap);
+    } else {
+        seg = q->segs[r->seg];
+        tomb = &q->tombs[r->seg];
+        if (seg->fd < 0 &&
+            (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
+                                        &seg->file_size)) != 0)
+            return rc;
+        rc = tss_segment_read_points(seg, r->entry, &q->tmp, n, &q->tcap);
+        tss_storage_close_fd(seg->st, seg->fd);
+        seg->fd = -1;
     }
-    seg = q->segs[r->seg];
-    if (seg->fd < 0 && (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
-                                                   &seg->file_size)) != 0)
-        return rc;
-    rc = tss_segment_read_points(seg, r->entry, &q->tmp, n, &q->tcap);
-    tss_storage_close_fd(seg->st, seg->fd);
-    seg->fd = -1;
+    if (rc == 0 && q->any_deletes &&
+        (rc = tss_delset_ranges(&q->del, tomb, r->key, r->key_len, &q->ranges,
+                                &nr, &q->rcap)) == 0)
+        tss_range_filter(q->tmp, n, q->ranges, nr);
     return rc;
 }
 
@@ -401,7 +462,7 @@ int tss_query_next(tss_query *q, tss_series_info *out)
     while (q->pos < q->nrefs) {
         const ref *r0 = &q->refs[q->pos];
         tss_key_view kv;
-        bool exact = true;
+        bool exact = !q->any_deletes;
         size_t e = q->pos + 1;
 
         while (e < q->nrefs && tss_key_cmp(q->refs[e].key, q->refs[e].key_len,

@@ -392,6 +392,15 @@ int tss_segment_open(tss_segment **out, tss_storage *st, const char *rel)
         rc = corrupt(rel, "series table checksum mismatch");
         goto out;
     }
+    {
+        /* content hash: both checksums, which transitively cover every
+         * chunk (the table holds the chunk checksums) */
+        uint8_t both[16];
+
+        memcpy(both, hdr + 120, 8);
+        memcpy(both + 8, tab + tab_len - 8, 8);
+        seg->content_hash = tss_checksum(both, 16);
+    }
     if ((rc = parse_table(seg, tab, (size_t)tab_len - 8, tab_off)) != 0)
         goto out;
     *out = seg;

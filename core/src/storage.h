@@ -87,6 +87,28 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
                      const char *suffix, char ***names, size_t *count) TSS_WUR;
 void tss_storage_names_free(char **names, size_t count);
 
+/** Etag of content that does not exist (a file to be created). */
+#define TSS_ETAG_NONE UINT64_C(0)
+
+/** The etag of file content: XXH3-64 of the bytes, never TSS_ETAG_NONE. */
+uint64_t tss_storage_etag(const void *buf, size_t n);
+
+/** read_all plus the content's etag (TSS_ETAG_NONE and TSS_ENOTFOUND when
+ * the file does not exist). */
+int tss_storage_read_etag(tss_storage *st, const char *rel, size_t maxbytes,
+                          uint8_t **out, size_t *len, uint64_t *etag) TSS_WUR;
+
+/**
+ * put_if_match: compare-and-swap on an etag. Under an exclusive flock of
+ * the file's directory (held by every process's put_if_match on that
+ * directory), reads the current content; if its etag is `expect`, replaces
+ * it with `buf` (write_atomic; expect TSS_ETAG_NONE: the file must not
+ * exist and is created with write_new). Otherwise TSS_ECAS: the caller
+ * lost a race, re-reads and retries. Two processes never both win.
+ */
+int tss_storage_put_if_match(tss_storage *st, const char *rel, uint64_t expect,
+                             const void *buf, size_t n) TSS_WUR;
+
 /** Removes file `rel`; TSS_ENOTFOUND if it does not exist. */
 int tss_storage_remove(tss_storage *st, const char *rel) TSS_WUR;
 

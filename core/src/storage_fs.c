@@ -437,6 +437,59 @@ int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
     return 0;
 }
 
+uint64_t tss_storage_etag(const void *buf, size_t n)
+{
+    return tss_checksum(buf, n) | 1; /* never TSS_ETAG_NONE */
+}
+
+int tss_storage_read_etag(tss_storage *st, const char *rel, size_t maxbytes,
+                          uint8_t **out, size_t *len, uint64_t *etag)
+{
+    int rc = tss_storage_read_all(st, rel, maxbytes, out, len);
+
+    *etag = rc == 0 ? tss_storage_etag(*out, *len) : TSS_ETAG_NONE;
+    return rc;
+}
+
+int tss_storage_put_if_match(tss_storage *st, const char *rel, uint64_t expect,
+                             const void *buf, size_t n)
+{
+    const char *base;
+    uint8_t *cur = NULL;
+    size_t clen;
+    uint64_t etag;
+    int dfd, rc;
+
+    if ((rc = fail_if_sticky(st, rel)) != 0)
+        return rc;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    /* the directory's lock, not the file's: the file is replaced by
+     * rename, so a lock on it would guard an inode nobody reads again */
+    while (st->io->flock(dfd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            rc = tss_error_set_errno(errno, "flock", rel);
+            st->io->close(dfd);
+            return rc;
+        }
+    }
+    rc = tss_storage_read_etag(st, rel, SIZE_MAX, &cur, &clen, &etag);
+    if (rc == TSS_ENOTFOUND)
+        rc = 0;
+    if (rc == 0 && etag != expect)
+        rc = tss_error_set(TSS_ECAS,
+                           "update of %s lost a race: it changed since it was "
+                           "read (etag %016llx, expected %016llx)",
+                           rel, (unsigned long long)etag,
+                           (unsigned long long)expect);
+    if (rc == 0)
+        rc = write_file(st, rel, buf, n, expect != TSS_ETAG_NONE);
+    tss_free(cur);
+    (void)st->io->flock(dfd, LOCK_UN);
+    st->io->close(dfd);
+    return rc;
+}
+
 int tss_storage_open_append(tss_storage *st, const char *rel, int *fdout,
                             uint64_t *size)
 {

@@ -21,7 +21,9 @@
 
 #include <uuid/uuid.h>
 
+#include "compact.h"
 #include "meta.h"
+#include "tsstore/mutation.h"
 #include "segment.h"
 #include "series.h"
 
@@ -44,6 +46,7 @@ void tss_store_options_init(tss_store_options *o)
     o->shards = DEFAULT_SHARDS;
     o->max_pending_bytes = DEFAULT_MAX_PENDING;
     o->snapshot_sync_seconds = DEFAULT_SNAP_SYNC_S;
+    o->compact_after_segments = 1;
 }
 
 int64_t tss_store_now(const tss_store *s)
@@ -244,6 +247,17 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                         "%s/%s",
                         removed, dir, dirs[i]);
         }
+        {
+            uint64_t superseded;
+
+            /* finish a compaction a crash interrupted */
+            if ((rc = tss_remove_superseded(s->st, s->log, s->log_ctx,
+                                            &superseded)) != 0)
+                goto fail;
+        }
+        if ((rc = tss_delset_load(s->st, s->log, s->log_ctx, &s->deletes)))
+            goto fail;
+        s->compact_after = opts->compact_after_segments;
         if ((rc = max_seq(s, &s->next_seq)) != 0)
             goto fail;
         s->next_seq++;
@@ -260,6 +274,11 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                                         s->info.units_per_second,
                                     tss_store_now(s), s->log, s->log_ctx)) != 0)
             goto fail;
+        /* resume deletes a crash interrupted (and apply new ones);
+         * failures are logged and retried by the next call */
+        *out = s;
+        (void)!tss_store_apply_mutations(s, tss_store_now(s), NULL);
+        return 0;
     }
     *out = s;
     return 0;
@@ -281,6 +300,7 @@ void tss_store_close(tss_store *s)
     }
     tss_covtable_free(s->cov);
     tss_snapshot_close(s->snap);
+    tss_delset_free(&s->deletes);
     if (s->lock_fd >= 0)
         tss_storage_close_fd(s->st, s->lock_fd);
     tss_storage_close(s->st);
@@ -439,7 +459,8 @@ static int build_image(tss_store *s, tss_pending *p)
     tss_seg_name name;
     tss_buf img = {0};
     tss_point *pts = NULL;
-    size_t n, cap = 0;
+    tss_range *ranges = NULL;
+    size_t n, cap = 0, nr, rcap = 0;
     uint64_t points = 0;
     int rc;
 
@@ -458,8 +479,23 @@ static int build_image(tss_store *s, tss_pending *p)
         size_t klen;
         const uint8_t *key = tss_head_item_key(it, &klen);
 
-        if ((rc = tss_head_item_points(it, &pts, &n, &cap)) != 0 ||
-            (rc = tss_seg_builder_add(&bld, key, klen, pts, n)) != 0 ||
+        if ((rc = tss_head_item_points(it, &pts, &n, &cap)) != 0) {
+            tss_seg_builder_abort(&bld);
+            goto fail;
+        }
+        /* visible deletes: a point deleted never reaches a segment */
+        if (s->deletes.active) {
+            nr = 0;
+            if ((rc = tss_delset_ranges(&s->deletes, NULL, key, klen, &ranges,
+                                        &nr, &rcap)) != 0) {
+                tss_seg_builder_abort(&bld);
+                goto fail;
+            }
+            tss_range_filter(pts, &n, ranges, nr);
+        }
+        if (n == 0)
+            continue;
+        if ((rc = tss_seg_builder_add(&bld, key, klen, pts, n)) != 0 ||
             (rc = tss_sidecar_add(&p->cov, key, klen, pts, n)) != 0) {
             tss_seg_builder_abort(&bld);
             goto fail;
@@ -488,9 +524,11 @@ static int build_image(tss_store *s, tss_pending *p)
     p->bytes = p->len + p->cov_img.len;
     tss_head_batch_free(&p->batch);
     tss_free(pts);
+    tss_free(ranges);
     return 0;
 fail:
     tss_free(pts);
+    tss_free(ranges);
     tss_buf_free(&img);
     tss_buf_free(&p->cov_img);
     tss_sidecar_free(&p->cov);

@@ -63,16 +63,26 @@ static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
     return 0;
 }
 
+static int cmp_name(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* True if the sorted sidecar listing holds the sidecar of `uuid`. */
+static bool has_sidecar(char **names, size_t count, const uint8_t uuid[16])
+{
+    char name[48];
+
+    uuid_unparse_lower(uuid, name);
+    strcat(name, ".roar");
+    return bsearch(name, names, count, sizeof(*names), cmp_name) != NULL;
+}
+
 /* Removes sidecars whose segment does not exist (a crash between the
  * sidecar write and the segment write leaves one). */
-static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n)
+static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n,
+                           char **names, size_t count)
 {
-    char **names;
-    size_t count;
-
-    if (tss_storage_list(s->st, TSS_COV_SEG_DIR, "", ".roar", &names, &count) !=
-        0)
-        return;
     for (size_t i = 0; i < count; i++) {
         char u[37], rel[128];
         uuid_t id;
@@ -95,22 +105,23 @@ static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n)
                     "written",
                     rel);
     }
-    tss_storage_names_free(names, count);
 }
 
-int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
-                    tss_cov_stats *stats)
+int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
+                    tss_covtable **out, tss_cov_stats *stats)
 {
     uint64_t max_buckets = (uint64_t)(s->info.span / s->info.bucket_width);
     tss_covtable *t = NULL;
     seg_ref *segs = NULL;
-    char **names = NULL;
-    size_t count = 0, n = 0;
+    char **names = NULL, **cov_names = NULL;
+    size_t count = 0, n = 0, cov_count = 0;
     int rc;
 
     *out = NULL;
     memset(stats, 0, sizeof(*stats));
-    rc = tss_covtable_load(&t, s->st, s->info.bucket_width, s->log, s->log_ctx);
+    rc = from_scratch ? TSS_ENOTFOUND
+                      : tss_covtable_load(&t, s->st, s->info.bucket_width,
+                                          s->log, s->log_ctx);
     if (rc == TSS_ENOTFOUND)
         rc = tss_covtable_new(&t, s->info.bucket_width);
     if (rc)
@@ -128,11 +139,21 @@ int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
             segs[n++].name = names[i];
     tss_error_clear();
     qsort(segs, n, sizeof(*segs), cmp_seq);
+    /* the writer also restores sidecars of segments the table covers */
+    if (repair && tss_storage_list(s->st, TSS_COV_SEG_DIR, "", ".roar",
+                                   &cov_names, &cov_count) != 0)
+        repair = false; /* the next start tries again */
     for (size_t i = 0; i < n; i++) {
         tss_sidecar sc;
 
-        if (segs[i].sn.seq <= tss_covtable_covered_seq(t))
+        if (segs[i].sn.seq <= tss_covtable_covered_seq(t)) {
+            if (repair && !has_sidecar(cov_names, cov_count, segs[i].sn.uuid)) {
+                if (rebuild(s, &segs[i], true, TSS_ENOTFOUND, &sc) == 0)
+                    tss_sidecar_free(&sc);
+                stats->decoded++;
+            }
             continue;
+        }
         rc = tss_sidecar_read(s->st, segs[i].sn.uuid, max_buckets, &sc);
         if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
             int why = rc;
@@ -163,12 +184,13 @@ int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
         stats->unioned++;
     }
     if (repair)
-        remove_orphans(s, segs, n);
+        remove_orphans(s, segs, n, cov_names, cov_count);
     *out = t;
     t = NULL;
 out:
     tss_free(segs);
     tss_storage_names_free(names, count);
+    tss_storage_names_free(cov_names, cov_count);
     tss_covtable_free(t);
     return rc;
 }
@@ -178,7 +200,7 @@ int tss_store_cov_recover(tss_store *s)
     tss_cov_stats st;
     int rc;
 
-    if ((rc = tss_cov_collect(s, true, &s->cov, &st)) != 0)
+    if ((rc = tss_cov_collect(s, true, false, &s->cov, &st)) != 0)
         return rc;
     /* no snapshot yet, or one behind the segments (a crash after a
      * segment write): write it now */

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "coverage.h"
+#include "delset.h"
 #include "head.h"
 #include "snapshot.h"
 #include "internal.h"
@@ -56,16 +57,20 @@ struct tss_store {
     int64_t complain_next, complain_step; /* rate limit for write errors */
     tss_covtable *cov;                    /* table coverage, kept current */
     tss_snapshot *snap;                   /* head persistence */
-    bool sealed_since_base;               /* a new snapshot base is due */
-    bool cov_dirty;                       /* a table save failed: retry */
+    tss_delset deletes;     /* mutation documents; visible deletes filter
+                               what is sealed */
+    uint32_t compact_after; /* tombstoned segments that trigger compaction */
+    bool sealed_since_base; /* a new snapshot base is due */
+    bool cov_dirty;         /* a table save failed: retry */
     atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
         n_errors, n_dropped;
 };
 
 /*
  * Brings table coverage up to date with the segments on disk: loads the
- * newest valid table snapshot (or starts empty), then unions the sidecar of
- * every segment with a seq above the snapshot's. A sidecar that is missing
+ * newest valid table snapshot (or starts empty; always with
+ * `from_scratch`), then unions the sidecar of every segment with a seq
+ * above the snapshot's. A sidecar that is missing
  * or corrupt is rebuilt from its segment (counted in *decoded); with
  * `repair` the rebuilt sidecar is written (a corrupt one is first renamed
  * aside with a ".corrupt" suffix) and sidecars without a segment are
@@ -77,8 +82,8 @@ typedef struct tss_cov_stats {
     uint64_t errors;  /* files skipped as unreadable */
 } tss_cov_stats;
 
-int tss_cov_collect(tss_store *s, bool repair, tss_covtable **out,
-                    tss_cov_stats *st) TSS_WUR;
+int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
+                    tss_covtable **out, tss_cov_stats *st) TSS_WUR;
 
 /* True if a decoded series key passes the filter's glob and ds. */
 bool tss_filter_match(const tss_filter *f, const tss_series_id *id);

@@ -40,7 +40,10 @@ typedef struct tss_cov_run {
 typedef struct tss_coverage_series {
     tss_series_id id;
     int kind;
-    int64_t interval;        /**< store units; 0 if unknown */
+    int64_t interval;        /**< store units; 0 if unknown. Where no
+                                  segment holds two of the series' points,
+                                  the median distance between its buckets
+                                  in the range, in whole buckets */
     int64_t from, to;        /**< the judged range, [from, to), store units */
     const tss_cov_run *runs; /**< alternating covered/gap runs, in order */
     size_t nruns;

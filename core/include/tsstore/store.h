@@ -61,6 +61,10 @@ typedef struct tss_store_options {
      * way (the data is in the page cache); this bounds what a power
      * failure can lose. Default 60. */
     int64_t snapshot_sync_seconds;
+    /** Writer: compact automatically once this many segments carry
+     * tombstones of visible deletes; 0 never (tsstore compact by hand).
+     * Default 1: deleted points leave the disk at the next round. */
+    uint32_t compact_after_segments;
     /** File-system operations; NULL = tss_io_default(). */
     const tss_io_ops *io;
     /** Log sink (may be NULL); called from the thread doing the work. */

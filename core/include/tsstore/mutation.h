@@ -1,0 +1,116 @@
+/*
+ * tsstore — deletes and compaction, through the store's write-ahead log
+ * of mutation documents (DataDir/wal/mutations/, format and state diagram
+ * in docs/format.md).
+ *
+ * Anyone may create a document; only the process holding the writer LOCK
+ * applies it (collectd's write_tsstore on its maintenance thread, or the
+ * CLI when no writer runs). A delete becomes visible all at once: before
+ * its document reaches "visible" no reader hides any of its points; after,
+ * every reader hides all of them. Compaction then rewrites the affected
+ * segments without the points, and the document goes away.
+ */
+#ifndef TSSTORE_MUTATION_H
+#define TSSTORE_MUTATION_H
+
+#include <stdint.h>
+
+#include "tsstore/error.h"
+#include "tsstore/query.h"
+#include "tsstore/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What to delete: series matching the glob (and ds), points in
+ * [from, to] (store units, inclusive). Without has_to, `to` is the
+ * document's creation time: everything stored so far. */
+typedef struct tss_delete_spec {
+    const char *series_glob; /**< fnmatch(3) on host/plugin[-pi]/type[-ti] */
+    const char *ds;          /**< NULL: every data source */
+    int has_from, has_to;
+    int64_t from, to;
+} tss_delete_spec;
+
+/** Document states, as tss_mutation_state reports them. */
+enum {
+    TSS_MUTATION_REMOVED = 0, /**< done and gone (file removed) */
+    TSS_MUTATION_INTENT = 1,
+    TSS_MUTATION_APPLYING = 2,
+    TSS_MUTATION_VISIBLE = 3,
+    TSS_MUTATION_COMPACTED = 4,
+};
+
+/**
+ * Creates a delete document in state "intent" (write_new) and returns its
+ * id in id_out[37]. Does not apply it. Reader or writer handle. Errors:
+ * TSS_EINVAL (empty glob, from > to), TSS_EIO, TSS_ENOSPC.
+ */
+int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
+                      char id_out[37]) TSS_WUR;
+
+/** Creates a compaction request for the writer. id_out[37]. */
+int tss_compact_request(tss_store *s, char id_out[37]) TSS_WUR;
+
+/** State of document `id` (TSS_MUTATION_*); 0 once it was removed. */
+int tss_mutation_state(tss_store *s, const char *id, int *state) TSS_WUR;
+
+/** Dry run of a delete: per matching series, where its points are. */
+typedef void (*tss_plan_cb)(void *ctx, const tss_series_id *id, int kind,
+                            const char *where, uint64_t points);
+
+typedef struct tss_plan_totals {
+    uint64_t series, segments, points, head_points;
+} tss_plan_totals;
+
+/**
+ * Lists what `spec` would delete now: calls cb once per (series, segment
+ * file or "head") with the number of points in range, and sums them. Reads
+ * only; takes no lock.
+ */
+int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
+                    void *ctx, tss_plan_totals *out) TSS_WUR;
+
+/** What one tss_store_apply_mutations call did. */
+typedef struct tss_apply_result {
+    uint32_t made_visible; /**< deletes that became visible */
+    uint32_t compacted;    /**< windows rewritten */
+    uint32_t removed_docs; /**< documents completed and removed */
+    uint64_t points_deleted;
+    uint64_t bytes_rewritten;
+    uint32_t pending; /**< documents still waiting (an error) */
+} tss_apply_result;
+
+/**
+ * Writer: applies every pending document — deletes up to "visible"
+ * (tombstones per affected segment, the head filtered, a new snapshot
+ * base), compaction requests, and compaction when the number of segments
+ * with tombstones reaches the store's compact_after option — then removes
+ * completed documents. Resumes documents interrupted by a crash from their
+ * recorded progress; every step is idempotent. Errors are logged; the
+ * document stays and is retried on the next call. Shares the seal mutex.
+ */
+int tss_store_apply_mutations(tss_store *s, int64_t now,
+                              tss_apply_result *res) TSS_WUR;
+
+/** tss_store_compact flags */
+enum {
+    TSS_COMPACT_MERGE = 1, /**< also merge windows split over several
+                                segments (late points, restarts) */
+};
+
+/**
+ * Writer: rewrites every window that has tombstones in effect (and with
+ * TSS_COMPACT_MERGE every window with several segments) into one segment
+ * that supersedes the old ones, with its coverage; removes the old files;
+ * rebuilds the table coverage. Crash-safe at every step: a superseded
+ * segment is invisible as soon as its successor exists.
+ */
+int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
+                      tss_apply_result *res) TSS_WUR;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TSSTORE_MUTATION_H */

@@ -1,0 +1,107 @@
+/*
+ * Deletes as readers see them (rules in delset.h).
+ */
+#define _GNU_SOURCE
+#include "delset.h"
+
+#include "series.h"
+
+int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
+                    tss_delset *out)
+{
+    size_t bad;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = tss_mut_list(st, log, log_ctx, &out->muts, &out->n, &bad)))
+        return rc;
+    for (size_t i = 0; i < out->n; i++)
+        if (out->muts[i].kind == TSS_MUT_DELETE &&
+            out->muts[i].state >= TSS_MS_VISIBLE)
+            out->active++;
+    return 0;
+}
+
+void tss_delset_free(tss_delset *d)
+{
+    tss_mut_list_free(d->muts, d->n);
+    memset(d, 0, sizeof(*d));
+}
+
+static bool entry_in_effect(const tss_delset *d, const uint8_t mut[16])
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (memcmp(d->muts[i].uuid, mut, 16) == 0)
+            return d->muts[i].state >= TSS_MS_VISIBLE;
+    return true; /* completed and removed */
+}
+
+static int push(tss_range **r, size_t *n, size_t *cap, int64_t from, int64_t to)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        tss_range *nr = tss_realloc(*r, nc * sizeof(*nr));
+
+        if (!nr)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        *r = nr;
+        *cap = nc;
+    }
+    (*r)[*n].from = from;
+    (*r)[*n].to = to;
+    (*n)++;
+    return 0;
+}
+
+int tss_delset_ranges(const tss_delset *d, const tss_tombstones *t,
+                      const uint8_t *key, size_t key_len, tss_range **r,
+                      size_t *n, size_t *cap)
+{
+    int rc;
+
+    if (d->active) {
+        uint8_t copy[TSS_KEY_MAX];
+        tss_key_view kv;
+
+        memcpy(copy, key, key_len);
+        if (tss_key_decode(copy, key_len, &kv) != 0)
+            return tss_error_set(TSS_ECORRUPT, "malformed series key");
+        for (size_t i = 0; i < d->n; i++) {
+            const tss_mut *m = &d->muts[i];
+
+            if (m->kind != TSS_MUT_DELETE || m->state < TSS_MS_VISIBLE ||
+                !tss_mut_matches_series(m, &kv.id))
+                continue;
+            if ((rc = push(r, n, cap, m->has_from ? m->from : INT64_MIN,
+                           m->to)) != 0)
+                return rc;
+        }
+    }
+    for (size_t i = 0; t && i < t->n; i++) {
+        const tss_tomb_entry *e = &t->entries[i];
+
+        if (e->key_len != key_len || memcmp(e->key, key, key_len) != 0 ||
+            !entry_in_effect(d, e->mutation))
+            continue;
+        if ((rc = push(r, n, cap, e->from, e->to)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void tss_range_filter(tss_point *pts, size_t *n, const tss_range *r, size_t nr)
+{
+    size_t k = 0;
+
+    if (nr == 0)
+        return;
+    for (size_t i = 0; i < *n; i++) {
+        bool gone = false;
+
+        for (size_t j = 0; j < nr && !gone; j++)
+            gone = pts[i].t >= r[j].from && pts[i].t <= r[j].to;
+        if (!gone)
+            pts[k++] = pts[i];
+    }
+    *n = k;
+}

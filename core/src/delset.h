@@ -1,0 +1,44 @@
+/*
+ * Deletes as readers see them: the mutation documents of a store and the
+ * rule for when a delete takes effect (wal.h): a delete document's
+ * predicate applies to every point once the document is visible or
+ * compacted; a tombstone entry applies once its document is visible or
+ * compacted, or when its document no longer exists (it was completed and
+ * removed). Used by queries, sealing and compaction alike, so all three
+ * hide exactly the same points.
+ */
+#ifndef TSS_DELSET_H
+#define TSS_DELSET_H
+
+#include "internal.h"
+#include "tombstone.h"
+#include "wal.h"
+
+typedef struct tss_range {
+    int64_t from, to; /* inclusive */
+} tss_range;
+
+typedef struct tss_delset {
+    tss_mut *muts;
+    size_t n;
+    size_t active; /* visible or compacted deletes */
+} tss_delset;
+
+/** Loads every document (unreadable ones are logged and skipped). */
+int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
+                    tss_delset *out) TSS_WUR;
+void tss_delset_free(tss_delset *d);
+
+/**
+ * Ranges deleted from the series with key `key`: from active documents
+ * whose predicate matches, and from tombstone entries `t` (may be NULL) for
+ * that key that are in effect. Appends to *r (tss_realloc'ed; *n, *cap).
+ */
+int tss_delset_ranges(const tss_delset *d, const tss_tombstones *t,
+                      const uint8_t *key, size_t key_len, tss_range **r,
+                      size_t *n, size_t *cap) TSS_WUR;
+
+/** Removes from pts[0..*n) every point inside one of the ranges. */
+void tss_range_filter(tss_point *pts, size_t *n, const tss_range *r, size_t nr);
+
+#endif

@@ -1,0 +1,598 @@
+/*
+ * Applying mutation documents (wal.h): deletes from intent to visible,
+ * compaction, completion. Runs in the writer, under the seal mutex, so it
+ * never interleaves with a seal or a snapshot.
+ *
+ * Delete steps, each idempotent and recorded by compare-and-swap:
+ *   1. targets: every segment that holds a matching series in range now
+ *      (recomputed on every resume: a compaction may have replaced one);
+ *   2. per target, tombstone entries for the matching series (CAS on the
+ *      tombstone sidecar; an existing entry of this mutation means done);
+ *   3. the head: matching points dropped in memory, then a new snapshot
+ *      base, so no snapshot on disk holds them any more;
+ *   4. state visible: from here every reader hides the points.
+ * Compaction later rewrites the targets without the points; a document
+ * whose targets are all gone is marked compacted and removed.
+ */
+#define _GNU_SOURCE
+#include "tsstore/mutation.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+#include "compact.h"
+#include "delset.h"
+#include "series.h"
+#include "store_internal.h"
+
+#define CAS_RETRIES 16
+
+/* ---- documents ------------------------------------------------------- */
+
+static int new_doc(tss_store *s, int kind, tss_mut *m)
+{
+    uuid_t u;
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    uuid_generate(u);
+    memcpy(m->uuid, u, 16);
+    uuid_unparse_lower(u, m->id);
+    m->kind = kind;
+    m->state = TSS_MS_INTENT;
+    m->created = m->updated = (int64_t)time(NULL);
+    m->to = tss_store_now(s);
+    rc = tss_mut_create(s->st, m);
+    return rc;
+}
+
+int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
+                      char id_out[37])
+{
+    tss_mut m;
+    uuid_t u;
+    int rc;
+
+    if (!spec->series_glob || !*spec->series_glob)
+        return tss_error_set(TSS_EINVAL, "a delete needs a series pattern");
+    if (spec->has_from && spec->has_to && spec->from > spec->to)
+        return tss_error_set(TSS_EINVAL, "--from is after --to");
+    memset(&m, 0, sizeof(m));
+    uuid_generate(u);
+    memcpy(m.uuid, u, 16);
+    uuid_unparse_lower(u, m.id);
+    m.kind = TSS_MUT_DELETE;
+    m.state = TSS_MS_INTENT;
+    m.created = m.updated = (int64_t)time(NULL);
+    m.has_from = spec->has_from != 0;
+    m.from = spec->from;
+    m.to = spec->has_to ? spec->to : tss_store_now(s);
+    if (!(m.series = tss_strdup(spec->series_glob)) ||
+        (spec->ds && !(m.ds = tss_strdup(spec->ds))))
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+    else
+        rc = tss_mut_create(s->st, &m);
+    if (rc == 0)
+        memcpy(id_out, m.id, 37);
+    tss_mut_free(&m);
+    return rc;
+}
+
+int tss_compact_request(tss_store *s, char id_out[37])
+{
+    tss_mut m;
+    int rc = new_doc(s, TSS_MUT_COMPACT, &m);
+
+    if (rc == 0)
+        memcpy(id_out, m.id, 37);
+    tss_mut_free(&m);
+    return rc;
+}
+
+int tss_mutation_state(tss_store *s, const char *id, int *state)
+{
+    tss_mut m;
+    int rc = tss_mut_read(s->st, id, &m);
+
+    if (rc == TSS_ENOTFOUND) {
+        *state = TSS_MUTATION_REMOVED;
+        tss_error_clear();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    *state = m.state;
+    tss_mut_free(&m);
+    return 0;
+}
+
+/* ---- which series and points a delete touches ------------------------- */
+
+static bool key_matches(const tss_mut *m, const uint8_t *key, size_t len)
+{
+    uint8_t copy[TSS_KEY_MAX];
+    tss_key_view kv;
+
+    memcpy(copy, key, len);
+    return tss_key_decode(copy, len, &kv) == 0 &&
+           tss_mut_matches_series(m, &kv.id);
+}
+
+static bool overlaps(const tss_mut *m, int64_t lo, int64_t hi)
+{
+    return hi >= (m->has_from ? m->from : INT64_MIN) && lo <= m->to;
+}
+
+/* Points of entry e of seg inside the delete's range. */
+static int count_in_range(tss_segment *seg, size_t e, const tss_mut *m,
+                          uint64_t *count)
+{
+    tss_point *pts = NULL;
+    size_t n = 0, cap = 0;
+    int rc = tss_segment_read_points(seg, e, &pts, &n, &cap);
+
+    *count = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *count += overlaps(m, pts[i].t, pts[i].t);
+    tss_free(pts);
+    return rc;
+}
+
+static void fill_mut(tss_mut *m, const tss_delete_spec *spec, int64_t now)
+{
+    memset(m, 0, sizeof(*m));
+    m->kind = TSS_MUT_DELETE;
+    m->series = (char *)spec->series_glob;
+    m->ds = (char *)spec->ds;
+    m->has_from = spec->has_from != 0;
+    m->from = spec->from;
+    m->to = spec->has_to ? spec->to : now;
+}
+
+int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
+                    void *ctx, tss_plan_totals *out)
+{
+    tss_seg_name *segs = NULL;
+    tss_snap_view head;
+    size_t n = 0;
+    tss_mut m;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    fill_mut(&m, spec, tss_store_now(s));
+    if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
+                                &head)) != 0)
+        return rc;
+    if ((rc = tss_list_segments(s->st, &segs, &n)) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        char rel[192];
+        tss_segment *seg;
+        bool touched = false;
+
+        if (!overlaps(&m, segs[i].start, segs[i].end - 1))
+            continue;
+        tss_seg_name_format(rel, sizeof(rel), &segs[i]);
+        if (tss_segment_open(&seg, s->st, rel) != 0)
+            continue; /* verify reports it */
+        for (size_t e = 0; e < seg->nentries; e++) {
+            const tss_seg_entry *en = &seg->entries[e];
+            uint8_t copy[TSS_KEY_MAX];
+            tss_key_view kv;
+            uint64_t c;
+
+            memcpy(copy, en->key, en->key_len);
+            if (tss_key_decode(copy, en->key_len, &kv) != 0 ||
+                !tss_mut_matches_series(&m, &kv.id) ||
+                !overlaps(&m, en->min_t, en->max_t) ||
+                count_in_range(seg, e, &m, &c) != 0 || c == 0)
+                continue;
+            touched = true;
+            out->points += c;
+            if (cb)
+                cb(ctx, &kv.id, kv.kind, rel, c);
+        }
+        out->segments += touched;
+        tss_segment_close(seg);
+    }
+    for (size_t i = 0; i < head.n; i++) {
+        const tss_snap_item *it = &head.items[i];
+        tss_point *pts = NULL;
+        size_t np = 0, cap = 0;
+        uint64_t c = 0;
+        uint8_t copy[TSS_KEY_MAX];
+        tss_key_view kv;
+
+        memcpy(copy, it->key, it->key_len);
+        if (it->dropped || tss_key_decode(copy, it->key_len, &kv) != 0 ||
+            !tss_mut_matches_series(&m, &kv.id))
+            continue;
+        if (tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, &np, &cap) ==
+            0)
+            for (size_t k = 0; k < np; k++)
+                c += overlaps(&m, pts[k].t, pts[k].t);
+        tss_free(pts);
+        if (c && cb)
+            cb(ctx, &kv.id, kv.kind, "head", c);
+        out->head_points += c;
+    }
+    out->points += out->head_points;
+out:
+    tss_free(segs);
+    tss_snap_view_free(&head);
+    return rc;
+}
+
+/* ---- applying a delete --------------------------------------------------- */
+
+static int save_doc(tss_store *s, tss_mut *m)
+{
+    m->updated = (int64_t)time(NULL);
+    return tss_mut_update(s->st, m);
+}
+
+/* Step 1: (re)compute targets; keeps the progress of known ones. */
+static int compute_targets(tss_store *s, tss_mut *m)
+{
+    tss_seg_name *segs;
+    tss_mut_target *nt;
+    size_t n, k = 0;
+    int rc;
+
+    if ((rc = tss_list_segments(s->st, &segs, &n)) != 0)
+        return rc;
+    nt = tss_calloc(n ? n : 1, sizeof(*nt));
+    if (!nt) {
+        tss_free(segs);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char rel[192];
+        tss_segment *seg;
+        bool hit = false;
+
+        if (!overlaps(m, segs[i].start, segs[i].end - 1))
+            continue;
+        tss_seg_name_format(rel, sizeof(rel), &segs[i]);
+        if (tss_segment_open(&seg, s->st, rel) != 0) {
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                    "delete %s: segment unreadable, not tombstoned: %s", m->id,
+                    tss_error_last());
+            continue;
+        }
+        for (size_t e = 0; e < seg->nentries && !hit; e++)
+            hit = overlaps(m, seg->entries[e].min_t, seg->entries[e].max_t) &&
+                  key_matches(m, seg->entries[e].key, seg->entries[e].key_len);
+        tss_segment_close(seg);
+        if (!hit)
+            continue;
+        if (!(nt[k].segment = tss_strdup(rel + strlen(TSS_SEG_DIR) + 1))) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t j = 0; j < m->ntargets; j++)
+            if (strcmp(m->targets[j].segment, nt[k].segment) == 0)
+                nt[k].tombstoned = m->targets[j].tombstoned;
+        k++;
+    }
+    tss_free(segs);
+    if (rc) {
+        for (size_t i = 0; i < k; i++)
+            tss_free(nt[i].segment);
+        tss_free(nt);
+        return rc;
+    }
+    for (size_t i = 0; i < m->ntargets; i++)
+        tss_free(m->targets[i].segment);
+    tss_free(m->targets);
+    m->targets = nt;
+    m->ntargets = k;
+    return 0;
+}
+
+/* Step 2 for one segment: CAS loop on its tombstone sidecar. */
+static int tombstone_segment(tss_store *s, tss_mut *m, const char *name)
+{
+    char rel[256], trel[128];
+    tss_segment *seg;
+    int rc;
+
+    snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", name);
+    if ((rc = tss_segment_open(&seg, s->st, rel)) != 0)
+        return rc == TSS_ENOTFOUND ? 0 : rc; /* compacted away: nothing */
+    tss_tomb_path(trel, sizeof(trel), seg->name.uuid);
+    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+        tss_tombstones t;
+        tss_buf img = {0};
+        uint64_t points = 0;
+
+        if ((rc = tss_tomb_read(s->st, seg, &t)) != 0)
+            break;
+        if (tss_tomb_has_mutation(&t, m->uuid)) { /* someone did it */
+            tss_tomb_free(&t);
+            break;
+        }
+        for (size_t e = 0; e < seg->nentries && rc == 0; e++) {
+            const tss_seg_entry *en = &seg->entries[e];
+            uint64_t c;
+
+            if (!overlaps(m, en->min_t, en->max_t) ||
+                !key_matches(m, en->key, en->key_len))
+                continue;
+            rc = count_in_range(seg, e, m, &c);
+            if (rc == 0 && c)
+                rc = tss_tomb_push(&t, m->uuid, en->key, en->key_len,
+                                   m->has_from ? m->from : INT64_MIN, m->to);
+            points += c;
+        }
+        if (rc == 0)
+            rc = tss_tomb_encode(&t, &img);
+        if (rc == 0)
+            rc = tss_storage_put_if_match(s->st, trel, t.etag, img.data,
+                                          img.len);
+        tss_buf_free(&img);
+        tss_tomb_free(&t);
+        if (rc == TSS_ECAS)
+            continue; /* lost a race: re-read, retry */
+        if (rc == 0)
+            m->points += points;
+        break;
+    }
+    tss_segment_close(seg);
+    return rc;
+}
+
+static bool head_match(void *ctx, const uint8_t *key, size_t len)
+{
+    return key_matches(ctx, key, len);
+}
+
+/* The whole delete; returns 0 when it is visible. */
+static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
+                        tss_apply_result *res)
+{
+    if (m->state == TSS_MS_INTENT || m->state == TSS_MS_APPLYING) {
+        int rc;
+
+        if ((rc = compute_targets(s, m)) != 0)
+            return rc;
+        m->state = TSS_MS_APPLYING;
+        if ((rc = save_doc(s, m)) != 0)
+            return rc;
+        for (size_t i = 0; i < m->ntargets; i++) {
+            if (m->targets[i].tombstoned)
+                continue;
+            if ((rc = tombstone_segment(s, m, m->targets[i].segment)) != 0)
+                return rc;
+            m->targets[i].tombstoned = true;
+            if ((rc = save_doc(s, m)) != 0)
+                return rc;
+        }
+        if (!m->head_filtered) {
+            uint64_t removed;
+
+            if ((rc = tss_head_filter(s->head, head_match, m,
+                                      m->has_from ? m->from : INT64_MIN, m->to,
+                                      &removed)) != 0)
+                return rc;
+            /* no snapshot on disk may hold the points any more */
+            if ((rc = tss_snapshot_base(s->snap, now)) != 0)
+                return rc;
+            m->points += removed;
+            m->head_filtered = true;
+            if ((rc = save_doc(s, m)) != 0)
+                return rc;
+        }
+        m->state = TSS_MS_VISIBLE;
+        if ((rc = save_doc(s, m)) != 0)
+            return rc;
+        res->made_visible++;
+        res->points_deleted += m->points;
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
+                "delete %s (%s) is visible: %" PRIu64 " point(s) in %zu "
+                "segment(s) and the head",
+                m->id, m->series ? m->series : "*", m->points, m->ntargets);
+    }
+    return 0;
+}
+
+/* A visible delete whose targets are gone is done. */
+static int complete(tss_store *s, tss_mut *m, tss_apply_result *res)
+{
+    char rel[96];
+    int rc;
+
+    for (size_t i = 0; m->kind == TSS_MUT_DELETE && i < m->ntargets; i++) {
+        char seg[256];
+        uint64_t size;
+        int fd;
+
+        snprintf(seg, sizeof(seg), TSS_SEG_DIR "/%s", m->targets[i].segment);
+        if (tss_storage_open_read(s->st, seg, &fd, &size) == 0) {
+            tss_storage_close_fd(s->st, fd);
+            return 0; /* still to be compacted */
+        }
+    }
+    if (m->state != TSS_MS_COMPACTED) {
+        m->state = TSS_MS_COMPACTED;
+        if ((rc = save_doc(s, m)) != 0)
+            return rc;
+    }
+    tss_mut_path(rel, sizeof(rel), m->id);
+    if ((rc = tss_storage_remove(s->st, rel)) != 0 && rc != TSS_ENOTFOUND)
+        return rc;
+    res->removed_docs++;
+    return 0;
+}
+
+/* Segments with tombstones in effect, for the auto-compaction trigger. */
+static size_t tombstoned_segments(tss_store *s)
+{
+    char **names;
+    size_t n, count = 0;
+
+    if (tss_storage_list(s->st, TSS_SEG_DIR, "", ".tombstones", &names, &n))
+        return 0;
+    count = n;
+    tss_storage_names_free(names, n);
+    return count;
+}
+
+static int reload_deletes(tss_store *s)
+{
+    tss_delset d;
+    int rc = tss_delset_load(s->st, s->log, s->log_ctx, &d);
+
+    if (rc)
+        return rc;
+    tss_delset_free(&s->deletes);
+    s->deletes = d;
+    return 0;
+}
+
+int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
+{
+    tss_apply_result local;
+    tss_mut *docs = NULL;
+    size_t n = 0, bad;
+    bool compact = false, merge = false;
+    int rc, last = 0;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    pthread_mutex_lock(&s->seal_mu);
+    if ((rc = tss_mut_list(s->st, s->log, s->log_ctx, &docs, &n, &bad)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        tss_mut *m = &docs[i];
+
+        if (m->kind == TSS_MUT_COMPACT) {
+            compact = merge = true;
+            continue;
+        }
+        rc = apply_delete(s, m, now, res);
+        if (rc) {
+            last = rc;
+            res->pending++;
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                    "delete %s not applied yet (retried): %s", m->id,
+                    tss_error_last());
+        }
+    }
+    if ((rc = reload_deletes(s)) != 0)
+        goto out;
+    if (s->compact_after && tombstoned_segments(s) >= s->compact_after)
+        compact = true;
+    pthread_mutex_unlock(&s->seal_mu);
+    if (compact && (rc = tss_store_compact(
+                        s, now, merge ? TSS_COMPACT_MERGE : 0, res)) != 0)
+        last = rc;
+    pthread_mutex_lock(&s->seal_mu);
+    /* completion: re-read, compaction changed documents' worlds */
+    tss_mut_list_free(docs, n);
+    docs = NULL;
+    n = 0;
+    if ((rc = tss_mut_list(s->st, s->log, s->log_ctx, &docs, &n, &bad)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        tss_mut *m = &docs[i];
+
+        if (m->kind == TSS_MUT_COMPACT && !(compact && last == 0))
+            continue;
+        if (m->kind == TSS_MUT_DELETE && m->state < TSS_MS_VISIBLE)
+            continue;
+        if ((rc = complete(s, m, res)) != 0)
+            last = rc;
+    }
+    rc = reload_deletes(s);
+out:
+    tss_mut_list_free(docs, n);
+    pthread_mutex_unlock(&s->seal_mu);
+    return rc ? rc : last;
+}
+
+/* ---- compaction ------------------------------------------------------ */
+
+int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
+                      tss_apply_result *res)
+{
+    tss_seg_name *segs = NULL;
+    tss_covtable *fresh = NULL;
+    tss_cov_stats cs;
+    size_t n = 0;
+    int rc;
+
+    (void)now;
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    pthread_mutex_lock(&s->seal_mu);
+    if ((rc = reload_deletes(s)) != 0 ||
+        (rc = tss_list_segments(s->st, &segs, &n)) != 0)
+        goto out;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        bool tomb = false;
+
+        while (j < n && segs[j].start == segs[i].start)
+            j++;
+        for (size_t k = i; k < j && !tomb; k++) {
+            char trel[128];
+            uint64_t size;
+            int fd;
+
+            tss_tomb_path(trel, sizeof(trel), segs[k].uuid);
+            if (tss_storage_open_read(s->st, trel, &fd, &size) == 0) {
+                tss_storage_close_fd(s->st, fd);
+                tomb = true;
+            }
+        }
+        tss_error_clear();
+        if (tomb || ((flags & TSS_COMPACT_MERGE) && j - i > 1)) {
+            tss_compact_out co;
+
+            rc = tss_compact_window(s->st, &s->info, &segs[i], j - i,
+                                    s->next_seq, &s->deletes, &co);
+            if (rc) {
+                tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                        "compaction of window %" PRId64 " failed: %s",
+                        segs[i].start, tss_error_last());
+                goto out;
+            }
+            if (co.wrote)
+                s->next_seq++;
+            res->compacted++;
+            res->bytes_rewritten += co.bytes_written;
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
+                    "compacted window %" PRId64 ": %zu segment(s), %" PRIu64
+                    " point(s) into %" PRIu64,
+                    segs[i].start, j - i, co.points_before, co.points_after);
+            tss_sidecar_free(&co.cov);
+        }
+        i = j;
+    }
+    /* coverage from scratch (from the sidecars, not the old snapshot):
+     * compaction removes buckets; the new version outranks every old one */
+    if (res->compacted) {
+        if ((rc = tss_cov_collect(s, true, true, &fresh, &cs)) != 0)
+            goto out;
+        tss_covtable_set_version(fresh, tss_covtable_version(s->cov));
+        tss_covtable_free(s->cov);
+        s->cov = fresh;
+        s->cov_dirty = true;
+        if (tss_covtable_save(s->cov, s->st) == 0)
+            s->cov_dirty = false;
+    }
+out:
+    tss_free(segs);
+    pthread_mutex_unlock(&s->seal_mu);
+    return rc;
+}

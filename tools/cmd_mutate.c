@@ -1,0 +1,193 @@
+/*
+ * tsstore delete and tsstore compact. Both write a mutation document; the
+ * process holding the store's writer LOCK applies it. That is collectd's
+ * write_tsstore when it runs (it picks documents up every second), or
+ * this command itself when nobody holds the LOCK.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_time.h"
+#include "tsstore/error.h"
+#include "tsstore/mutation.h"
+
+static const char *const STATE_NAMES[] = {"removed (done)", "intent",
+                                          "applying", "visible", "compacted"};
+
+static void log_stderr(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    if (level <= TSS_LEVEL_WARNING)
+        fprintf(stderr, "tsstore: %s\n", msg);
+}
+
+static void plan_line(void *ctx, const tss_series_id *id, int kind,
+                      const char *where, uint64_t points)
+{
+    (void)ctx;
+    cli_text_id(stdout, id, 0);
+    fputc(' ', stdout);
+    cli_text_field(stdout, id->ds);
+    printf(" %s %s %" PRIu64 "\n", tss_kind_name(kind), where, points);
+}
+
+/* Applies pending documents as the writer, if nobody else is one.
+ * Returns EXIT_OK when applied, -1 when a writer runs, EXIT_ERR. */
+static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
+{
+    tss_store_options o;
+    tss_store *w;
+    int rc;
+
+    tss_store_options_init(&o);
+    o.log = log_stderr;
+    rc = tss_store_open(&w, dir, TSS_OPEN_WRITER, &o);
+    if (rc == TSS_ELOCKED)
+        return -1;
+    if (rc) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        return EXIT_ERR;
+    }
+    rc = tss_store_apply_mutations(w, tss_store_now(w), res);
+    if (rc == 0 && compact)
+        rc = tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, res);
+    if (rc == 0) /* documents the compaction completed */
+        rc = tss_store_apply_mutations(w, tss_store_now(w), res);
+    if (rc)
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+    tss_store_close(w);
+    return rc ? EXIT_ERR : EXIT_OK;
+}
+
+/* Polls until the document reaches `want` (or is removed). */
+static int wait_for(tss_store *s, const char *id, int want, double timeout)
+{
+    struct timespec start, now, nap = {0, 100 * 1000 * 1000};
+    int state = -1;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (tss_mutation_state(s, id, &state) != 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            return EXIT_ERR;
+        }
+        if (state == TSS_MUTATION_REMOVED || state >= want)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) +
+                (double)(now.tv_nsec - start.tv_nsec) / 1e9 >
+            timeout) {
+            fprintf(stderr,
+                    "tsstore: %s is still \"%s\" after %.0f s: the writer "
+                    "(collectd with write_tsstore) holds the store's LOCK "
+                    "but has not applied it; it stays queued and is "
+                    "applied when the writer gets to it\n",
+                    id, STATE_NAMES[state], timeout);
+            return EXIT_ERR;
+        }
+        nanosleep(&nap, NULL);
+    }
+    printf("%s: %s\n", id, STATE_NAMES[state]);
+    return EXIT_OK;
+}
+
+int cmd_delete(const cli_opts *o)
+{
+    tss_store *s = NULL;
+    tss_store_info info;
+    tss_delete_spec spec;
+    tss_filter f;
+    tss_apply_result res;
+    char id[37];
+    int ret;
+
+    if (!o->series)
+        return cli_usage_error("%s", "delete needs --series GLOB (use '*' "
+                                     "for everything)");
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    tss_store_info_get(s, &info);
+    if ((ret = cli_make_filter(o, &info, &f)) != EXIT_OK)
+        goto out;
+    memset(&spec, 0, sizeof(spec));
+    spec.series_glob = o->series;
+    spec.ds = o->ds;
+    spec.has_from = f.has_from;
+    spec.from = f.from;
+    spec.has_to = f.has_to;
+    spec.to = f.to;
+    if (o->dry_run) {
+        tss_plan_totals t;
+
+        printf("# series ds kind where points\n");
+        if (tss_delete_plan(s, &spec, plan_line, NULL, &t) != 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            ret = EXIT_ERR;
+            goto out;
+        }
+        printf("# would delete %" PRIu64 " point(s): %" PRIu64 " in %" PRIu64
+               " segment(s), %" PRIu64 " in the head\n",
+               t.points, t.points - t.head_points, t.segments, t.head_points);
+        ret = cli_finish_output(EXIT_OK);
+        goto out;
+    }
+    if (tss_delete_create(s, &spec, id) != 0) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+        goto out;
+    }
+    printf("%s: delete created (wal/mutations/%s.json)\n", id, id);
+    memset(&res, 0, sizeof(res));
+    ret = apply_as_writer(o->dir, false, &res);
+    if (ret == EXIT_OK) {
+        int state = -1;
+
+        /* opening as the writer already applies pending documents, so
+         * report the document's outcome rather than this call's counts */
+        if (tss_mutation_state(s, id, &state) == 0)
+            printf("%s: applied here (no writer was running): %s\n", id,
+                   STATE_NAMES[state]);
+    } else if (ret < 0) {
+        printf("%s: queued; the running writer applies it\n", id);
+        ret = o->wait ? wait_for(s, id, TSS_MUTATION_VISIBLE, o->timeout)
+                      : EXIT_OK;
+    }
+    ret = cli_finish_output(ret);
+out:
+    tss_store_close(s);
+    return ret;
+}
+
+int cmd_compact(const cli_opts *o)
+{
+    tss_apply_result res;
+    tss_store *s = NULL;
+    char id[37];
+    int ret;
+
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    memset(&res, 0, sizeof(res));
+    ret = apply_as_writer(o->dir, true, &res);
+    if (ret == EXIT_OK) {
+        printf("compacted %u window(s), %" PRIu64 " byte(s) written; %u "
+               "document(s) completed\n",
+               res.compacted, res.bytes_rewritten, res.removed_docs);
+    } else if (ret < 0) {
+        if (tss_compact_request(s, id) != 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            ret = EXIT_ERR;
+        } else {
+            printf("%s: compaction requested from the running writer\n", id);
+            ret = o->wait ? wait_for(s, id, TSS_MUTATION_COMPACTED, o->timeout)
+                          : EXIT_OK;
+        }
+    }
+    tss_store_close(s);
+    return cli_finish_output(ret);
+}
