@@ -13,6 +13,7 @@
 #include <uuid/uuid.h>
 
 #include "coverage.h"
+#include "delset.h"
 #include "segment.h"
 #include "snapshot.h"
 #include "store_internal.h"
@@ -23,6 +24,9 @@ typedef struct vctx {
     tss_verify_cb cb;
     void *ctx;
     tss_verify_report *r;
+    tss_delset *del;
+    const tss_seg_name *segs;
+    size_t nsegs;
 } vctx;
 
 static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
@@ -55,6 +59,41 @@ static bool same_sidecar(const tss_sidecar *a, const tss_sidecar *b)
             return false;
     }
     return true;
+}
+
+/* Tombstones: valid, paired with this segment's content, and every
+ * visible delete that targets the segment has its entries in them. */
+static void check_tombstones(vctx *v, const tss_segment *seg)
+{
+    char trel[128];
+    tss_tombstones t;
+    const char *base = strrchr(seg->rel, '/') + 1;
+
+    tss_tomb_path(trel, sizeof(trel), seg->name.uuid);
+    if (tss_tomb_read(v->s->st, seg, &t) != 0) {
+        report(v, TSS_VERIFY_PROBLEM, trel, "%s", tss_error_last());
+        return;
+    }
+    if (t.etag != TSS_ETAG_NONE)
+        v->r->files++;
+    for (size_t i = 0; i < v->del->n; i++) {
+        const tss_mut *m = &v->del->muts[i];
+
+        if (m->kind != TSS_MUT_DELETE || m->state < TSS_MS_VISIBLE)
+            continue;
+        for (size_t k = 0; k < m->ntargets; k++)
+            if (strcmp(m->targets[k].segment, base) == 0 &&
+                !tss_tomb_has_mutation(&t, m->uuid))
+                report(v, TSS_VERIFY_PROBLEM, seg->rel,
+                       "visible delete %s has no tombstone here", m->id);
+    }
+    for (size_t k = 0; k < seg->nsupersedes; k++)
+        for (size_t j = 0; j < v->nsegs; j++)
+            if (memcmp(v->segs[j].uuid, seg->supersedes[k], 16) == 0)
+                report(v, TSS_VERIFY_NOTE, seg->rel,
+                       "supersedes a segment still on disk (an interrupted "
+                       "compaction; the writer removes it at its start)");
+    tss_tomb_free(&t);
 }
 
 /* One segment: every chunk, then its sidecar. Unions the sidecar into
@@ -133,6 +172,7 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
         tss_covtable_add_sidecar(cov, &built) != 0)
         report(v, TSS_VERIFY_PROBLEM, "", "out of memory checking coverage");
     tss_sidecar_free(&built);
+    check_tombstones(v, seg);
     tss_segment_close(seg);
 }
 
@@ -166,13 +206,13 @@ static void check_table(vctx *v, const tss_covtable *disk,
 }
 
 static void remove_strays(vctx *v, const char *dir, const char *prefix,
-                          const char *what, const tss_seg_name *segs,
-                          size_t nsegs)
+                          const char *suffix, const char *what,
+                          const tss_seg_name *segs, size_t nsegs)
 {
     char **names;
     size_t count;
 
-    if (tss_storage_list(v->s->st, dir, prefix, NULL, &names, &count) != 0)
+    if (tss_storage_list(v->s->st, dir, prefix, suffix, &names, &count) != 0)
         return;
     for (size_t i = 0; i < count; i++) {
         char rel[512];
@@ -182,7 +222,7 @@ static void remove_strays(vctx *v, const char *dir, const char *prefix,
             char u[37];
             uuid_t id;
 
-            if (strlen(names[i]) != 41 || strcmp(names[i] + 36, ".roar") != 0)
+            if (strlen(names[i]) != 36 + strlen(suffix))
                 continue;
             memcpy(u, names[i], 36);
             u[36] = '\0';
@@ -216,10 +256,19 @@ static void head_log(void *ctx, int level, const char *msg)
 int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
                tss_verify_progress progress, void *ctx, tss_verify_report *out)
 {
-    static const char *const dirs[] = {".", TSS_SEG_DIR, TSS_COV_SEG_DIR,
-                                       TSS_COV_TABLE_DIR, TSS_HEAD_DIR};
+    static const char *const dirs[] = {
+        ".",          TSS_SEG_DIR, TSS_COV_SEG_DIR, TSS_COV_TABLE_DIR,
+        TSS_HEAD_DIR, TSS_WAL_DIR};
     tss_verify_report local;
-    vctx v = {s, (flags & TSS_VERIFY_REPAIR) != 0, cb, ctx, out ? out : &local};
+    vctx v = {s,
+              (flags & TSS_VERIFY_REPAIR) != 0,
+              cb,
+              ctx,
+              out ? out : &local,
+              NULL,
+              NULL,
+              0};
+    tss_delset del;
     tss_covtable *disk = NULL, *expect = NULL;
     tss_seg_name *segs = NULL;
     tss_snap_view head;
@@ -249,6 +298,12 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
         rc = tss_error_set(TSS_ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < count; i++)
+        if (tss_seg_name_parse(names[i], &segs[nsegs]) == 0)
+            nsegs++;
+    v.segs = segs;
+    v.nsegs = nsegs;
+    nsegs = 0;
     for (size_t i = 0; i < count; i++) {
         if (tss_seg_name_parse(names[i], &segs[nsegs]) == 0) {
             check_segment(&v, names[i],
@@ -266,10 +321,12 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
     tss_error_clear();
     if (disk)
         check_table(&v, disk, expect);
-    remove_strays(&v, TSS_COV_SEG_DIR, "", "coverage sidecar without a segment",
-                  segs, nsegs);
+    remove_strays(&v, TSS_SEG_DIR, "", ".tombstones",
+                  "tombstones without a segment", segs, nsegs);
+    remove_strays(&v, TSS_COV_SEG_DIR, "", ".roar",
+                  "coverage sidecar without a segment", segs, nsegs);
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-        remove_strays(&v, dirs[i], TSS_TMP_PREFIX,
+        remove_strays(&v, dirs[i], TSS_TMP_PREFIX, NULL,
                       "temp file of an unfinished write", NULL, 0);
     /* the head snapshot: base and log, as recovery would read them */
     if ((rc = tss_snapshot_load(s->st, &s->info, head_log, &v, false, &head)) !=
@@ -279,6 +336,8 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
         v.r->files += 2;
     tss_snap_view_free(&head);
 out:
+    if (v.del)
+        tss_delset_free(&del);
     tss_storage_names_free(names, count);
     tss_free(segs);
     tss_covtable_free(disk);
