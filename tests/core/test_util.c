@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,8 +276,22 @@ void tt_fault_arm(tt_fault *f, unsigned long fail_at, int err, bool short_write)
     f->short_write = short_write;
 }
 
-/* Counts a call; true if this one is to fail with f->err. */
-static bool hit(const char *op)
+void tt_fault_arm_match(tt_fault *f, const char *op, const char *path,
+                        unsigned long nth, int err)
+{
+    tt_fault_arm(f, nth, err, false);
+    f->match_op = op;
+    f->match_path = path;
+}
+
+static bool path_matches(const char *want, const char *p1, const char *p2)
+{
+    return !want || (p1 && strstr(p1, want)) || (p2 && strstr(p2, want));
+}
+
+/* Counts a call with its path arguments (NULL if none); true if this one
+ * is to fail with f->err. */
+static bool hit2(const char *op, const char *p1, const char *p2)
 {
     tt_fault *f = active;
 
@@ -285,16 +300,26 @@ static bool hit(const char *op)
     if (f->calls < TT_TRACE_MAX)
         f->trace[f->calls] = op;
     f->calls++;
-    if (f->calls != f->fail_at || f->short_write)
+    if (f->match_op || f->match_path) {
+        if ((f->match_op && strcmp(op, f->match_op) != 0) ||
+            !path_matches(f->match_path, p1, p2) || ++f->matched != f->fail_at)
+            return false;
+    } else if (f->calls != f->fail_at || f->short_write) {
         return false;
+    }
     f->failed_op = op;
     errno = f->err;
     return true;
 }
 
+static bool hit(const char *op)
+{
+    return hit2(op, NULL, NULL);
+}
+
 static int f_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-    return hit("openat") ? -1 : openat(dirfd, path, flags, mode);
+    return hit2("openat", path, NULL) ? -1 : openat(dirfd, path, flags, mode);
 }
 static ssize_t f_read(int fd, void *buf, size_t n)
 {
@@ -334,19 +359,19 @@ static int f_fstat(int fd, struct stat *st)
 }
 static int f_renameat(int a, const char *ap, int b, const char *bp)
 {
-    return hit("renameat") ? -1 : renameat(a, ap, b, bp);
+    return hit2("renameat", ap, bp) ? -1 : renameat(a, ap, b, bp);
 }
 static int f_linkat(int a, const char *ap, int b, const char *bp, int flags)
 {
-    return hit("linkat") ? -1 : linkat(a, ap, b, bp, flags);
+    return hit2("linkat", ap, bp) ? -1 : linkat(a, ap, b, bp, flags);
 }
 static int f_unlinkat(int dirfd, const char *path, int flags)
 {
-    return hit("unlinkat") ? -1 : unlinkat(dirfd, path, flags);
+    return hit2("unlinkat", path, NULL) ? -1 : unlinkat(dirfd, path, flags);
 }
 static int f_mkdirat(int dirfd, const char *path, mode_t mode)
 {
-    return hit("mkdirat") ? -1 : mkdirat(dirfd, path, mode);
+    return hit2("mkdirat", path, NULL) ? -1 : mkdirat(dirfd, path, mode);
 }
 static int f_ftruncate(int fd, off_t len)
 {
@@ -398,4 +423,256 @@ const tss_io_ops *tt_fault_ops(tt_fault *f)
 {
     active = f;
     return &fault_ops;
+}
+
+/* ---- more files ---------------------------------------------------------
+ */
+
+static void copy_file(const char *src, const char *dst)
+{
+    uint8_t *buf;
+    size_t len;
+
+    assert_int_equal(tt_slurp(src, &buf, &len), 0);
+    tt_spit(dst, buf, len);
+    free(buf);
+}
+
+void tt_copy_tree(const char *src, const char *dst)
+{
+    DIR *d = opendir(src);
+    struct dirent *de;
+
+    assert_non_null(d);
+    assert_int_equal(mkdir(dst, 0750), 0);
+    while ((de = readdir(d)) != NULL) {
+        char s[4096], t[4096];
+        struct stat sb;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        tt_join(s, sizeof(s), src, de->d_name);
+        tt_join(t, sizeof(t), dst, de->d_name);
+        assert_int_equal(lstat(s, &sb), 0);
+        if (S_ISDIR(sb.st_mode))
+            tt_copy_tree(s, t);
+        else if (S_ISREG(sb.st_mode))
+            copy_file(s, t);
+    }
+    closedir(d);
+}
+
+void tt_truncate(const char *path, uint64_t len)
+{
+    assert_int_equal(truncate(path, (off_t)len), 0);
+}
+
+uint64_t tt_file_size(const char *path)
+{
+    struct stat sb;
+
+    if (stat(path, &sb) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
+    return (uint64_t)sb.st_size;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of `dir` (without . and ..), malloc()ed. */
+static char **sorted_names(const char *dir, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **v = NULL;
+
+    *n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        v = realloc(v, (*n + 1) * sizeof(*v));
+        assert_non_null(v);
+        v[*n] = strdup(de->d_name);
+        assert_non_null(v[*n]);
+        (*n)++;
+    }
+    closedir(d);
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), cmp_str);
+    return v;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+static uint64_t digest(uint64_t h, const char *dir, const char *rel)
+{
+    size_t n;
+    char **names = sorted_names(dir, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        char path[4096], sub[4096];
+        struct stat sb;
+
+        tt_join(path, sizeof(path), dir, names[i]);
+        snprintf(sub, sizeof(sub), "%s/%s", rel, names[i]);
+        assert_int_equal(lstat(path, &sb), 0);
+        h = fnv(h, sub, strlen(sub) + 1);
+        h = fnv(h, S_ISDIR(sb.st_mode) ? "d" : "f", 1);
+        if (S_ISDIR(sb.st_mode)) {
+            h = digest(h, path, sub);
+        } else {
+            uint8_t *buf;
+            size_t len;
+            uint64_t l64;
+
+            assert_int_equal(tt_slurp(path, &buf, &len), 0);
+            l64 = len;
+            h = fnv(h, &l64, sizeof(l64));
+            h = fnv(h, buf, len);
+            free(buf);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return h;
+}
+
+uint64_t tt_tree_digest(const char *dir)
+{
+    return digest(UINT64_C(0xcbf29ce484222325), dir, "");
+}
+
+void tt_list(const char *dir, const char *prefix, char *out, size_t size)
+{
+    size_t n, used = 0;
+    char **names = sorted_names(dir, &n);
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(names[i], prefix, strlen(prefix)) == 0) {
+            int w = snprintf(out + used, size - used, "%s%s", used ? "," : "",
+                             names[i]);
+
+            assert_true(w >= 0 && (size_t)w < size - used);
+            used += (size_t)w;
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* ---- stderr ------------------------------------------------------------- */
+
+static int saved_stderr = -1;
+static FILE *captured;
+
+void tt_stderr_begin(void)
+{
+    assert_int_equal(saved_stderr, -1);
+    fflush(stderr);
+    captured = tmpfile();
+    assert_non_null(captured);
+    saved_stderr = dup(STDERR_FILENO);
+    assert_true(saved_stderr >= 0);
+    assert_true(dup2(fileno(captured), STDERR_FILENO) >= 0);
+}
+
+size_t tt_stderr_end(char *out, size_t size)
+{
+    size_t n;
+
+    fflush(stderr);
+    assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
+    close(saved_stderr);
+    saved_stderr = -1;
+    rewind(captured);
+    n = fread(out, 1, size - 1, captured);
+    out[n] = '\0';
+    fclose(captured);
+    captured = NULL;
+    return n;
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+void tt_model_add(tt_model *m, unsigned series, int64_t t, uint64_t bits)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 256;
+        m->p = realloc(m->p, m->cap * sizeof(*m->p));
+        assert_non_null(m->p);
+    }
+    m->p[m->n].series = series;
+    m->p[m->n].t = t;
+    m->p[m->n].bits = bits;
+    m->n++;
+}
+
+void tt_model_free(tt_model *m)
+{
+    free(m->p);
+    memset(m, 0, sizeof(*m));
+}
+
+typedef struct arrival {
+    tss_point p;
+    size_t order;
+} arrival;
+
+static int cmp_arrival(const void *a, const void *b)
+{
+    const arrival *x = a, *y = b;
+
+    if (x->p.t != y->p.t)
+        return x->p.t < y->p.t ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+size_t tt_model_expect(const tt_model *m, size_t upto, unsigned series,
+                       tss_point **out)
+{
+    arrival *v = malloc((upto ? upto : 1) * sizeof(*v));
+    size_t n = 0, k = 0;
+
+    assert_non_null(v);
+    for (size_t i = 0; i < upto && i < m->n; i++)
+        if (m->p[i].series == series) {
+            v[n].p.t = m->p[i].t;
+            v[n].p.v.bits = m->p[i].bits;
+            v[n].order = i;
+            n++;
+        }
+    qsort(v, n, sizeof(*v), cmp_arrival);
+    *out = malloc((n ? n : 1) * sizeof(tss_point));
+    assert_non_null(*out);
+    for (size_t i = 0; i < n; i++)
+        if (i + 1 == n || v[i + 1].p.t != v[i].p.t) /* the last arrival */
+            (*out)[k++] = v[i].p;
+    free(v);
+    return k;
+}
+
+void tt_assert_points(const char *what, const tss_point *pts, size_t n,
+                      const tss_point *want, size_t nwant)
+{
+    if (n != nwant)
+        fail_msg("%s: %zu points, want %zu", what, n, nwant);
+    for (size_t i = 0; i < n; i++)
+        if (pts[i].t != want[i].t || pts[i].v.bits != want[i].v.bits)
+            fail_msg("%s: point %zu is (%" PRId64 ", %#" PRIx64
+                     "), want (%" PRId64 ", %#" PRIx64 ")",
+                     what, i, pts[i].t, pts[i].v.bits, want[i].t,
+                     want[i].v.bits);
 }

@@ -120,6 +120,13 @@ typedef struct tt_fault {
     bool short_write;
     const char *failed_op; /* the operation that was made to fail */
     const char *trace[TT_TRACE_MAX];
+    /* set by tt_fault_arm_match: fail_at then counts only the calls of
+     * operation `match_op` (NULL: any) whose path argument contains
+     * `match_path` (NULL: any path; calls without a path never match a
+     * path). Paths are as the core passes them, relative to a directory
+     * descriptor: usually the last component ("base-2.snap"). */
+    const char *match_op, *match_path;
+    unsigned long matched;
 } tt_fault;
 
 /**
@@ -131,5 +138,73 @@ const tss_io_ops *tt_fault_ops(tt_fault *f);
 /** Resets the counters: the next call is call 1; fail call `fail_at`. */
 void tt_fault_arm(tt_fault *f, unsigned long fail_at, int err,
                   bool short_write);
+
+/**
+ * Resets the counters and fails the `nth` (1-based) call of operation `op`
+ * (e.g. "linkat"; NULL: any) whose path (either path, for linkat and
+ * renameat) contains `path` (NULL: any) with errno `err`.
+ */
+void tt_fault_arm_match(tt_fault *f, const char *op, const char *path,
+                        unsigned long nth, int err);
+
+/* ---- more files ---------------------------------------------------------
+ */
+
+/** Copies the tree at `src` (directories and regular files) to `dst`,
+ * which must not exist. */
+void tt_copy_tree(const char *src, const char *dst);
+
+/** Truncates file `path` to `len` bytes. */
+void tt_truncate(const char *path, uint64_t len);
+
+/** Size of file `path` in bytes; fails the test if it does not exist. */
+uint64_t tt_file_size(const char *path);
+
+/**
+ * A digest (FNV-1a 64) of the tree at `dir`: every entry's relative path,
+ * type, size and content, in sorted order. Equal digests mean nothing was
+ * created, removed, renamed or written.
+ */
+uint64_t tt_tree_digest(const char *dir);
+
+/** Names in `dir` (not "." or "..") starting with `prefix`, sorted, as one
+ * string "a,b,c" in out[size]; fails the test if it does not fit. */
+void tt_list(const char *dir, const char *prefix, char *out, size_t size);
+
+/* ---- stderr ------------------------------------------------------------- */
+
+/** Sends the process' stderr to a temp file until tt_stderr_end. */
+void tt_stderr_begin(void);
+
+/** Restores stderr; copies what was written meanwhile into out[size]
+ * (NUL-terminated) and returns its length. */
+size_t tt_stderr_end(char *out, size_t size);
+
+/* ---- an independent model of what a store must hold --------------------- */
+
+/** Points in arrival order; series are small integers chosen by the test. */
+typedef struct tt_model {
+    struct tt_mpoint {
+        unsigned series;
+        int64_t t;
+        uint64_t bits;
+    } * p;
+    size_t n, cap;
+} tt_model;
+
+void tt_model_add(tt_model *m, unsigned series, int64_t t, uint64_t bits);
+void tt_model_free(tt_model *m);
+
+/**
+ * What series `series` holds after the first `upto` arrivals: sorted by
+ * time, one point per timestamp, the last arrival winning. *out is
+ * malloc()ed (free it); returns the count.
+ */
+size_t tt_model_expect(const tt_model *m, size_t upto, unsigned series,
+                       tss_point **out);
+
+/** Fails the test unless pts[0..n) equals want[0..nwant) bit for bit. */
+void tt_assert_points(const char *what, const tss_point *pts, size_t n,
+                      const tss_point *want, size_t nwant);
 
 #endif

@@ -1,0 +1,981 @@
+/*
+ * Coverage (coverage.c, coverage_query.c, store_cov.c): sidecar and table
+ * snapshot round trips, every way a sidecar can be unreadable, write_new
+ * never replacing one, the table's crash and fallback rules, gap reports
+ * through the public API, and the writer's repairs at open.
+ *
+ * Expected buckets, intervals, runs and percentages are worked out by hand
+ * from the points each test writes (see the comments at each table).
+ */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "coverage.h"
+#include "series.h"
+#include "storage.h"
+#include "tsstore/coverage.h"
+
+#define BW 10000     /* ms: 10 s buckets */
+#define SPAN 7200000 /* ms: the default span, for sidecars made by hand */
+
+static const uint8_t UUID1[16] = {0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a,
+                                  0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4,
+                                  0xc3, 0xd2, 0xe1, 0xf0};
+
+/* A series key for host/cov/type ds. */
+static size_t key_of(uint8_t *key, const char *host, const char *ds, int kind)
+{
+    tss_series_id id = {host, "cov", "", "type", "", ds};
+    size_t len;
+
+    assert_int_equal(tss_key_encode(key, &len, &id, kind), 0);
+    return len;
+}
+
+static tss_storage *open_storage(const char *dir, const tss_io_ops *io)
+{
+    tss_storage *st;
+
+    assert_int_equal(tss_storage_open(&st, dir, io, 1), 0);
+    assert_int_equal(tss_storage_mkdirs(st, TSS_COV_SEG_DIR), 0);
+    assert_int_equal(tss_storage_mkdirs(st, TSS_COV_TABLE_DIR), 0);
+    return st;
+}
+
+/* Fails unless bm holds exactly want[0..n) (values, sorted). */
+static void assert_bitmap(const roaring_bitmap_t *bm, const uint32_t *want,
+                          size_t n)
+{
+    assert_int_equal(roaring_bitmap_get_cardinality(bm), n);
+    for (size_t i = 0; i < n; i++)
+        if (!roaring_bitmap_contains(bm, want[i]))
+            fail_msg("bucket %u missing", want[i]);
+}
+
+/* ---- round trips -------------------------------------------------------- */
+
+/* Window 10 of the default span; three series, keys in order. */
+#define WS ((int64_t)10 * SPAN)
+
+static void sample_sidecar(tss_sidecar *sc)
+{
+    /* spacings 10, 10, 30, 10, 20.5 s: the median is 10 s;
+     * buckets 0, 1, 2, 5, 6, 8 (t 0, 10, 20, 50, 60, 80 s; 80.5 s is in
+     * bucket 8 too) */
+    static const int64_t a_t[] = {0, 10000, 20000, 50000, 60000, 80000};
+    /* one point: interval 0; bucket 719 is the last of the window */
+    static const int64_t b_t[] = {SPAN - 1};
+    /* spacings 1 ms and 2 h - 7 ms: the upper median of two, 2 h - 7 ms */
+    static const int64_t c_t[] = {5, 6, SPAN - 1};
+    tss_point pts[8];
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen;
+
+    assert_int_equal(tss_sidecar_init(sc, UUID1, WS, BW), 0);
+    for (size_t i = 0; i < 6; i++)
+        pts[i] = (tss_point){WS + a_t[i] + (i == 5 ? 500 : 0), {.bits = i}};
+    klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
+    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 6), 0);
+    pts[0] = (tss_point){WS + b_t[0], {.bits = 1}};
+    klen = key_of(key, "b", "rx", TSS_KIND_DERIVE);
+    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 1), 0);
+    for (size_t i = 0; i < 3; i++)
+        pts[i] = (tss_point){WS + c_t[i], {.bits = i}};
+    klen = key_of(key, "b", "tx", TSS_KIND_DERIVE);
+    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 3), 0);
+}
+
+static void check_sample(const tss_sidecar *sc)
+{
+    static const uint32_t a_b[] = {0, 1, 2, 5, 6, 8}, b_b[] = {719},
+                          c_b[] = {0, 719};
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen;
+
+    assert_memory_equal(sc->uuid, UUID1, 16);
+    assert_int_equal(sc->window_start, WS);
+    assert_int_equal(sc->bucket_width, BW);
+    assert_int_equal(sc->n, 3);
+    klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
+    assert_int_equal(sc->entries[0].key_len, klen);
+    assert_memory_equal(sc->entries[0].key, key, klen);
+    assert_int_equal(sc->entries[0].interval, 10000);
+    assert_bitmap(sc->entries[0].bm, a_b, 6);
+    klen = key_of(key, "b", "rx", TSS_KIND_DERIVE);
+    assert_memory_equal(sc->entries[1].key, key, klen);
+    assert_int_equal(sc->entries[1].interval, 0);
+    assert_bitmap(sc->entries[1].bm, b_b, 1);
+    klen = key_of(key, "b", "tx", TSS_KIND_DERIVE);
+    assert_memory_equal(sc->entries[2].key, key, klen);
+    assert_int_equal(sc->entries[2].interval, SPAN - 7);
+    assert_bitmap(sc->entries[2].bm, c_b, 2);
+}
+
+static void encode(const tss_sidecar *sc, tss_buf *img)
+{
+    memset(img, 0, sizeof(*img));
+    assert_int_equal(tss_sidecar_encode(sc, img), 0);
+}
+
+static void test_sidecar_round_trip(void **state)
+{
+    tss_sidecar sc, back;
+    tss_buf img;
+
+    sample_sidecar(&sc);
+    check_sample(&sc);
+    encode(&sc, &img);
+    assert_int_equal(
+        tss_sidecar_decode(img.data, img.len, "x.roar", SPAN / BW, &back), 0);
+    check_sample(&back);
+    tss_sidecar_free(&back);
+    tss_buf_free(&img);
+    tss_sidecar_free(&sc);
+
+    /* before 1970 the buckets still count from the window start */
+    {
+        tss_point p[2] = {{-SPAN, {0}}, {-SPAN + 25000, {0}}};
+        static const uint32_t want[] = {0, 2};
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen = key_of(key, "neg", "v", TSS_KIND_COUNTER);
+
+        assert_int_equal(tss_sidecar_init(&sc, UUID1, -SPAN, BW), 0);
+        assert_int_equal(tss_sidecar_add(&sc, key, klen, p, 2), 0);
+        encode(&sc, &img);
+        assert_int_equal(
+            tss_sidecar_decode(img.data, img.len, "x.roar", SPAN / BW, &back),
+            0);
+        assert_int_equal(back.window_start, -SPAN);
+        assert_int_equal(back.entries[0].interval, 25000);
+        assert_bitmap(back.entries[0].bm, want, 2);
+        tss_sidecar_free(&back);
+        tss_buf_free(&img);
+        tss_sidecar_free(&sc);
+    }
+}
+
+static void test_table_round_trip(void **state)
+{
+    tss_storage *st = open_storage(*state, NULL);
+    tss_covtable *t, *back;
+    tss_sidecar sc, sc2;
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen;
+    /* window 10's sidecar again, and series "a" in window 11 at 0 s and
+     * 30 s: absolute buckets are window start / 10 s + relative bucket */
+    const int64_t b10 = WS / BW, b11 = (WS + SPAN) / BW;
+    tss_point p2[2] = {{WS + SPAN, {0}}, {WS + SPAN + 30000, {0}}};
+    tss_point head[3] = {{-5000, {0}}, {0, {0}}, {5000, {0}}};
+
+    sample_sidecar(&sc);
+    assert_int_equal(tss_sidecar_init(&sc2, UUID1, WS + SPAN, BW), 0);
+    klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
+    assert_int_equal(tss_sidecar_add(&sc2, key, klen, p2, 2), 0);
+    assert_int_equal(tss_covtable_new(&t, BW), 0);
+    assert_int_equal(tss_covtable_add_sidecar(t, &sc), 0);
+    assert_int_equal(tss_covtable_add_sidecar(t, &sc2), 0);
+    /* head points of a new series around 1970: buckets -1 and 0 */
+    klen = key_of(key, "c", "value", TSS_KIND_GAUGE);
+    assert_int_equal(tss_covtable_add_points(t, key, klen, head, 3), 0);
+    tss_covtable_set_covered_seq(t, 42);
+    tss_covtable_set_covered_seq(t, 7); /* never goes back */
+    assert_int_equal(tss_covtable_save(t, st), 0);
+    assert_int_equal(tss_covtable_version(t), 1);
+    assert_int_equal(tss_covtable_load(&back, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_version(back), 1);
+    assert_int_equal(tss_covtable_covered_seq(back), 42);
+    {
+        const int64_t base = TSS_COV_BASE_BUCKET;
+        const uint32_t a_b[] = {
+            (uint32_t)(b10 - base),     (uint32_t)(b10 + 1 - base),
+            (uint32_t)(b10 + 2 - base), (uint32_t)(b10 + 5 - base),
+            (uint32_t)(b10 + 6 - base), (uint32_t)(b10 + 8 - base),
+            (uint32_t)(b11 - base),     (uint32_t)(b11 + 3 - base)};
+        const uint32_t c_b[] = {(uint32_t)(-1 - base), (uint32_t)(0 - base)};
+        const tss_cov_entry *e;
+        size_t n = 0;
+
+        klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
+        e = tss_covtable_get(back, key, klen);
+        assert_non_null(e);
+        assert_bitmap(e->bm, a_b, 8);
+        assert_int_equal(e->interval, 30000); /* the newer sidecar's */
+        klen = key_of(key, "b", "tx", TSS_KIND_DERIVE);
+        assert_int_equal(tss_covtable_get(back, key, klen)->interval, SPAN - 7);
+        klen = key_of(key, "c", "value", TSS_KIND_GAUGE);
+        e = tss_covtable_get(back, key, klen);
+        assert_bitmap(e->bm, c_b, 2);
+        assert_int_equal(e->interval, 5000);
+        for (e = tss_covtable_iter(back, NULL); e;
+             e = tss_covtable_iter(back, e))
+            n++;
+        assert_int_equal(n, 4);
+    }
+    tss_covtable_free(back);
+    tss_covtable_free(t);
+    tss_sidecar_free(&sc);
+    tss_sidecar_free(&sc2);
+    tss_storage_close(st);
+}
+
+/* ---- unreadable sidecars ------------------------------------------------ */
+
+static void put_file(const char *dir, const char *rel, const void *p, size_t n)
+{
+    char path[4096];
+
+    tt_join(path, sizeof(path), dir, rel);
+    tt_spit(path, p, n);
+}
+
+/* Reads UUID1's sidecar; returns the code, the message in msg. */
+static int read_sidecar(tss_storage *st, char *msg, size_t size)
+{
+    tss_sidecar sc;
+    int rc = tss_sidecar_read(st, UUID1, SPAN / BW, &sc);
+
+    snprintf(msg, size, "%s", tss_error_last());
+    if (rc == 0)
+        tss_sidecar_free(&sc);
+    return rc;
+}
+
+static void test_sidecar_unreadable(void **state)
+{
+    char rel[128], msgs[5][512];
+    tss_storage *st = open_storage(*state, NULL);
+    tss_sidecar sc;
+    tss_buf img;
+    uint8_t *bad;
+    static const char *const want[5] = {
+        "empty file", "truncated header", "bad magic",
+        "format version 2 is not supported", "checksum mismatch"};
+
+    tss_sidecar_path(rel, sizeof(rel), UUID1);
+    assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])), TSS_ENOTFOUND);
+    tt_assert_msg_has(rel);
+
+    sample_sidecar(&sc);
+    encode(&sc, &img);
+    bad = malloc(img.len);
+    assert_non_null(bad);
+    for (int k = 0; k < 5; k++) {
+        size_t len = img.len;
+
+        memcpy(bad, img.data, img.len);
+        if (k == 0)
+            len = 0;
+        else if (k == 1)
+            len = 40; /* cut inside the 64-byte header */
+        else if (k == 2)
+            bad[1] ^= 0x20;
+        else if (k == 3)
+            bad[8] = 2; /* checked before the checksum */
+        else
+            bad[img.len / 2] ^= 0x01;
+        put_file(*state, rel, bad, len);
+        assert_int_equal(read_sidecar(st, msgs[k], sizeof(msgs[k])),
+                         TSS_ECORRUPT);
+        if (!strstr(msgs[k], want[k]) || !strstr(msgs[k], rel))
+            fail_msg("case %d: \"%s\" lacks \"%s\" or the path", k, msgs[k],
+                     want[k]);
+        for (int j = 0; j < k; j++)
+            assert_string_not_equal(msgs[j], msgs[k]);
+    }
+    /* a sidecar of another segment under this one's name */
+    {
+        uint8_t other[16];
+        tss_buf img2;
+
+        memcpy(other, UUID1, 16);
+        other[15] ^= 1;
+        memcpy(sc.uuid, other, 16);
+        encode(&sc, &img2);
+        put_file(*state, rel, img2.data, img2.len);
+        assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])),
+                         TSS_ECORRUPT);
+        tt_assert_msg_has("belongs to another segment");
+        tss_buf_free(&img2);
+    }
+    /* the good one reads back */
+    put_file(*state, rel, img.data, img.len);
+    assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])), 0);
+    free(bad);
+    tss_buf_free(&img);
+    tss_sidecar_free(&sc);
+    tss_storage_close(st);
+}
+
+/* Every call of a sidecar read that fails with EIO gives TSS_EIO naming the
+ * file (a failed close of a read-only descriptor loses nothing). */
+static void test_sidecar_io_errors(void **state)
+{
+    static tt_fault f;
+    const tss_io_ops *io = tt_fault_ops(&f);
+    tss_storage *st;
+    tss_sidecar sc;
+    tss_buf img;
+    char rel[128], msg[512];
+    unsigned long total, failed = 0;
+
+    tss_sidecar_path(rel, sizeof(rel), UUID1);
+    tt_fault_arm(&f, 0, 0, false);
+    st = open_storage(*state, io);
+    sample_sidecar(&sc);
+    encode(&sc, &img);
+    put_file(*state, rel, img.data, img.len);
+    tt_fault_arm(&f, 0, 0, false);
+    assert_int_equal(read_sidecar(st, msg, sizeof(msg)), 0);
+    total = f.calls;
+    for (unsigned long n = 1; n <= total; n++) {
+        int rc;
+
+        tt_fault_arm(&f, n, EIO, false);
+        rc = read_sidecar(st, msg, sizeof(msg));
+        if (rc == 0) {
+            assert_string_equal(f.failed_op, "close");
+            continue;
+        }
+        if (rc != TSS_EIO || !strstr(msg, rel))
+            fail_msg("call %lu (%s): %d \"%s\"", n, f.failed_op, rc, msg);
+        failed++;
+    }
+    assert_true(failed >= 3); /* open, stat, read at least */
+    tt_fault_arm(&f, 0, 0, false);
+    tss_storage_close(st);
+    tt_fault_ops(NULL);
+    tss_buf_free(&img);
+    tss_sidecar_free(&sc);
+}
+
+/*
+ * A sidecar whose frame and checksum are right around bitmap bytes CRoaring
+ * refuses: the library says so itself, and CRoaring prints nothing.
+ */
+static size_t craft(uint8_t *out, const uint8_t *bm, size_t bmlen,
+                    size_t framelen)
+{
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen = key_of(key, "a", "value", TSS_KIND_GAUGE), n = 0;
+    static const uint8_t magic[8] = {0x89, 'T', 'S', 'C', 'O', 'V', '\r', '\n'};
+    uint64_t sum;
+
+    memset(out, 0, 64);
+    memcpy(out, magic, 8);
+    out[8] = 1;   /* version */
+    out[12] = 64; /* header length */
+    memcpy(out + 16, UUID1, 16);
+    for (int i = 0; i < 8; i++) {
+        out[32 + i] = (uint8_t)((uint64_t)WS >> (8 * i));
+        out[40 + i] = (uint8_t)((uint64_t)BW >> (8 * i));
+    }
+    out[48] = 1; /* one series */
+    n = 64;
+    out[n++] = 0;             /* shared */
+    out[n++] = (uint8_t)klen; /* suffix length (< 128) */
+    memcpy(out + n, key, klen);
+    n += klen;
+    out[n++] = 0x10;              /* interval 16 ms */
+    out[n++] = (uint8_t)framelen; /* bitmap length (< 128) */
+    memcpy(out + n, bm, bmlen);
+    n += bmlen;
+    sum = XXH3_64bits(out, n);
+    for (int i = 0; i < 8; i++)
+        out[n++] = (uint8_t)(sum >> (8 * i));
+    return n;
+}
+
+static void test_sidecar_bitmap_rejected(void **state)
+{
+    roaring_bitmap_t *good = roaring_bitmap_of(3, 1, 2, 700);
+    uint8_t ok[64], garbage[64], img[512];
+    size_t oklen = roaring_bitmap_portable_size_in_bytes(good), len;
+    tss_sidecar sc;
+    char err[256];
+
+    assert_true(oklen < 40);
+    roaring_bitmap_portable_serialize(good, (char *)ok);
+    /* the crafting itself is right: the good bitmap reads back */
+    len = craft(img, ok, oklen, oklen);
+    assert_int_equal(tss_sidecar_decode(img, len, "c.roar", SPAN / BW, &sc), 0);
+    assert_int_equal(roaring_bitmap_get_cardinality(sc.entries[0].bm), 3);
+    tss_sidecar_free(&sc);
+
+    for (int k = 0; k < 4; k++) {
+        size_t glen = oklen, frame = oklen, printed;
+        int rc;
+
+        memcpy(garbage, ok, oklen);
+        if (k == 0) { /* no Roaring cookie at all */
+            for (size_t i = 0; i < 24; i++)
+                garbage[i] = (uint8_t)(0xa5 ^ (i * 37));
+            glen = frame = 24;
+        } else if (k == 1) { /* cookie, then a container count of 5000 */
+            garbage[0] = 0x3a, garbage[1] = 0x30, garbage[2] = 0,
+            garbage[3] = 0;
+            garbage[4] = 0x88, garbage[5] = 0x13, garbage[6] = 0,
+            garbage[7] = 0;
+            glen = frame = 12;
+        } else if (k == 2) { /* content cut short of what it declares */
+            glen = frame = oklen - 2;
+        } else { /* 3 bytes more in the frame than the bitmap uses */
+            memset(garbage + oklen, 0xee, 3);
+            glen = frame = oklen + 3;
+        }
+        len = craft(img, garbage, glen, frame);
+        tt_stderr_begin(); /* no assertion before tt_stderr_end */
+        rc = tss_sidecar_decode(img, len, "c.roar", SPAN / BW, &sc);
+        printed = tt_stderr_end(err, sizeof(err));
+        if (rc != TSS_ECORRUPT)
+            fail_msg("case %d: %d", k, rc);
+        if (printed)
+            fail_msg("case %d: CRoaring printed \"%s\"", k, err);
+        tt_assert_msg_has("c.roar");
+        tt_assert_msg_has("rejected by CRoaring");
+    }
+    roaring_bitmap_free(good);
+}
+
+/* Buckets must lie inside the window: span / bucket width of them. */
+static void test_sidecar_bucket_out_of_window(void **state)
+{
+    tss_sidecar sc, back;
+    tss_buf img;
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
+    tss_point last = {WS + SPAN - 1, {0}}, beyond = {WS + SPAN, {0}};
+
+    assert_int_equal(tss_sidecar_init(&sc, UUID1, WS, BW), 0);
+    assert_int_equal(tss_sidecar_add(&sc, key, klen, &last, 1), 0);
+    encode(&sc, &img);
+    assert_int_equal(
+        tss_sidecar_decode(img.data, img.len, "w.roar", SPAN / BW, &back), 0);
+    tss_sidecar_free(&back);
+    tss_buf_free(&img);
+    tss_sidecar_free(&sc);
+
+    assert_int_equal(tss_sidecar_init(&sc, UUID1, WS, BW), 0);
+    assert_int_equal(tss_sidecar_add(&sc, key, klen, &beyond, 1), 0);
+    encode(&sc, &img);
+    assert_int_equal(
+        tss_sidecar_decode(img.data, img.len, "w.roar", SPAN / BW, &back),
+        TSS_ECORRUPT);
+    tt_assert_msg_has("w.roar");
+    tt_assert_msg_has("bucket outside its range");
+    tss_buf_free(&img);
+    tss_sidecar_free(&sc);
+}
+
+/* write_new never replaces a sidecar that is already there. */
+static void test_sidecar_never_overwritten(void **state)
+{
+    tss_storage *st = open_storage(*state, NULL);
+    tss_sidecar sc;
+    tss_buf a, b;
+    char rel[128], path[4096], dir[4096];
+    uint8_t *disk;
+    size_t len;
+
+    sample_sidecar(&sc);
+    encode(&sc, &a);
+    sc.entries[0].interval = 99;
+    encode(&sc, &b);
+    assert_true(a.len != b.len || memcmp(a.data, b.data, a.len) != 0);
+    tss_sidecar_path(rel, sizeof(rel), UUID1);
+    assert_int_equal(tss_storage_write_new(st, rel, a.data, a.len), 0);
+    assert_int_equal(tss_storage_write_new(st, rel, b.data, b.len),
+                     TSS_EEXISTS);
+    tt_assert_msg_has(rel);
+    tt_join(path, sizeof(path), *state, rel);
+    assert_int_equal(tt_slurp(path, &disk, &len), 0);
+    assert_int_equal(len, a.len);
+    assert_memory_equal(disk, a.data, len);
+    free(disk);
+    tt_join(dir, sizeof(dir), *state, TSS_COV_SEG_DIR);
+    assert_int_equal(tt_count_prefix(dir, ".tmp-"), 0);
+    tss_buf_free(&a);
+    tss_buf_free(&b);
+    tss_sidecar_free(&sc);
+    tss_storage_close(st);
+}
+
+/* ---- the table snapshot's versions -------------------------------------- */
+
+static void save_version(tss_covtable *t, tss_storage *st, uint64_t seq)
+{
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen = key_of(key, "t", "v", TSS_KIND_GAUGE);
+    tss_point p = {(int64_t)seq * BW, {0}};
+
+    assert_int_equal(tss_covtable_add_points(t, key, klen, &p, 1), 0);
+    tss_covtable_set_covered_seq(t, seq);
+    assert_int_equal(tss_covtable_save(t, st), 0);
+}
+
+static void test_table_crash_and_fallback(void **state)
+{
+    static tt_fault f;
+    char dir[4096], names[256], path[4096];
+    tss_storage *st, *fst;
+    tss_covtable *t, *back;
+    tt_log log = {0};
+
+    tt_join(dir, sizeof(dir), *state, TSS_COV_TABLE_DIR);
+    st = open_storage(*state, NULL);
+    assert_int_equal(tss_covtable_new(&t, BW), 0);
+    save_version(t, st, 1);
+    save_version(t, st, 2);
+
+    /* a crash between the temp file and its link: the link fails */
+    fst = open_storage(*state, tt_fault_ops(&f));
+    tt_fault_arm_match(&f, "linkat", "3.roar", 1, EIO);
+    {
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen = key_of(key, "t", "v", TSS_KIND_GAUGE);
+        tss_point p = {3 * BW, {0}};
+
+        assert_int_equal(tss_covtable_add_points(t, key, klen, &p, 1), 0);
+        tss_covtable_set_covered_seq(t, 3);
+    }
+    assert_int_equal(tss_covtable_save(t, fst), TSS_EIO);
+    assert_string_equal(f.failed_op, "linkat");
+    assert_int_equal(tss_covtable_version(t), 2);
+    tss_storage_close(fst);
+    tt_fault_ops(NULL);
+    tt_list(dir, "", names, sizeof(names));
+    assert_string_equal(names, "1.roar,2.roar");
+    /* or it died before it could remove its temp file */
+    tt_join(path, sizeof(path), dir, ".tmp-3.roar-1-1");
+    tt_spit(path, "\x89TSTCV", 6);
+    assert_int_equal(tss_covtable_load(&back, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_version(back), 2);
+    assert_int_equal(tss_covtable_covered_seq(back), 2);
+    tss_covtable_free(back);
+    unlink(path);
+
+    /* the newest is corrupt: the previous one is loaded, and it is said */
+    tt_join(path, sizeof(path), dir, "2.roar");
+    tt_flip(path, 70, 0x40);
+    assert_int_equal(tss_covtable_load(&back, st, BW, tt_log_fn, &log), 0);
+    assert_int_equal(tss_covtable_covered_seq(back), 1);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "_coverage/table/2.roar") >=
+                0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "checksum mismatch") >= 0);
+    /* the next save goes above the corrupt one, never onto it */
+    assert_int_equal(tss_covtable_version(back), 2);
+    tss_covtable_set_covered_seq(back, 3);
+    assert_int_equal(tss_covtable_save(back, st), 0);
+    tt_list(dir, "", names, sizeof(names));
+    assert_string_equal(names, "2.roar,3.roar");
+    tss_covtable_free(back);
+
+    /* both bad: an empty table numbered above them, to rebuild */
+    tt_join(path, sizeof(path), dir, "3.roar");
+    tt_truncate(path, 10);
+    log.n = 0;
+    assert_int_equal(tss_covtable_load(&back, st, BW, tt_log_fn, &log), 0);
+    assert_int_equal(tss_covtable_version(back), 3);
+    assert_int_equal(tss_covtable_covered_seq(back), 0);
+    assert_null(tss_covtable_iter(back, NULL));
+    assert_int_equal(log.n, 2);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "3.roar: truncated") >= 0);
+
+    /* garbage collection keeps the newest two */
+    for (uint64_t s = 4; s <= 8; s++)
+        save_version(back, st, s);
+    tt_list(dir, "", names, sizeof(names));
+    assert_string_equal(names, "7.roar,8.roar");
+    tss_covtable_free(back);
+    tss_covtable_free(t);
+    tss_storage_close(st);
+}
+
+/* ---- gap reports through the public API --------------------------------- */
+
+/*
+ * A store of 60 s segments and 10 s buckets, T0 on a segment boundary:
+ *
+ *  "fast" every 10 s for k = 0..35 (t = T0 + 10 s * k) but k 0-2, 10-14
+ *         and 33-35: holes at the start, the middle (across the segment
+ *         boundary at k = 12) and the end of [T0, T0 + 360 s);
+ *  "slow" every 60 s for k = 0..9 but k 3 and 4: one 180 s hole between
+ *         T0 + 120 s and T0 + 300 s; one point per segment.
+ */
+#define T0 INT64_C(1700000040000)
+#define S(sec) ((int64_t)(sec)*1000)
+
+static tss_store *open_store(const char *dir, unsigned flags, tt_log *log,
+                             const tss_io_ops *io)
+{
+    tss_store_options o;
+    tss_store *s = NULL;
+    int rc;
+
+    tss_store_options_init(&o);
+    o.span_seconds = 60;
+    o.bucket_seconds = 10;
+    o.io = io;
+    if (log) {
+        o.log = tt_log_fn;
+        o.log_ctx = log;
+    }
+    rc = tss_store_open(&s, dir, flags, &o);
+    if (rc != 0)
+        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
+    return s;
+}
+
+static void put(tss_store *s, const char *host, int64_t t)
+{
+    tss_series_id id = {host, "cov", "", "type", "", "value"};
+    tss_value v = {.gauge = 1.0};
+
+    assert_int_equal(tss_store_append(s, &id, TSS_KIND_GAUGE, t, v), 0);
+}
+
+static void build_gap_store(const char *dir)
+{
+    tss_store *s =
+        open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+
+    for (int k = 0; k < 36; k++)
+        if (!(k <= 2 || (k >= 10 && k <= 14) || k >= 33))
+            put(s, "fast", T0 + S(10 * k));
+    for (int k = 0; k < 10; k++)
+        if (k != 3 && k != 4)
+            put(s, "slow", T0 + S(60 * k));
+    assert_int_equal(tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, NULL),
+                     0);
+    tss_store_close(s);
+}
+
+typedef struct want_run {
+    int64_t from, to; /* seconds after T0 */
+    int covered;
+} want_run;
+
+/* Runs coverage for `host` over [T0 + from_s, T0 + to_s) (no range when
+ * to_s <= from_s) and compares with want; returns the segments decoded. */
+static uint64_t check_cov(tss_store *s, const char *host, int64_t from_s,
+                          int64_t to_s, int64_t interval, const want_run *want,
+                          size_t nwant)
+{
+    tss_filter f = {0};
+    char glob[64];
+    tss_coverage *c;
+    tss_coverage_series cs;
+    int64_t range, gap = 0;
+    uint64_t gaps = 0, decoded;
+
+    snprintf(glob, sizeof(glob), "%s/*", host);
+    f.series_glob = glob;
+    if (to_s > from_s) {
+        f.has_from = f.has_to = 1;
+        f.from = T0 + S(from_s);
+        f.to = T0 + S(to_s) - 1; /* inclusive */
+    }
+    assert_int_equal(tss_coverage_open(&c, s, &f), 0);
+    assert_int_equal(tss_coverage_next(c, &cs), 1);
+    assert_string_equal(cs.id.host, host);
+    assert_int_equal(cs.kind, TSS_KIND_GAUGE);
+    assert_int_equal(cs.interval, interval);
+    assert_int_equal(cs.from, T0 + S(want[0].from));
+    assert_int_equal(cs.to, T0 + S(want[nwant - 1].to));
+    if (cs.nruns != nwant)
+        fail_msg("%s: %zu runs, want %zu", host, cs.nruns, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        if (cs.runs[i].from != T0 + S(want[i].from) ||
+            cs.runs[i].to != T0 + S(want[i].to) ||
+            cs.runs[i].covered != want[i].covered)
+            fail_msg("%s run %zu: [%" PRId64 ", %" PRId64 ") %d, want [%" PRId64
+                     ", %" PRId64 ") %d (s after T0)",
+                     host, i, (cs.runs[i].from - T0) / 1000,
+                     (cs.runs[i].to - T0) / 1000, cs.runs[i].covered,
+                     want[i].from, want[i].to, want[i].covered);
+        if (!want[i].covered) {
+            gaps++;
+            gap += S(want[i].to - want[i].from);
+        }
+    }
+    assert_int_equal(cs.gaps, gaps);
+    assert_int_equal(cs.gap_time, gap);
+    range = S(want[nwant - 1].to - want[0].from);
+    assert_true(cs.percent == 100.0 * (double)(range - gap) / (double)range);
+    assert_int_equal(tss_coverage_next(c, &cs), 0);
+    assert_int_equal(tss_coverage_errors(c), 0);
+    decoded = tss_coverage_segments_decoded(c);
+    tss_coverage_close(c);
+    return decoded;
+}
+
+/* fast, judged over [T0, T0 + 360 s): its interval is 10 s, so any run of
+ * two or more empty buckets is a gap */
+static const want_run FAST_RANGE[] = {
+    {0, 30, 0}, {30, 100, 1}, {100, 150, 0}, {150, 330, 1}, {330, 360, 0}};
+/* fast, judged over its own first to last bucket (3..32) */
+static const want_run FAST_OWN[] = {{30, 100, 1}, {100, 150, 0}, {150, 330, 1}};
+/* slow over [T0, T0 + 600 s): interval 60 s, so five empty buckets between
+ * points are no gap, the seventeen (130..300 s) between T0 + 120 s and
+ * T0 + 300 s are, and the five after the last point (550..600 s) are not */
+static const want_run SLOW_RANGE[] = {
+    {0, 130, 1}, {130, 300, 0}, {300, 600, 1}};
+static const want_run SLOW_OWN[] = {{0, 130, 1}, {130, 300, 0}, {300, 550, 1}};
+
+static void check_all(tss_store *r, uint64_t want_decoded)
+{
+    uint64_t d = 0;
+
+    d += check_cov(r, "fast", 0, 360, 10000, FAST_RANGE, 5);
+    d += check_cov(r, "fast", 0, 0, 10000, FAST_OWN, 3);
+    d += check_cov(r, "slow", 0, 600, 60000, SLOW_RANGE, 3);
+    d += check_cov(r, "slow", 0, 0, 60000, SLOW_OWN, 3);
+    assert_int_equal(d, want_decoded * 4);
+}
+
+static void test_gap_reports(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tss_store *r;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    /* decodes no segment chunk: not one .seg file is even opened */
+    r = open_store(dir, 0, NULL, tt_fault_ops(&f));
+    tt_fault_arm_match(&f, "openat", ".seg", ULONG_MAX, 0);
+    check_all(r, 0);
+    assert_int_equal(f.matched, 0);
+    tss_store_close(r);
+    tt_fault_ops(NULL);
+}
+
+/* Head data counts once it is snapshotted, before any seal. */
+static void test_gap_reports_with_head(void **state)
+{
+    static const want_run grown[] = {{30, 100, 1},
+                                     {100, 150, 0},
+                                     {150, 330, 1},
+                                     {330, 360, 0},
+                                     {360, 420, 1}};
+    char dir[4096];
+    tss_store *w, *r;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    for (int k = 36; k < 42; k++)
+        put(w, "fast", T0 + S(10 * k));
+    r = open_store(dir, 0, NULL, NULL);
+    check_cov(r, "fast", 0, 0, 10000, FAST_OWN, 3); /* not yet */
+    assert_int_equal(tss_store_snapshot(w, tss_store_now(w), 0), 0);
+    check_cov(r, "fast", 0, 0, 10000, grown, 5);
+    /* the slow series is untouched */
+    check_cov(r, "slow", 0, 600, 60000, SLOW_RANGE, 3);
+    tss_store_close(r);
+    tss_store_close(w);
+}
+
+/* A missing sidecar: the table covers it, or (table gone too) the reader
+ * rebuilds it in memory from its segment, writing nothing. */
+static void test_gap_reports_missing_sidecar(void **state)
+{
+    char dir[4096], segdir[4096], tabdir[4096], names[4096], victim[4096];
+    tss_store *r;
+    uint64_t before;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    tt_join(segdir, sizeof(segdir), dir, TSS_COV_SEG_DIR);
+    tt_join(tabdir, sizeof(tabdir), dir, TSS_COV_TABLE_DIR);
+    tt_list(segdir, "", names, sizeof(names));
+    assert_int_equal(strlen(names), 10 * 41 + 9); /* ten segments */
+    names[41] = '\0';
+    tt_join(victim, sizeof(victim), segdir, names);
+    assert_int_equal(unlink(victim), 0);
+
+    r = open_store(dir, 0, NULL, NULL);
+    check_all(r, 0); /* the table snapshot covers every segment */
+    tss_store_close(r);
+
+    tt_list(tabdir, "", names, sizeof(names));
+    for (char *p = strtok(names, ","); p; p = strtok(NULL, ",")) {
+        char path[4096];
+
+        tt_join(path, sizeof(path), tabdir, p);
+        assert_int_equal(unlink(path), 0);
+    }
+    before = tt_tree_digest(dir);
+    r = open_store(dir, 0, NULL, NULL);
+    check_all(r, 1);
+    tss_store_close(r);
+    assert_true(tt_tree_digest(dir) == before);
+    assert_false(tt_exists(victim));
+}
+
+/* ---- the writer's repairs at open --------------------------------------- */
+
+static void test_writer_rebuilds_sidecar(void **state)
+{
+    char dir[4096], segdir[4096], names[4096], victim[4096];
+    uint8_t *orig, *now;
+    size_t olen, nlen;
+    tt_log log = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    tt_join(segdir, sizeof(segdir), dir, TSS_COV_SEG_DIR);
+    tt_list(segdir, "", names, sizeof(names));
+    names[41] = '\0';
+    tt_join(victim, sizeof(victim), segdir, names);
+    assert_int_equal(tt_slurp(victim, &orig, &olen), 0);
+    assert_int_equal(unlink(victim), 0);
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
+    if (!tt_exists(victim))
+        fail_msg("the writer did not rebuild %s", victim);
+    assert_int_equal(tt_slurp(victim, &now, &nlen), 0);
+    assert_int_equal(nlen, olen);
+    assert_memory_equal(now, orig, olen); /* the encoding is canonical */
+    assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, names) >= 0);
+    free(orig);
+    free(now);
+}
+
+static void test_writer_removes_orphan_sidecar(void **state)
+{
+    char dir[4096], segdir[4096], names[4096], path[4096];
+    uint8_t *img;
+    size_t len;
+    tt_log log = {0};
+    tss_store *r;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    tt_join(segdir, sizeof(segdir), dir, TSS_COV_SEG_DIR);
+    tt_list(segdir, "", names, sizeof(names));
+    names[41] = '\0';
+    tt_join(path, sizeof(path), segdir, names);
+    assert_int_equal(tt_slurp(path, &img, &len), 0);
+    /* a sidecar whose segment never made it to disk */
+    tt_join(path, sizeof(path), segdir,
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.roar");
+    tt_spit(path, img, len);
+    free(img);
+    r = open_store(dir, 0, NULL, NULL); /* readers leave it */
+    check_all(r, 0);
+    tss_store_close(r);
+    assert_true(tt_exists(path));
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
+    assert_false(tt_exists(path));
+    assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE,
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.roar") >= 0);
+    assert_int_equal(tt_count_prefix(segdir, ""), 2 + 10);
+}
+
+static void test_writer_catches_up_table(void **state)
+{
+    char dir[4096], tabdir[4096], names[256], path[4096];
+    tss_store *w;
+    tss_storage *st;
+    tss_covtable *t;
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen;
+    const tss_cov_entry *e;
+    uint32_t want[10];
+    size_t n = 0;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(tabdir, sizeof(tabdir), dir, TSS_COV_TABLE_DIR);
+    build_gap_store(dir); /* segments seq 1..10; table versions 1 and 2 */
+    /* a later seal: seq 11, table version 3 */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    put(w, "slow", T0 + S(600));
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    tss_store_close(w);
+    tt_list(tabdir, "", names, sizeof(names));
+    assert_string_equal(names, "2.roar,3.roar");
+    /* as if the writer died before it saved version 3 */
+    tt_join(path, sizeof(path), tabdir, "3.roar");
+    assert_int_equal(unlink(path), 0);
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, NULL, NULL));
+    tt_list(tabdir, "", names, sizeof(names));
+    assert_string_equal(names, "2.roar,3.roar");
+
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+    assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_version(t), 3);
+    assert_int_equal(tss_covtable_covered_seq(t), 11);
+    klen = key_of(key, "slow", "value", TSS_KIND_GAUGE);
+    e = tss_covtable_get(t, key, klen);
+    assert_non_null(e);
+    for (int k = 0; k <= 10; k++)
+        if (k != 3 && k != 4)
+            want[n++] = (uint32_t)tss_cov_bucket_value((T0 + S(60 * k)) / BW);
+    assert_bitmap(e->bm, want, n);
+    tss_covtable_free(t);
+    tss_storage_close(st);
+}
+
+/* Every table version unreadable: the writer still starts, and rebuilds
+ * the table from the sidecars above the bad versions. */
+static void test_writer_with_no_readable_table(void **state)
+{
+    char dir[4096], tabdir[4096], names[256], path[4096];
+    tss_store *r;
+    tt_log log = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(tabdir, sizeof(tabdir), dir, TSS_COV_TABLE_DIR);
+    build_gap_store(dir);
+    tt_list(tabdir, "", names, sizeof(names));
+    assert_string_equal(names, "1.roar,2.roar");
+    tt_join(path, sizeof(path), tabdir, "1.roar");
+    tt_flip(path, 20, 0xff);
+    tt_join(path, sizeof(path), tabdir, "2.roar");
+    tt_flip(path, 20, 0xff);
+    r = open_store(dir, 0, NULL, NULL); /* readers rebuild in memory */
+    check_all(r, 0);
+    tss_store_close(r);
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "2.roar") >= 0);
+    tt_list(tabdir, "", names, sizeof(names));
+    assert_string_equal(names, "2.roar,3.roar");
+    r = open_store(dir, 0, NULL, NULL);
+    check_all(r, 0);
+    tss_store_close(r);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_sidecar_round_trip),
+        T(test_table_round_trip),
+        T(test_sidecar_unreadable),
+        T(test_sidecar_io_errors),
+        T(test_sidecar_bitmap_rejected),
+        T(test_sidecar_bucket_out_of_window),
+        T(test_sidecar_never_overwritten),
+        T(test_table_crash_and_fallback),
+        T(test_gap_reports),
+        T(test_gap_reports_with_head),
+        T(test_gap_reports_missing_sidecar),
+        T(test_writer_rebuilds_sidecar),
+        T(test_writer_removes_orphan_sidecar),
+        T(test_writer_catches_up_table),
+        T(test_writer_with_no_readable_table),
+    };
+
+    return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
+}
