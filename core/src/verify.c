@@ -290,8 +290,12 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
     }
     if (rc || (rc = tss_covtable_new(&expect, s->info.bucket_width)) != 0)
         goto out;
-    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", NULL, &names, &count)) !=
-        0)
+    if ((rc = tss_delset_load(s->st, head_log, &v, &del)) != 0)
+        goto out;
+    v.del = &del;
+    v.r->files += del.n;
+    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names,
+                               &count)) != 0)
         goto out;
     segs = tss_calloc(count ? count : 1, sizeof(*segs));
     if (!segs) {
