@@ -961,6 +961,37 @@ int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
     return rc;
 }
 
+/*
+ * The highest generation a file in head/ is named for: bases, logs, and
+ * bases moved aside as .corrupt. A new base must not take the number of a
+ * leftover log (whose base was corrupt): recovery would replay that log's
+ * records on top of the new base. 0 if none (or the listing fails).
+ */
+static uint64_t newest_gen_on_disk(tss_storage *st)
+{
+    char **names;
+    size_t count;
+    uint64_t newest = 0;
+
+    if (tss_storage_list(st, TSS_HEAD_DIR, "", NULL, &names, &count) != 0)
+        return 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *p = strncmp(names[i], "base-", 5) == 0  ? names[i] + 5
+                        : strncmp(names[i], "log-", 4) == 0 ? names[i] + 4
+                                                            : NULL;
+        unsigned long long g;
+
+        if (!p)
+            continue;
+        errno = 0;
+        g = strtoull(p, NULL, 10);
+        if (!errno && g > newest)
+            newest = g;
+    }
+    tss_storage_names_free(names, count);
+    return newest;
+}
+
 int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                       const tss_store_info *info, tss_head *head,
                       int64_t sync_interval, int64_t now, tss_log_fn log,
@@ -969,8 +1000,7 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     struct timespec t0, t1;
     tss_snap_view v;
     tss_snapshot *sn;
-    uint64_t items = 0, points = 0, *gens;
-    size_t ngens;
+    uint64_t items = 0, points = 0, newest;
     int rc;
 
     *out = NULL;
@@ -990,12 +1020,8 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     if ((rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
         goto fail;
     /* the next base must be newer than anything on disk */
-    sn->gen = v.gen;
-    if (list_gens(st, &gens, &ngens) == 0) {
-        if (ngens && gens[0] > sn->gen)
-            sn->gen = gens[0];
-        tss_free(gens);
-    }
+    newest = newest_gen_on_disk(st);
+    sn->gen = newest > v.gen ? newest : v.gen;
     for (size_t i = 0; i < v.n && rc == 0; i++) {
         tss_snap_item *it = &v.items[i];
 
