@@ -1,0 +1,597 @@
+/*
+ * Head snapshots (snapshot.c) through the public API: what a writer
+ * snapshotted comes back bit for bit after a crash (the handle closed
+ * without sealing), across delta rounds, out-of-order folds and new series;
+ * readers see the head merged with segments; torn log tails, corrupt bases,
+ * seals interrupted at each step, and stale temp files.
+ *
+ * Expected contents come from tt_model (test_util.c): every point appended,
+ * in arrival order, reduced to one point per timestamp, the last winning.
+ */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsstore/query.h"
+#include "tsstore/store.h"
+
+#define SPAN INT64_C(3600000)           /* ms: one-hour windows */
+#define W0 (INT64_C(472222) * SPAN)     /* a window in November 2023 */
+#define W(k, ms) (W0 + (k)*SPAN + (ms)) /* time `ms` into window k */
+
+/* The series; hosts are unique, so a host names its series. */
+static const struct {
+    const char *host, *ds;
+    int kind;
+} SER[] = {
+    {"gauge", "value", TSS_KIND_GAUGE},      /* 0 */
+    {"derive", "rx", TSS_KIND_DERIVE},       /* 1 */
+    {"counter", "tx", TSS_KIND_COUNTER},     /* 2 */
+    {"absolute", "n", TSS_KIND_ABSOLUTE},    /* 3 */
+    {"ooo", "value", TSS_KIND_GAUGE},        /* 4: out of order, folded */
+    {"late-comer", "value", TSS_KIND_GAUGE}, /* 5: appears in round 2 */
+    {"third", "value", TSS_KIND_DERIVE},     /* 6: appears in round 4 */
+};
+#define NSER (sizeof(SER) / sizeof(SER[0]))
+
+static tss_store *open_store(const char *dir, unsigned flags, tt_log *log,
+                             const tss_io_ops *io)
+{
+    tss_store_options o;
+    tss_store *s = NULL;
+    int rc;
+
+    tss_store_options_init(&o);
+    o.span_seconds = SPAN / 1000;
+    o.io = io;
+    if (log) {
+        o.log = tt_log_fn;
+        o.log_ctx = log;
+    }
+    rc = tss_store_open(&s, dir, flags, &o);
+    if (rc != 0)
+        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
+    return s;
+}
+
+static void add(tss_store *s, tt_model *m, unsigned ser, int64_t t,
+                uint64_t bits)
+{
+    tss_series_id id = {SER[ser].host, "snap", "", "type", "", SER[ser].ds};
+    tss_value v;
+
+    v.bits = bits;
+    assert_int_equal(tss_store_append(s, &id, SER[ser].kind, t, v), 0);
+    tt_model_add(m, ser, t, bits);
+}
+
+static void snap(tss_store *s, unsigned flags)
+{
+    int rc = tss_store_snapshot(s, tss_store_now(s), flags);
+
+    if (rc != 0)
+        fail_msg("snapshot: %d %s", rc, tss_error_last());
+}
+
+/* Fails unless a query on `s` returns exactly the model's first `upto`
+ * arrivals. */
+static void check(tss_store *s, const tt_model *m, size_t upto,
+                  const char *what)
+{
+    tt_series *got;
+    uint64_t errors;
+    size_t n = tt_query(s, NULL, &got, &errors), want_series = 0;
+
+    assert_int_equal(errors, 0);
+    for (unsigned k = 0; k < NSER; k++) {
+        tss_point *want;
+        size_t nwant = tt_model_expect(m, upto, k, &want);
+        const tt_series *g = NULL;
+        char label[128];
+
+        for (size_t i = 0; i < n && !g; i++)
+            if (strcmp(got[i].field[0], SER[k].host) == 0)
+                g = &got[i];
+        snprintf(label, sizeof(label), "%s, series %s", what, SER[k].host);
+        if (nwant == 0 && g)
+            fail_msg("%s: present, should not be", label);
+        if (nwant) {
+            if (!g)
+                fail_msg("%s: missing", label);
+            assert_int_equal(g->kind, SER[k].kind);
+            tt_assert_points(label, g->pts, g->n, want, nwant);
+            want_series++;
+        }
+        free(want);
+    }
+    assert_int_equal(n, want_series);
+    tt_series_free(got, n);
+}
+
+static uint64_t dbits(double d)
+{
+    tss_value v;
+
+    v.gauge = d;
+    return v.bits;
+}
+
+/* ---- every snapshotted point comes back --------------------------------- */
+
+static void round1(tss_store *s, tt_model *m)
+{
+    static const uint64_t odd[] = {
+        UINT64_C(0x7ff8dead0000beef), /* quiet NaN with a payload */
+        UINT64_C(0xfff0000000000001), /* signalling NaN, negative */
+        UINT64_C(0x8000000000000000), /* -0.0 */
+        UINT64_C(0x7ff0000000000000), /* +Inf */
+        UINT64_C(0x0000000000000001), /* smallest subnormal */
+    };
+
+    for (int i = 0; i < 20; i++) /* in order, two windows */
+        add(s, m, 0, W(0, SPAN - 100000 + i * 10000), dbits(i * 0.25));
+    for (int i = 0; i < 5; i++)
+        add(s, m, 0, W(1, 300000 + i * 10000), odd[i]);
+    add(s, m, 0, W(1, 310000), dbits(NAN));   /* a duplicate timestamp */
+    add(s, m, 0, W(0, SPAN - 95000), odd[0]); /* out of order */
+    add(s, m, 1, W(0, 1000), (uint64_t)INT64_MIN);
+    add(s, m, 1, W(0, 2000), (uint64_t)INT64_MAX);
+    add(s, m, 1, W(0, 3000), (uint64_t)(INT64_MIN + 1));
+    add(s, m, 1, W(0, 4000), 0);
+    add(s, m, 2, W(0, 1000), UINT64_MAX - 1);
+    add(s, m, 2, W(0, 2000), UINT64_MAX);
+    add(s, m, 2, W(0, 3000), 3);      /* the counter wrapped */
+    add(s, m, 3, -TSS_TIME_LIMIT, 7); /* the limits of time */
+    add(s, m, 3, TSS_TIME_LIMIT, 8);
+}
+
+static void round2(tss_store *s, tt_model *m)
+{
+    for (int i = 20; i < 40; i++) /* deltas on existing items */
+        add(s, m, 0, W(1, 400000 + i * 10000), dbits(i * 0.5 + 1e-300));
+    for (int i = 0; i < 10; i++) {
+        add(s, m, 1, W(0, 5000 + i * 1000), (uint64_t)(INT64_MAX - i));
+        add(s, m, 5, W(2, i * 60000), dbits(-(double)i)); /* new series */
+    }
+    add(s, m, 1, W(0, 2000), 42);             /* duplicate: replaces */
+    add(s, m, 2, W(0, 2500), UINT64_MAX / 3); /* out of order */
+    add(s, m, 3, TSS_TIME_LIMIT - 1, 9);      /* before its last */
+}
+
+/* Out of order beyond the fold threshold (128): the encoder is rebuilt and
+ * the item resent whole. */
+static void round3(tss_store *s, tt_model *m, int from, int to)
+{
+    if (from == 0)
+        for (int i = 0; i < 10; i++)
+            add(s, m, 4, W(3, 1000000 + i * 1000), dbits(1000.0 + i));
+    for (int i = from; i < to; i++) /* backwards in time */
+        add(s, m, 4, W(3, 999000 - i * 1000), dbits(i + 0.125));
+}
+
+static void round4(tss_store *s, tt_model *m)
+{
+    round3(s, m, 200, 230);
+    for (int i = 0; i < 20; i++) /* after the fold, in order again */
+        add(s, m, 4, W(3, 2000000 + i * 1000), dbits(-1.0 * i));
+    add(s, m, 4, W(3, 999000 - 3 * 1000), dbits(3.5)); /* replaces */
+    for (int i = 0; i < 5; i++)
+        add(s, m, 6, W(-2, i * 1000), (uint64_t)i);
+}
+
+static void test_snapshot_rounds(void **state)
+{
+    char dir[4096], copy[5][4096], name[32];
+    size_t upto[5];
+    tt_model m = {0};
+    tss_store *s;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int r = 0; r < 5; r++) {
+        if (r == 0)
+            round1(s, &m);
+        else if (r == 1)
+            round2(s, &m);
+        else if (r == 2)
+            round3(s, &m, 0, 100);
+        else if (r == 3)
+            round3(s, &m, 100, 200); /* folds at the 129th */
+        else
+            round4(s, &m);
+        snap(s, r % 2 ? 0 : TSS_SNAP_SYNC);
+        upto[r] = m.n;
+        /* what a crash right now would leave on disk */
+        snprintf(name, sizeof(name), "round%d", r);
+        tt_join(copy[r], sizeof(copy[r]), *state, name);
+        tt_copy_tree(dir, copy[r]);
+    }
+    /* after the last snapshot: lost by the crash */
+    add(s, &m, 0, W(1, 3000000), dbits(99.0));
+    add(s, &m, 6, W(-2, 9000), 9);
+    add(s, &m, 4, W(3, 5000), dbits(5.0));
+    tss_store_close(s); /* no seal: the head is lost from memory */
+
+    for (int r = 0; r < 5; r++) {
+        char what[64];
+
+        for (int again = 0; again < 2; again++) {
+            /* the second time from the base the first recovery wrote */
+            s = open_store(copy[r], TSS_OPEN_WRITER, NULL, NULL);
+            snprintf(what, sizeof(what), "round %d, recovery %d", r, again);
+            check(s, &m, upto[r], what);
+            tss_store_close(s);
+        }
+    }
+    s = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(s, &m, upto[4], "after the crash");
+    tss_store_close(s);
+    tt_model_free(&m);
+}
+
+/* ---- readers ------------------------------------------------------------- */
+
+/* Total point count of the segments on disk, from their headers. */
+static uint64_t segment_points(const char *dir)
+{
+    char segs[4096], names[16384];
+    uint64_t total = 0;
+
+    tt_join(segs, sizeof(segs), dir, "segments");
+    tt_list(segs, "", names, sizeof(names));
+    for (char *p = strtok(names, ","); p; p = strtok(NULL, ",")) {
+        char path[4096];
+        uint8_t *buf;
+        size_t len;
+        uint64_t n = 0;
+
+        tt_join(path, sizeof(path), segs, p);
+        assert_int_equal(tt_slurp(path, &buf, &len), 0);
+        assert_true(len >= 128);
+        for (int i = 7; i >= 0; i--)
+            n = (n << 8) | buf[80 + i];
+        total += n;
+        free(buf);
+    }
+    return total;
+}
+
+static void test_reader_sees_head(void **state)
+{
+    char dir[4096];
+    tt_model m = {0};
+    tss_store *w, *r;
+    size_t sealed;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 30; i++)
+        add(w, &m, 0, W(0, i * 10000), dbits(i));
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    sealed = m.n;
+    for (int i = 0; i < 30; i++)
+        add(w, &m, 0, W(1, i * 10000), dbits(100 + i));
+    add(w, &m, 0, W(0, 5000), dbits(-5.0));  /* late, between two */
+    add(w, &m, 0, W(0, 20000), dbits(-2.0)); /* late, replaces one */
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, sealed, "before the snapshot");
+    snap(w, 0); /* no fsync needed for readers */
+    check(r, &m, m.n, "after the snapshot");
+    tss_store_close(r);
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
+/*
+ * A seal whose new snapshot base fails: the segment is on disk and the
+ * snapshot log still holds its points, with the intent record naming it.
+ * Readers show each point once; a writer restarted from that snapshot does
+ * not restore them, so the next seal stores nothing twice.
+ */
+static void test_seal_then_crash(void **state)
+{
+    static tt_fault f;
+    char dir[4096], head[4096], before[256], after[256];
+    tt_model m = {0};
+    tss_store *w, *r;
+    tss_seal_result res;
+    tss_writer_stats ws;
+    uint64_t stored;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(head, sizeof(head), dir, "head");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL,
+                   tt_fault_ops(&f));
+    for (int i = 0; i < 40; i++) {
+        add(w, &m, 1, W(0, i * 1000), (uint64_t)i);
+        add(w, &m, 2, W(1, i * 1000), (uint64_t)i * 7);
+    }
+    snap(w, TSS_SNAP_SYNC);
+    add(w, &m, 1, W(0, 50000), 50); /* in the head, not yet snapshotted */
+    tt_list(head, "", before, sizeof(before));
+    tt_fault_arm_match(&f, "linkat", "base-", 1, EIO);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, &res),
+                     0);
+    assert_string_equal(f.failed_op, "linkat");
+    assert_int_equal(res.segments_written, 2);
+    assert_int_equal(res.points_written, m.n);
+    tt_list(head, "", after, sizeof(after));
+    assert_string_equal(after, before); /* still the old base and its log */
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, m.n, "sealed, base failed");
+    tss_store_close(r);
+    tss_store_close(w); /* crash */
+    tt_fault_ops(NULL);
+
+    stored = segment_points(dir);
+    assert_int_equal(stored, m.n);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    tss_store_writer_stats(w, &ws);
+    assert_int_equal(ws.head_points, 0); /* nothing restored */
+    check(w, &m, m.n, "after the restart");
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, &res),
+                     0);
+    assert_int_equal(res.points_written, 0);
+    tss_store_close(w);
+    assert_int_equal(segment_points(dir), stored);
+
+    /* a clean seal, then a crash: nothing comes back either */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 10; i++)
+        add(w, &m, 3, W(2, i * 1000), (uint64_t)i);
+    snap(w, TSS_SNAP_SYNC);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    tss_store_close(w);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    tss_store_writer_stats(w, &ws);
+    assert_int_equal(ws.head_points, 0);
+    check(w, &m, m.n, "after a clean seal");
+    tss_store_close(w);
+    assert_int_equal(segment_points(dir), m.n);
+    tt_model_free(&m);
+}
+
+/* The segment write fails after the intent record: the segment does not
+ * exist, so recovery restores its points, and they are stored once. */
+static void test_seal_fails_then_crash(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_model m = {0};
+    tss_store *w;
+    tss_seal_result res;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL,
+                   tt_fault_ops(&f));
+    for (int i = 0; i < 25; i++)
+        add(w, &m, 0, W(0, i * 1000), dbits(i / 3.0));
+    snap(w, TSS_SNAP_SYNC);
+    tt_fault_arm_match(&f, "linkat", ".seg", 1, EIO);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, &res),
+                     TSS_EIO);
+    assert_int_equal(res.pending, 1);
+    tss_store_close(w); /* crash with the image pending */
+    tt_fault_ops(NULL);
+    assert_int_equal(segment_points(dir), 0);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "restored");
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, &res),
+                     0);
+    assert_int_equal(res.points_written, m.n);
+    check(w, &m, m.n, "sealed again");
+    tss_store_close(w);
+    assert_int_equal(segment_points(dir), m.n);
+    tt_model_free(&m);
+}
+
+/* ---- torn log tails ----------------------------------------------------- */
+
+/* Offsets of the records of a head snapshot log. */
+static size_t log_records(const char *path, uint64_t *start, size_t max)
+{
+    uint8_t *buf;
+    size_t len, off = 0, n = 0;
+
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    while (off + 16 <= len && n < max) {
+        uint32_t blen = (uint32_t)buf[off + 4] | (uint32_t)buf[off + 5] << 8 |
+                        (uint32_t)buf[off + 6] << 16 |
+                        (uint32_t)buf[off + 7] << 24;
+
+        assert_memory_equal(buf + off, "TSL1", 4);
+        start[n++] = off;
+        off += 16 + blen;
+    }
+    assert_int_equal(off, len);
+    start[n] = off;
+    free(buf);
+    return n;
+}
+
+/* Opens a writer on a copy of `pristine` whose log is cut to `len` bytes
+ * and appended `extra`, and checks it recovers upto arrivals. */
+static void recover_cut(const char *pristine, const char *work,
+                        const char *log_name, uint64_t len, const void *extra,
+                        size_t nextra, const tt_model *m, size_t upto)
+{
+    char path[4096], what[64];
+    tt_log log = {0};
+    tss_store *s;
+
+    tt_copy_tree(pristine, work);
+    tt_join(path, sizeof(path), work, log_name);
+    tt_truncate(path, len);
+    if (nextra) {
+        FILE *f = fopen(path, "ab");
+
+        assert_non_null(f);
+        assert_int_equal(fwrite(extra, 1, nextra, f), nextra);
+        assert_int_equal(fclose(f), 0);
+    }
+    s = open_store(work, TSS_OPEN_WRITER, &log, NULL);
+    snprintf(what, sizeof(what), "log cut at %" PRIu64 " + %zu", len, nextra);
+    check(s, m, upto, what);
+    tss_store_close(s);
+    if (tt_log_find(&log, TSS_LEVEL_WARNING, "cut short by a crash") < 0)
+        fail_msg("%s: no warning", what);
+    tt_rmrf(work);
+}
+
+static void test_torn_log_tail(void **state)
+{
+    char dir[4096], work[4096], head[4096], log_name[64], path[4096];
+    uint64_t start[8];
+    size_t upto[3], n;
+    tt_model m = {0};
+    tss_store *s;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(work, sizeof(work), *state, "work");
+    tt_join(head, sizeof(head), dir, "head");
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int r = 0; r < 3; r++) {
+        for (int i = 0; i < 4; i++) {
+            add(s, &m, 0, W(0, r * 10000 + i * 1000), dbits(r + i / 8.0));
+            add(s, &m, (unsigned)(1 + r), W(1, i), (uint64_t)(r * i));
+        }
+        snap(s, TSS_SNAP_SYNC);
+        upto[r] = m.n;
+    }
+    tss_store_close(s);
+    tt_list(head, "log-", log_name, sizeof(log_name));
+    memmove(log_name + 5, log_name, strlen(log_name) + 1);
+    memcpy(log_name, "head/", 5);
+    tt_join(path, sizeof(path), dir, log_name);
+    n = log_records(path, start, 7);
+    assert_int_equal(n, 3);
+
+    for (uint64_t cut = start[2] + 1; cut < start[3]; cut++)
+        recover_cut(dir, work, log_name, cut, NULL, 0, &m, upto[1]);
+    {
+        static const uint8_t junk[37] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3};
+        /* a record header that looks right, over a bad checksum */
+        static const uint8_t fake[21] = {'T', 'S', 'L', '1', 5, 0, 0,
+                                         0,   1,   2,   3,   4, 5, 6,
+                                         7,   8,   1,   0,   0, 0, 0};
+
+        recover_cut(dir, work, log_name, start[3], junk, sizeof(junk), &m,
+                    upto[2]);
+        recover_cut(dir, work, log_name, start[3], fake, sizeof(fake), &m,
+                    upto[2]);
+    }
+    tt_model_free(&m);
+}
+
+/* ---- corrupt bases ------------------------------------------------------ */
+
+/* Corrupts the base in `dir`/head and reopens: the base is renamed
+ * .corrupt, an ERROR names it, and the store holds what the segments do;
+ * then new snapshots work as before. */
+static void corrupt_base_case(const char *dir, tt_model *m, size_t sealed)
+{
+    char head[4096], base[64], path[4096], aside[4200], rel[80];
+    tt_log log = {0};
+    tss_store *s;
+    size_t before;
+
+    tt_join(head, sizeof(head), dir, "head");
+    tt_list(head, "base-", base, sizeof(base));
+    assert_null(strchr(base, ','));
+    tt_join(path, sizeof(path), head, base);
+    tt_flip(path, tt_file_size(path) / 2, 0x10);
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    snprintf(rel, sizeof(rel), "head/%s", base);
+
+    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, rel) < 0)
+        fail_msg("no ERROR naming %s", rel);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "checksum mismatch") >= 0);
+    assert_true(tt_exists(aside)); /* never deleted */
+    check(s, m, sealed, "after the corrupt base");
+    /* the points only the lost snapshot held are gone: forget them */
+    m->n = sealed;
+    before = m->n;
+    for (int i = 0; i < 10; i++)
+        add(s, m, 6, W(5, i * 1000), (uint64_t)(i + 1));
+    snap(s, TSS_SNAP_SYNC);
+    tss_store_close(s);
+    s = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(s, m, m->n, "new snapshots after the corrupt base");
+    tss_store_close(s);
+    assert_true(m->n > before);
+    assert_true(tt_exists(aside));
+}
+
+static void test_corrupt_base(void **state)
+{
+    char dir[4096];
+    tt_model m = {0};
+    tss_store *s;
+
+    /* the first generation, nothing sealed */
+    tt_join(dir, sizeof(dir), *state, "first");
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 20; i++)
+        add(s, &m, 0, W(0, i * 1000), dbits(i));
+    snap(s, TSS_SNAP_SYNC);
+    tss_store_close(s);
+    corrupt_base_case(dir, &m, 0);
+    tt_model_free(&m);
+
+    /* after seals: the segments' points stay */
+    tt_join(dir, sizeof(dir), *state, "sealed");
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 20; i++)
+        add(s, &m, 1, W(0, i * 1000), (uint64_t)i);
+    assert_int_equal(tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, NULL),
+                     0);
+    for (int i = 0; i < 20; i++)
+        add(s, &m, 0, W(1, i * 1000), dbits(i));
+    snap(s, TSS_SNAP_SYNC);
+    tss_store_close(s);
+    corrupt_base_case(dir, &m, 20);
+    tt_model_free(&m);
+}
+
+/* ---- temp files ---------------------------------------------------------- */
+
+static void test_stale_temps_in_head(void **state)
+{
+    char dir[4096], head[4096], t1[4096], t2[4096];
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tss_store_close(
+        open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL));
+    tt_join(head, sizeof(head), dir, "head");
+    tt_join(t1, sizeof(t1), head, ".tmp-base-7.snap-123-4");
+    tt_join(t2, sizeof(t2), head, ".tmp-base-8.snap-123-5");
+    tt_spit(t1, "\x89TSHBS", 6);
+    tt_spit(t2, "", 0);
+    tss_store_close(open_store(dir, 0, NULL, NULL)); /* readers leave them */
+    assert_true(tt_exists(t1) && tt_exists(t2));
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, NULL, NULL));
+    assert_int_equal(tt_count_prefix(head, ".tmp-"), 0);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_snapshot_rounds),     T(test_reader_sees_head),
+        T(test_seal_then_crash),     T(test_seal_fails_then_crash),
+        T(test_torn_log_tail),       T(test_corrupt_base),
+        T(test_stale_temps_in_head),
+    };
+
+    return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
+}
