@@ -52,5 +52,6 @@ int cmd_coverage(const cli_opts *o);
 int cmd_verify(const cli_opts *o);
 int cmd_delete(const cli_opts *o);
 int cmd_compact(const cli_opts *o);
+int cmd_stats(const cli_opts *o);
 
 #endif

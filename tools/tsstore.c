@@ -31,6 +31,8 @@ static const char USAGE[] =
     "            safe while collectd writes; --dry-run shows what goes\n"
     "  compact   rewrite segments without deleted points, merge windows\n"
     "            split over several segments\n"
+    "  stats     health figures: series, points, bytes per kind of file,\n"
+    "            snapshot age, deletes, coverage of the last hour\n"
     "  verify    check every file of the store; --repair fixes what is\n"
     "            safe to fix (collectd must not be writing the store)\n"
     "  info      print the store's settings (precision, span, uuid)\n"
@@ -159,9 +161,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "ls") != 0 && strcmp(cmd, "dump") != 0 &&
         strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
         strcmp(cmd, "delete") != 0 && strcmp(cmd, "compact") != 0 &&
-        strcmp(cmd, "info") != 0)
+        strcmp(cmd, "stats") != 0 && strcmp(cmd, "info") != 0)
         return cli_usage_error("unknown command \"%s\" (ls, dump, coverage, "
-                               "delete, compact, verify, info)",
+                               "delete, compact, stats, verify, info)",
                                cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
@@ -178,5 +180,7 @@ int main(int argc, char **argv)
         return cmd_delete(&o);
     if (strcmp(cmd, "compact") == 0)
         return cmd_compact(&o);
+    if (strcmp(cmd, "stats") == 0)
+        return cmd_stats(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

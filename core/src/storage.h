@@ -87,6 +87,10 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
                      const char *suffix, char ***names, size_t *count) TSS_WUR;
 void tss_storage_names_free(char **names, size_t count);
 
+/** Size and modification time (ns since the epoch) of file `rel`. */
+int tss_storage_stat(tss_storage *st, const char *rel, uint64_t *size,
+                     int64_t *mtime_ns) TSS_WUR;
+
 /** Etag of content that does not exist (a file to be created). */
 #define TSS_ETAG_NONE UINT64_C(0)
 

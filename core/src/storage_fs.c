@@ -437,6 +437,23 @@ int tss_storage_pread(tss_storage *st, int fd, const char *rel, void *buf,
     return 0;
 }
 
+int tss_storage_stat(tss_storage *st, const char *rel, uint64_t *size,
+                     int64_t *mtime_ns)
+{
+    struct stat sb;
+    int fd, rc;
+
+    if ((rc = tss_storage_open_read(st, rel, &fd, size)) != 0)
+        return rc;
+    if (st->io->fstat(fd, &sb) != 0)
+        rc = tss_error_set_errno(errno, "stat", rel);
+    else
+        *mtime_ns =
+            (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    st->io->close(fd);
+    return rc;
+}
+
 uint64_t tss_storage_etag(const void *buf, size_t n)
 {
     return tss_checksum(buf, n) | 1; /* never TSS_ETAG_NONE */
