@@ -80,7 +80,7 @@ static void read_writer_stats(tss_store *s, int64_t now_ns, tss_store_stats *o)
 {
     uint8_t *buf;
     size_t len;
-    char *text, err[128];
+    char *text;
     yajl_val root;
     uint64_t size;
     int64_t mt;
@@ -93,6 +93,8 @@ static void read_writer_stats(tss_store *s, int64_t now_ns, tss_store_stats *o)
     }
     text = tss_malloc(len + 1);
     if (text) {
+        char err[128];
+
         memcpy(text, buf, len);
         text[len] = '\0';
         root = yajl_tree_parse(text, err, sizeof(err));
