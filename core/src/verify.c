@@ -27,6 +27,7 @@ typedef struct vctx {
     tss_delset *del;
     const tss_seg_name *segs;
     size_t nsegs;
+    const char *loading; /* directory whose files load_log reports on */
 } vctx;
 
 static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
@@ -96,6 +97,24 @@ static void check_tombstones(vctx *v, const tss_segment *seg)
     tss_tomb_free(&t);
 }
 
+/* A segment that cannot be read still takes part in the table check
+ * through its sidecar: the damage is the segment's, not the table's. */
+static void expect_sidecar(vctx *v, const char *name, uint64_t covered_seq,
+                           tss_covtable *cov)
+{
+    const tss_store_info *in = &v->s->info;
+    tss_seg_name sn;
+    tss_sidecar sc;
+
+    if (tss_seg_name_parse(name, &sn) != 0 || sn.seq > covered_seq ||
+        tss_sidecar_read(v->s->st, sn.uuid,
+                         (uint64_t)(in->span / in->bucket_width), &sc) != 0)
+        return;
+    if (tss_covtable_add_sidecar(cov, &sc) != 0)
+        report(v, TSS_VERIFY_PROBLEM, "", "out of memory checking coverage");
+    tss_sidecar_free(&sc);
+}
+
 /* One segment: every chunk, then its sidecar. Unions the sidecar into
  * `cov` when its seq is covered by the table snapshot. */
 static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
@@ -112,6 +131,7 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
     v->r->files++;
     if ((rc = tss_segment_open(&seg, s->st, rel)) != 0) {
         report(v, TSS_VERIFY_PROBLEM, rel, "%s", tss_error_last());
+        expect_sidecar(v, name, covered_seq, cov);
         return;
     }
     v->r->segments++;
@@ -128,6 +148,7 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
     if (rc) {
         report(v, TSS_VERIFY_PROBLEM, rel, "%s", tss_error_last());
         tss_segment_close(seg);
+        expect_sidecar(v, name, covered_seq, cov);
         return;
     }
     v->r->points += seg->points;
@@ -245,12 +266,14 @@ static void remove_strays(vctx *v, const char *dir, const char *prefix,
     tss_storage_names_free(names, count);
 }
 
-static void head_log(void *ctx, int level, const char *msg)
+/* Log lines of the loaders (table snapshot, mutations, head snapshot)
+ * become findings on the directory being loaded; the line names the file. */
+static void load_log(void *ctx, int level, const char *msg)
 {
     vctx *v = ctx;
 
     report(v, level <= TSS_LEVEL_ERR ? TSS_VERIFY_PROBLEM : TSS_VERIFY_NOTE,
-           TSS_HEAD_DIR, "%s", msg);
+           v->loading, "%s", msg);
 }
 
 int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
@@ -267,7 +290,8 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
               out ? out : &local,
               NULL,
               NULL,
-              0};
+              0,
+              TSS_HEAD_DIR};
     tss_delset del;
     tss_covtable *disk = NULL, *expect = NULL;
     tss_seg_name *segs = NULL;
@@ -280,7 +304,8 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
     if (v.repair && !s->head)
         return tss_error_set(TSS_EINVAL, "repair needs the writer lock");
     v.r->files++; /* STORE was checked when the store was opened */
-    rc = tss_covtable_load(&disk, s->st, s->info.bucket_width, head_log, &v);
+    v.loading = TSS_COV_TABLE_DIR;
+    rc = tss_covtable_load(&disk, s->st, s->info.bucket_width, load_log, &v);
     if (rc == TSS_ENOTFOUND) {
         report(&v, TSS_VERIFY_NOTE, TSS_COV_TABLE_DIR,
                "no table coverage snapshot (the writer writes one)");
@@ -290,7 +315,8 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
     }
     if (rc || (rc = tss_covtable_new(&expect, s->info.bucket_width)) != 0)
         goto out;
-    if ((rc = tss_delset_load(s->st, head_log, &v, &del)) != 0)
+    v.loading = TSS_WAL_DIR;
+    if ((rc = tss_delset_load(s->st, load_log, &v, &del)) != 0)
         goto out;
     v.del = &del;
     v.r->files += del.n;
@@ -333,7 +359,8 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
         remove_strays(&v, dirs[i], TSS_TMP_PREFIX, NULL,
                       "temp file of an unfinished write", NULL, 0);
     /* the head snapshot: base and log, as recovery would read them */
-    if ((rc = tss_snapshot_load(s->st, &s->info, head_log, &v, false, &head)) !=
+    v.loading = TSS_HEAD_DIR;
+    if ((rc = tss_snapshot_load(s->st, &s->info, load_log, &v, false, &head)) !=
         0)
         goto out;
     if (head.gen)
