@@ -177,6 +177,103 @@ static void test_parse_rejects(void **state)
     }
 }
 
+static void rejected(const char *s)
+{
+    static const uint32_t ups[] = {1, 1000, 1000000, 1000000000};
+
+    for (size_t u = 0; u < 4; u++)
+        for (int up = 0; up < 2; up++) {
+            char err[256] = "";
+            int64_t v = 42;
+
+            if (cli_time_parse(s, ups[u], up, &v, err, sizeof(err)) == 0)
+                fail_msg("\"%s\" was taken as %" PRId64, s, v);
+            assert_non_null(strstr(err, "is not a time"));
+            assert_int_equal(v, 42); /* untouched */
+        }
+}
+
+/* The fixed layout YYYY-MM-DDTHH:MM:SS: dates that do not exist, short
+ * years, single digits and surrounding space are refused, never guessed. */
+static void test_parse_strict_layout(void **state)
+{
+    static const char *const bad[] = {
+        "2026-02-30T00:00:00Z", /* not March 2 */
+        "2026-02-29T00:00:00Z", /* 2026 is no leap year */
+        "1900-02-29T00:00:00Z", /* nor is 1900 */
+        "2026-04-31T00:00:00Z",
+        "2026-11-00T00:00:00Z",
+        "2026-00-21T00:00:00Z",
+        "2026-11-21T23:59:60Z", /* no leap seconds */
+        "2026-11-21T24:00:00Z",
+        "26-11-21T15:41:00Z", /* two-digit years */
+        "26-11-21T15:41:00+01:00",
+        "926-11-21T15:41:00Z",
+        "02026-11-21T15:41:00Z",
+        " 2026-11-21T15:41:00Z", /* leading and trailing space */
+        "  2026-11-21T15:41:00Z",
+        "\t2026-11-21T15:41:00Z",
+        "2026-11-21T15:41:00Z\n",
+        "2026-11-21T15:41:00.5Z ",
+        "2026-11-21T15:41:00+01:00 ",
+        "2026-1-21T15:41:00Z", /* single-digit fields */
+        "2026-11-2T15:41:00Z",
+        "2026-11-21T5:41:00Z",
+        "2026-11-21T15:4:00Z",
+        "2026-11-21T15:41:0Z",
+        "2026-1-2T3:4:5Z",
+        "2026-11-21T15:41Z", /* no seconds */
+        "2026-11-21  15:41:00Z",
+        "+2026-11-21T15:41:00Z",
+        "2026-+1-21T15:41:00Z",
+        "2026-11-21T15:41:+0Z",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        rejected(bad[i]);
+    /* the days that do exist around them */
+    both("2024-02-29T00:00:00Z", 1, utc(2024, 2, 29, 0, 0, 0));
+    both("2000-02-29T00:00:00Z", 1, utc(2000, 2, 29, 0, 0, 0));
+    both("2026-02-28T23:59:59Z", 1, utc(2026, 2, 28, 23, 59, 59));
+    both("2026-04-30T00:00:00Z", 1, utc(2026, 4, 30, 0, 0, 0));
+    both("2026-12-31T23:59:59Z", 1, utc(2026, 12, 31, 23, 59, 59));
+}
+
+/* Years before 1000 keep four digits (RFC 3339), and read back. */
+static void test_four_digit_years(void **state)
+{
+    static const struct {
+        int64_t y;
+        int mo, d, h, mi, s;
+        const char *want;
+    } cases[] = {
+        {999, 12, 31, 23, 59, 59, "0999-12-31T23:59:59Z"},
+        {1, 1, 1, 0, 0, 0, "0001-01-01T00:00:00Z"},
+        {42, 7, 4, 12, 30, 5, "0042-07-04T12:30:05Z"},
+        {100, 3, 1, 0, 0, 0, "0100-03-01T00:00:00Z"},
+        {1000, 1, 1, 0, 0, 0, "1000-01-01T00:00:00Z"},
+    };
+    char buf[64], want[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t t = utc(cases[i].y, cases[i].mo, cases[i].d, cases[i].h,
+                        cases[i].mi, cases[i].s);
+
+        assert_string_equal(cli_time_rfc3339(buf, sizeof(buf), t, 1),
+                            cases[i].want);
+        both(cases[i].want, 1, t);
+        /* with a fraction, at millisecond precision */
+        snprintf(want, sizeof(want), "%.19s.250Z", cases[i].want);
+        assert_string_equal(
+            cli_time_rfc3339(buf, sizeof(buf), t * 1000 + 250, 1000), want);
+        both(want, 1000, t * 1000 + 250);
+    }
+    /* the day before year 1000 begins, at second precision */
+    assert_string_equal(
+        cli_time_rfc3339(buf, sizeof(buf), utc(1000, 1, 1, 0, 0, 0) - 1, 1),
+        "0999-12-31T23:59:59Z");
+}
+
 static void test_format_epoch(void **state)
 {
     static const struct {
@@ -267,6 +364,8 @@ int main(void)
         cmocka_unit_test(test_parse_epoch),
         cmocka_unit_test(test_parse_rfc3339),
         cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_parse_strict_layout),
+        cmocka_unit_test(test_four_digit_years),
         cmocka_unit_test(test_format_epoch),
         cmocka_unit_test(test_format_rfc3339),
         cmocka_unit_test(test_round_trips),
