@@ -146,13 +146,16 @@ static int bad(const char *rel, const char *key, const char *what)
                          what);
 }
 
-/* Optional string: absent or null gives NULL. */
+/* Nullable string: null gives NULL. The member itself is required: a
+ * delete without its "series" would otherwise match every series. */
 static int opt_str(yajl_val obj, const char *key, const char *rel, char **out)
 {
     yajl_val v = field(obj, key);
 
     *out = NULL;
-    if (!v || YAJL_IS_NULL(v))
+    if (!v)
+        return bad(rel, key, "is missing");
+    if (YAJL_IS_NULL(v))
         return 0;
     if (!YAJL_IS_STRING(v))
         return bad(rel, key, "is not a string");
@@ -245,7 +248,11 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
         (rc = req_int(pred, "to", rel, &m->to)))
         goto out;
     v = field(pred, "from");
-    if (v && !YAJL_IS_NULL(v)) {
+    if (!v) {
+        rc = bad(rel, "from", "is missing");
+        goto out;
+    }
+    if (!YAJL_IS_NULL(v)) {
         if (!YAJL_IS_INTEGER(v)) {
             rc = bad(rel, "from", "is not an integer");
             goto out;
@@ -275,7 +282,9 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
         seg = YAJL_IS_OBJECT(t) ? field(t, "segment") : NULL;
         st = YAJL_IS_OBJECT(t) ? field(t, "state") : NULL;
         if (!seg || !YAJL_IS_STRING(seg) || !st || !YAJL_IS_STRING(st) ||
-            strchr(ystr(seg), '/')) {
+            strchr(ystr(seg), '/') ||
+            (strcmp(ystr(st), "pending") != 0 &&
+             strcmp(ystr(st), "tombstoned") != 0)) {
             rc = bad(rel, "targets", "holds a malformed entry");
             goto out;
         }
@@ -287,7 +296,11 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
         m->ntargets++;
     }
     v = field(root, "points");
-    m->points = v && YAJL_IS_INTEGER(v) ? (uint64_t)YAJL_GET_INTEGER(v) : 0;
+    if (!v || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0) {
+        rc = bad(rel, "points", "is missing or not a count");
+        goto out;
+    }
+    m->points = (uint64_t)YAJL_GET_INTEGER(v);
     rc = opt_str(root, "error", rel, &m->error);
 out:
     yajl_tree_free(root);
