@@ -153,11 +153,67 @@ static void fill_mut(tss_mut *m, const tss_delete_spec *spec, int64_t now)
     m->to = spec->has_to ? spec->to : now;
 }
 
+/* The series a plan touches, counted once however many files hold them. */
+typedef struct plan_key {
+    uint8_t *key;
+    size_t len;
+} plan_key;
+
+typedef struct plan_keys {
+    plan_key *v;
+    size_t n, cap;
+} plan_keys;
+
+static int plan_key_add(plan_keys *k, const uint8_t *key, size_t len)
+{
+    if (k->n == k->cap) {
+        size_t nc = k->cap ? k->cap * 2 : 64;
+        plan_key *nv = tss_realloc(k->v, nc * sizeof(*nv));
+
+        if (!nv)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        k->v = nv;
+        k->cap = nc;
+    }
+    if (!(k->v[k->n].key = tss_malloc(len)))
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    memcpy(k->v[k->n].key, key, len);
+    k->v[k->n].len = len;
+    k->n++;
+    return 0;
+}
+
+static int cmp_plan_key(const void *a, const void *b)
+{
+    const plan_key *x = a, *y = b;
+
+    return tss_key_cmp(x->key, x->len, y->key, y->len);
+}
+
+static uint64_t plan_keys_distinct(plan_keys *k)
+{
+    uint64_t distinct = 0;
+
+    if (k->n > 1)
+        qsort(k->v, k->n, sizeof(*k->v), cmp_plan_key);
+    for (size_t i = 0; i < k->n; i++)
+        distinct += i == 0 || cmp_plan_key(&k->v[i - 1], &k->v[i]) != 0;
+    return distinct;
+}
+
+static void plan_keys_free(plan_keys *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        tss_free(k->v[i].key);
+    tss_free(k->v);
+}
+
 int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
                     void *ctx, tss_plan_totals *out)
 {
     tss_seg_name *segs = NULL;
     tss_snap_view head;
+    plan_keys keys = {0};
     size_t n = 0;
     tss_mut m;
     int rc;
@@ -195,9 +251,13 @@ int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
             out->points += c;
             if (cb)
                 cb(ctx, &kv.id, kv.kind, rel, c);
+            if ((rc = plan_key_add(&keys, en->key, en->key_len)) != 0)
+                break;
         }
         out->segments += touched;
         tss_segment_close(seg);
+        if (rc)
+            goto out;
     }
     for (size_t i = 0; i < head.n; i++) {
         const tss_snap_item *it = &head.items[i];
@@ -219,9 +279,13 @@ int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
         if (c && cb)
             cb(ctx, &kv.id, kv.kind, "head", c);
         out->head_points += c;
+        if (c && (rc = plan_key_add(&keys, it->key, it->key_len)) != 0)
+            goto out;
     }
     out->points += out->head_points;
+    out->series = plan_keys_distinct(&keys);
 out:
+    plan_keys_free(&keys);
     tss_free(segs);
     tss_snap_view_free(&head);
     return rc;
