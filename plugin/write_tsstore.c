@@ -31,6 +31,7 @@
 #include "conf_util.h"
 #include "tsstore/error.h"
 #include "tsstore/mutation.h"
+#include "tsstore/stats.h"
 #include "tsstore/store.h"
 #include "tsstore/version.h"
 
@@ -324,6 +325,8 @@ static void *wt_main(void *arg)
         (void)!tss_store_seal(st->store, now, 0, NULL);
         /* deletes and compaction requests from `tsstore delete/compact` */
         (void)!tss_store_apply_mutations(st->store, now, NULL);
+        /* counters only we know, for the read plugin and tsstore stats */
+        (void)!tss_store_publish_stats(st->store, now, 60 * (int64_t)st->ups);
         if (flush || now >= next_snap) {
             (void)!tss_store_snapshot(st->store, now,
                                       flush ? TSS_SNAP_SYNC : 0);
@@ -460,6 +463,7 @@ static void wt_free(void *arg)
             ERROR(LOG_PREFIX "at shutdown %" PRIu64 " bytes of sealed "
                              "windows could not be written: %s",
                   res.pending_bytes, tss_error_last());
+        (void)!tss_store_publish_stats(st->store, now, 0);
         if (tss_store_snapshot(st->store, now, TSS_SNAP_SYNC) != 0)
             ERROR(LOG_PREFIX "at shutdown the head snapshot could not be "
                              "written: %s",

@@ -720,3 +720,52 @@ void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)
     }
     pthread_mutex_unlock(&s->seal_mu);
 }
+
+/* ---- client state ---------------------------------------------------- */
+
+#define CLIENT_DIR "replay"
+
+static int client_path(char *out, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > 128 || name[0] == '.' ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-") != n)
+        return tss_error_set(TSS_EINVAL,
+                             "client state name \"%s\" is not "
+                             "[A-Za-z0-9._-]{1,128}",
+                             name);
+    snprintf(out, size, CLIENT_DIR "/%s", name);
+    return 0;
+}
+
+int tss_store_client_state_put(tss_store *s, const char *name, const void *buf,
+                               size_t len)
+{
+    char rel[160];
+    int rc;
+
+    if ((rc = client_path(rel, sizeof(rel), name)) != 0 ||
+        (rc = tss_storage_mkdirs(s->st, CLIENT_DIR)) != 0)
+        return rc;
+    return tss_storage_write_atomic(s->st, rel, buf, len);
+}
+
+int tss_store_client_state_get(tss_store *s, const char *name, void *buf,
+                               size_t size, size_t *len)
+{
+    uint8_t *data;
+    char rel[160];
+    int rc;
+
+    if ((rc = client_path(rel, sizeof(rel), name)) != 0 ||
+        (rc = tss_storage_read_all(s->st, rel, size, &data, len)) != 0)
+        return rc == TSS_ECORRUPT
+                   ? tss_error_set(TSS_EINVAL, "%s is larger than %zu bytes",
+                                   rel, size)
+                   : rc;
+    memcpy(buf, data, *len);
+    tss_free(data);
+    return 0;
+}

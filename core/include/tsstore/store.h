@@ -167,6 +167,23 @@ enum {
  */
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags) TSS_WUR;
 
+/**
+ * Small state files of clients of a store — the read plugin's replay
+ * positions — kept in DataDir/replay/<name>, replaced with write_atomic.
+ * The writer never touches them; any handle may write them (no LOCK).
+ * `name`: 1 to 128 of [A-Za-z0-9._-], not starting with '.'.
+ * Errors: TSS_EINVAL (name), TSS_EIO, TSS_ENOSPC.
+ */
+int tss_store_client_state_put(tss_store *s, const char *name, const void *buf,
+                               size_t len) TSS_WUR;
+
+/**
+ * Reads a client state file into buf[size]; *len gets its length.
+ * TSS_ENOTFOUND if there is none, TSS_EINVAL if it is larger than size.
+ */
+int tss_store_client_state_get(tss_store *s, const char *name, void *buf,
+                               size_t size, size_t *len) TSS_WUR;
+
 /** Writer counters, since open. */
 typedef struct tss_writer_stats {
     uint64_t series;      /**< series in the head */
