@@ -957,6 +957,13 @@ int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
             tss_buf_put_varint(&body, tss_head_item_snap_id(it));
     rc = body.oom ? tss_error_set(TSS_ENOMEM, "out of memory")
                   : append_record(sn, &body);
+    /* durable before the segment is: a power cut that keeps the segment
+     * and loses the intent would restore the items a second time */
+    if (rc == 0 &&
+        (rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0)
+        sn->need_base = true;
+    else if (rc == 0)
+        sn->unsynced = false;
     tss_buf_free(&body);
     return rc;
 }

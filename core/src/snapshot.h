@@ -130,7 +130,8 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync) TSS_WUR;
 /** Writes a new base (after seals) and drops the previous generation. */
 int tss_snapshot_base(tss_snapshot *sn, int64_t now) TSS_WUR;
 
-/** Records that the detached items of batch `b` go to segment `rel`. */
+/** Records that the detached items of batch `b` go to segment `rel`, and
+ * fsyncs the log: the record must be durable before the segment is. */
 int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
                         const tss_head_batch *b) TSS_WUR;
 
