@@ -328,9 +328,17 @@ static int compute_targets(tss_store *s, tss_mut *m)
                     tss_error_last());
             continue;
         }
-        for (size_t e = 0; e < seg->nentries && !hit; e++)
-            hit = overlaps(m, seg->entries[e].min_t, seg->entries[e].max_t) &&
-                  key_matches(m, seg->entries[e].key, seg->entries[e].key_len);
+        for (size_t e = 0; e < seg->nentries && !hit; e++) {
+            uint64_t c;
+
+            if (!overlaps(m, seg->entries[e].min_t, seg->entries[e].max_t) ||
+                !key_matches(m, seg->entries[e].key, seg->entries[e].key_len))
+                continue;
+            /* [min_t, max_t] may straddle the range without a point in
+             * it; an unreadable chunk stays a target, whose tombstone
+             * step reports it */
+            hit = count_in_range(seg, e, m, &c) != 0 || c > 0;
+        }
         tss_segment_close(seg);
         if (!hit)
             continue;
