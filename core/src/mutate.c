@@ -31,6 +31,8 @@
 
 #define CAS_RETRIES 16
 
+static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res);
+
 /* ---- documents ------------------------------------------------------- */
 
 static int new_doc(tss_store *s, int kind, tss_mut *m)
@@ -564,8 +566,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     if (s->compact_after && tombstoned_segments(s) >= s->compact_after)
         compact = true;
     pthread_mutex_unlock(&s->seal_mu);
-    if (compact && (rc = tss_store_compact(
-                        s, now, merge ? TSS_COMPACT_MERGE : 0, res)) != 0)
+    if (compact &&
+        (rc = compact_windows(s, merge ? TSS_COMPACT_MERGE : 0, res)) != 0)
         last = rc;
     pthread_mutex_lock(&s->seal_mu);
     /* completion: re-read, compaction changed documents' worlds */
@@ -593,8 +595,8 @@ out:
 
 /* ---- compaction ------------------------------------------------------ */
 
-int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
-                      tss_apply_result *res)
+/* Adds what it did to *res (tss_store_apply_mutations' counts too). */
+static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
 {
     tss_seg_name *segs = NULL;
     tss_covtable *fresh = NULL;
@@ -602,7 +604,6 @@ int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
     size_t n = 0;
     int rc;
 
-    (void)now;
     if (!s->head)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
@@ -667,4 +668,16 @@ out:
     tss_free(segs);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
+}
+
+int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
+                      tss_apply_result *res)
+{
+    tss_apply_result local;
+
+    (void)now;
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    return compact_windows(s, flags, res);
 }

@@ -105,7 +105,8 @@ enum {
  * TSS_COMPACT_MERGE every window with several segments) into one segment
  * that supersedes the old ones, with its coverage; removes the old files;
  * rebuilds the table coverage. Crash-safe at every step: a superseded
- * segment is invisible as soon as its successor exists.
+ * segment is invisible as soon as its successor exists. *res (may be
+ * NULL) is set to what it did.
  */
 int tss_store_compact(tss_store *s, int64_t now, unsigned flags,
                       tss_apply_result *res) TSS_WUR;
