@@ -60,7 +60,8 @@ int tss_storage_open(tss_storage **out, const char *dir, const tss_io_ops *io,
                      int create) TSS_WUR;
 void tss_storage_close(tss_storage *st);
 
-/** Creates directory `rel` and its parents inside the store (mode 0750). */
+/** Creates directory `rel` and its parents inside the store (mode 0750);
+ * each directory it creates is made durable (fsync of its parent). */
 int tss_storage_mkdirs(tss_storage *st, const char *rel) TSS_WUR;
 
 int tss_storage_write_new(tss_storage *st, const char *rel, const void *buf,

@@ -293,8 +293,13 @@ int tss_storage_mkdirs(tss_storage *st, const char *rel)
         /* through open_parent, so a symlinked component is not followed */
         if ((rc = open_parent(st, path, &dfd, &base)) != 0)
             return rc;
-        if (st->io->mkdirat(dfd, base, DIR_MODE) != 0 && errno != EEXIST)
+        if (st->io->mkdirat(dfd, base, DIR_MODE) == 0) {
+            /* the new name must outlast a power cut like a file's */
+            if (st->io->fsync(dfd) != 0)
+                rc = fsync_failed(st, errno, path);
+        } else if (errno != EEXIST) {
             rc = tss_error_set_errno(errno, "mkdir", path);
+        }
         st->io->close(dfd);
         if (rc)
             return rc;
