@@ -67,64 +67,82 @@ static void assert_bitmap(const roaring_bitmap_t *bm, const uint32_t *want,
 /* Window 10 of the default span; three series, keys in order. */
 #define WS ((int64_t)10 * SPAN)
 
+/* Three series in key order: times (ms into the window), the buckets and
+ * median spacing that follow from them. */
+static const struct sample {
+    const char *host, *ds;
+    int kind;
+    size_t n, nb;
+    int64_t t[6], interval;
+    uint32_t b[6];
+} SAMPLE[3] = {
+    /* spacings 10, 10, 30, 10, 20.5 s: the median is 10 s; 80.5 s is in
+     * bucket 8 */
+    {"a",
+     "value",
+     TSS_KIND_GAUGE,
+     6,
+     6,
+     {0, 10000, 20000, 50000, 60000, 80500},
+     10000,
+     {0, 1, 2, 5, 6, 8}},
+    /* one point, in the last bucket of the window: interval 0 */
+    {"b", "rx", TSS_KIND_DERIVE, 1, 1, {SPAN - 1}, 0, {719}},
+    /* spacings 1 ms and 2 h - 7 ms: the upper median of two */
+    {"b", "tx", TSS_KIND_DERIVE, 3, 2, {5, 6, SPAN - 1}, SPAN - 7, {0, 719}},
+};
+
 static void sample_sidecar(tss_sidecar *sc)
 {
-    /* spacings 10, 10, 30, 10, 20.5 s: the median is 10 s;
-     * buckets 0, 1, 2, 5, 6, 8 (t 0, 10, 20, 50, 60, 80 s; 80.5 s is in
-     * bucket 8 too) */
-    static const int64_t a_t[] = {0, 10000, 20000, 50000, 60000, 80000};
-    /* one point: interval 0; bucket 719 is the last of the window */
-    static const int64_t b_t[] = {SPAN - 1};
-    /* spacings 1 ms and 2 h - 7 ms: the upper median of two, 2 h - 7 ms */
-    static const int64_t c_t[] = {5, 6, SPAN - 1};
-    tss_point pts[8];
-    uint8_t key[TSS_KEY_MAX];
-    size_t klen;
-
     assert_int_equal(tss_sidecar_init(sc, UUID1, WS, BW), 0);
-    for (size_t i = 0; i < 6; i++)
-        pts[i] = (tss_point){WS + a_t[i] + (i == 5 ? 500 : 0), {.bits = i}};
-    klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
-    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 6), 0);
-    pts[0] = (tss_point){WS + b_t[0], {.bits = 1}};
-    klen = key_of(key, "b", "rx", TSS_KIND_DERIVE);
-    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 1), 0);
-    for (size_t i = 0; i < 3; i++)
-        pts[i] = (tss_point){WS + c_t[i], {.bits = i}};
-    klen = key_of(key, "b", "tx", TSS_KIND_DERIVE);
-    assert_int_equal(tss_sidecar_add(sc, key, klen, pts, 3), 0);
+    for (int k = 0; k < 3; k++) {
+        tss_point pts[6];
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen = key_of(key, SAMPLE[k].host, SAMPLE[k].ds, SAMPLE[k].kind);
+
+        for (size_t i = 0; i < SAMPLE[k].n; i++)
+            pts[i] = (tss_point){WS + SAMPLE[k].t[i], {.bits = i}};
+        assert_int_equal(tss_sidecar_add(sc, key, klen, pts, SAMPLE[k].n), 0);
+    }
 }
 
 static void check_sample(const tss_sidecar *sc)
 {
-    static const uint32_t a_b[] = {0, 1, 2, 5, 6, 8}, b_b[] = {719},
-                          c_b[] = {0, 719};
-    uint8_t key[TSS_KEY_MAX];
-    size_t klen;
-
     assert_memory_equal(sc->uuid, UUID1, 16);
     assert_int_equal(sc->window_start, WS);
     assert_int_equal(sc->bucket_width, BW);
     assert_int_equal(sc->n, 3);
-    klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
-    assert_int_equal(sc->entries[0].key_len, klen);
-    assert_memory_equal(sc->entries[0].key, key, klen);
-    assert_int_equal(sc->entries[0].interval, 10000);
-    assert_bitmap(sc->entries[0].bm, a_b, 6);
-    klen = key_of(key, "b", "rx", TSS_KIND_DERIVE);
-    assert_memory_equal(sc->entries[1].key, key, klen);
-    assert_int_equal(sc->entries[1].interval, 0);
-    assert_bitmap(sc->entries[1].bm, b_b, 1);
-    klen = key_of(key, "b", "tx", TSS_KIND_DERIVE);
-    assert_memory_equal(sc->entries[2].key, key, klen);
-    assert_int_equal(sc->entries[2].interval, SPAN - 7);
-    assert_bitmap(sc->entries[2].bm, c_b, 2);
+    for (int k = 0; k < 3; k++) {
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen = key_of(key, SAMPLE[k].host, SAMPLE[k].ds, SAMPLE[k].kind);
+
+        assert_int_equal(sc->entries[k].key_len, klen);
+        assert_memory_equal(sc->entries[k].key, key, klen);
+        assert_int_equal(sc->entries[k].interval, SAMPLE[k].interval);
+        assert_bitmap(sc->entries[k].bm, SAMPLE[k].b, SAMPLE[k].nb);
+    }
 }
 
 static void encode(const tss_sidecar *sc, tss_buf *img)
 {
     memset(img, 0, sizeof(*img));
     assert_int_equal(tss_sidecar_encode(sc, img), 0);
+}
+
+/* A sidecar of window `ws` with one series of points t[0..n). */
+static void one_series(int64_t ws, const int64_t *t, size_t n, tss_buf *img)
+{
+    tss_sidecar sc;
+    tss_point p[4];
+    uint8_t key[TSS_KEY_MAX];
+    size_t klen = key_of(key, "one", "v", TSS_KIND_COUNTER);
+
+    for (size_t i = 0; i < n; i++)
+        p[i] = (tss_point){t[i], {0}};
+    assert_int_equal(tss_sidecar_init(&sc, UUID1, ws, BW), 0);
+    assert_int_equal(tss_sidecar_add(&sc, key, klen, p, n), 0);
+    encode(&sc, img);
+    tss_sidecar_free(&sc);
 }
 
 static void test_sidecar_round_trip(void **state)
@@ -143,26 +161,17 @@ static void test_sidecar_round_trip(void **state)
     tss_sidecar_free(&sc);
 
     /* before 1970 the buckets still count from the window start */
-    {
-        tss_point p[2] = {{-SPAN, {0}}, {-SPAN + 25000, {0}}};
-        static const uint32_t want[] = {0, 2};
-        uint8_t key[TSS_KEY_MAX];
-        size_t klen = key_of(key, "neg", "v", TSS_KIND_COUNTER);
-
-        assert_int_equal(tss_sidecar_init(&sc, UUID1, -SPAN, BW), 0);
-        assert_int_equal(tss_sidecar_add(&sc, key, klen, p, 2), 0);
-        encode(&sc, &img);
-        assert_int_equal(
-            tss_sidecar_decode(img.data, img.len, "x.roar", SPAN / BW, &back),
-            0);
-        assert_int_equal(back.window_start, -SPAN);
-        assert_int_equal(back.entries[0].interval, 25000);
-        assert_bitmap(back.entries[0].bm, want, 2);
-        tss_sidecar_free(&back);
-        tss_buf_free(&img);
-        tss_sidecar_free(&sc);
-    }
+    one_series(-SPAN, (const int64_t[]){-SPAN, -SPAN + 25000}, 2, &img);
+    assert_int_equal(
+        tss_sidecar_decode(img.data, img.len, "x.roar", SPAN / BW, &back), 0);
+    assert_int_equal(back.window_start, -SPAN);
+    assert_int_equal(back.entries[0].interval, 25000);
+    assert_bitmap(back.entries[0].bm, (const uint32_t[]){0, 2}, 2);
+    tss_sidecar_free(&back);
+    tss_buf_free(&img);
 }
+
+#define V(bucket) ((uint32_t)((bucket) - (-(INT64_C(1) << 31))))
 
 static void test_table_round_trip(void **state)
 {
@@ -195,13 +204,10 @@ static void test_table_round_trip(void **state)
     assert_int_equal(tss_covtable_version(back), 1);
     assert_int_equal(tss_covtable_covered_seq(back), 42);
     {
-        const int64_t base = TSS_COV_BASE_BUCKET;
-        const uint32_t a_b[] = {
-            (uint32_t)(b10 - base),     (uint32_t)(b10 + 1 - base),
-            (uint32_t)(b10 + 2 - base), (uint32_t)(b10 + 5 - base),
-            (uint32_t)(b10 + 6 - base), (uint32_t)(b10 + 8 - base),
-            (uint32_t)(b11 - base),     (uint32_t)(b11 + 3 - base)};
-        const uint32_t c_b[] = {(uint32_t)(-1 - base), (uint32_t)(0 - base)};
+        /* bitmap values: the bucket minus the base bucket, -2^31 */
+        const uint32_t a_b[] = {V(b10),     V(b10 + 1), V(b10 + 2), V(b10 + 5),
+                                V(b10 + 6), V(b10 + 8), V(b11),     V(b11 + 3)},
+                       c_b[] = {V(-1), V(0)};
         const tss_cov_entry *e;
         size_t n = 0;
 
@@ -292,24 +298,16 @@ static void test_sidecar_unreadable(void **state)
         for (int j = 0; j < k; j++)
             assert_string_not_equal(msgs[j], msgs[k]);
     }
-    /* a sidecar of another segment under this one's name */
-    {
-        uint8_t other[16];
-        tss_buf img2;
-
-        memcpy(other, UUID1, 16);
-        other[15] ^= 1;
-        memcpy(sc.uuid, other, 16);
-        encode(&sc, &img2);
-        put_file(*state, rel, img2.data, img2.len);
-        assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])),
-                         TSS_ECORRUPT);
-        tt_assert_msg_has("belongs to another segment");
-        tss_buf_free(&img2);
-    }
     /* the good one reads back */
     put_file(*state, rel, img.data, img.len);
     assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])), 0);
+    /* a sidecar of another segment under this one's name */
+    tss_buf_free(&img);
+    sc.uuid[15] ^= 1;
+    encode(&sc, &img);
+    put_file(*state, rel, img.data, img.len);
+    assert_int_equal(read_sidecar(st, msgs[0], sizeof(msgs[0])), TSS_ECORRUPT);
+    tt_assert_msg_has("belongs to another segment");
     free(bad);
     tss_buf_free(&img);
     tss_sidecar_free(&sc);
@@ -368,17 +366,14 @@ static size_t craft(uint8_t *out, const uint8_t *bm, size_t bmlen,
     uint8_t key[TSS_KEY_MAX];
     size_t klen = key_of(key, "a", "value", TSS_KIND_GAUGE), n = 0;
     static const uint8_t magic[8] = {0x89, 'T', 'S', 'C', 'O', 'V', '\r', '\n'};
-    uint64_t sum;
 
     memset(out, 0, 64);
     memcpy(out, magic, 8);
     out[8] = 1;   /* version */
     out[12] = 64; /* header length */
     memcpy(out + 16, UUID1, 16);
-    for (int i = 0; i < 8; i++) {
-        out[32 + i] = (uint8_t)((uint64_t)WS >> (8 * i));
-        out[40 + i] = (uint8_t)((uint64_t)BW >> (8 * i));
-    }
+    tss_put_u64(out + 32, (uint64_t)WS);
+    tss_put_u64(out + 40, BW);
     out[48] = 1; /* one series */
     n = 64;
     out[n++] = 0;             /* shared */
@@ -389,10 +384,8 @@ static size_t craft(uint8_t *out, const uint8_t *bm, size_t bmlen,
     out[n++] = (uint8_t)framelen; /* bitmap length (< 128) */
     memcpy(out + n, bm, bmlen);
     n += bmlen;
-    sum = XXH3_64bits(out, n);
-    for (int i = 0; i < 8; i++)
-        out[n++] = (uint8_t)(sum >> (8 * i));
-    return n;
+    tss_put_u64(out + n, XXH3_64bits(out, n));
+    return n + 8;
 }
 
 static void test_sidecar_bitmap_rejected(void **state)
@@ -449,31 +442,23 @@ static void test_sidecar_bitmap_rejected(void **state)
 /* Buckets must lie inside the window: span / bucket width of them. */
 static void test_sidecar_bucket_out_of_window(void **state)
 {
-    tss_sidecar sc, back;
+    tss_sidecar back;
     tss_buf img;
-    uint8_t key[TSS_KEY_MAX];
-    size_t klen = key_of(key, "a", "value", TSS_KIND_GAUGE);
-    tss_point last = {WS + SPAN - 1, {0}}, beyond = {WS + SPAN, {0}};
 
-    assert_int_equal(tss_sidecar_init(&sc, UUID1, WS, BW), 0);
-    assert_int_equal(tss_sidecar_add(&sc, key, klen, &last, 1), 0);
-    encode(&sc, &img);
+    /* bucket 719, the last of the window */
+    one_series(WS, (const int64_t[]){WS + SPAN - 1}, 1, &img);
     assert_int_equal(
         tss_sidecar_decode(img.data, img.len, "w.roar", SPAN / BW, &back), 0);
     tss_sidecar_free(&back);
     tss_buf_free(&img);
-    tss_sidecar_free(&sc);
-
-    assert_int_equal(tss_sidecar_init(&sc, UUID1, WS, BW), 0);
-    assert_int_equal(tss_sidecar_add(&sc, key, klen, &beyond, 1), 0);
-    encode(&sc, &img);
+    /* bucket 720 belongs to the next window */
+    one_series(WS, (const int64_t[]){WS + SPAN}, 1, &img);
     assert_int_equal(
         tss_sidecar_decode(img.data, img.len, "w.roar", SPAN / BW, &back),
         TSS_ECORRUPT);
     tt_assert_msg_has("w.roar");
     tt_assert_msg_has("bucket outside its range");
     tss_buf_free(&img);
-    tss_sidecar_free(&sc);
 }
 
 /* write_new never replaces a sidecar that is already there. */
@@ -511,7 +496,8 @@ static void test_sidecar_never_overwritten(void **state)
 
 /* ---- the table snapshot's versions -------------------------------------- */
 
-static void save_version(tss_covtable *t, tss_storage *st, uint64_t seq)
+/* Adds a bucket, covers `seq` and saves: the save's code. */
+static int save_version(tss_covtable *t, tss_storage *st, uint64_t seq)
 {
     uint8_t key[TSS_KEY_MAX];
     size_t klen = key_of(key, "t", "v", TSS_KIND_GAUGE);
@@ -519,7 +505,7 @@ static void save_version(tss_covtable *t, tss_storage *st, uint64_t seq)
 
     assert_int_equal(tss_covtable_add_points(t, key, klen, &p, 1), 0);
     tss_covtable_set_covered_seq(t, seq);
-    assert_int_equal(tss_covtable_save(t, st), 0);
+    return tss_covtable_save(t, st);
 }
 
 static void test_table_crash_and_fallback(void **state)
@@ -533,21 +519,13 @@ static void test_table_crash_and_fallback(void **state)
     tt_join(dir, sizeof(dir), *state, TSS_COV_TABLE_DIR);
     st = open_storage(*state, NULL);
     assert_int_equal(tss_covtable_new(&t, BW), 0);
-    save_version(t, st, 1);
-    save_version(t, st, 2);
+    assert_int_equal(save_version(t, st, 1), 0);
+    assert_int_equal(save_version(t, st, 2), 0);
 
     /* a crash between the temp file and its link: the link fails */
     fst = open_storage(*state, tt_fault_ops(&f));
     tt_fault_arm_match(&f, "linkat", "3.roar", 1, EIO);
-    {
-        uint8_t key[TSS_KEY_MAX];
-        size_t klen = key_of(key, "t", "v", TSS_KIND_GAUGE);
-        tss_point p = {3 * BW, {0}};
-
-        assert_int_equal(tss_covtable_add_points(t, key, klen, &p, 1), 0);
-        tss_covtable_set_covered_seq(t, 3);
-    }
-    assert_int_equal(tss_covtable_save(t, fst), TSS_EIO);
+    assert_int_equal(save_version(t, fst, 3), TSS_EIO);
     assert_string_equal(f.failed_op, "linkat");
     assert_int_equal(tss_covtable_version(t), 2);
     tss_storage_close(fst);
@@ -592,7 +570,7 @@ static void test_table_crash_and_fallback(void **state)
 
     /* garbage collection keeps the newest two */
     for (uint64_t s = 4; s <= 8; s++)
-        save_version(back, st, s);
+        assert_int_equal(save_version(back, st, s), 0);
     tt_list(dir, "", names, sizeof(names));
     assert_string_equal(names, "7.roar,8.roar");
     tss_covtable_free(back);
@@ -617,22 +595,7 @@ static void test_table_crash_and_fallback(void **state)
 static tss_store *open_store(const char *dir, unsigned flags, tt_log *log,
                              const tss_io_ops *io)
 {
-    tss_store_options o;
-    tss_store *s = NULL;
-    int rc;
-
-    tss_store_options_init(&o);
-    o.span_seconds = 60;
-    o.bucket_seconds = 10;
-    o.io = io;
-    if (log) {
-        o.log = tt_log_fn;
-        o.log_ctx = log;
-    }
-    rc = tss_store_open(&s, dir, flags, &o);
-    if (rc != 0)
-        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
-    return s;
+    return tt_open(dir, flags, 60, log, io);
 }
 
 static void put(tss_store *s, const char *host, int64_t t)
@@ -742,36 +705,28 @@ static void check_all(tss_store *r, uint64_t want_decoded)
     assert_int_equal(d, want_decoded * 4);
 }
 
+/* Exact runs, no segment chunk decoded (not one .seg file is even opened);
+ * head data counts once it is snapshotted, before any seal. */
 static void test_gap_reports(void **state)
-{
-    static tt_fault f;
-    char dir[4096];
-    tss_store *r;
-
-    tt_join(dir, sizeof(dir), *state, "store");
-    build_gap_store(dir);
-    /* decodes no segment chunk: not one .seg file is even opened */
-    r = open_store(dir, 0, NULL, tt_fault_ops(&f));
-    tt_fault_arm_match(&f, "openat", ".seg", ULONG_MAX, 0);
-    check_all(r, 0);
-    assert_int_equal(f.matched, 0);
-    tss_store_close(r);
-    tt_fault_ops(NULL);
-}
-
-/* Head data counts once it is snapshotted, before any seal. */
-static void test_gap_reports_with_head(void **state)
 {
     static const want_run grown[] = {{30, 100, 1},
                                      {100, 150, 0},
                                      {150, 330, 1},
                                      {330, 360, 0},
                                      {360, 420, 1}};
+    static tt_fault f;
     char dir[4096];
     tss_store *w, *r;
 
     tt_join(dir, sizeof(dir), *state, "store");
     build_gap_store(dir);
+    r = open_store(dir, 0, NULL, tt_fault_ops(&f));
+    tt_fault_arm_match(&f, "openat", ".seg", ULONG_MAX, 0);
+    check_all(r, 0);
+    assert_int_equal(f.matched, 0);
+    tss_store_close(r);
+    tt_fault_ops(NULL);
+
     w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
     for (int k = 36; k < 42; k++)
         put(w, "fast", T0 + S(10 * k));
@@ -779,8 +734,7 @@ static void test_gap_reports_with_head(void **state)
     check_cov(r, "fast", 0, 0, 10000, FAST_OWN, 3); /* not yet */
     assert_int_equal(tss_store_snapshot(w, tss_store_now(w), 0), 0);
     check_cov(r, "fast", 0, 0, 10000, grown, 5);
-    /* the slow series is untouched */
-    check_cov(r, "slow", 0, 600, 60000, SLOW_RANGE, 3);
+    check_cov(r, "slow", 0, 600, 60000, SLOW_RANGE, 3); /* untouched */
     tss_store_close(r);
     tss_store_close(w);
 }
@@ -824,12 +778,17 @@ static void test_gap_reports_missing_sidecar(void **state)
 
 /* ---- the writer's repairs at open --------------------------------------- */
 
-static void test_writer_rebuilds_sidecar(void **state)
+/* A deleted sidecar is rebuilt byte for byte (the encoding is canonical)
+ * and one whose segment never reached the disk is removed; readers leave
+ * both as they are. */
+static void test_writer_repairs_sidecars(void **state)
 {
-    char dir[4096], segdir[4096], names[4096], victim[4096];
+    static const char orphan[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.roar";
+    char dir[4096], segdir[4096], names[4096], victim[4096], path[4096];
     uint8_t *orig, *now;
     size_t olen, nlen;
     tt_log log = {0};
+    tss_store *r;
 
     tt_join(dir, sizeof(dir), *state, "store");
     build_gap_store(dir);
@@ -839,46 +798,26 @@ static void test_writer_rebuilds_sidecar(void **state)
     tt_join(victim, sizeof(victim), segdir, names);
     assert_int_equal(tt_slurp(victim, &orig, &olen), 0);
     assert_int_equal(unlink(victim), 0);
+    tt_join(path, sizeof(path), segdir, orphan);
+    tt_spit(path, orig, olen);
+    r = open_store(dir, 0, NULL, NULL);
+    check_all(r, 0);
+    tss_store_close(r);
+    assert_false(tt_exists(victim));
+    assert_true(tt_exists(path));
+
     tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
     if (!tt_exists(victim))
         fail_msg("the writer did not rebuild %s", victim);
     assert_int_equal(tt_slurp(victim, &now, &nlen), 0);
     assert_int_equal(nlen, olen);
-    assert_memory_equal(now, orig, olen); /* the encoding is canonical */
+    assert_memory_equal(now, orig, olen);
     assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, names) >= 0);
+    assert_false(tt_exists(path));
+    assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, orphan) >= 0);
+    assert_int_equal(tt_count_prefix(segdir, ""), 2 + 10);
     free(orig);
     free(now);
-}
-
-static void test_writer_removes_orphan_sidecar(void **state)
-{
-    char dir[4096], segdir[4096], names[4096], path[4096];
-    uint8_t *img;
-    size_t len;
-    tt_log log = {0};
-    tss_store *r;
-
-    tt_join(dir, sizeof(dir), *state, "store");
-    build_gap_store(dir);
-    tt_join(segdir, sizeof(segdir), dir, TSS_COV_SEG_DIR);
-    tt_list(segdir, "", names, sizeof(names));
-    names[41] = '\0';
-    tt_join(path, sizeof(path), segdir, names);
-    assert_int_equal(tt_slurp(path, &img, &len), 0);
-    /* a sidecar whose segment never made it to disk */
-    tt_join(path, sizeof(path), segdir,
-            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.roar");
-    tt_spit(path, img, len);
-    free(img);
-    r = open_store(dir, 0, NULL, NULL); /* readers leave it */
-    check_all(r, 0);
-    tss_store_close(r);
-    assert_true(tt_exists(path));
-    tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
-    assert_false(tt_exists(path));
-    assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE,
-                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.roar") >= 0);
-    assert_int_equal(tt_count_prefix(segdir, ""), 2 + 10);
 }
 
 static void test_writer_catches_up_table(void **state)
@@ -920,7 +859,7 @@ static void test_writer_catches_up_table(void **state)
     assert_non_null(e);
     for (int k = 0; k <= 10; k++)
         if (k != 3 && k != 4)
-            want[n++] = (uint32_t)tss_cov_bucket_value((T0 + S(60 * k)) / BW);
+            want[n++] = V((T0 + S(60 * k)) / BW);
     assert_bitmap(e->bm, want, n);
     tss_covtable_free(t);
     tss_storage_close(st);
@@ -969,10 +908,8 @@ int main(void)
         T(test_sidecar_never_overwritten),
         T(test_table_crash_and_fallback),
         T(test_gap_reports),
-        T(test_gap_reports_with_head),
         T(test_gap_reports_missing_sidecar),
-        T(test_writer_rebuilds_sidecar),
-        T(test_writer_removes_orphan_sidecar),
+        T(test_writer_repairs_sidecars),
         T(test_writer_catches_up_table),
         T(test_writer_with_no_readable_table),
     };

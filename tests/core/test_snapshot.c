@@ -43,21 +43,7 @@ static const struct {
 static tss_store *open_store(const char *dir, unsigned flags, tt_log *log,
                              const tss_io_ops *io)
 {
-    tss_store_options o;
-    tss_store *s = NULL;
-    int rc;
-
-    tss_store_options_init(&o);
-    o.span_seconds = SPAN / 1000;
-    o.io = io;
-    if (log) {
-        o.log = tt_log_fn;
-        o.log_ctx = log;
-    }
-    rc = tss_store_open(&s, dir, flags, &o);
-    if (rc != 0)
-        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
-    return s;
+    return tt_open(dir, flags, SPAN / 1000, log, io);
 }
 
 static void add(tss_store *s, tt_model *m, unsigned ser, int64_t t,

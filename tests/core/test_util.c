@@ -245,6 +245,27 @@ void tt_series_free(tt_series *v, size_t n)
     free(v);
 }
 
+tss_store *tt_open(const char *dir, unsigned flags, int64_t span_s, tt_log *log,
+                   const tss_io_ops *io)
+{
+    tss_store_options o;
+    tss_store *s = NULL;
+    int rc;
+
+    tss_store_options_init(&o);
+    o.span_seconds = span_s;
+    o.bucket_seconds = 10;
+    o.io = io;
+    if (log) {
+        o.log = tt_log_fn;
+        o.log_ctx = log;
+    }
+    rc = tss_store_open(&s, dir, flags, &o);
+    if (rc != 0)
+        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
+    return s;
+}
+
 void tt_log_fn(void *ctx, int level, const char *msg)
 {
     tt_log *l = ctx;

@@ -101,6 +101,14 @@ void tt_log_fn(void *ctx, int level, const char *msg);
 /** Index of the first line at `level` containing `needle`, or -1. */
 int tt_log_find(const tt_log *l, int level, const char *needle);
 
+/**
+ * Opens the store in `dir` with windows of `span_s` seconds, 10 s buckets,
+ * `log` (may be NULL) as the log sink and `io` (NULL: default) as the ops;
+ * fails the test if it does not open.
+ */
+tss_store *tt_open(const char *dir, unsigned flags, int64_t span_s, tt_log *log,
+                   const tss_io_ops *io);
+
 /* ---- fault injection ---------------------------------------------------- */
 
 #define TT_TRACE_MAX 512

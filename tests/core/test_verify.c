@@ -92,16 +92,7 @@ static void expect(const findings *fs, int sev, const char *file,
 
 static tss_store *open_store(const char *dir, unsigned flags)
 {
-    tss_store_options o;
-    tss_store *s = NULL;
-    int rc;
-
-    tss_store_options_init(&o);
-    o.span_seconds = SPAN / 1000;
-    rc = tss_store_open(&s, dir, flags, &o);
-    if (rc != 0)
-        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
-    return s;
+    return tt_open(dir, flags, SPAN / 1000, NULL, NULL);
 }
 
 /* Three series over three sealed windows (seq 1..3), and head points in a
