@@ -540,6 +540,10 @@ struct tss_snapshot {
     tss_log_fn log;
     void *log_ctx;
     uint64_t gen;
+    /* the highest generation a base was written under, even if the write
+     * failed: a write_new that failed after its link() leaves the file,
+     * and the retry must not take its name */
+    uint64_t tried;
     int log_fd;
     char log_rel[96];
     uint32_t next_id;
@@ -673,10 +677,12 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     base_ctx c = {&img, 0};
     uint8_t hdr[HEADER_LEN];
     char rel[96];
-    uint64_t gen = sn->gen + 1, old = sn->gen, *gens;
+    uint64_t gen = (sn->tried > sn->gen ? sn->tried : sn->gen) + 1;
+    uint64_t old = sn->gen, *gens;
     size_t ngens;
     int rc;
 
+    sn->tried = gen;
     memset(hdr, 0, sizeof(hdr));
     tss_buf_append(&img, hdr, sizeof(hdr));
     if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0)
