@@ -587,7 +587,8 @@ static void check_no_duplicates(const char *dir, unsigned long n)
         }
         tss_segment_close(seg);
     }
-    qsort(all, np, sizeof(*all), cmp_pt);
+    if (np > 1)
+        qsort(all, np, sizeof(*all), cmp_pt);
     for (size_t i = 1; i < np; i++)
         if (cmp_pt(&all[i - 1], &all[i]) == 0)
             fail_msg("crash point %lu: %s at %" PRId64 " is stored twice", n,
