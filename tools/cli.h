@@ -47,6 +47,8 @@ void cli_text_id(FILE *out, const tss_series_id *id, int width);
 int cli_finish_output(int ret);
 
 int cmd_query(const cli_opts *o, bool dump);
+/** dump --format openmetrics over an open query (cmd_openmetrics.c). */
+int cli_dump_openmetrics(tss_query *q, const tss_store_info *info);
 int cmd_info(const cli_opts *o);
 int cmd_coverage(const cli_opts *o);
 int cmd_verify(const cli_opts *o);

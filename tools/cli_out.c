@@ -18,6 +18,8 @@ int cli_format_parse(const char *s)
         return FMT_CSV;
     if (strcmp(s, "jsonl") == 0)
         return FMT_JSONL;
+    if (strcmp(s, "openmetrics") == 0)
+        return FMT_OPENMETRICS;
     return -1;
 }
 

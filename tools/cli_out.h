@@ -9,9 +9,9 @@
 
 #include "tsstore/series.h"
 
-enum cli_format { FMT_TEXT, FMT_CSV, FMT_JSONL };
+enum cli_format { FMT_TEXT, FMT_CSV, FMT_JSONL, FMT_OPENMETRICS };
 
-/** Parses "text", "csv" or "jsonl"; -1 if none of them. */
+/** Parses "text", "csv", "jsonl" or "openmetrics"; -1 if none of them. */
 int cli_format_parse(const char *s);
 
 /** Writes s as one RFC 4180 field: quoted when it holds , " CR or LF. */

@@ -36,6 +36,17 @@ int cmd_query(const cli_opts *o, bool dump)
         ret = EXIT_ERR;
         goto out;
     }
+    if (fmt == FMT_OPENMETRICS) {
+        if (!dump) {
+            ret = cli_usage_error("%s", "openmetrics is a dump format");
+            goto out;
+        }
+        ret = cli_dump_openmetrics(q, &info);
+        if (ret == EXIT_OK && tss_query_errors(q) > 0)
+            ret = EXIT_ERR;
+        ret = cli_finish_output(ret);
+        goto out;
+    }
     if (fmt == FMT_JSONL && !(j = cli_jsonl_new(out))) {
         fputs("tsstore: out of memory\n", stderr);
         ret = EXIT_ERR;

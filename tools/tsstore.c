@@ -46,8 +46,9 @@ static const char USAGE[] =
     "  -t, --to T          to time T, inclusive\n"
     "                      T: epoch seconds (1700000000.25) or RFC 3339\n"
     "                      (2023-11-14T22:13:20Z, ...+01:00)\n"
-    "  -F, --format FMT    text (ls, coverage default), csv (dump default)\n"
-    "                      or jsonl\n"
+    "  -F, --format FMT    text (ls, coverage default), csv (dump default),\n"
+    "                      jsonl, or openmetrics (dump: for promtool tsdb\n"
+    "                      create-blocks-from openmetrics)\n"
     "  -g, --gaps          coverage: print only the gaps\n"
     "  -r, --repair        verify: rebuild missing coverage sidecars, remove\n"
     "                      temp files and orphaned sidecars\n"
@@ -122,8 +123,8 @@ int main(int argc, char **argv)
         case 'F':
             o.format = cli_format_parse(optarg);
             if (o.format < 0)
-                return cli_usage_error("--format: \"%s\" is not text, csv or "
-                                       "jsonl",
+                return cli_usage_error("--format: \"%s\" is not text, csv, "
+                                       "jsonl or openmetrics",
                                        optarg);
             break;
         case 'g':

@@ -76,6 +76,52 @@ static int remove_segment(tss_storage *st, const tss_seg_name *sn)
     return rc == TSS_ENOTFOUND ? 0 : rc;
 }
 
+/* Tombstones whose segment is gone: compaction removes a segment before
+ * its tombstones, so a crash in between leaves them behind. Only the
+ * writer adds tombstones, and only beside a segment that exists. */
+static uint64_t remove_orphaned_tombstones(tss_storage *st, tss_log_fn log,
+                                           void *log_ctx)
+{
+    static const char suffix[] = ".tombstones";
+    tss_seg_name *v;
+    char **names;
+    size_t n, count;
+    uint64_t removed = 0;
+
+    if (tss_list_segments(st, &v, &n) != 0)
+        return 0;
+    if (tss_storage_list(st, TSS_SEG_DIR, "", suffix, &names, &count) != 0) {
+        tss_free(v);
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char u[37], rel[192];
+        uuid_t id;
+        bool found = false;
+
+        if (strlen(names[i]) != 36 + strlen(suffix))
+            continue;
+        memcpy(u, names[i], 36);
+        u[36] = '\0';
+        if (uuid_parse(u, id) != 0)
+            continue;
+        for (size_t k = 0; k < n && !found; k++)
+            found = memcmp(v[k].uuid, id, 16) == 0;
+        snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", names[i]);
+        if (!found && tss_storage_remove(st, rel) == 0) {
+            removed++;
+            tss_log(log, log_ctx, TSS_LEVEL_NOTICE,
+                    "removed %s: its segment is gone (a compaction was "
+                    "interrupted)",
+                    rel);
+        }
+    }
+    tss_storage_names_free(names, count);
+    tss_free(v);
+    tss_error_clear();
+    return removed;
+}
+
 int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
                           uint64_t *removed)
 {
@@ -114,6 +160,7 @@ int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
         tss_segment_close(seg);
     }
     tss_free(v);
+    *removed += remove_orphaned_tombstones(st, log, log_ctx);
     return 0;
 }
 

@@ -13,8 +13,9 @@
 /** Segment names on disk, sorted by (window start, seq). *out tss_free. */
 int tss_list_segments(tss_storage *st, tss_seg_name **out, size_t *n) TSS_WUR;
 
-/** Removes every segment another segment of its window supersedes (a
- * compaction interrupted before its cleanup). */
+/** Removes every segment another segment of its window supersedes, and
+ * tombstones whose segment is gone (a compaction interrupted before its
+ * cleanup); *removed counts both. */
 int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
                           uint64_t *removed) TSS_WUR;
 

@@ -324,10 +324,17 @@ static int compute_targets(tss_store *s, tss_mut *m)
         if (!overlaps(m, segs[i].start, segs[i].end - 1))
             continue;
         tss_seg_name_format(rel, sizeof(rel), &segs[i]);
-        if (tss_segment_open(&seg, s->st, rel) != 0) {
-            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
-                    "delete %s: segment unreadable, not tombstoned: %s", m->id,
-                    tss_error_last());
+        if ((rc = tss_segment_open(&seg, s->st, rel)) != 0) {
+            /* a target left out would get its points back once the
+             * document is done: only a corrupt segment (which readers
+             * skip whole) is passed over; anything else is retried */
+            if (rc != TSS_ECORRUPT && rc != TSS_ENOTFOUND)
+                break;
+            if (rc == TSS_ECORRUPT)
+                tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                        "delete %s: segment unreadable, not tombstoned: %s",
+                        m->id, tss_error_last());
+            rc = 0;
             continue;
         }
         for (size_t e = 0; e < seg->nentries && !hit; e++) {
@@ -425,13 +432,13 @@ static bool head_match(void *ctx, const uint8_t *key, size_t len)
     return key_matches(ctx, key, len);
 }
 
-/* The whole delete; returns 0 when it is visible. */
+/* The whole delete; returns 0 when it is visible and the head filtered. */
 static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
                         tss_apply_result *res)
 {
-    if (m->state == TSS_MS_INTENT || m->state == TSS_MS_APPLYING) {
-        int rc;
+    int rc;
 
+    if (m->state == TSS_MS_INTENT || m->state == TSS_MS_APPLYING) {
         if ((rc = compute_targets(s, m)) != 0)
             return rc;
         m->state = TSS_MS_APPLYING;
@@ -446,21 +453,6 @@ static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
             if ((rc = save_doc(s, m)) != 0)
                 return rc;
         }
-        if (!m->head_filtered) {
-            uint64_t removed;
-
-            if ((rc = tss_head_filter(s->head, head_match, m,
-                                      m->has_from ? m->from : INT64_MIN, m->to,
-                                      &removed)) != 0)
-                return rc;
-            /* no snapshot on disk may hold the points any more */
-            if ((rc = tss_snapshot_base(s->snap, now)) != 0)
-                return rc;
-            m->points += removed;
-            m->head_filtered = true;
-            if ((rc = save_doc(s, m)) != 0)
-                return rc;
-        }
         m->state = TSS_MS_VISIBLE;
         if ((rc = save_doc(s, m)) != 0)
             return rc;
@@ -468,8 +460,28 @@ static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
         res->points_deleted += m->points;
         tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
                 "delete %s (%s) is visible: %" PRIu64 " point(s) in %zu "
-                "segment(s) and the head",
+                "segment(s), and the head's",
                 m->id, m->series ? m->series : "*", m->points, m->ntargets);
+    }
+    /* The head only once the document is visible: from then on readers
+     * hide its points by the predicate, whereas a snapshot base without
+     * them, written before, would show them gone from the head and still
+     * in the segments -- half a delete -- until the document said so. */
+    if (m->state == TSS_MS_VISIBLE && !m->head_filtered) {
+        uint64_t removed;
+
+        if ((rc = tss_head_filter(s->head, head_match, m,
+                                  m->has_from ? m->from : INT64_MIN, m->to,
+                                  &removed)) != 0)
+            return rc;
+        /* no snapshot on disk may hold the points any more */
+        if ((rc = tss_snapshot_base(s->snap, now)) != 0)
+            return rc;
+        m->points += removed;
+        m->head_filtered = true;
+        if ((rc = save_doc(s, m)) != 0)
+            return rc;
+        res->points_deleted += removed;
     }
     return 0;
 }
@@ -480,6 +492,8 @@ static int complete(tss_store *s, tss_mut *m, tss_apply_result *res)
     char rel[96];
     int rc;
 
+    if (m->kind == TSS_MUT_DELETE && !m->head_filtered)
+        return 0; /* the head step first: done, the predicate goes */
     for (size_t i = 0; m->kind == TSS_MUT_DELETE && i < m->ntargets; i++) {
         char seg[256];
         uint64_t size;
@@ -563,7 +577,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     }
     if ((rc = reload_deletes(s)) != 0)
         goto out;
-    if (s->compact_after && tombstoned_segments(s) >= s->compact_after)
+    if ((s->compact_after && tombstoned_segments(s) >= s->compact_after) ||
+        s->cov_stale)
         compact = true;
     pthread_mutex_unlock(&s->seal_mu);
     if (compact &&
@@ -602,15 +617,21 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
     tss_covtable *fresh = NULL;
     tss_cov_stats cs;
     size_t n = 0;
+    uint64_t leftovers;
+    bool touched = false;
     int rc;
 
     if (!s->head)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
     pthread_mutex_lock(&s->seal_mu);
-    if ((rc = reload_deletes(s)) != 0 ||
+    /* what a compaction that failed part way left (also done at open) */
+    if ((rc = tss_remove_superseded(s->st, s->log, s->log_ctx, &leftovers)) !=
+            0 ||
+        (rc = reload_deletes(s)) != 0 ||
         (rc = tss_list_segments(s->st, &segs, &n)) != 0)
         goto out;
+    touched = leftovers > 0;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         bool tomb = false;
@@ -632,16 +653,18 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
         if (tomb || ((flags & TSS_COMPACT_MERGE) && j - i > 1)) {
             tss_compact_out co;
 
+            touched = true;
             rc = tss_compact_window(s->st, &s->info, &segs[i], j - i,
                                     s->next_seq, &s->deletes, &co);
+            /* spent even when it failed: the segment may be on disk, and
+             * two segments of one seq break the coverage's covered_seq */
+            s->next_seq++;
             if (rc) {
                 tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
                         "compaction of window %" PRId64 " failed: %s",
                         segs[i].start, tss_error_last());
-                goto out;
+                break; /* the coverage still follows what changed */
             }
-            if (co.wrote)
-                s->next_seq++;
             res->compacted++;
             res->bytes_rewritten += co.bytes_written;
             tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
@@ -653,13 +676,21 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
         i = j;
     }
     /* coverage from scratch (from the sidecars, not the old snapshot):
-     * compaction removes buckets; the new version outranks every old one */
-    if (res->compacted) {
-        if ((rc = tss_cov_collect(s, true, true, &fresh, &cs)) != 0)
+     * compaction removes buckets, a failed one may have removed some; the
+     * new version outranks every old one */
+    if (touched)
+        s->cov_stale = true;
+    if (s->cov_stale) {
+        int crc = tss_cov_collect(s, true, true, &fresh, &cs);
+
+        if (crc) {
+            rc = rc ? rc : crc;
             goto out;
+        }
         tss_covtable_set_version(fresh, tss_covtable_version(s->cov));
         tss_covtable_free(s->cov);
         s->cov = fresh;
+        s->cov_stale = false;
         s->cov_dirty = true;
         if (tss_covtable_save(s->cov, s->st) == 0)
             s->cov_dirty = false;

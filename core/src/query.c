@@ -528,3 +528,30 @@ int tss_query_points(tss_query *q, const tss_point **pts, size_t *n)
     *n = q->npts;
     return 0;
 }
+
+int tss_query_seek(tss_query *q, const tss_series_id *id, int kind,
+                   tss_series_info *out)
+{
+    uint8_t key[TSS_KEY_MAX];
+    size_t len, lo = 0, hi = q->nrefs;
+    int rc;
+
+    if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
+        return rc;
+    while (lo < hi) { /* first ref with a key >= the one sought */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (tss_key_cmp(q->refs[mid].key, q->refs[mid].key_len, key, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == q->nrefs ||
+        tss_key_cmp(q->refs[lo].key, q->refs[lo].key_len, key, len) != 0)
+        return 0;
+    q->pos = lo;
+    rc = tss_query_next(q, out);
+    if (rc == 1 && tss_key_cmp(q->key, len, key, len) != 0)
+        return 0; /* the series had no point in range */
+    return rc;
+}

@@ -17,6 +17,7 @@
 typedef struct seg_ref {
     char *name;
     tss_seg_name sn;
+    bool superseded;
 } seg_ref;
 
 static int cmp_seq(const void *a, const void *b)
@@ -24,6 +25,44 @@ static int cmp_seq(const void *a, const void *b)
     const seg_ref *x = a, *y = b;
 
     return x->sn.seq < y->sn.seq ? -1 : x->sn.seq > y->sn.seq;
+}
+
+static int cmp_window(const void *a, const void *b)
+{
+    const seg_ref *x = a, *y = b;
+
+    if (x->sn.start != y->sn.start)
+        return x->sn.start < y->sn.start ? -1 : 1;
+    return cmp_seq(a, b);
+}
+
+/* Marks the segments another segment of their window supersedes (a
+ * compaction stopped before its cleanup): readers never see them, so their
+ * buckets are no coverage. `segs` sorted by window; only a window with
+ * several segments can hold one. */
+static void mark_superseded(tss_store *s, seg_ref *segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char rel[512];
+        tss_segment *seg;
+        size_t b = i, e = i + 1;
+
+        while (b > 0 && segs[b - 1].sn.start == segs[i].sn.start)
+            b--;
+        while (e < n && segs[e].sn.start == segs[i].sn.start)
+            e++;
+        if (e - b < 2)
+            continue;
+        snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", segs[i].name);
+        if (tss_segment_open(&seg, s->st, rel) != 0)
+            continue; /* reported when its coverage is read */
+        for (size_t k = 0; k < seg->nsupersedes; k++)
+            for (size_t j = b; j < e; j++)
+                if (memcmp(segs[j].sn.uuid, seg->supersedes[k], 16) == 0)
+                    segs[j].superseded = true;
+        tss_segment_close(seg);
+    }
+    tss_error_clear();
 }
 
 /* Rebuilds a sidecar from its segment; with `repair`, writes it. */
@@ -107,6 +146,31 @@ static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n,
     }
 }
 
+/* True if a segment newer than the table snapshot is a compaction output:
+ * the snapshot may then hold buckets of the segments it replaced, removed
+ * since (a crash or an error between their removal and the rebuild of the
+ * table), which a union can never take out. */
+static bool compacted_since(tss_store *s, const seg_ref *segs, size_t n,
+                            uint64_t covered_seq)
+{
+    bool found = false;
+
+    for (size_t i = 0; i < n && !found; i++) {
+        char rel[512];
+        tss_segment *seg;
+
+        if (segs[i].sn.seq <= covered_seq)
+            continue;
+        snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", segs[i].name);
+        if (tss_segment_open(&seg, s->st, rel) != 0)
+            continue; /* reported when its coverage is read */
+        found = seg->nsupersedes > 0;
+        tss_segment_close(seg);
+    }
+    tss_error_clear();
+    return found;
+}
+
 int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
                     tss_covtable **out, tss_cov_stats *stats)
 {
@@ -138,7 +202,19 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
         if (tss_seg_name_parse(names[i], &segs[n].sn) == 0)
             segs[n++].name = names[i];
     tss_error_clear();
+    qsort(segs, n, sizeof(*segs), cmp_window);
+    mark_superseded(s, segs, n);
     qsort(segs, n, sizeof(*segs), cmp_seq);
+    if (!from_scratch &&
+        compacted_since(s, segs, n, tss_covtable_covered_seq(t))) {
+        uint64_t version = tss_covtable_version(t);
+
+        tss_covtable_free(t);
+        t = NULL;
+        if ((rc = tss_covtable_new(&t, s->info.bucket_width)) != 0)
+            goto out;
+        tss_covtable_set_version(t, version); /* saved as the next one */
+    }
     /* the writer also restores sidecars of segments the table covers */
     if (repair && tss_storage_list(s->st, TSS_COV_SEG_DIR, "", ".roar",
                                    &cov_names, &cov_count) != 0)
@@ -146,6 +222,8 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
     for (size_t i = 0; i < n; i++) {
         tss_sidecar sc;
 
+        if (segs[i].superseded)
+            continue;
         if (segs[i].sn.seq <= tss_covtable_covered_seq(t)) {
             if (repair && !has_sidecar(cov_names, cov_count, segs[i].sn.uuid)) {
                 if (rebuild(s, &segs[i], true, TSS_ENOTFOUND, &sc) == 0)
@@ -166,7 +244,11 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
             rc = rebuild(s, &segs[i], repair, why, &sc);
             stats->decoded++;
         }
-        if (rc == TSS_ENOMEM)
+        /* the writer's table must hold every segment it claims to cover:
+         * it fails (and is retried) rather than skip one it cannot read;
+         * only a corrupt segment, which readers skip too, is left out */
+        if (rc == TSS_ENOMEM ||
+            (repair && rc && rc != TSS_ECORRUPT && rc != TSS_ENOTFOUND))
             goto out;
         if (rc) {
             tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,

@@ -60,11 +60,13 @@ struct tss_store {
     tss_delset deletes;     /* mutation documents; visible deletes filter
                                what is sealed */
     uint32_t compact_after; /* tombstoned segments that trigger compaction */
-    bool stats_published; /* writer-stats.json: last published values */
+    bool stats_published;   /* writer-stats.json: last published values */
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
     bool sealed_since_base; /* a new snapshot base is due */
     bool cov_dirty;         /* a table save failed: retry */
+    bool cov_stale;         /* compaction changed segments, the table is
+                               not rebuilt yet: retry */
     atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
         n_errors, n_dropped;
 };

@@ -69,6 +69,17 @@ int tss_query_next(tss_query *q, tss_series_info *out) TSS_WUR;
  */
 int tss_query_points(tss_query *q, const tss_point **pts, size_t *n) TSS_WUR;
 
+/**
+ * Positions the query at one series (identifier and kind) and fills *out
+ * as tss_query_next would; tss_query_points then gives its points, and
+ * tss_query_next goes on with the series after it. For readers that need
+ * another order than the identifier's (OpenMetrics groups by metric
+ * name). Returns 1, 0 if the query holds no such series with a point in
+ * range, or a negative error (TSS_EINVAL: identifier too long).
+ */
+int tss_query_seek(tss_query *q, const tss_series_id *id, int kind,
+                   tss_series_info *out) TSS_WUR;
+
 /** Number of files or chunks skipped because they were unreadable. */
 uint64_t tss_query_errors(const tss_query *q);
 

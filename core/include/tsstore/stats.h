@@ -20,20 +20,20 @@ extern "C" {
 #endif
 
 typedef struct tss_store_stats {
-    uint64_t series;       /**< series with data (segments and head) */
-    uint64_t points;       /**< points in segments and the head */
-    uint64_t segments;     /**< segment files */
-    uint64_t head_points;  /**< points in the head snapshot */
+    uint64_t series;      /**< series with data (segments and head) */
+    uint64_t points;      /**< points in segments and the head */
+    uint64_t segments;    /**< segment files */
+    uint64_t head_points; /**< points in the head snapshot */
     /** bytes on disk, per kind of file */
     uint64_t bytes_segments, bytes_coverage, bytes_head, bytes_wal,
         bytes_tombstones, bytes_total;
-    double bytes_per_point; /**< bytes_total / points (0 when empty) */
-    double snapshot_age;    /**< seconds since the head snapshot was last
-                                 written; -1 if there is none */
+    double bytes_per_point;     /**< bytes_total / points (0 when empty) */
+    double snapshot_age;        /**< seconds since the head snapshot was last
+                                     written; -1 if there is none */
     uint64_t pending_deletes;   /**< mutation documents not yet removed */
     uint64_t tombstoned_points; /**< points of deletes not yet compacted */
-    double coverage_1h;     /**< mean coverage percent over the last hour
-                                 of the series with data in it; -1 if none */
+    double coverage_1h;         /**< mean coverage percent over the last hour
+                                     of the series with data in it; -1 if none */
     /** from the writer's stats file; writer_stats_age < 0: no file */
     uint64_t late_points, write_errors, points_dropped, points_appended;
     double writer_stats_age; /**< seconds since the writer published */
