@@ -21,7 +21,8 @@ typedef struct cli_opts {
     bool gaps;
     bool repair;
     bool wait, dry_run;
-    double timeout; /* seconds, for --wait */
+    double timeout;                 /* seconds, for --wait */
+    const char *csv_dir, *types_db; /* import */
 } cli_opts;
 
 /** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
@@ -55,5 +56,6 @@ int cmd_verify(const cli_opts *o);
 int cmd_delete(const cli_opts *o);
 int cmd_compact(const cli_opts *o);
 int cmd_stats(const cli_opts *o);
+int cmd_import(const cli_opts *o);
 
 #endif

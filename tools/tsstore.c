@@ -31,6 +31,8 @@ static const char USAGE[] =
     "            safe while collectd writes; --dry-run shows what goes\n"
     "  compact   rewrite segments without deleted points, merge windows\n"
     "            split over several segments\n"
+    "  import    import collectd csv plugin data: --csv CSV_DATADIR\n"
+    "            [--types-db FILE]; collectd must not write the store\n"
     "  stats     health figures: series, points, bytes per kind of file,\n"
     "            snapshot age, deletes, coverage of the last hour\n"
     "  verify    check every file of the store; --repair fixes what is\n"
@@ -78,6 +80,8 @@ int main(int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'},
+        {"csv", required_argument, NULL, 'C'},
+        {"types-db", required_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -105,7 +109,7 @@ int main(int argc, char **argv)
             "info)");
     cmd = argv[1];
     optind = 2;
-    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:hV", longopts,
+    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:hV", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 's':
@@ -136,6 +140,12 @@ int main(int argc, char **argv)
         case 'n':
             o.dry_run = true;
             break;
+        case 'C':
+            o.csv_dir = optarg;
+            break;
+        case 'Y':
+            o.types_db = optarg;
+            break;
         case 'w':
             o.wait = true;
             break;
@@ -162,9 +172,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "ls") != 0 && strcmp(cmd, "dump") != 0 &&
         strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
         strcmp(cmd, "delete") != 0 && strcmp(cmd, "compact") != 0 &&
-        strcmp(cmd, "stats") != 0 && strcmp(cmd, "info") != 0)
+        strcmp(cmd, "stats") != 0 && strcmp(cmd, "import") != 0 &&
+        strcmp(cmd, "info") != 0)
         return cli_usage_error("unknown command \"%s\" (ls, dump, coverage, "
-                               "delete, compact, stats, verify, info)",
+                               "delete, compact, import, stats, verify, info)",
                                cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
@@ -183,5 +194,7 @@ int main(int argc, char **argv)
         return cmd_compact(&o);
     if (strcmp(cmd, "stats") == 0)
         return cmd_stats(&o);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

@@ -1,0 +1,310 @@
+/*
+ * tsstore import DIR --csv CSV_DATADIR: migrates the data of collectd's
+ * csv plugin into a store. Layout read:
+ *
+ *   CSV_DATADIR/<host>/<plugin>[-<plugin_instance>]/<type>[-<type_instance>]-YYYY-MM-DD
+ *
+ * first line "epoch,<ds>...", then "<epoch seconds>,<value>...". Kinds come
+ * from types.db (its standard path, or --types-db). Bad lines are reported
+ * with file and line number and skipped; files that cannot be mapped are
+ * reported and skipped. Needs the writer LOCK (collectd must not be writing
+ * the same store).
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_time.h"
+#include "tsstore/error.h"
+#include "tsstore/mutation.h"
+#include "typesdb.h"
+
+#define DEFAULT_TYPES_DB "/usr/share/collectd/types.db"
+#define SEAL_EVERY 4000000 /* points kept in memory before sealing */
+#define MAX_REPORTED 50    /* bad lines printed one by one */
+
+typedef struct import_ctx {
+    tss_store *s;
+    uint32_t ups;
+    const typesdb *db;
+    uint64_t points, since_seal, bad_lines, bad_files, files;
+    bool tty;
+} import_ctx;
+
+static char **list_files(const char *root, size_t *n)
+{
+    char **v = NULL;
+    size_t cap = 0;
+    DIR *d1 = opendir(root);
+    struct dirent *h;
+
+    *n = 0;
+    if (!d1)
+        return NULL;
+    while ((h = readdir(d1))) {
+        char *p1;
+        DIR *d2;
+        struct dirent *pl;
+
+        if (h->d_name[0] == '.' || asprintf(&p1, "%s/%s", root, h->d_name) < 0)
+            continue;
+        if (!(d2 = opendir(p1))) {
+            free(p1);
+            continue;
+        }
+        while ((pl = readdir(d2))) {
+            char *p2;
+            DIR *d3;
+            struct dirent *f;
+
+            if (pl->d_name[0] == '.' ||
+                asprintf(&p2, "%s/%s", p1, pl->d_name) < 0)
+                continue;
+            if (!(d3 = opendir(p2))) {
+                free(p2);
+                continue;
+            }
+            while ((f = readdir(d3))) {
+                char *path;
+
+                if (f->d_name[0] == '.' ||
+                    asprintf(&path, "%s/%s", p2, f->d_name) < 0)
+                    continue;
+                if (*n == cap) {
+                    char **nv =
+                        realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+
+                    if (!nv) {
+                        free(path);
+                        break;
+                    }
+                    v = nv;
+                }
+                v[(*n)++] = path;
+            }
+            closedir(d3);
+            free(p2);
+        }
+        closedir(d2);
+        free(p1);
+    }
+    closedir(d1);
+    return v;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void bad_line(import_ctx *c, const char *file, size_t line,
+                     const char *why)
+{
+    if (c->bad_lines++ < MAX_REPORTED) {
+        if (c->tty)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr, "tsstore: %s:%zu: %s; line skipped\n", file, line, why);
+    }
+}
+
+static bool parse_value(const char *s, int kind, tss_value *v)
+{
+    char *end;
+
+    errno = 0;
+    switch (kind) {
+    case TSS_KIND_GAUGE:
+        v->gauge = strtod(s, &end);
+        break;
+    case TSS_KIND_DERIVE:
+        v->derive = strtoll(s, &end, 10);
+        break;
+    default:
+        if (*s == '-')
+            return false;
+        v->counter = strtoull(s, &end, 10);
+    }
+    return end != s && *end == '\0' && errno != ERANGE;
+}
+
+static int import_file(import_ctx *c, const char *root, const char *path)
+{
+    const char *rel = path + strlen(root) + 1;
+    char host[256], pdir[256], fname[256], *plugin, *pinst, *type, *tinst;
+    const typesdb_type *t;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    FILE *f;
+    int rc = 0;
+
+    if (sscanf(rel, "%255[^/]/%255[^/]/%255s", host, pdir, fname) != 3 ||
+        strlen(fname) < 12 || fname[strlen(fname) - 11] != '-') {
+        fprintf(stderr,
+                "tsstore: %s: not a csv plugin file name "
+                "(<type>[-<instance>]-YYYY-MM-DD); skipped\n",
+                path);
+        c->bad_files++;
+        return 0;
+    }
+    fname[strlen(fname) - 11] = '\0';
+    plugin = pdir;
+    pinst = strchr(pdir, '-');
+    if (pinst)
+        *pinst++ = '\0';
+    type = fname;
+    tinst = strchr(fname, '-');
+    if (tinst)
+        *tinst++ = '\0';
+    if (!(t = typesdb_find(c->db, type))) {
+        fprintf(stderr,
+                "tsstore: %s: type \"%s\" is not in types.db "
+                "(use --types-db); skipped\n",
+                path, type);
+        c->bad_files++;
+        return 0;
+    }
+    if (!(f = fopen(path, "r"))) {
+        fprintf(stderr, "tsstore: %s: %s; skipped\n", path, strerror(errno));
+        c->bad_files++;
+        return 0;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        tss_series_id id = {
+            host, plugin, pinst ? pinst : "", type, tinst ? tinst : "", NULL};
+        char *field[17], *save = NULL, err[256];
+        size_t nf = 0;
+        int64_t ts;
+
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (lineno == 1 && strncmp(line, "epoch", 5) == 0)
+            continue; /* header; data sources taken from types.db */
+        for (char *tok = strtok_r(line, ",", &save); tok && nf < 17;
+             tok = strtok_r(NULL, ",", &save))
+            field[nf++] = tok;
+        if (nf != t->nds + 1) {
+            bad_line(c, path, lineno, "wrong number of fields");
+            continue;
+        }
+        if (cli_time_parse(field[0], c->ups, false, &ts, err, sizeof(err))) {
+            bad_line(c, path, lineno, "bad time");
+            continue;
+        }
+        for (size_t k = 0; k < t->nds; k++) {
+            tss_value v;
+
+            if (!parse_value(field[k + 1], t->ds[k].kind, &v)) {
+                bad_line(c, path, lineno, "bad value");
+                break;
+            }
+            id.ds = t->ds[k].name;
+            if ((rc = tss_store_append(c->s, &id, t->ds[k].kind, ts, v))) {
+                fprintf(stderr, "tsstore: %s:%zu: %s\n", path, lineno,
+                        tss_error_last());
+                goto out;
+            }
+            c->points++;
+            c->since_seal++;
+        }
+    }
+out:
+    free(line);
+    fclose(f);
+    c->files++;
+    return rc;
+}
+
+static void log_quiet(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    if (level <= TSS_LEVEL_WARNING)
+        fprintf(stderr, "tsstore: %s\n", msg);
+}
+
+int cmd_import(const cli_opts *o)
+{
+    tss_store_options opts;
+    tss_store_info info;
+    import_ctx c = {0};
+    typesdb db;
+    char err[512], **files;
+    size_t nfiles;
+    tss_apply_result ar;
+    int rc = 0, ret = EXIT_OK;
+
+    if (!o->csv_dir)
+        return cli_usage_error("%s", "import needs --csv CSV_DATADIR");
+    if (typesdb_load(&db, o->types_db ? o->types_db : DEFAULT_TYPES_DB, err,
+                     sizeof(err)) != 0) {
+        fprintf(stderr, "tsstore: types.db: %s\n", err);
+        return EXIT_ERR;
+    }
+    files = list_files(o->csv_dir, &nfiles);
+    if (!files) {
+        fprintf(stderr, "tsstore: %s: no csv plugin data found (%s)\n",
+                o->csv_dir, strerror(errno ? errno : ENOENT));
+        typesdb_free(&db);
+        return EXIT_ERR;
+    }
+    qsort(files, nfiles, sizeof(*files), cmp_str);
+    tss_store_options_init(&opts);
+    opts.log = log_quiet;
+    if (tss_store_open(&c.s, o->dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER,
+                       &opts) != 0) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+        goto out;
+    }
+    tss_store_info_get(c.s, &info);
+    c.ups = info.units_per_second;
+    c.db = &db;
+    c.tty = isatty(STDERR_FILENO);
+    for (size_t i = 0; i < nfiles && rc == 0; i++) {
+        rc = import_file(&c, o->csv_dir, files[i]);
+        if (rc == 0 && c.since_seal >= SEAL_EVERY) {
+            rc = tss_store_seal(c.s, tss_store_now(c.s), TSS_SEAL_ALL, NULL);
+            c.since_seal = 0;
+        }
+        if (c.tty)
+            fprintf(stderr, "\rimporting: %zu/%zu files, %" PRIu64 " points",
+                    i + 1, nfiles, c.points);
+    }
+    if (c.tty)
+        fputs("\r\033[K", stderr);
+    /* everything into segments, one per window */
+    if (rc == 0)
+        rc = tss_store_seal(c.s, tss_store_now(c.s), TSS_SEAL_ALL, NULL);
+    if (rc == 0)
+        rc = tss_store_compact(c.s, tss_store_now(c.s), TSS_COMPACT_MERGE, &ar);
+    if (rc) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+    }
+    printf("imported %" PRIu64 " points from %" PRIu64 " file(s)", c.points,
+           c.files);
+    if (c.bad_lines || c.bad_files)
+        printf("; skipped %" PRIu64 " bad line(s) and %" PRIu64
+               " file(s) (see above)",
+               c.bad_lines, c.bad_files);
+    putchar('\n');
+    if (c.bad_lines || c.bad_files)
+        ret = EXIT_ERR;
+out:
+    tss_store_close(c.s);
+    for (size_t i = 0; i < nfiles; i++)
+        free(files[i]);
+    free(files);
+    typesdb_free(&db);
+    return cli_finish_output(ret);
+}
