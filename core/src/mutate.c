@@ -8,11 +8,14 @@
  *      (recomputed on every resume: a compaction may have replaced one);
  *   2. per target, tombstone entries for the matching series (CAS on the
  *      tombstone sidecar; an existing entry of this mutation means done);
- *   3. the head: matching points dropped in memory, then a new snapshot
- *      base, so no snapshot on disk holds them any more;
- *   4. state visible: from here every reader hides the points.
+ *   3. state visible: from here every reader hides the points;
+ *   4. the head: matching points dropped in memory, then a new snapshot
+ *      base, so no snapshot on disk holds them any more ("head":
+ *      "filtered"). Only after 3: a base without them, on disk before the
+ *      document says visible, would be half a delete.
  * Compaction later rewrites the targets without the points; a document
- * whose targets are all gone is marked compacted and removed.
+ * whose targets are all gone and whose head is filtered is marked
+ * compacted and removed.
  */
 #define _GNU_SOURCE
 #include "tsstore/mutation.h"

@@ -16,7 +16,8 @@
  * State diagram (a delete):
  *
  *   intent ──(writer: compute targets)──▶ applying
- *   applying ──(per target: tombstone, CAS; head filtered, snapshot)──▶
+ *   applying ──(per target: tombstone, CAS)──▶ visible
+ *   visible ──(head filtered, snapshot base; "head": "filtered")──▶ visible
  *   visible ──(compaction rewrote every target)──▶ compacted
  *   compacted ──(writer removes the file)──▶ removed
  *
