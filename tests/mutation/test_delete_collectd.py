@@ -154,7 +154,8 @@ def dump(args, store):
             o["type"], "-" + o["type_instance"] if o["type_instance"] else "")
         t = float(o["time"])
         if t != int(t):
-            raise TestFailure("dump: time %s is not a whole second" % o["time"])
+            raise TestFailure("dump: time %s is not a whole second"
+                              % o["time"])
         got[(ident, int(t))] = float(o["value"])
     return got
 
