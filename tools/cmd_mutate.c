@@ -36,16 +36,34 @@ static void plan_line(void *ctx, const tss_series_id *id, int kind,
     printf(" %s %s %" PRIu64 "\n", tss_kind_name(kind), where, points);
 }
 
-/* Applies pending documents as the writer, if nobody else is one.
- * Returns EXIT_OK when applied, -1 when a writer runs, EXIT_ERR. */
+/* Adds what one call did to the sum of the calls before it. */
+static void add_result(tss_apply_result *sum, const tss_apply_result *r)
+{
+    sum->made_visible += r->made_visible;
+    sum->compacted += r->compacted;
+    sum->removed_docs += r->removed_docs;
+    sum->points_deleted += r->points_deleted;
+    sum->bytes_rewritten += r->bytes_rewritten;
+    sum->pending = r->pending;
+}
+
+/* Applies pending documents as the writer, if nobody else is one; *res
+ * sums what the calls did. Returns EXIT_OK when applied, -1 when a writer
+ * runs, EXIT_ERR. */
 static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
 {
     tss_store_options o;
+    tss_apply_result step;
     tss_store *w;
     int rc;
 
+    memset(res, 0, sizeof(*res));
     tss_store_options_init(&o);
     o.log = log_stderr;
+    /* opening applies documents already: for compact, leave all the
+     * compaction to the call below, which counts it */
+    if (compact)
+        o.compact_after_segments = 0;
     rc = tss_store_open(&w, dir, TSS_OPEN_WRITER, &o);
     if (rc == TSS_ELOCKED)
         return -1;
@@ -53,11 +71,16 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
         return EXIT_ERR;
     }
-    rc = tss_store_apply_mutations(w, tss_store_now(w), res);
-    if (rc == 0 && compact)
-        rc = tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, res);
-    if (rc == 0) /* documents the compaction completed */
-        rc = tss_store_apply_mutations(w, tss_store_now(w), res);
+    rc = tss_store_apply_mutations(w, tss_store_now(w), &step);
+    add_result(res, &step);
+    if (rc == 0 && compact) {
+        rc = tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, &step);
+        add_result(res, &step);
+    }
+    if (rc == 0) { /* documents the compaction completed */
+        rc = tss_store_apply_mutations(w, tss_store_now(w), &step);
+        add_result(res, &step);
+    }
     if (rc)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
     tss_store_close(w);
