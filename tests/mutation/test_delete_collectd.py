@@ -19,7 +19,8 @@ writing, it checks:
   - `tsstore compact --wait` returns 0.
 
 Then, with collectd stopped, `tsstore delete` applies a delete itself (and
-says so).
+says so), and `tsstore compact` merges a window a late point split and
+says it compacted it.
 
 Usage: test_delete_collectd.py --plugin write_tsstore.so --cli tsstore
        [--keep]
@@ -33,6 +34,7 @@ import glob
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +49,7 @@ from collectd_harness import (Collectd, TestFailure, make_tempdir,  # noqa
 
 HOST = "dtest"
 SERIES = ["dtest/cpu-0/gauge", "dtest/cpu-1/gauge", "other/cpu-0/gauge"]
+LATE = "late/cpu-0/gauge"  # one point, into an already sealed window
 DELETED = "dtest/cpu-0/gauge"
 GLOB = "dtest/cpu-0/*"
 PAST_S = 360  # seconds of data fed for the past at the start
@@ -57,7 +60,7 @@ STARTED = "write_tsstore plugin: version"
 
 def value_of(series, t):
     """The value sent for a series at time t: exact in binary, distinct."""
-    return SERIES.index(series) * 100000 + (t % 100000) + 0.25
+    return (SERIES + [LATE]).index(series) * 100000 + (t % 100000) + 0.25
 
 
 class Feed:
@@ -244,7 +247,7 @@ def run(args, tmp, instances):
     feed.sent.update(past)
     feed.thread.start()
     try:
-        run_with_feed(args, cd, store, feed, start)
+        late = run_with_feed(args, cd, store, feed, start)
     finally:
         feed.stop.set()
         feed.thread.join(10)
@@ -268,6 +271,18 @@ def run(args, tmp, instances):
     if not any(in_range(k, lo - 10, lo - 1, "other/cpu-0/gauge")
                for k in got):
         raise TestFailure("the CLI's delete took points before its range")
+    cli(args, "verify", store)
+
+    # and compacts by itself, saying what it did
+    _, out = cli(args, "compact", store)
+    m = re.search(r"compacted (\d+) window\(s\)", out)
+    if not m or int(m.group(1)) < 1 or len(window_segments(store, late)) != 1:
+        raise TestFailure("tsstore compact without collectd: %r, and %d "
+                          "segment(s) in the split window"
+                          % (out, len(window_segments(store, late))))
+    got = dump(args, store)
+    if got.get((LATE, late)) != value_of(LATE, late):
+        raise TestFailure("the late point is not stored after compaction")
     cli(args, "verify", store)
 
 
@@ -353,6 +368,28 @@ def run_with_feed(args, cd, store, feed, start):
                           % out)
     check_dump(args, cd, store, feed, lo, hi)
     cli(args, "verify", store)
+
+    # a late point splits an old window over two segments, for the
+    # compaction the CLI does itself below
+    late = start - 300
+    sock = cd.connect()
+    try:
+        put(sock, late, feed.sent, feed.lock, series=[LATE])
+    finally:
+        sock.close()
+
+    def split():
+        flush(cd)
+        return len(window_segments(store, late)) == 2
+    wait_for(split, 20, "the late point sealed beside its window",
+             interval=0.2, alive=cd.alive)
+    return late
+
+
+def window_segments(store, t):
+    """Segment files of the window holding time t (seconds)."""
+    w = (t - t % 60) * 1000
+    return glob.glob(os.path.join(store, "segments", "%d_*.seg" % w))
 
 
 def main():
