@@ -232,7 +232,7 @@ void bench_append_parts(result *r, const appender *a, int run)
         const bench_series *s = &d->s[st->series];
 
         bench_check(tss_head_append(h, s->key, s->key_len, hash[st->series],
-                                    st->p.t, st->p.v, now),
+                                    st->p.t, st->p.v, now, 0),
                     "tss_head_append");
     }
     r->head[run] = (bench_now_ns() - t0) / (double)a->n;

@@ -8,29 +8,78 @@
 /* ---- bit writer -----------------------------------------------------------
  */
 
+/*
+ * Invariant of a tss_bits buffer: every byte from buf.len to buf.cap is
+ * zero. A put then ORs its bits into one big-endian 64-bit word at the
+ * current byte, whatever its alignment, instead of looping bit by bit.
+ */
+static bool bits_grow(tss_bits *w, size_t need)
+{
+    size_t old = w->buf.cap;
+
+    if (need <= old)
+        return true;
+    if (!tss_buf_reserve(&w->buf, need - w->buf.len))
+        return false;
+    memset(w->buf.data + old, 0, w->buf.cap - old);
+    return true;
+}
+
+/* Unaligned big-endian 64-bit access: one load or store and a byte swap
+ * (memcpy of a constant 8 bytes compiles to a single move). */
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
 static int bits_put(tss_bits *w, uint64_t v, unsigned n)
 {
+    size_t byte;
+    unsigned off;
+    uint8_t *p;
+
     if (n == 0)
         return 0;
-    if (!tss_buf_reserve(&w->buf, 9))
-        return TSS_ENOMEM;
-    if (n < 64)
-        v &= (UINT64_C(1) << n) - 1;
-    while (n > 0) {
-        unsigned used = (unsigned)(w->nbits & 7);
-        unsigned room, take;
-        uint8_t chunk;
+    if (n > 56) { /* the word must hold the field plus its bit offset */
+        int rc = bits_put(w, v >> 32, n - 32);
 
-        if (used == 0)
-            w->buf.data[w->buf.len++] = 0;
-        room = 8 - used;
-        take = n < room ? n : room;
-        chunk = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
-        w->buf.data[w->buf.len - 1] |= (uint8_t)(chunk << (room - take));
-        n -= take;
-        w->nbits += take;
+        if (rc)
+            return rc;
+        n = 32;
     }
+    byte = (size_t)(w->nbits >> 3);
+    if (byte + 8 > w->buf.cap && !bits_grow(w, byte + 8))
+        return TSS_ENOMEM;
+    off = (unsigned)(w->nbits & 7);
+    v &= (UINT64_C(1) << n) - 1;
+    p = w->buf.data + byte;
+    store_be64(p, load_be64(p) | (v << (64 - off - n)));
+    w->nbits += n;
+    w->buf.len = (size_t)((w->nbits + 7) >> 3);
     return 0;
+}
+
+/* Empties a bit buffer for reuse, keeping its memory (and the invariant). */
+static void bits_reset(tss_bits *w)
+{
+    if (w->buf.len)
+        memset(w->buf.data, 0, w->buf.len);
+    w->buf.len = 0;
+    w->nbits = 0;
 }
 
 /* ---- bit reader -----------------------------------------------------------
@@ -46,11 +95,7 @@ static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
         return false;
     /* fast path: one unaligned big-endian load covers the field */
     if (n <= 56 && (r->pos >> 3) + 8 <= (r->nbits + 7) >> 3) {
-        const uint8_t *q = r->p + (r->pos >> 3);
-        uint64_t w = ((uint64_t)q[0] << 56) | ((uint64_t)q[1] << 48) |
-                     ((uint64_t)q[2] << 40) | ((uint64_t)q[3] << 32) |
-                     ((uint64_t)q[4] << 24) | ((uint64_t)q[5] << 16) |
-                     ((uint64_t)q[6] << 8) | (uint64_t)q[7];
+        uint64_t w = load_be64(r->p + (r->pos >> 3));
 
         if (n == 0) {
             *out = 0;
@@ -378,12 +423,15 @@ static inline bool ts_get(bitrd *r, tsstate *s, int64_t *t)
 static void truncate_bits(tss_bits *w, uint64_t nbits)
 {
     unsigned rem = (unsigned)(nbits & 7);
+    size_t len = (size_t)((nbits + 7) / 8);
 
+    if (w->buf.len > len) /* keep the bytes past the end zero */
+        memset(w->buf.data + len, 0, w->buf.len - len);
     w->nbits = nbits;
-    w->buf.len = (size_t)((nbits + 7) / 8);
+    w->buf.len = len;
     w->buf.oom = false;
     if (rem)
-        w->buf.data[w->buf.len - 1] &= (uint8_t)(0xff << (8 - rem));
+        w->buf.data[len - 1] &= (uint8_t)(0xff << (8 - rem));
 }
 
 void tss_enc_init(tss_enc *e, int kind)
@@ -409,7 +457,8 @@ int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
         return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
     /* Room for the largest point (10 bytes per stream) up front, so the
      * puts below cannot fail half-way through a point. */
-    if (!tss_buf_reserve(&e->ts.buf, 16) || !tss_buf_reserve(&e->val.buf, 16))
+    if (!bits_grow(&e->ts, e->ts.buf.len + 24) ||
+        !bits_grow(&e->val, e->val.buf.len + 24))
         goto fail;
     ts.prev = (uint64_t)e->last_t;
     ts.prev_delta = e->last_delta;
@@ -652,8 +701,7 @@ int tss_chunk_encode(tss_buf *out, int kind, int64_t base, const tss_point *pts,
     for (size_t m = 0; m < nmodes; m++) {
         unsigned k = modes[m] == TSS_VMODE_XOR ? 0 : (unsigned)scale;
 
-        cand.buf.len = 0;
-        cand.nbits = 0;
+        bits_reset(&cand);
         if ((rc = encode_values(&cand, kind, modes[m], k, pts, n, &v0)) != 0)
             goto out;
         if (m == 0 || cand.nbits < best.nbits) {

@@ -40,14 +40,18 @@ typedef struct head_series {
     tss_head_item *wins;
 } head_series;
 
+/* One lock and its hash table; cache-line aligned so that write threads on
+ * different shards do not share a line (false sharing). */
 typedef struct head_shard {
-    pthread_mutex_t mu;
+    _Alignas(64) pthread_mutex_t mu;
     head_series *map;
     uint64_t series, points, ooo;
+    uint64_t appended, late; /* counters, under mu */
 } head_shard;
 
 struct tss_head {
     head_shard *shards;
+    void *shards_mem; /* the allocation shards is aligned within */
     unsigned mask;
     int64_t span;
 };
@@ -63,10 +67,12 @@ int tss_head_create(tss_head **out, unsigned nshards, int64_t span)
     while (n < nshards && n < 4096)
         n <<= 1;
     h = tss_calloc(1, sizeof(*h));
-    if (!h || !(h->shards = tss_calloc(n, sizeof(*h->shards)))) {
+    if (!h || !(h->shards_mem = tss_calloc(n + 1, sizeof(*h->shards)))) {
         tss_free(h);
         return tss_error_set(TSS_ENOMEM, "out of memory creating the head");
     }
+    h->shards =
+        (head_shard *)(((uintptr_t)h->shards_mem + 63) & ~(uintptr_t)63);
     for (unsigned i = 0; i < n; i++)
         pthread_mutex_init(&h->shards[i].mu, NULL);
     h->mask = n - 1;
@@ -105,7 +111,7 @@ void tss_head_free(tss_head *h)
         }
         pthread_mutex_destroy(&sh->mu);
     }
-    tss_free(h->shards);
+    tss_free(h->shards_mem);
     tss_free(h);
 }
 
@@ -265,10 +271,12 @@ static tss_head_item *find_window(head_series *s, int64_t start, int kind,
 }
 
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
-                    uint64_t hash, int64_t t, tss_value v, int64_t now)
+                    uint64_t hash, int64_t t, tss_value v, int64_t now,
+                    int64_t grace)
 {
     head_shard *sh = &h->shards[(hash >> 32) & h->mask];
     int64_t start = tss_head_window(h, t);
+    bool late = start + h->span + grace <= now;
     int kind = key[key_len - 1];
     head_series *s = NULL;
     tss_head_item *w;
@@ -317,8 +325,11 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
         if ((rc = ooo_push(w, t, v)) == 0)
             sh->ooo++;
     }
-    if (rc == 0)
+    if (rc == 0) {
         sh->points++;
+        sh->appended++;
+        sh->late += late;
+    }
 out:
     pthread_mutex_unlock(&sh->mu);
     return rc;
@@ -393,6 +404,8 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
         out->series += sh->series;
         out->points += sh->points;
         out->out_of_order += sh->ooo;
+        out->appended += sh->appended;
+        out->late += sh->late;
         for (s = sh->map; s; s = tmp) {
             tmp = s->hh.next;
             out->bytes += sizeof(*s) + s->key_len;

@@ -37,11 +37,13 @@ int64_t tss_head_window(const tss_head *h, int64_t t);
 /**
  * Appends one point. `key` is a valid series key (series.h), `hash` its
  * tss_key_hash. `now` (store units, wall clock) stamps a window's first
- * arrival for late-batch timing. Thread safe. TSS_ENOMEM on failure (the
+ * arrival for late-batch timing; the point counts as late when its window
+ * ended at least `grace` before `now`. Thread safe. TSS_ENOMEM on failure (the
  * head is unchanged).
  */
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
-                    uint64_t hash, int64_t t, tss_value v, int64_t now) TSS_WUR;
+                    uint64_t hash, int64_t t, tss_value v, int64_t now,
+                    int64_t grace) TSS_WUR;
 
 /** Per-window summary of what the head holds. */
 typedef struct tss_head_winfo {
@@ -162,6 +164,7 @@ int tss_head_filter(tss_head *h,
 /** Figures for stats: series, points and bytes currently in the head. */
 typedef struct tss_head_stats {
     uint64_t series, points, bytes, out_of_order;
+    uint64_t appended, late; /* since the head was created */
 } tss_head_stats;
 
 void tss_head_stats_get(tss_head *h, tss_head_stats *out);

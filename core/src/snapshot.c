@@ -145,6 +145,11 @@ static int get_stream(tss_rd *r, tss_bits *b)
         tss_buf_append(&b->buf, p, n);
         if (b->buf.oom)
             return -2;
+        /* the bit writer's invariant: nothing but zeros past the end, also
+         * in the last byte's unused bits */
+        memset(b->buf.data + b->buf.len, 0, b->buf.cap - b->buf.len);
+        if (nbits & 7)
+            b->buf.data[n - 1] &= (uint8_t)(0xff << (8 - (nbits & 7)));
     }
     return 0;
 }

@@ -330,16 +330,12 @@ int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
             t);
     if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
         return rc;
-    /* coarse clock: only stamps window arrival and counts late points */
+    /* a coarse clock, whole seconds: it only stamps a window's first
+     * arrival and tells late points, both judged in seconds or more */
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    now = (int64_t)ts.tv_sec * ups + (int64_t)ts.tv_nsec / (1000000000 / ups);
-    rc = tss_head_append(s->head, key, len, tss_key_hash(key, len), t, v, now);
-    if (rc)
-        return rc;
-    atomic_fetch_add_explicit(&s->n_appended, 1, memory_order_relaxed);
-    if (tss_head_window(s->head, t) + s->info.span + s->grace <= now)
-        atomic_fetch_add_explicit(&s->n_late, 1, memory_order_relaxed);
-    return 0;
+    now = (int64_t)ts.tv_sec * ups;
+    return tss_head_append(s->head, key, len, tss_key_hash(key, len), t, v, now,
+                           s->grace);
 }
 
 /* ---- seal --------------------------------------------------------------- */
@@ -700,8 +696,8 @@ void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)
     out->series = hs.series;
     out->head_points = hs.points;
     out->head_bytes = hs.bytes;
-    out->points_appended = atomic_load(&s->n_appended);
-    out->points_late = atomic_load(&s->n_late);
+    out->points_appended = hs.appended;
+    out->points_late = hs.late;
     out->points_written = atomic_load(&s->n_written);
     out->segments_written = atomic_load(&s->n_segments);
     out->bytes_written = atomic_load(&s->n_bytes);

@@ -67,8 +67,9 @@ struct tss_store {
     bool cov_dirty;         /* a table save failed: retry */
     bool cov_stale;         /* compaction changed segments, the table is
                                not rebuilt yet: retry */
-    atomic_uint_fast64_t n_appended, n_late, n_written, n_segments, n_bytes,
-        n_errors, n_dropped;
+    /* appended and late points are counted in the head's shards, under
+     * the locks the appends take anyway */
+    atomic_uint_fast64_t n_written, n_segments, n_bytes, n_errors, n_dropped;
 };
 
 /*

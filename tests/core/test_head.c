@@ -198,7 +198,8 @@ static void append(tss_head *h, const uint8_t *key, size_t len, int64_t t,
 
     val.bits = v;
     assert_int_equal(
-        tss_head_append(h, key, len, tss_key_hash(key, len), t, val, now), 0);
+        tss_head_append(h, key, len, tss_key_hash(key, len), t, val, now, 0),
+        0);
 }
 
 /* Detaches every window; returns the batches (caller frees). */
@@ -477,7 +478,7 @@ static void *work(void *arg)
             for (int rep = 0; rep < 1 + (k % 4 == 0); rep++)
                 if (tss_head_append(w->h, w->keys[s], w->lens[s],
                                     tss_key_hash(w->keys[s], w->lens[s]),
-                                    TIME0 + k * 1000, v, 0) != 0)
+                                    TIME0 + k * 1000, v, 0, 0) != 0)
                     return "append failed";
         }
         if (i < (int)w->nsolo) {
@@ -487,7 +488,7 @@ static void *work(void *arg)
                 if (tss_head_append(
                         w->h, w->keys[NSHARED], w->lens[NSHARED],
                         tss_key_hash(w->keys[NSHARED], w->lens[NSHARED]),
-                        p[r].t, p[r].v, 0) != 0)
+                        p[r].t, p[r].v, 0, 0) != 0)
                     return "append failed";
         }
     }
