@@ -90,25 +90,31 @@ static bool in_range(const tss_filter *f, int64_t lo, int64_t hi)
     return (!f->has_from || hi >= f->from) && (!f->has_to || lo <= f->to);
 }
 
-/* A segment another one supersedes is invisible (compaction output). */
-static void drop_superseded(tss_query *q)
+/* A segment another one supersedes is invisible (compaction output).
+ * Every segment's supersede list counts, so none is closed before all
+ * are marked. */
+static int drop_superseded(tss_query *q)
 {
+    bool *gone = tss_calloc(q->nsegs ? q->nsegs : 1, sizeof(*gone));
     size_t k = 0;
 
+    if (!gone)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < q->nsegs; i++)
+        for (size_t j = 0; j < q->nsegs && !gone[i]; j++)
+            for (size_t u = 0; u < q->segs[j]->nsupersedes && !gone[i]; u++)
+                gone[i] = q->segs[j]->name.start == q->segs[i]->name.start &&
+                          memcmp(q->segs[j]->supersedes[u],
+                                 q->segs[i]->name.uuid, 16) == 0;
     for (size_t i = 0; i < q->nsegs; i++) {
-        bool gone = false;
-
-        for (size_t j = 0; j < q->nsegs && !gone; j++)
-            for (size_t u = 0; u < q->segs[j]->nsupersedes && !gone; u++)
-                gone = q->segs[j]->name.start == q->segs[i]->name.start &&
-                       memcmp(q->segs[j]->supersedes[u], q->segs[i]->name.uuid,
-                              16) == 0;
-        if (gone)
+        if (gone[i])
             tss_segment_close(q->segs[i]);
         else
             q->segs[k++] = q->segs[i];
     }
     q->nsegs = k;
+    tss_free(gone);
+    return 0;
 }
 
 static int open_segments(tss_query *q)
@@ -156,7 +162,8 @@ static int open_segments(tss_query *q)
         seg->fd = -1;
         q->segs[q->nsegs++] = seg;
     }
-    drop_superseded(q);
+    if ((rc = drop_superseded(q)) != 0)
+        goto out;
     if (q->nsegs > 1)
         qsort(q->segs, q->nsegs, sizeof(*q->segs), seg_cmp);
     q->tombs = tss_calloc(q->nsegs ? q->nsegs : 1, sizeof(*q->tombs));
