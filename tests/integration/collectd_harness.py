@@ -4,12 +4,14 @@ Python 3 standard library only. Each Collectd instance lives in its own
 directory (config, copies of the plugins, log, pid file, unixsock socket)
 and is started in the foreground (collectd -f) as a child process that gets
 SIGTERM if the test process dies (prctl PR_SET_PDEATHSIG), so no daemon
-outlives an interrupted test.
+outlives an interrupted test. An instance can be killed (kill9) and
+started again on the same files.
 """
 
 import ctypes
 import grp
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +24,13 @@ COLLECTD = "/usr/sbin/collectd"
 STOCK_PLUGIN_DIR = "/usr/lib/collectd"
 TYPES_DB = "/usr/share/collectd/types.db"
 SKIP = 77  # ctest's SKIP_RETURN_CODE for these tests
+
+# ERROR lines collectd itself logs that say nothing about the test: the
+# unixsock plugin names each connection's thread after creating it, and
+# when the client has already closed the connection (wait_socket's probe)
+# the thread is gone and pthread_setname_np fails with ENOENT.
+COLLECTD_NOISE = re.compile(r'set_thread_name\("unixsock conn"\): '
+                            r'No such file or directory')
 
 # sun_path is 108 bytes; leave room for the NUL.
 MAX_SOCKET_PATH = 100
@@ -128,6 +137,67 @@ class Unixsock:
                     "utf-8", "replace").rstrip("\n"))
         return status, msg, extra
 
+    def pipeline(self, lines):
+        """Sends several command lines at once, then reads their replies.
+
+        Returns [(status, message)] in order. Only for commands with a
+        one-line reply (PUTVAL, FLUSH); keep a batch within the socket
+        buffers (a few hundred lines), or both sides block on writes.
+        """
+        data = []
+        for line in lines:
+            b = line.encode("utf-8") + b"\n"
+            if len(b) > 1023:
+                raise TestFailure("command longer than unixsock's 1024-byte "
+                                  "line buffer: %r" % line[:80])
+            data.append(b)
+        self.sock.sendall(b"".join(data))
+        replies = []
+        for line in lines:
+            reply = self.rfile.readline()
+            if not reply:
+                raise TestFailure("unixsock closed the connection after %r"
+                                  % line[:200])
+            reply = reply.decode("utf-8", "replace").rstrip("\n")
+            head, _, msg = reply.partition(" ")
+            try:
+                replies.append((int(head), msg))
+            except ValueError:
+                raise TestFailure("unixsock reply without a status to %r: "
+                                  "%r" % (line[:200], reply)) from None
+        return replies
+
+    def barrier(self, identifier, n, time_text, timeout=20.0):
+        """Waits until collectd's write threads have handed every value
+        sent before it to the write plugins.
+
+        PUTVALs n (a gauge) to identifier at time_text (later than any
+        earlier barrier of that identifier), then polls GETVAL until the
+        value cache shows it. A write thread updates the cache just before
+        it calls the write plugins with a value, so with one write thread
+        (global option "WriteThreads 1"), which takes values in order, the
+        values queued before the barrier have all been written by then. A
+        FLUSH after the barrier covers them; one without may run before
+        write_tsstore has them (FLUSH does not wait for the write queue).
+        """
+        st, msg, _ = self.command("PUTVAL %s interval=3600 %s:%d"
+                                  % (quote(identifier), time_text, n))
+        if st != 0:
+            raise TestFailure("barrier PUTVAL %s: %d %s"
+                              % (identifier, st, msg))
+
+        def passed():
+            st, _, extra = self.command("GETVAL %s" % quote(identifier),
+                                        multiline=True)
+            if st < 1 or not extra[0].startswith("value="):
+                return False
+            try:
+                return float(extra[0][6:]) == n
+            except ValueError:
+                return False
+        wait_for(passed, timeout, "the barrier value %d of %s in GETVAL"
+                 % (n, identifier), interval=0.001)
+
     def close(self):
         self.rfile.close()
         self.sock.close()
@@ -137,12 +207,13 @@ class Collectd:
     """One collectd daemon: its directory, config, process and log."""
 
     def __init__(self, root, plugin_so, load, blocks, hostname="itest",
-                 interval=1):
+                 interval=1, options=()):
         """root: the instance's own directory (created).
 
         load: plugin names in LoadPlugin order; "write_tsstore" is taken
         from plugin_so, every other one copied from collectd's PluginDir.
         blocks: {plugin name: text inside its <Plugin> block}.
+        options: further global config lines ("WriteThreads 1", ...).
         """
         self.root = root
         self.plugin_dir = os.path.join(root, "plugins")
@@ -153,6 +224,7 @@ class Collectd:
         self.socket = os.path.join(root, "collectd.sock")
         self.proc = None
         self.returncode = None
+        self._marks = {}  # log file -> its size when the last start began
         os.makedirs(self.plugin_dir)
         for name in load:
             src = (plugin_so if name == "write_tsstore" else
@@ -168,6 +240,7 @@ class Collectd:
             "PluginDir %s" % conf_quote(self.plugin_dir),
             "TypesDB %s" % conf_quote(TYPES_DB),
             "Interval %d" % interval,
+        ] + list(options) + [
             "",
         ]
         blocks = dict(blocks)
@@ -196,7 +269,22 @@ class Collectd:
             f.write("\n".join(lines) + "\n")
 
     def start(self):
-        with open(self.output, "wb") as out:
+        """Starts collectd; again after it exited (same config and files).
+
+        The log and output files are appended to; log_text(since_start=True)
+        returns what the latest start wrote.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            raise TestFailure("collectd (pid %d) is still running"
+                              % self.proc.pid)
+        self._marks = {}
+        for path in (self.output, self.log):
+            try:
+                self._marks[path] = os.path.getsize(path)
+            except FileNotFoundError:
+                self._marks[path] = 0
+        self.returncode = None
+        with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
                 [COLLECTD, "-f", "-C", self.conf], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
@@ -215,26 +303,34 @@ class Collectd:
             raise TestFailure("collectd (%s) exited early with status %d"
                               % (self.root, rc))
 
-    def log_text(self):
+    def log_text(self, since_start=False):
+        """Output and log file; only the latest start's part if asked."""
         text = ""
         for path in (self.output, self.log):
             try:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    text += f.read()
+                with open(path, "rb") as f:
+                    if since_start:
+                        f.seek(self._marks.get(path, 0))
+                    text += f.read().decode("utf-8", "replace")
             except FileNotFoundError:
                 pass
         return text
 
-    def log_lines(self, severity, plugin=None):
+    def log_lines(self, severity, plugin=None, since_start=False):
         """Log lines of one severity ("error", "warning", ...)."""
         tag = "[%s]" % severity
-        return [ln for ln in self.log_text().splitlines()
+        return [ln for ln in self.log_text(since_start).splitlines()
                 if tag in ln and (plugin is None or plugin in ln)]
 
-    def wait_log(self, needle, timeout):
+    def error_lines(self, since_start=False):
+        """ERROR lines, without collectd's own COLLECTD_NOISE."""
+        return [ln for ln in self.log_lines("error", since_start=since_start)
+                if not COLLECTD_NOISE.search(ln)]
+
+    def wait_log(self, needle, timeout, since_start=False):
         """Waits until the log holds a line containing needle; returns it."""
         def find():
-            for ln in self.log_text().splitlines():
+            for ln in self.log_text(since_start).splitlines():
                 if needle in ln:
                     return ln
             return None
@@ -270,6 +366,15 @@ class Collectd:
             self.returncode = self.proc.wait()
             raise TestFailure("collectd (pid %d) did not exit within %d s "
                               "of SIGTERM; killed" % (self.pid, timeout))
+        return self.returncode
+
+    def kill9(self):
+        """SIGKILL (a crash), then waits; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.returncode = self.proc.wait()
         return self.returncode
 
     def kill(self):
