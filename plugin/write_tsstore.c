@@ -49,6 +49,8 @@ typedef struct wt_conf {
     unsigned shards;
     uint64_t max_pending;
     int compact_after;
+    int64_t retention_ms;     /* 0: keep everything */
+    uint64_t retention_bytes; /* 0: no limit */
     bool valid;
 } wt_conf;
 
@@ -231,6 +233,16 @@ static int wt_config(oconfig_item_t *ci)
             } else {
                 c->shards = (unsigned)n;
             }
+        } else if (strcasecmp("RetentionTime", child->key) == 0) {
+            bad |= conf_duration(child, &c->retention_ms, 0) ||
+                   conf_whole_seconds(child, c->retention_ms);
+        } else if (strcasecmp("RetentionSize", child->key) == 0) {
+            if (get_text(child, text, sizeof(text)) != 0 ||
+                tss_conf_size(text, &c->retention_bytes, err, sizeof(err))) {
+                ERROR(LOG_PREFIX "option \"RetentionSize\": %s",
+                      child->values_num == 1 ? err : "needs one value");
+                bad = 1;
+            }
         } else if (strcasecmp("CompactAfter", child->key) == 0) {
             if (cf_util_get_int(child, &c->compact_after) != 0 ||
                 c->compact_after < 0) {
@@ -301,7 +313,7 @@ static int to_units(cdtime_t t, uint32_t ups, int64_t *out)
 static void *wt_main(void *arg)
 {
     wt_state *st = arg;
-    int64_t next_snap = 0;
+    int64_t next_snap = 0, next_prune = 0;
 
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
@@ -325,6 +337,11 @@ static void *wt_main(void *arg)
         (void)!tss_store_seal(st->store, now, 0, NULL);
         /* deletes and compaction requests from `tsstore delete/compact` */
         (void)!tss_store_apply_mutations(st->store, now, NULL);
+        /* retention, once a minute: removes whole segments */
+        if (now >= next_prune) {
+            (void)!tss_store_prune(st->store, now, NULL);
+            next_prune = now + 60 * (int64_t)st->ups;
+        }
         /* counters only we know, for the read plugin and tsstore stats */
         (void)!tss_store_publish_stats(st->store, now, 60 * (int64_t)st->ups);
         if (flush || now >= next_snap) {
@@ -515,6 +532,8 @@ static int wt_init(void)
     o.max_pending_bytes = st->conf.max_pending;
     o.snapshot_sync_seconds = st->conf.snapshot_sync_ms / 1000;
     o.compact_after_segments = (uint32_t)st->conf.compact_after;
+    o.retention_seconds = st->conf.retention_ms / 1000;
+    o.retention_bytes = st->conf.retention_bytes;
     o.log = wt_log;
     rc = tss_store_open(&st->store, st->conf.data_dir,
                         TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);

@@ -21,8 +21,9 @@ typedef struct cli_opts {
     bool gaps;
     bool repair;
     bool wait, dry_run;
-    double timeout;                 /* seconds, for --wait */
-    const char *csv_dir, *types_db; /* import */
+    double timeout;                    /* seconds, for --wait */
+    const char *csv_dir, *types_db;    /* import */
+    const char *older_than, *max_size; /* prune */
 } cli_opts;
 
 /** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
@@ -57,5 +58,6 @@ int cmd_delete(const cli_opts *o);
 int cmd_compact(const cli_opts *o);
 int cmd_stats(const cli_opts *o);
 int cmd_import(const cli_opts *o);
+int cmd_prune(const cli_opts *o);
 
 #endif

@@ -15,6 +15,7 @@
 #include "cli_time.h"
 #include "tsstore/error.h"
 #include "tsstore/mutation.h"
+#include "../plugin/conf_util.h"
 
 static const char *const STATE_NAMES[] = {"removed (done)", "intent",
                                           "applying", "visible", "compacted"};
@@ -210,6 +211,67 @@ int cmd_compact(const cli_opts *o)
             ret = o->wait ? wait_for(s, id, TSS_MUTATION_COMPACTED, o->timeout)
                           : EXIT_OK;
         }
+    }
+    tss_store_close(s);
+    return cli_finish_output(ret);
+}
+
+int cmd_prune(const cli_opts *o)
+{
+    tss_store_options opts;
+    tss_prune_result pr;
+    tss_store *s = NULL, *w;
+    char id[37], err[256];
+    int64_t ms = 0;
+    uint64_t bytes = 0;
+    int rc, ret;
+
+    if (o->older_than &&
+        tss_conf_duration_ms(o->older_than, &ms, err, sizeof(err)) != 0)
+        return cli_usage_error("--older-than: %s", err);
+    if (o->max_size && tss_conf_size(o->max_size, &bytes, err, sizeof(err)))
+        return cli_usage_error("--max-size: %s", err);
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    tss_store_options_init(&opts);
+    opts.log = log_stderr;
+    opts.retention_seconds = ms / 1000;
+    opts.retention_bytes = bytes;
+    rc = tss_store_open(&w, o->dir, TSS_OPEN_WRITER, &opts);
+    if (rc == TSS_ELOCKED) {
+        /* the running writer applies its own RetentionTime/RetentionSize */
+        if (o->older_than || o->max_size)
+            fprintf(stderr, "tsstore: note: collectd writes this store; it "
+                            "prunes with its own RetentionTime and "
+                            "RetentionSize, not --older-than/--max-size\n");
+        if (tss_prune_request(s, id) != 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            ret = EXIT_ERR;
+        } else {
+            printf("%s: prune requested from the running writer\n", id);
+            ret = o->wait ? wait_for(s, id, TSS_MUTATION_COMPACTED, o->timeout)
+                          : EXIT_OK;
+        }
+    } else if (rc) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+    } else {
+        if (!o->older_than && !o->max_size) {
+            tss_store_close(w);
+            tss_store_close(s);
+            return cli_usage_error("%s", "no writer runs: say what to prune "
+                                         "with --older-than DURATION and/or "
+                                         "--max-size SIZE");
+        }
+        rc = tss_store_prune(w, tss_store_now(w), &pr);
+        if (rc)
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        else
+            printf("removed %u segment(s), %" PRIu64 " bytes; %" PRIu64
+                   " bytes left\n",
+                   pr.segments_removed, pr.bytes_removed, pr.bytes_left);
+        tss_store_close(w);
+        ret = rc ? EXIT_ERR : EXIT_OK;
     }
     tss_store_close(s);
     return cli_finish_output(ret);

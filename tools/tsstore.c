@@ -31,6 +31,8 @@ static const char USAGE[] =
     "            safe while collectd writes; --dry-run shows what goes\n"
     "  compact   rewrite segments without deleted points, merge windows\n"
     "            split over several segments\n"
+    "  prune     remove whole segments: --older-than DURATION, --max-size\n"
+    "            SIZE (with collectd running: its RetentionTime/Size)\n"
     "  import    import collectd csv plugin data: --csv CSV_DATADIR\n"
     "            [--types-db FILE]; collectd must not write the store\n"
     "  stats     health figures: series, points, bytes per kind of file,\n"
@@ -81,6 +83,8 @@ int main(int argc, char **argv)
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'},
         {"csv", required_argument, NULL, 'C'},
+        {"older-than", required_argument, NULL, 'O'},
+        {"max-size", required_argument, NULL, 'M'},
         {"types-db", required_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -109,7 +113,7 @@ int main(int argc, char **argv)
             "info)");
     cmd = argv[1];
     optind = 2;
-    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:hV", longopts,
+    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:O:M:hV", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 's':
@@ -146,6 +150,12 @@ int main(int argc, char **argv)
         case 'Y':
             o.types_db = optarg;
             break;
+        case 'O':
+            o.older_than = optarg;
+            break;
+        case 'M':
+            o.max_size = optarg;
+            break;
         case 'w':
             o.wait = true;
             break;
@@ -173,9 +183,10 @@ int main(int argc, char **argv)
         strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
         strcmp(cmd, "delete") != 0 && strcmp(cmd, "compact") != 0 &&
         strcmp(cmd, "stats") != 0 && strcmp(cmd, "import") != 0 &&
-        strcmp(cmd, "info") != 0)
+        strcmp(cmd, "prune") != 0 && strcmp(cmd, "info") != 0)
         return cli_usage_error("unknown command \"%s\" (ls, dump, coverage, "
-                               "delete, compact, import, stats, verify, info)",
+                               "delete, compact, prune, import, stats, verify, "
+                               "info)",
                                cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
@@ -196,5 +207,7 @@ int main(int argc, char **argv)
         return cmd_stats(&o);
     if (strcmp(cmd, "import") == 0)
         return cmd_import(&o);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

@@ -56,9 +56,7 @@ int tss_list_segments(tss_storage *st, tss_seg_name **out, size_t *n)
     return 0;
 }
 
-/* Removes a segment and what belongs to it; segment first, so its
- * tombstones outlive it (a visible segment never loses its tombstones). */
-static int remove_segment(tss_storage *st, const tss_seg_name *sn)
+int tss_remove_segment(tss_storage *st, const tss_seg_name *sn)
 {
     char rel[192];
     int rc;
@@ -149,7 +147,7 @@ int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
                     memcmp(v[j].uuid, seg->supersedes[k], 16) != 0)
                     continue;
                 tss_seg_name_format(rel, sizeof(rel), &v[j]);
-                if (remove_segment(st, &v[j]) == 0) {
+                if (tss_remove_segment(st, &v[j]) == 0) {
                     (*removed)++;
                     tss_log(log, log_ctx, TSS_LEVEL_NOTICE,
                             "removed superseded segment %s (a compaction "
@@ -353,7 +351,7 @@ int tss_compact_window(tss_storage *st, const tss_store_info *info,
     for (size_t i = 0; i < nsegs; i++) {
         tss_segment_close(src[i].seg);
         src[i].seg = NULL;
-        if ((rc = remove_segment(st, &segs[i])) != 0)
+        if ((rc = tss_remove_segment(st, &segs[i])) != 0)
             goto out; /* finished at the next start */
     }
 out:

@@ -13,6 +13,14 @@
 /** Segment names on disk, sorted by (window start, seq). *out tss_free. */
 int tss_list_segments(tss_storage *st, tss_seg_name **out, size_t *n) TSS_WUR;
 
+/**
+ * Removes a segment and what belongs to it: the segment first (from then
+ * on it is invisible), then its coverage sidecar, then its tombstones, so
+ * a visible segment never lacks its sidecar or tombstones. Missing files
+ * are not errors.
+ */
+int tss_remove_segment(tss_storage *st, const tss_seg_name *sn) TSS_WUR;
+
 /** Removes every segment another segment of its window supersedes, and
  * tombstones whose segment is gone (a compaction interrupted before its
  * cleanup); *removed counts both. */

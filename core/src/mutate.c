@@ -87,6 +87,17 @@ int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
     return rc;
 }
 
+int tss_prune_request(tss_store *s, char id_out[37])
+{
+    tss_mut m;
+    int rc = new_doc(s, TSS_MUT_PRUNE, &m);
+
+    if (rc == 0)
+        memcpy(id_out, m.id, 37);
+    tss_mut_free(&m);
+    return rc;
+}
+
 int tss_compact_request(tss_store *s, char id_out[37])
 {
     tss_mut m;
@@ -550,7 +561,7 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     tss_apply_result local;
     tss_mut *docs = NULL;
     size_t n = 0, bad;
-    bool compact = false, merge = false;
+    bool compact = false, merge = false, prune = false;
     int rc, last = 0;
 
     if (!res)
@@ -567,6 +578,10 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
 
         if (m->kind == TSS_MUT_COMPACT) {
             compact = merge = true;
+            continue;
+        }
+        if (m->kind == TSS_MUT_PRUNE) {
+            prune = true;
             continue;
         }
         rc = apply_delete(s, m, now, res);
@@ -587,6 +602,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     if (compact &&
         (rc = compact_windows(s, merge ? TSS_COMPACT_MERGE : 0, res)) != 0)
         last = rc;
+    if (prune && (rc = tss_store_prune(s, now, NULL)) != 0)
+        last = rc;
     pthread_mutex_lock(&s->seal_mu);
     /* completion: re-read, compaction changed documents' worlds */
     tss_mut_list_free(docs, n);
@@ -597,7 +614,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     for (size_t i = 0; i < n; i++) {
         tss_mut *m = &docs[i];
 
-        if (m->kind == TSS_MUT_COMPACT && !(compact && last == 0))
+        if ((m->kind == TSS_MUT_COMPACT && !(compact && last == 0)) ||
+            (m->kind == TSS_MUT_PRUNE && !(prune && last == 0)))
             continue;
         if (m->kind == TSS_MUT_DELETE && m->state < TSS_MS_VISIBLE)
             continue;
@@ -617,8 +635,6 @@ out:
 static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
 {
     tss_seg_name *segs = NULL;
-    tss_covtable *fresh = NULL;
-    tss_cov_stats cs;
     size_t n = 0;
     uint64_t leftovers;
     bool touched = false;
@@ -684,19 +700,10 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
     if (touched)
         s->cov_stale = true;
     if (s->cov_stale) {
-        int crc = tss_cov_collect(s, true, true, &fresh, &cs);
+        int crc = tss_store_cov_rebuild(s);
 
-        if (crc) {
+        if (crc)
             rc = rc ? rc : crc;
-            goto out;
-        }
-        tss_covtable_set_version(fresh, tss_covtable_version(s->cov));
-        tss_covtable_free(s->cov);
-        s->cov = fresh;
-        s->cov_stale = false;
-        s->cov_dirty = true;
-        if (tss_covtable_save(s->cov, s->st) == 0)
-            s->cov_dirty = false;
     }
 out:
     tss_free(segs);

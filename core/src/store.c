@@ -128,6 +128,9 @@ static int check_options(const tss_store_options *o)
         0)
         return tss_error_set(TSS_EINVAL,
                              "span must be a multiple of the bucket width");
+    if (o->retention_seconds < 0 || o->retention_seconds > (INT64_C(1) << 40))
+        return tss_error_set(TSS_EINVAL, "retention %" PRId64 " s out of range",
+                             o->retention_seconds);
     if (o->grace_seconds < 0 || o->grace_seconds > (INT64_C(1) << 31))
         return tss_error_set(TSS_EINVAL, "grace %" PRId64 " s out of range",
                              o->grace_seconds);
@@ -258,6 +261,9 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         if ((rc = tss_delset_load(s->st, s->log, s->log_ctx, &s->deletes)))
             goto fail;
         s->compact_after = opts->compact_after_segments;
+        s->retention =
+            opts->retention_seconds * (int64_t)s->info.units_per_second;
+        s->retention_bytes = opts->retention_bytes;
         if ((rc = max_seq(s, &s->next_seq)) != 0)
             goto fail;
         s->next_seq++;

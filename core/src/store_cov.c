@@ -293,3 +293,22 @@ int tss_store_cov_recover(tss_store *s)
     }
     return 0;
 }
+
+int tss_store_cov_rebuild(tss_store *s)
+{
+    tss_covtable *fresh;
+    tss_cov_stats cs;
+    int rc = tss_cov_collect(s, true, true, &fresh, &cs);
+
+    if (rc)
+        return rc;
+    /* the new version outranks every old one */
+    tss_covtable_set_version(fresh, tss_covtable_version(s->cov));
+    tss_covtable_free(s->cov);
+    s->cov = fresh;
+    s->cov_stale = false;
+    s->cov_dirty = true;
+    if (tss_covtable_save(s->cov, s->st) == 0)
+        s->cov_dirty = false;
+    return 0;
+}

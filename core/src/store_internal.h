@@ -57,10 +57,12 @@ struct tss_store {
     int64_t complain_next, complain_step; /* rate limit for write errors */
     tss_covtable *cov;                    /* table coverage, kept current */
     tss_snapshot *snap;                   /* head persistence */
-    tss_delset deletes;     /* mutation documents; visible deletes filter
-                               what is sealed */
-    uint32_t compact_after; /* tombstoned segments that trigger compaction */
-    bool stats_published;   /* writer-stats.json: last published values */
+    tss_delset deletes;       /* mutation documents; visible deletes filter
+                                 what is sealed */
+    uint32_t compact_after;   /* tombstoned segments that trigger compaction */
+    int64_t retention;        /* store units; 0: keep */
+    uint64_t retention_bytes; /* 0: no limit */
+    bool stats_published;     /* writer-stats.json: last published values */
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
     bool sealed_since_base; /* a new snapshot base is due */
@@ -93,6 +95,11 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
 
 /* True if a decoded series key passes the filter's glob and ds. */
 bool tss_filter_match(const tss_filter *f, const tss_series_id *id);
+
+/* Writer: rebuilds the table coverage from the sidecars (not from the old
+ * snapshot: segments were removed, buckets must go) and saves it as a new
+ * version. Caller holds seal_mu. */
+int tss_store_cov_rebuild(tss_store *s) TSS_WUR;
 
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table
  * if it moved. */

@@ -7,6 +7,7 @@
  *   {"schema_version":1, "id":"<uuid>", "kind":"delete"|"compact",
  *    "state":"intent"|"applying"|"visible"|"compacted",
  *    "created":<unix s>, "updated":<unix s>,
+ *    ("kind":"prune" asks the writer to apply its retention now)
  *    "predicate":{"series":"<glob>"|null, "ds":"<name>"|null,
  *                 "from":<store units>|null, "to":<store units>},
  *    "head":"pending"|"filtered",
@@ -41,7 +42,7 @@
 #define TSS_WAL_DIR "wal/mutations"
 #define TSS_WAL_SCHEMA 1
 
-enum { TSS_MUT_DELETE = 1, TSS_MUT_COMPACT = 2 };
+enum { TSS_MUT_DELETE = 1, TSS_MUT_COMPACT = 2, TSS_MUT_PRUNE = 3 };
 
 enum {
     TSS_MS_INTENT = 1,

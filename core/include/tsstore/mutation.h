@@ -53,6 +53,11 @@ int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
 /** Creates a compaction request for the writer. id_out[37]. */
 int tss_compact_request(tss_store *s, char id_out[37]) TSS_WUR;
 
+/** Creates a request that the writer applies its retention now (as
+ * tss_store_prune, with the writer's own RetentionTime/RetentionSize).
+ * id_out[37]. */
+int tss_prune_request(tss_store *s, char id_out[37]) TSS_WUR;
+
 /** State of document `id` (TSS_MUTATION_*); 0 once it was removed. */
 int tss_mutation_state(tss_store *s, const char *id, int *state) TSS_WUR;
 

@@ -65,6 +65,12 @@ typedef struct tss_store_options {
      * tombstones of visible deletes; 0 never (tsstore compact by hand).
      * Default 1: deleted points leave the disk at the next round. */
     uint32_t compact_after_segments;
+    /** Writer: segments whose window ended more than this many seconds
+     * ago are removed (tss_store_prune); 0 keeps everything. */
+    int64_t retention_seconds;
+    /** Writer: bytes the store's segments, sidecars and tombstones may
+     * take; beyond it the oldest windows are removed; 0: no limit. */
+    uint64_t retention_bytes;
     /** File-system operations; NULL = tss_io_default(). */
     const tss_io_ops *io;
     /** Log sink (may be NULL); called from the thread doing the work. */
@@ -183,6 +189,27 @@ int tss_store_client_state_put(tss_store *s, const char *name, const void *buf,
  */
 int tss_store_client_state_get(tss_store *s, const char *name, void *buf,
                                size_t size, size_t *len) TSS_WUR;
+
+/** What one tss_store_prune call did. */
+typedef struct tss_prune_result {
+    uint32_t segments_removed;
+    uint64_t bytes_removed;
+    int64_t oldest_kept; /**< start of the oldest window left, store units
+                              (0 when none is left) */
+    uint64_t bytes_left; /**< segments + sidecars + tombstones after */
+} tss_prune_result;
+
+/**
+ * Writer: removes whole segments, oldest window first — every segment
+ * whose window ended more than retention_seconds before `now`, then more
+ * until the store holds at most retention_bytes (segments, sidecars and
+ * tombstones; the head snapshot cannot be pruned). Each segment goes before
+ * its sidecar and tombstones, so a visible segment never lacks them; the
+ * table coverage is rebuilt. An INFO line says what went and why. No
+ * retention option set: does nothing. Errors: TSS_EIO (what was removed
+ * stays removed). Shares the seal mutex.
+ */
+int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res) TSS_WUR;
 
 /** Writer counters, since open. */
 typedef struct tss_writer_stats {

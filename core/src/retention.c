@@ -1,0 +1,115 @@
+/*
+ * Retention: the store stays within its time and size budget by removing
+ * whole segments, oldest window first (tsstore/store.h, tss_store_prune).
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "compact.h"
+#include "store_internal.h"
+#include "tombstone.h"
+
+typedef struct seg_size {
+    tss_seg_name name;
+    uint64_t bytes; /* segment + sidecar + tombstones */
+} seg_size;
+
+static uint64_t file_bytes(tss_store *s, const char *rel)
+{
+    uint64_t size = 0;
+    int64_t mt;
+
+    if (tss_storage_stat(s->st, rel, &size, &mt) != 0)
+        size = 0;
+    return size;
+}
+
+int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
+{
+    tss_prune_result local;
+    int64_t ups = s->info.units_per_second;
+    int64_t horizon = INT64_MIN;
+    tss_seg_name *names = NULL;
+    seg_size *v = NULL;
+    size_t n = 0, first = 0;
+    uint64_t total = 0, by_time = 0, by_size = 0;
+    int rc = 0;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    if (!s->retention && !s->retention_bytes)
+        return 0;
+    if (s->retention)
+        horizon = now - s->retention;
+    pthread_mutex_lock(&s->seal_mu);
+    if ((rc = tss_list_segments(s->st, &names, &n)) != 0)
+        goto out;
+    v = tss_calloc(n ? n : 1, sizeof(*v));
+    if (!v) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char rel[192];
+
+        v[i].name = names[i];
+        tss_seg_name_format(rel, sizeof(rel), &names[i]);
+        v[i].bytes = file_bytes(s, rel);
+        tss_sidecar_path(rel, sizeof(rel), names[i].uuid);
+        v[i].bytes += file_bytes(s, rel);
+        tss_tomb_path(rel, sizeof(rel), names[i].uuid);
+        v[i].bytes += file_bytes(s, rel);
+        total += v[i].bytes;
+    }
+    tss_error_clear();
+    /* oldest window first (the list is sorted by window start); a window
+     * goes whole */
+    while (first < n) {
+        size_t j = first + 1;
+        uint64_t wbytes = v[first].bytes;
+        bool old = v[first].name.end <= horizon;
+
+        while (j < n && v[j].name.start == v[first].name.start)
+            wbytes += v[j++].bytes;
+        if (!old && !(s->retention_bytes && total > s->retention_bytes))
+            break;
+        for (size_t k = first; k < j; k++) {
+            if ((rc = tss_remove_segment(s->st, &v[k].name)) != 0)
+                goto done;
+            res->segments_removed++;
+            res->bytes_removed += v[k].bytes;
+        }
+        total -= wbytes;
+        if (old)
+            by_time += j - first;
+        else
+            by_size += j - first;
+        first = j;
+    }
+done:
+    res->bytes_left = total;
+    res->oldest_kept = first < n ? v[first].name.start : 0;
+    if (res->segments_removed) {
+        s->cov_stale = true;
+        if (tss_store_cov_rebuild(s) != 0 && rc == 0)
+            rc = tss_error_last_code();
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
+                "retention: removed %" PRIu32 " segment(s), %" PRIu64
+                " bytes (%" PRIu64 " older than %" PRId64 " s, %" PRIu64
+                " to stay within %" PRIu64 " bytes); %" PRIu64
+                " bytes left, oldest window now starts at %" PRId64,
+                res->segments_removed, res->bytes_removed, by_time,
+                s->retention / ups, by_size, s->retention_bytes,
+                res->bytes_left, res->oldest_kept / ups);
+    }
+out:
+    tss_free(names);
+    tss_free(v);
+    pthread_mutex_unlock(&s->seal_mu);
+    return rc;
+}
