@@ -149,12 +149,17 @@ static int parse_rfc3339(const char *s, uint32_t ups, bool up, int64_t *out)
         return -1;
     sec = (int64_t)timegm(&tm) - off;
     if (sec < 0 && nfrac) {
-        /* a fraction always counts forward from the whole second */
+        /* a fraction always counts forward from the whole second; in
+         * 128 bits, with combine's range: year 1 in ns is below INT64_MIN */
         int64_t v;
+        __int128 w;
 
         if (combine(0, false, frac, nfrac, ups, up, &v) != 0)
             return -1;
-        *out = sec * (int64_t)ups + v;
+        w = (__int128)sec * ups + v;
+        if (w > INT64_MAX / 2 || w < INT64_MIN / 2)
+            return -1;
+        *out = (int64_t)w;
         return 0;
     }
     return combine(sec, false, frac, nfrac, ups, up, out);
