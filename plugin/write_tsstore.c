@@ -49,7 +49,9 @@ typedef struct wt_conf {
     unsigned shards;
     uint64_t max_pending;
     int compact_after;
-    int64_t retention_ms;     /* 0: keep everything */
+    int64_t retention_ms; /* 0: keep everything */
+    tss_rollup_spec rollups[TSS_MAX_ROLLUPS];
+    unsigned nrollups;
     uint64_t retention_bytes; /* 0: no limit */
     bool valid;
 } wt_conf;
@@ -160,6 +162,44 @@ static int conf_whole_seconds(const oconfig_item_t *ci, int64_t ms)
     return 0;
 }
 
+/* <Rollup> After 7d  Resolution 5m  Keep 1y </Rollup> */
+static int conf_rollup(const oconfig_item_t *ci, wt_conf *c)
+{
+    int64_t after = -1, res = -1, keep = 0;
+    tss_rollup_spec *r;
+
+    if (c->nrollups == TSS_MAX_ROLLUPS) {
+        ERROR(LOG_PREFIX "more than %d <Rollup> blocks", TSS_MAX_ROLLUPS);
+        return 1;
+    }
+    for (int i = 0; i < ci->children_num; i++) {
+        const oconfig_item_t *o = ci->children + i;
+        int64_t *dst = strcasecmp(o->key, "After") == 0        ? &after
+                       : strcasecmp(o->key, "Resolution") == 0 ? &res
+                       : strcasecmp(o->key, "Keep") == 0       ? &keep
+                                                               : NULL;
+
+        if (!dst) {
+            ERROR(LOG_PREFIX "<Rollup>: unknown option \"%s\" (After, "
+                             "Resolution, Keep)",
+                  o->key);
+            return 1;
+        }
+        if (conf_duration(o, dst, dst == &res ? 1000 : 0) ||
+            conf_whole_seconds(o, *dst))
+            return 1;
+    }
+    if (after < 0 || res <= 0) {
+        ERROR(LOG_PREFIX "<Rollup> needs \"After\" and \"Resolution\"");
+        return 1;
+    }
+    r = &c->rollups[c->nrollups++];
+    r->after_seconds = after / 1000;
+    r->resolution_seconds = res / 1000;
+    r->keep_seconds = keep / 1000;
+    return 0;
+}
+
 static int wt_config(oconfig_item_t *ci)
 {
     wt_state *st;
@@ -233,6 +273,8 @@ static int wt_config(oconfig_item_t *ci)
             } else {
                 c->shards = (unsigned)n;
             }
+        } else if (strcasecmp("Rollup", child->key) == 0) {
+            bad |= conf_rollup(child, c);
         } else if (strcasecmp("RetentionTime", child->key) == 0) {
             bad |= conf_duration(child, &c->retention_ms, 0) ||
                    conf_whole_seconds(child, c->retention_ms);
@@ -337,8 +379,9 @@ static void *wt_main(void *arg)
         (void)!tss_store_seal(st->store, now, 0, NULL);
         /* deletes and compaction requests from `tsstore delete/compact` */
         (void)!tss_store_apply_mutations(st->store, now, NULL);
-        /* retention, once a minute: removes whole segments */
+        /* retention and rollups, once a minute: whole segments */
         if (now >= next_prune) {
+            (void)!tss_store_rollup(st->store, now, NULL);
             (void)!tss_store_prune(st->store, now, NULL);
             next_prune = now + 60 * (int64_t)st->ups;
         }
@@ -534,6 +577,8 @@ static int wt_init(void)
     o.compact_after_segments = (uint32_t)st->conf.compact_after;
     o.retention_seconds = st->conf.retention_ms / 1000;
     o.retention_bytes = st->conf.retention_bytes;
+    memcpy(o.rollups, st->conf.rollups, sizeof(o.rollups));
+    o.nrollups = st->conf.nrollups;
     o.log = wt_log;
     rc = tss_store_open(&st->store, st->conf.data_dir,
                         TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);

@@ -24,6 +24,9 @@ typedef struct cli_opts {
     double timeout;                    /* seconds, for --wait */
     const char *csv_dir, *types_db;    /* import */
     const char *older_than, *max_size; /* prune */
+    const char *resolution;            /* raw, auto or a duration */
+    const char *levels[16];            /* rollup --level */
+    size_t nlevels;
 } cli_opts;
 
 /** Prints "tsstore: <message>" and the --help hint; returns EXIT_USAGE. */
@@ -45,6 +48,12 @@ void cli_jsonl_id(cli_jsonl *j, const tss_series_id *id, int kind);
 /** Writes the identifier (escaped) padded to `width` columns. */
 void cli_text_id(FILE *out, const tss_series_id *id, int width);
 
+/** "raw", or a rollup resolution as a duration ("5m", "1h"). */
+char *cli_resolution(char *out, size_t size, int64_t res, uint32_t ups);
+
+/** Name of a rollup aggregate ("min", ... "first"); "" for raw. */
+const char *cli_aggregate(int agg);
+
 /** Flushes stdout; EXIT_ERR (with a message) if writing failed. */
 int cli_finish_output(int ret);
 
@@ -59,5 +68,6 @@ int cmd_compact(const cli_opts *o);
 int cmd_stats(const cli_opts *o);
 int cmd_import(const cli_opts *o);
 int cmd_prune(const cli_opts *o);
+int cmd_rollup(const cli_opts *o);
 
 #endif

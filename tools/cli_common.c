@@ -5,9 +5,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
+#include "../plugin/conf_util.h"
 #include "cli_time.h"
 #include "tsstore/error.h"
 
@@ -65,6 +67,21 @@ int cli_make_filter(const cli_opts *o, const tss_store_info *info,
             return cli_usage_error("--to: %s", err);
         f->has_to = 1;
     }
+    if (o->resolution && strcmp(o->resolution, "raw") != 0) {
+        int64_t ms;
+
+        if (strcmp(o->resolution, "auto") == 0) {
+            f->resolution = TSS_RES_AUTO;
+        } else if (tss_conf_duration_ms(o->resolution, &ms, err, sizeof(err)) ==
+                       0 &&
+                   ms > 0) {
+            f->resolution = ms * (int64_t)info->units_per_second / 1000;
+        } else {
+            return cli_usage_error("--resolution: \"%s\" is not raw, auto "
+                                   "or a duration (5m, 1h)",
+                                   o->resolution);
+        }
+    }
     if (f->has_from && f->has_to && f->from > f->to)
         return cli_usage_error("%s", "--from is after --to");
     return EXIT_OK;
@@ -112,4 +129,29 @@ int cli_finish_output(int ret)
         return EXIT_ERR;
     }
     return ret;
+}
+
+char *cli_resolution(char *out, size_t size, int64_t res, uint32_t ups)
+{
+    int64_t sec = res / ups;
+
+    if (res <= 0)
+        snprintf(out, size, "raw");
+    else if (sec % 86400 == 0)
+        snprintf(out, size, "%" PRId64 "d", sec / 86400);
+    else if (sec % 3600 == 0)
+        snprintf(out, size, "%" PRId64 "h", sec / 3600);
+    else if (sec % 60 == 0)
+        snprintf(out, size, "%" PRId64 "m", sec / 60);
+    else
+        snprintf(out, size, "%" PRId64 "s", sec);
+    return out;
+}
+
+const char *cli_aggregate(int agg)
+{
+    static const char *const names[] = {"",     "min",   "max",   "sum",
+                                        "last", "count", "valid", "first"};
+
+    return agg > 0 && agg < 8 ? names[agg] : "";
 }

@@ -276,3 +276,87 @@ int cmd_prune(const cli_opts *o)
     tss_store_close(s);
     return cli_finish_output(ret);
 }
+
+/* "AFTER:RESOLUTION[:KEEP]", e.g. "7d:5m:1y". */
+static int parse_level(const char *s, tss_rollup_spec *r, char *err,
+                       size_t errlen)
+{
+    char buf[128], *parts[3] = {NULL, NULL, NULL}, *save = NULL;
+    int64_t ms[3] = {0, 0, 0};
+    int n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", s);
+    for (char *p = strtok_r(buf, ":", &save); p && n < 3;
+         p = strtok_r(NULL, ":", &save))
+        parts[n++] = p;
+    if (n < 2) {
+        snprintf(err, errlen, "\"%s\" is not AFTER:RESOLUTION[:KEEP]", s);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (tss_conf_duration_ms(parts[i], &ms[i], err, errlen) != 0)
+            return -1;
+    r->after_seconds = ms[0] / 1000;
+    r->resolution_seconds = ms[1] / 1000;
+    r->keep_seconds = ms[2] / 1000;
+    return 0;
+}
+
+int cmd_rollup(const cli_opts *o)
+{
+    tss_store_options opts;
+    tss_rollup_result rr;
+    tss_store *s = NULL, *w;
+    char id[37], err[256];
+    int rc, ret;
+
+    tss_store_options_init(&opts);
+    for (size_t i = 0; i < o->nlevels; i++) {
+        if (i == TSS_MAX_ROLLUPS)
+            return cli_usage_error("at most %d --level", TSS_MAX_ROLLUPS);
+        if (parse_level(o->levels[i], &opts.rollups[i], err, sizeof(err)))
+            return cli_usage_error("--level: %s", err);
+        opts.nrollups++;
+    }
+    if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
+        return ret;
+    opts.log = log_stderr;
+    rc = tss_store_open(&w, o->dir, TSS_OPEN_WRITER, &opts);
+    if (rc == TSS_ELOCKED) {
+        if (o->nlevels)
+            fprintf(stderr, "tsstore: note: collectd writes this store; it "
+                            "rolls up with its own <Rollup> levels, not "
+                            "--level\n");
+        if (tss_rollup_request(s, id) != 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            ret = EXIT_ERR;
+        } else {
+            printf("%s: rollup requested from the running writer\n", id);
+            ret = o->wait ? wait_for(s, id, TSS_MUTATION_COMPACTED, o->timeout)
+                          : EXIT_OK;
+        }
+    } else if (rc) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        ret = EXIT_ERR;
+    } else if (!o->nlevels) {
+        tss_store_close(w);
+        tss_store_close(s);
+        return cli_usage_error("%s", "no writer runs: give the levels with "
+                                     "--level AFTER:RESOLUTION[:KEEP], e.g. "
+                                     "--level 7d:5m:1y");
+    } else {
+        rc = tss_store_rollup(w, tss_store_now(w), &rr);
+        if (rc)
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        else
+            printf("rolled up %u window(s): %" PRIu64 " points into %" PRIu64
+                   " aggregates (%" PRIu64 " bytes); %u window(s) removed "
+                   "past their keep\n",
+                   rr.windows, rr.points_in, rr.points_out, rr.bytes_written,
+                   rr.windows_removed);
+        tss_store_close(w);
+        ret = rc ? EXIT_ERR : EXIT_OK;
+    }
+    tss_store_close(s);
+    return cli_finish_output(ret);
+}

@@ -23,6 +23,9 @@ int cmd_query(const cli_opts *o, bool dump)
     cli_jsonl *j = NULL;
     FILE *out = stdout;
     int fmt = o->format >= 0 ? o->format : (dump ? FMT_CSV : FMT_TEXT);
+    /* with --resolution other than raw, rows say which resolution (and
+     * which aggregate) they hold */
+    bool rollups = o->resolution && strcmp(o->resolution, "raw") != 0;
     int rc, ret;
     uint64_t nseries = 0;
 
@@ -53,28 +56,36 @@ int cmd_query(const cli_opts *o, bool dump)
         goto out;
     }
     if (fmt == FMT_CSV)
-        fputs(dump ? "host,plugin,plugin_instance,type,type_instance,ds,"
-                     "kind,time,value\n"
-                   : "host,plugin,plugin_instance,type,type_instance,ds,"
-                     "kind,points,first,last\n",
-              out);
+        fprintf(out, "%s%s\n",
+                dump ? "host,plugin,plugin_instance,type,type_instance,ds,"
+                       "kind,time,value"
+                     : "host,plugin,plugin_instance,type,type_instance,ds,"
+                       "kind,points,first,last",
+                !rollups ? ""
+                : dump   ? ",resolution,aggregate"
+                         : ",resolution");
     else if (fmt == FMT_TEXT && !dump)
         fprintf(out, "%-50s %-10s %-8s %10s  %-24s  %s\n", "SERIES", "DS",
                 "KIND", "POINTS", "FIRST", "LAST");
     while ((rc = tss_query_next(q, &si)) == 1) {
-        char t1[48], t2[48], v[64];
+        char t1[48], t2[48], v[64], res[32];
         const tss_point *pts;
         size_t n;
 
         nseries++;
+        cli_resolution(res, sizeof(res), si.resolution, info.units_per_second);
+        /* a rollup's intervals are listed once, by their count */
+        if (!dump && si.aggregate && si.aggregate != TSS_AGGREGATE_COUNT)
+            continue;
         if (!dump) {
             if (fmt == FMT_CSV) {
                 cli_csv_id(out, &si.id, si.kind);
-                fprintf(out, ",%" PRIu64 ",%s,%s\n", si.count,
+                fprintf(out, ",%" PRIu64 ",%s,%s%s%s\n", si.count,
                         cli_time_epoch(t1, sizeof(t1), si.first,
                                        info.units_per_second),
                         cli_time_epoch(t2, sizeof(t2), si.last,
-                                       info.units_per_second));
+                                       info.units_per_second),
+                        rollups ? "," : "", rollups ? res : "");
             } else if (fmt == FMT_JSONL) {
                 cli_jsonl_begin(j);
                 cli_jsonl_id(j, &si.id, si.kind);
@@ -86,6 +97,8 @@ int cmd_query(const cli_opts *o, bool dump)
                 cli_jsonl_num(j, "last",
                               cli_time_epoch(t2, sizeof(t2), si.last,
                                              info.units_per_second));
+                if (rollups)
+                    cli_jsonl_str(j, "resolution", res);
                 cli_jsonl_end(j);
             } else {
                 char ident[1600];
@@ -101,12 +114,13 @@ int cmd_query(const cli_opts *o, bool dump)
                 cli_text_field(out, si.id.ds);
                 for (w = (int)strlen(si.id.ds); w < 10; w++)
                     fputc(' ', out);
-                fprintf(out, " %-8s %10" PRIu64 "  %-24s  %s\n",
+                fprintf(out, " %-8s %10" PRIu64 "  %-24s  %s%s%s\n",
                         tss_kind_name(si.kind), si.count,
                         cli_time_rfc3339(t1, sizeof(t1), si.first,
                                          info.units_per_second),
                         cli_time_rfc3339(t2, sizeof(t2), si.last,
-                                         info.units_per_second));
+                                         info.units_per_second),
+                        rollups ? "  " : "", rollups ? res : "");
             }
             continue;
         }
@@ -114,16 +128,23 @@ int cmd_query(const cli_opts *o, bool dump)
             break;
         for (size_t i = 0; i < n; i++) {
             cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
-            cli_value(v, sizeof(v), si.kind, pts[i].v);
+            cli_value(v, sizeof(v), si.value_kind, pts[i].v);
             if (fmt == FMT_JSONL) {
                 cli_jsonl_begin(j);
                 cli_jsonl_id(j, &si.id, si.kind);
                 cli_jsonl_num(j, "time", t1);
-                cli_jsonl_value(j, "value", si.kind, pts[i].v);
+                cli_jsonl_value(j, "value", si.value_kind, pts[i].v);
+                if (rollups) {
+                    cli_jsonl_str(j, "resolution", res);
+                    cli_jsonl_str(j, "aggregate", cli_aggregate(si.aggregate));
+                }
                 cli_jsonl_end(j);
             } else if (fmt == FMT_CSV) {
                 cli_csv_id(out, &si.id, si.kind);
-                fprintf(out, ",%s,%s\n", t1, v);
+                fprintf(out, ",%s,%s", t1, v);
+                if (rollups)
+                    fprintf(out, ",%s,%s", res, cli_aggregate(si.aggregate));
+                fputc('\n', out);
             } else {
                 char ident[1600];
 
@@ -131,7 +152,10 @@ int cmd_query(const cli_opts *o, bool dump)
                 cli_text_field(out, ident);
                 fputc(' ', out);
                 cli_text_field(out, si.id.ds);
-                fprintf(out, " %s %s\n", t1, v);
+                fprintf(out, " %s %s", t1, v);
+                if (rollups)
+                    fprintf(out, " %s %s", res, cli_aggregate(si.aggregate));
+                fputc('\n', out);
             }
         }
     }

@@ -14,6 +14,7 @@
 int cmd_stats(const cli_opts *o)
 {
     tss_store_stats st;
+    tss_store_info info;
     tss_store *s;
     int ret;
 
@@ -24,6 +25,7 @@ int cmd_stats(const cli_opts *o)
         tss_store_close(s);
         return EXIT_ERR;
     }
+    tss_store_info_get(s, &info);
     tss_store_close(s);
     if (o->format == FMT_JSONL) {
         printf("{\"series\":%" PRIu64 ",\"points\":%" PRIu64
@@ -49,6 +51,17 @@ int cmd_stats(const cli_opts *o)
         printf("points              %" PRIu64 " (%" PRIu64 " in the head)\n",
                st.points, st.head_points);
         printf("segments            %" PRIu64 "\n", st.segments);
+        for (unsigned k = 0; k < st.nresolutions; k++) {
+            char res[32];
+
+            printf("  %-17s %" PRIu64 " bytes, %" PRIu64 " points, %" PRIu64
+                   " segment(s)\n",
+                   cli_resolution(res, sizeof(res),
+                                  st.per_resolution[k].resolution,
+                                  info.units_per_second),
+                   st.per_resolution[k].bytes, st.per_resolution[k].points,
+                   st.per_resolution[k].segments);
+        }
         printf("bytes on disk       %" PRIu64 " (segments %" PRIu64
                ", coverage %" PRIu64 ", head %" PRIu64 ", wal %" PRIu64
                ", tombstones %" PRIu64 ")\n",

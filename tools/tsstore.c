@@ -31,6 +31,8 @@ static const char USAGE[] =
     "            safe while collectd writes; --dry-run shows what goes\n"
     "  compact   rewrite segments without deleted points, merge windows\n"
     "            split over several segments\n"
+    "  rollup    keep old windows as aggregates: --level AFTER:RES[:KEEP]\n"
+    "            (with collectd running: its <Rollup> levels)\n"
     "  prune     remove whole segments: --older-than DURATION, --max-size\n"
     "            SIZE (with collectd running: its RetentionTime/Size)\n"
     "  import    import collectd csv plugin data: --csv CSV_DATADIR\n"
@@ -53,6 +55,9 @@ static const char USAGE[] =
     "  -F, --format FMT    text (ls, coverage default), csv (dump default),\n"
     "                      jsonl, or openmetrics (dump: for promtool tsdb\n"
     "                      create-blocks-from openmetrics)\n"
+    "  -R, --resolution R  ls, dump: raw (default), a rollup resolution\n"
+    "                      (5m, 1h), or auto (each window at the one\n"
+    "                      resolution it is kept at); adds columns\n"
     "  -g, --gaps          coverage: print only the gaps\n"
     "  -r, --repair        verify: rebuild missing coverage sidecars, remove\n"
     "                      temp files and orphaned sidecars\n"
@@ -84,6 +89,8 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'},
         {"csv", required_argument, NULL, 'C'},
         {"older-than", required_argument, NULL, 'O'},
+        {"resolution", required_argument, NULL, 'R'},
+        {"level", required_argument, NULL, 'L'},
         {"max-size", required_argument, NULL, 'M'},
         {"types-db", required_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
@@ -113,8 +120,8 @@ int main(int argc, char **argv)
             "info)");
     cmd = argv[1];
     optind = 2;
-    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:O:M:hV", longopts,
-                            NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:O:M:R:L:hV",
+                            longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o.series = optarg;
@@ -153,6 +160,14 @@ int main(int argc, char **argv)
         case 'O':
             o.older_than = optarg;
             break;
+        case 'R':
+            o.resolution = optarg;
+            break;
+        case 'L':
+            if (o.nlevels == sizeof(o.levels) / sizeof(o.levels[0]))
+                return cli_usage_error("%s", "too many --level");
+            o.levels[o.nlevels++] = optarg;
+            break;
         case 'M':
             o.max_size = optarg;
             break;
@@ -183,10 +198,11 @@ int main(int argc, char **argv)
         strcmp(cmd, "coverage") != 0 && strcmp(cmd, "verify") != 0 &&
         strcmp(cmd, "delete") != 0 && strcmp(cmd, "compact") != 0 &&
         strcmp(cmd, "stats") != 0 && strcmp(cmd, "import") != 0 &&
-        strcmp(cmd, "prune") != 0 && strcmp(cmd, "info") != 0)
+        strcmp(cmd, "prune") != 0 && strcmp(cmd, "rollup") != 0 &&
+        strcmp(cmd, "info") != 0)
         return cli_usage_error("unknown command \"%s\" (ls, dump, coverage, "
-                               "delete, compact, prune, import, stats, verify, "
-                               "info)",
+                               "delete, compact, rollup, prune, import, stats, "
+                               "verify, info)",
                                cmd);
     if (optind != argc - 1)
         return cli_usage_error("%s", optind >= argc
@@ -209,5 +225,7 @@ int main(int argc, char **argv)
         return cmd_import(&o);
     if (strcmp(cmd, "prune") == 0)
         return cmd_prune(&o);
+    if (strcmp(cmd, "rollup") == 0)
+        return cmd_rollup(&o);
     return cmd_query(&o, strcmp(cmd, "dump") == 0);
 }

@@ -384,17 +384,50 @@ int tss_sidecar_from_segment(tss_segment *seg, int64_t bucket_width,
                                bucket_width)) != 0)
         return rc;
     for (size_t i = 0; i < seg->nentries; i++) {
+        const tss_seg_entry *e = &seg->entries[i];
         size_t n = 0;
 
-        if ((rc = tss_segment_read_points(seg, i, &pts, &n, &cap)) != 0 ||
-            (rc = tss_sidecar_add(out, seg->entries[i].key,
-                                  seg->entries[i].key_len, pts, n)) != 0) {
-            tss_sidecar_free(out);
+        if (seg->resolution && e->agg != TSS_AGG_COUNT)
+            continue; /* a rollup: its count chunk tells the intervals */
+        if ((rc = tss_segment_read_points(seg, i, &pts, &n, &cap)) != 0)
             break;
+        if (seg->resolution) {
+            rc = tss_sidecar_add_intervals(out, e->key, e->key_len - 1, pts, n,
+                                           seg->resolution);
+        } else {
+            rc = tss_sidecar_add(out, e->key, e->key_len, pts, n);
         }
+        if (rc)
+            break;
     }
+    if (rc)
+        tss_sidecar_free(out);
     tss_free(pts);
     return rc;
+}
+
+int tss_sidecar_add_intervals(tss_sidecar *sc, const uint8_t *key,
+                              size_t key_len, const tss_point *starts, size_t n,
+                              int64_t resolution)
+{
+    tss_cov_entry *e;
+    int rc;
+
+    /* one point per bucket of each interval: the interval is covered */
+    if ((rc = tss_sidecar_add(sc, key, key_len, NULL, 0)) != 0)
+        return rc;
+    e = &sc->entries[sc->n - 1];
+    for (size_t i = 0; i < n; i++) {
+        int64_t lo =
+            floor_div(starts[i].t - sc->window_start, sc->bucket_width);
+        int64_t hi = floor_div(starts[i].t + resolution - 1 - sc->window_start,
+                               sc->bucket_width);
+
+        if (lo >= 0 && hi <= (int64_t)UINT32_MAX && hi >= lo)
+            roaring_bitmap_add_range_closed(e->bm, (uint32_t)lo, (uint32_t)hi);
+    }
+    e->interval = resolution;
+    return 0;
 }
 
 /* ---- the table ---------------------------------------------------------- */

@@ -101,6 +101,15 @@ int tss_sidecar_init(tss_sidecar *sc, const uint8_t uuid[16],
 int tss_sidecar_add(tss_sidecar *sc, const uint8_t *key, size_t key_len,
                     const tss_point *pts, size_t n) TSS_WUR;
 
+/**
+ * Adds one series of a rollup segment: `starts` are its intervals' starts
+ * (n of them), each covering `resolution` store units; every bucket of an
+ * interval is covered, and the series' interval is the resolution.
+ */
+int tss_sidecar_add_intervals(tss_sidecar *sc, const uint8_t *key,
+                              size_t key_len, const tss_point *starts, size_t n,
+                              int64_t resolution) TSS_WUR;
+
 /** Serializes into out. TSS_ENOMEM. */
 int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out) TSS_WUR;
 

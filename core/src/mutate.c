@@ -87,6 +87,17 @@ int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
     return rc;
 }
 
+int tss_rollup_request(tss_store *s, char id_out[37])
+{
+    tss_mut m;
+    int rc = new_doc(s, TSS_MUT_ROLLUP, &m);
+
+    if (rc == 0)
+        memcpy(id_out, m.id, 37);
+    tss_mut_free(&m);
+    return rc;
+}
+
 int tss_prune_request(tss_store *s, char id_out[37])
 {
     tss_mut m;
@@ -561,7 +572,7 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     tss_apply_result local;
     tss_mut *docs = NULL;
     size_t n = 0, bad;
-    bool compact = false, merge = false, prune = false;
+    bool compact = false, merge = false, prune = false, rollup = false;
     int rc, last = 0;
 
     if (!res)
@@ -584,6 +595,10 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
             prune = true;
             continue;
         }
+        if (m->kind == TSS_MUT_ROLLUP) {
+            rollup = true;
+            continue;
+        }
         rc = apply_delete(s, m, now, res);
         if (rc) {
             last = rc;
@@ -604,6 +619,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
         last = rc;
     if (prune && (rc = tss_store_prune(s, now, NULL)) != 0)
         last = rc;
+    if (rollup && (rc = tss_store_rollup(s, now, NULL)) != 0)
+        last = rc;
     pthread_mutex_lock(&s->seal_mu);
     /* completion: re-read, compaction changed documents' worlds */
     tss_mut_list_free(docs, n);
@@ -615,7 +632,8 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
         tss_mut *m = &docs[i];
 
         if ((m->kind == TSS_MUT_COMPACT && !(compact && last == 0)) ||
-            (m->kind == TSS_MUT_PRUNE && !(prune && last == 0)))
+            (m->kind == TSS_MUT_PRUNE && !(prune && last == 0)) ||
+            (m->kind == TSS_MUT_ROLLUP && !(rollup && last == 0)))
             continue;
         if (m->kind == TSS_MUT_DELETE && m->state < TSS_MS_VISIBLE)
             continue;

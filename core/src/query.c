@@ -24,7 +24,9 @@
  * the snapshot (which is newer than any segment of its window). */
 typedef struct ref {
     const uint8_t *key;
-    size_t key_len;
+    size_t key_len;  /* a rollup's key ends in the aggregate byte */
+    size_t skey_len; /* the series key's length */
+    int64_t res;     /* 0 raw, else the rollup's resolution */
     int64_t start;
     uint64_t seq;
     uint32_t seg, entry; /* head: seg == HEAD_REF, entry = item index */
@@ -80,6 +82,8 @@ static int ref_cmp(const void *a, const void *b)
 
     if (c)
         return c;
+    if (x->res != y->res)
+        return x->res < y->res ? -1 : 1;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -115,6 +119,25 @@ static int drop_superseded(tss_query *q)
     q->nsegs = k;
     tss_free(gone);
     return 0;
+}
+
+/* Keeps the segments of the filter's resolution (superseded ones are
+ * dropped first, across resolutions: a rollup replaces raw segments). */
+static void keep_resolution(tss_query *q)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < q->nsegs; i++) {
+        int64_t r = q->segs[i]->resolution;
+        bool keep = q->f.resolution == TSS_RES_AUTO ||
+                    r == (q->f.resolution > 0 ? q->f.resolution : 0);
+
+        if (keep)
+            q->segs[k++] = q->segs[i];
+        else
+            tss_segment_close(q->segs[i]);
+    }
+    q->nsegs = k;
 }
 
 static int open_segments(tss_query *q)
@@ -164,6 +187,7 @@ static int open_segments(tss_query *q)
     }
     if ((rc = drop_superseded(q)) != 0)
         goto out;
+    keep_resolution(q);
     if (q->nsegs > 1)
         qsort(q->segs, q->nsegs, sizeof(*q->segs), seg_cmp);
     q->tombs = tss_calloc(q->nsegs ? q->nsegs : 1, sizeof(*q->tombs));
@@ -215,21 +239,27 @@ static int collect_refs(tss_query *q)
 
             if (!in_range(&q->f, en->min_t, en->max_t))
                 continue;
-            q->refs[q->nrefs] =
-                (ref){en->key,       en->key_len, seg->name.start,
-                      seg->name.seq, (uint32_t)i, (uint32_t)e};
+            q->refs[q->nrefs] = (ref){en->key,
+                                      en->key_len,
+                                      en->key_len - (en->agg ? 1 : 0),
+                                      seg->resolution,
+                                      seg->name.start,
+                                      seg->name.seq,
+                                      (uint32_t)i,
+                                      (uint32_t)e};
             q->nrefs++;
         }
     }
-    for (size_t i = 0; i < q->head.n; i++) {
+    for (size_t i = 0; q->f.resolution <= 0 && i < q->head.n; i++) {
         const tss_snap_item *it = &q->head.items[i];
         int64_t lo, hi;
 
         item_range(it, &lo, &hi);
         if (it->dropped || lo > hi || !in_range(&q->f, lo, hi))
             continue;
-        q->refs[q->nrefs] = (ref){it->key,    it->key_len, it->start,
-                                  UINT64_MAX, HEAD_REF,    (uint32_t)i};
+        q->refs[q->nrefs] =
+            (ref){it->key,   it->key_len, it->key_len, 0,
+                  it->start, UINT64_MAX,  HEAD_REF,    (uint32_t)i};
         q->nrefs++;
     }
     if (q->nrefs > 1)
@@ -341,7 +371,7 @@ static int read_entry(tss_query *q, const ref *r, size_t *n)
         seg->fd = -1;
     }
     if (rc == 0 && q->any_deletes &&
-        (rc = tss_delset_ranges(&q->del, tomb, r->key, r->key_len, &q->ranges,
+        (rc = tss_delset_ranges(&q->del, tomb, r->key, r->skey_len, &q->ranges,
                                 &nr, &q->rcap)) == 0)
         tss_range_filter(q->tmp, n, q->ranges, nr);
     return rc;
@@ -472,19 +502,24 @@ int tss_query_next(tss_query *q, tss_series_info *out)
         bool exact = !q->any_deletes;
         size_t e = q->pos + 1;
 
-        while (e < q->nrefs && tss_key_cmp(q->refs[e].key, q->refs[e].key_len,
-                                           r0->key, r0->key_len) == 0)
+        while (e < q->nrefs && q->refs[e].res == r0->res &&
+               tss_key_cmp(q->refs[e].key, q->refs[e].key_len, r0->key,
+                           r0->key_len) == 0)
             e++;
         q->cur_begin = q->pos;
         q->cur_end = e;
         q->pos = e;
         memcpy(q->key, r0->key, r0->key_len);
-        if (tss_key_decode(q->key, r0->key_len, &kv) != 0 ||
+        if (tss_key_decode(q->key, r0->skey_len, &kv) != 0 ||
             !tss_filter_match(&q->f, &kv.id))
             continue;
         q->decoded = false;
         out->id = kv.id;
         out->kind = kv.kind;
+        out->resolution = r0->res;
+        out->aggregate = r0->key_len > r0->skey_len ? r0->key[r0->skey_len] : 0;
+        out->value_kind =
+            out->aggregate ? tss_agg_kind(kv.kind, out->aggregate) : kv.kind;
         out->count = 0;
         out->first = INT64_MAX;
         out->last = INT64_MIN;

@@ -115,8 +115,12 @@ int tss_seg_builder_add(tss_seg_builder *b, const uint8_t *key, size_t key_len,
     hi = pts[n - 1].t;
     if (lo < b->name.start || hi >= b->name.end)
         return tss_error_set(TSS_EINVAL, "segment series outside window");
-    if ((rc = tss_chunk_encode(out, key[key_len - 1], b->name.start, pts, n)) !=
-        0)
+    /* a rollup's key ends in its aggregate: the value kind follows it */
+    if ((rc = tss_chunk_encode(
+             out,
+             b->resolution ? tss_agg_kind(key[key_len - 2], key[key_len - 1])
+                           : key[key_len - 1],
+             b->name.start, pts, n)) != 0)
         return rc;
     while (shared < b->prev.len && shared < key_len &&
            b->prev.data[shared] == key[shared])
@@ -160,8 +164,9 @@ int tss_seg_builder_finish(tss_seg_builder *b)
     hdr = out->data + b->base;
     memcpy(hdr, SEG_MAGIC, 8);
     tss_put_u16(hdr + 8, TSS_SEG_VERSION);
-    tss_put_u16(hdr + 10, 0);
+    tss_put_u16(hdr + 10, b->resolution ? TSS_SEG_FLAG_ROLLUP : 0);
     tss_put_u32(hdr + 12, TSS_SEG_HEADER);
+    tss_put_u64(hdr + 104, (uint64_t)b->resolution);
     tss_put_u64(hdr + 16, (uint64_t)b->name.start);
     tss_put_u64(hdr + 24, (uint64_t)b->name.end);
     tss_put_u64(hdr + 32, b->name.seq);
@@ -272,7 +277,11 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
         memcpy(arena.data + arena.len + shared, suffix, (size_t)slen);
         arena.len += e->key_len;
         e->key = arena.data + e->key_off;
-        if (tss_key_decode(e->key, e->key_len, &kv) != 0) {
+        /* a rollup entry's key is a series key and an aggregate byte */
+        if (tss_key_decode(e->key, e->key_len - (seg->resolution ? 1 : 0),
+                           &kv) != 0 ||
+            (seg->resolution &&
+             !tss_agg_valid(kv.kind, e->key[e->key_len - 1]))) {
             rc = corrupt(seg->rel, "malformed series key");
             goto out;
         }
@@ -281,7 +290,9 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
             rc = corrupt(seg->rel, "series keys not in order");
             goto out;
         }
-        e->kind = kv.kind;
+        e->series_kind = kv.kind;
+        e->agg = seg->resolution ? e->key[e->key_len - 1] : 0;
+        e->kind = e->agg ? tss_agg_kind(kv.kind, e->agg) : kv.kind;
         if (clen == 0 || clen > chunks_end - off || cnt == 0) {
             rc = corrupt(seg->rel, "chunk outside the chunk area");
             goto out;
@@ -358,6 +369,17 @@ int tss_segment_open(tss_segment **out, tss_storage *st, const char *rel)
                            "(this build reads %d)",
                            rel, tss_get_u16(hdr + 8), TSS_SEG_VERSION);
         goto out;
+    }
+    if ((tss_get_u16(hdr + 10) & ~TSS_SEG_FLAG_ROLLUP) != 0) {
+        rc = corrupt(rel, "unknown header flags");
+        goto out;
+    }
+    if (tss_get_u16(hdr + 10) & TSS_SEG_FLAG_ROLLUP) {
+        seg->resolution = (int64_t)tss_get_u64(hdr + 104);
+        if (seg->resolution <= 0) {
+            rc = corrupt(rel, "rollup segment without a resolution");
+            goto out;
+        }
     }
     tab_off = tss_get_u64(hdr + 64);
     tab_len = tss_get_u64(hdr + 72);

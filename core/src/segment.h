@@ -53,12 +53,15 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "rollup.h"
 #include "storage.h"
 #include "tsstore/series.h"
 
 #define TSS_SEG_DIR "segments"
 #define TSS_SEG_HEADER 128
 #define TSS_SEG_VERSION 1
+/* header flags: a rollup segment (rollup.h), its resolution at 104 */
+#define TSS_SEG_FLAG_ROLLUP 1
 /* Bound for table reads; a table bigger than this is treated as corrupt. */
 #define TSS_SEG_MAX_TABLE (UINT64_C(1) << 31)
 
@@ -80,6 +83,7 @@ int tss_seg_name_parse(const char *name, tss_seg_name *out) TSS_WUR;
  * The image is appended to the caller's buffer; nothing is written to disk.
  */
 typedef struct tss_seg_builder {
+    int64_t resolution; /* set after begin for a rollup segment */
     tss_buf *out;
     size_t base; /* offset of the header in *out */
     tss_seg_name name;
@@ -113,7 +117,9 @@ void tss_seg_builder_abort(tss_seg_builder *b);
 typedef struct tss_seg_entry {
     const uint8_t *key; /* into the segment's key arena */
     size_t key_off, key_len;
-    int kind;
+    int kind;             /* of the chunk's values */
+    int series_kind;      /* of the series (differs for a rollup's count) */
+    int agg;              /* rollup: the aggregate (rollup.h); 0 for raw */
     uint64_t offset, len; /* chunk position in the file */
     uint64_t count;
     int64_t min_t, max_t;
@@ -125,6 +131,7 @@ typedef struct tss_segment {
     char *rel; /* path relative to the store */
     tss_seg_name name;
     uint32_t units_per_second;
+    int64_t resolution; /* 0: raw points; else a rollup's interval */
     uint64_t points;
     int64_t min_t, max_t;
     uint64_t file_size;

@@ -57,12 +57,16 @@ static void du(tss_store *s, const char *dir, const char *suffix,
     tss_error_clear();
 }
 
-/* Point count from a segment's 128-byte header (checked). */
-static uint64_t header_points(tss_store *s, const char *name)
+/* Point count and resolution from a segment's 128-byte header (checked),
+ * counted per resolution. */
+static uint64_t header_points(tss_store *s, const char *name,
+                              tss_store_stats *o)
 {
     char rel[512];
     uint8_t hdr[TSS_SEG_HEADER];
     uint64_t size, points = 0;
+    int64_t res = 0;
+    unsigned k;
     int fd;
 
     snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", name);
@@ -70,9 +74,31 @@ static uint64_t header_points(tss_store *s, const char *name)
         return 0;
     if (size >= sizeof(hdr) &&
         tss_storage_pread(s->st, fd, rel, hdr, sizeof(hdr), 0) == 0 &&
-        tss_get_u64(hdr + 120) == tss_checksum(hdr, 120))
+        tss_get_u64(hdr + 120) == tss_checksum(hdr, 120)) {
         points = tss_get_u64(hdr + 80);
+        if (tss_get_u16(hdr + 10) & TSS_SEG_FLAG_ROLLUP)
+            res = (int64_t)tss_get_u64(hdr + 104);
+    }
     tss_storage_close_fd(s->st, fd);
+    for (k = 0; k < o->nresolutions && o->per_resolution[k].resolution != res;
+         k++)
+        ;
+    if (k == o->nresolutions) {
+        if (k == TSS_MAX_ROLLUPS + 1)
+            return points; /* more levels than configured: not listed */
+        o->per_resolution[k].resolution = res;
+        o->nresolutions++;
+        /* keep them sorted by resolution */
+        while (k > 0 && o->per_resolution[k - 1].resolution > res) {
+            o->per_resolution[k] = o->per_resolution[k - 1];
+            o->per_resolution[--k].resolution = res;
+            o->per_resolution[k].bytes = o->per_resolution[k].points =
+                o->per_resolution[k].segments = 0;
+        }
+    }
+    o->per_resolution[k].bytes += size;
+    o->per_resolution[k].points += points;
+    o->per_resolution[k].segments++;
     return points;
 }
 
@@ -154,7 +180,7 @@ int tss_store_stats_get(tss_store *s, int64_t now, tss_store_stats *o)
     if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names, &n)))
         return rc;
     for (size_t i = 0; i < n; i++)
-        o->points += header_points(s, names[i]);
+        o->points += header_points(s, names[i], o);
     tss_storage_names_free(names, n);
     {
         tss_snap_view head;

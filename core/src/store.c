@@ -181,6 +181,54 @@ static int max_seq(tss_store *s, uint64_t *out)
     return 0;
 }
 
+/* Rollup levels, checked against the store's span and bucket width. */
+static int set_rollups(tss_store *s, const tss_store_options *o)
+{
+    int64_t ups = s->info.units_per_second;
+
+    if (o->nrollups > TSS_MAX_ROLLUPS)
+        return tss_error_set(TSS_EINVAL, "more than %d rollup levels",
+                             TSS_MAX_ROLLUPS);
+    for (unsigned i = 0; i < o->nrollups; i++) {
+        const tss_rollup_spec *r = &o->rollups[i];
+        tss_rollup_level *l = &s->rollups[i];
+
+        if (r->resolution_seconds <= 0 || r->after_seconds < 0 ||
+            r->keep_seconds < 0 || r->resolution_seconds > (INT64_C(1) << 31) ||
+            r->after_seconds > (INT64_C(1) << 40) ||
+            r->keep_seconds > (INT64_C(1) << 40))
+            return tss_error_set(TSS_EINVAL,
+                                 "rollup %u: After, Resolution "
+                                 "and Keep must be positive durations",
+                                 i + 1);
+        l->after = r->after_seconds * ups;
+        l->resolution = r->resolution_seconds * ups;
+        l->keep = r->keep_seconds * ups;
+        if (s->info.span % l->resolution != 0 ||
+            l->resolution % s->info.bucket_width != 0)
+            return tss_error_set(
+                TSS_EINVAL,
+                "rollup %u: Resolution %" PRId64 " s must divide the segment "
+                "span (%" PRId64 " s) and be a multiple of the bucket width "
+                "(%" PRId64 " s)",
+                i + 1, r->resolution_seconds, s->info.span / ups,
+                s->info.bucket_width / ups);
+        if (i > 0 && (l->after <= s->rollups[i - 1].after ||
+                      l->resolution <= s->rollups[i - 1].resolution))
+            return tss_error_set(TSS_EINVAL,
+                                 "rollup %u: levels must grow in "
+                                 "After and Resolution",
+                                 i + 1);
+        if (l->keep && l->keep < l->after)
+            return tss_error_set(TSS_EINVAL,
+                                 "rollup %u: Keep is shorter "
+                                 "than After",
+                                 i + 1);
+    }
+    s->nrollups = o->nrollups;
+    return 0;
+}
+
 int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                    const tss_store_options *opts)
 {
@@ -264,6 +312,8 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         s->retention =
             opts->retention_seconds * (int64_t)s->info.units_per_second;
         s->retention_bytes = opts->retention_bytes;
+        if ((rc = set_rollups(s, opts)) != 0)
+            goto fail;
         if ((rc = max_seq(s, &s->next_seq)) != 0)
             goto fail;
         s->next_seq++;

@@ -36,6 +36,11 @@ typedef struct tss_pending {
     struct tss_pending *next;
 } tss_pending;
 
+/* A rollup level in store units, levels sorted by `after`. */
+typedef struct tss_rollup_level {
+    int64_t after, resolution, keep;
+} tss_rollup_level;
+
 struct tss_store {
     tss_storage *st;
     char *path;
@@ -57,9 +62,11 @@ struct tss_store {
     int64_t complain_next, complain_step; /* rate limit for write errors */
     tss_covtable *cov;                    /* table coverage, kept current */
     tss_snapshot *snap;                   /* head persistence */
-    tss_delset deletes;       /* mutation documents; visible deletes filter
-                                 what is sealed */
-    uint32_t compact_after;   /* tombstoned segments that trigger compaction */
+    tss_delset deletes;     /* mutation documents; visible deletes filter
+                               what is sealed */
+    uint32_t compact_after; /* tombstoned segments that trigger compaction */
+    tss_rollup_level rollups[TSS_MAX_ROLLUPS];
+    unsigned nrollups;
     int64_t retention;        /* store units; 0: keep */
     uint64_t retention_bytes; /* 0: no limit */
     bool stats_published;     /* writer-stats.json: last published values */

@@ -72,9 +72,10 @@ int tss_mut_encode(const tss_mut *m, uint8_t **out, size_t *len)
     gkey(g, "id");
     gstr(g, m->id);
     gkey(g, "kind");
-    gstr(g, m->kind == TSS_MUT_COMPACT ? "compact"
-            : m->kind == TSS_MUT_PRUNE ? "prune"
-                                       : "delete");
+    gstr(g, m->kind == TSS_MUT_COMPACT  ? "compact"
+            : m->kind == TSS_MUT_PRUNE  ? "prune"
+            : m->kind == TSS_MUT_ROLLUP ? "rollup"
+                                        : "delete");
     gkey(g, "state");
     gstr(g, tss_mut_state_name(m->state));
     gkey(g, "created");
@@ -193,7 +194,8 @@ static int req_enum(yajl_val obj, const char *key, const char *rel,
 
 int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
 {
-    static const char *const kinds[] = {NULL, "delete", "compact", "prune"};
+    static const char *const kinds[] = {NULL, "delete", "compact", "prune",
+                                        "rollup"};
     static const char *const heads[] = {"pending", "filtered"};
     char errbuf[256], *text;
     yajl_val root, pred, v, targets;
@@ -232,7 +234,7 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
         goto out;
     }
     memcpy(m->id, ystr(v), 37);
-    if ((rc = req_enum(root, "kind", rel, kinds, 1, 3, &m->kind)) ||
+    if ((rc = req_enum(root, "kind", rel, kinds, 1, 4, &m->kind)) ||
         (rc = req_enum(root, "state", rel, STATES, TSS_MS_INTENT,
                        TSS_MS_COMPACTED, &m->state)) ||
         (rc = req_int(root, "created", rel, &m->created)) ||

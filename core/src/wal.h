@@ -42,7 +42,12 @@
 #define TSS_WAL_DIR "wal/mutations"
 #define TSS_WAL_SCHEMA 1
 
-enum { TSS_MUT_DELETE = 1, TSS_MUT_COMPACT = 2, TSS_MUT_PRUNE = 3 };
+enum {
+    TSS_MUT_DELETE = 1,
+    TSS_MUT_COMPACT = 2,
+    TSS_MUT_PRUNE = 3,
+    TSS_MUT_ROLLUP = 4,
+};
 
 enum {
     TSS_MS_INTENT = 1,

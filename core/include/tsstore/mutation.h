@@ -58,6 +58,10 @@ int tss_compact_request(tss_store *s, char id_out[37]) TSS_WUR;
  * id_out[37]. */
 int tss_prune_request(tss_store *s, char id_out[37]) TSS_WUR;
 
+/** Creates a request that the writer runs its rollup pass now (as
+ * tss_store_rollup, with the writer's own rollup levels). id_out[37]. */
+int tss_rollup_request(tss_store *s, char id_out[37]) TSS_WUR;
+
 /** State of document `id` (TSS_MUTATION_*); 0 once it was removed. */
 int tss_mutation_state(tss_store *s, const char *id, int *state) TSS_WUR;
 

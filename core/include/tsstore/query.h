@@ -35,7 +35,25 @@ typedef struct tss_filter {
     /** Inclusive time range in store units; has_from/has_to enable them. */
     int64_t from, to;
     int has_from, has_to;
+    /** Which data: 0 raw points (and the head); a resolution in store
+     * units: that rollup level's aggregates; TSS_RES_AUTO: everything,
+     * each window at the one resolution it is kept at. */
+    int64_t resolution;
 } tss_filter;
+
+/** tss_filter.resolution: every resolution. */
+#define TSS_RES_AUTO (-1)
+
+/** Aggregates of rollup points (docs/format.md, "Rollups"). */
+enum {
+    TSS_AGGREGATE_MIN = 1,
+    TSS_AGGREGATE_MAX = 2,
+    TSS_AGGREGATE_SUM = 3,
+    TSS_AGGREGATE_LAST = 4,
+    TSS_AGGREGATE_COUNT = 5,
+    TSS_AGGREGATE_VALID = 6, /**< gauge values that are not NaN */
+    TSS_AGGREGATE_FIRST = 7,
+};
 
 typedef struct tss_query tss_query;
 
@@ -43,6 +61,10 @@ typedef struct tss_query tss_query;
 typedef struct tss_series_info {
     tss_series_id id;
     int kind;
+    int64_t resolution;  /**< 0: raw points; else a rollup's interval */
+    int aggregate;       /**< rollups: TSS_AGGREGATE_*; 0 for raw */
+    int value_kind;      /**< kind of the points' values (count and valid
+                              are unsigned integers) */
     uint64_t count;      /**< points within the filter's range */
     int64_t first, last; /**< store units; 0 when count is 0 */
 } tss_series_info;

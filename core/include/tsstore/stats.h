@@ -37,6 +37,13 @@ typedef struct tss_store_stats {
     /** from the writer's stats file; writer_stats_age < 0: no file */
     uint64_t late_points, write_errors, points_dropped, points_appended;
     double writer_stats_age; /**< seconds since the writer published */
+    /** segment bytes and points per resolution (0: raw points; rollup
+     * levels in increasing resolution) */
+    struct {
+        int64_t resolution; /**< store units */
+        uint64_t bytes, points, segments;
+    } per_resolution[TSS_MAX_ROLLUPS + 1];
+    unsigned nresolutions;
 } tss_store_stats;
 
 /**

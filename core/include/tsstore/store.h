@@ -33,6 +33,16 @@ enum {
     TSS_OPEN_WRITER = 2, /**< take the writer LOCK; allows append/seal */
 };
 
+/** Most rollup levels a writer takes. */
+#define TSS_MAX_ROLLUPS 8
+
+/** One rollup level: windows older than `after` seconds are kept as
+ * aggregates per `resolution` seconds, for `keep` seconds of age (0:
+ * forever). See tss_store_rollup. */
+typedef struct tss_rollup_spec {
+    int64_t after_seconds, resolution_seconds, keep_seconds;
+} tss_rollup_spec;
+
 /**
  * Options. Initialise with tss_store_options_init, then set fields. Store
  * settings (precision, span, bucket width) apply when a store is created;
@@ -71,6 +81,11 @@ typedef struct tss_store_options {
     /** Writer: bytes the store's segments, sidecars and tombstones may
      * take; beyond it the oldest windows are removed; 0: no limit. */
     uint64_t retention_bytes;
+    /** Writer: rollup levels, in increasing `after` and resolution; each
+     * resolution divides the segment span and is a multiple of the bucket
+     * width. None: keep raw points. */
+    tss_rollup_spec rollups[TSS_MAX_ROLLUPS];
+    unsigned nrollups;
     /** File-system operations; NULL = tss_io_default(). */
     const tss_io_ops *io;
     /** Log sink (may be NULL); called from the thread doing the work. */
@@ -210,6 +225,27 @@ typedef struct tss_prune_result {
  * stays removed). Shares the seal mutex.
  */
 int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res) TSS_WUR;
+
+/** What one tss_store_rollup call did. */
+typedef struct tss_rollup_result {
+    uint32_t windows;         /**< windows rolled up */
+    uint32_t windows_removed; /**< windows past their level's keep */
+    uint64_t points_in;       /**< points and aggregates read */
+    uint64_t points_out;      /**< aggregates written */
+    uint64_t bytes_written;
+} tss_rollup_result;
+
+/**
+ * Writer: for every window whose age (time since its end) reached a
+ * rollup level's `after`, replaces its segments by one rollup segment of
+ * aggregates per the level's resolution (gauges: min, max, sum, last,
+ * count, valid; DERIVE/COUNTER: first, last, count; ABSOLUTE: sum, count —
+ * docs/format.md), written by the compaction rule (it supersedes them, a
+ * crash at any step is invisible); removes windows older than their
+ * level's keep; rebuilds coverage. Logs an INFO line when it did something.
+ * Errors: TSS_EIO, TSS_ENOSPC, TSS_ENOMEM. Shares the seal mutex.
+ */
+int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res) TSS_WUR;
 
 /** Writer counters, since open. */
 typedef struct tss_writer_stats {

@@ -1,0 +1,537 @@
+/*
+ * Rollups (format in rollup.h): the writer's pass that replaces old
+ * windows by aggregates at a coarser resolution, and drops rollups past
+ * their Keep.
+ *
+ * Per window, all its segments (raw, and rollups of a finer resolution)
+ * are turned into partial aggregates — a raw point is an interval of one
+ * point — which are folded into the target intervals in time order (for
+ * equal times, the later written segment last: last-written wins, as for
+ * raw points). The result is written as one rollup segment that
+ * supersedes the window's segments, with a coverage sidecar at the rollup
+ * resolution, then the old segments are removed: the compaction order, so
+ * a crash at any step is invisible.
+ */
+#define _GNU_SOURCE
+#include "rollup.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uuid/uuid.h>
+
+#include "compact.h"
+#include "delset.h"
+#include "series.h"
+#include "store_internal.h"
+#include "tombstone.h"
+
+bool tss_agg_valid(int kind, int agg)
+{
+    switch (kind) {
+    case TSS_KIND_GAUGE:
+        return agg >= TSS_AGG_MIN && agg <= TSS_AGG_VALID;
+    case TSS_KIND_DERIVE:
+    case TSS_KIND_COUNTER:
+        return agg == TSS_AGG_FIRST || agg == TSS_AGG_LAST ||
+               agg == TSS_AGG_COUNT;
+    case TSS_KIND_ABSOLUTE:
+        return agg == TSS_AGG_SUM || agg == TSS_AGG_COUNT;
+    default:
+        return false;
+    }
+}
+
+int tss_agg_kind(int kind, int agg)
+{
+    return agg == TSS_AGG_COUNT || agg == TSS_AGG_VALID ? TSS_KIND_COUNTER
+                                                        : kind;
+}
+
+const char *tss_agg_name(int agg)
+{
+    static const char *const names[] = {"",     "min",   "max",   "sum",
+                                        "last", "count", "valid", "first"};
+
+    return agg >= TSS_AGG_MIN && agg <= TSS_AGG_FIRST ? names[agg] : "";
+}
+
+/* A partial aggregate: one raw point, or one interval of a finer rollup. */
+typedef struct partial {
+    int64_t t;      /* its time (point) or interval start */
+    uint64_t order; /* source order: later written sorts later */
+    uint64_t count, valid;
+    double min, max, sum; /* gauge */
+    uint64_t usum;        /* absolute */
+    uint64_t first, last; /* raw bits */
+} partial;
+
+static int cmp_partial(const void *a, const void *b)
+{
+    const partial *x = a, *y = b;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+typedef struct pvec {
+    partial *v;
+    size_t n, cap;
+} pvec;
+
+static partial *pv_push(pvec *p)
+{
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 256;
+        partial *nv = tss_realloc(p->v, nc * sizeof(*nv));
+
+        if (!nv)
+            return NULL;
+        p->v = nv;
+        p->cap = nc;
+    }
+    memset(&p->v[p->n], 0, sizeof(p->v[0]));
+    return &p->v[p->n++];
+}
+
+static partial raw_partial(int kind, const tss_point *pt, uint64_t order)
+{
+    partial p = {.t = pt->t, .order = order, .count = 1};
+
+    p.first = p.last = pt->v.bits;
+    if (kind == TSS_KIND_GAUGE) {
+        double v = pt->v.gauge;
+
+        p.valid = !isnan(v);
+        p.min = p.max = p.sum = v;
+    } else if (kind == TSS_KIND_ABSOLUTE) {
+        p.usum = pt->v.counter;
+    }
+    return p;
+}
+
+/* Folds b into a (b comes later in time, or was written later). */
+static void fold(int kind, partial *a, const partial *b)
+{
+    a->last = b->last;
+    a->count += b->count;
+    if (kind == TSS_KIND_ABSOLUTE)
+        a->usum += b->usum;
+    if (kind != TSS_KIND_GAUGE || !b->valid)
+        return;
+    if (!a->valid) {
+        a->min = b->min;
+        a->max = b->max;
+        a->sum = b->sum;
+    } else {
+        a->min = fmin(a->min, b->min);
+        a->max = fmax(a->max, b->max);
+        a->sum += b->sum;
+    }
+    a->valid += b->valid;
+}
+
+/* Sources of one series in one window. */
+typedef struct src {
+    tss_segment *seg;
+    tss_tombstones tomb;
+    uint64_t order;
+} src;
+
+typedef struct sref {
+    const uint8_t *key; /* series key (without the aggregate byte) */
+    size_t key_len;
+    uint32_t src, entry;
+    int agg;
+} sref;
+
+static int cmp_sref(const void *a, const void *b)
+{
+    const sref *x = a, *y = b;
+    int c = tss_key_cmp(x->key, x->key_len, y->key, y->key_len);
+
+    if (c)
+        return c;
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    return x->agg - y->agg;
+}
+
+/* Aggregate `a`'s value for interval k (at time t), if the rollup has it. */
+static const tss_value *agg_at(tss_point *const *aggp, const size_t *an, int a,
+                               size_t k, int64_t t)
+{
+    return k < an[a] && aggp[a][k].t == t ? &aggp[a][k].v : NULL;
+}
+
+/* Turns a series' sources into partials (deletes applied to raw points,
+ * and to whole intervals of finer rollups). */
+static int gather(src *srcs, const sref *r, size_t nr, int kind,
+                  const tss_delset *del, pvec *out)
+{
+    tss_point *pts = NULL, *aggp[8] = {0};
+    size_t cap = 0, acap[8] = {0}, an[8] = {0};
+    tss_range *ranges = NULL;
+    size_t nrg, rcap = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < nr && rc == 0;) {
+        const src *s = &srcs[r[i].src];
+        size_t j = i;
+
+        nrg = 0;
+        if ((rc = tss_delset_ranges(del, &s->tomb, r[i].key, r[i].key_len,
+                                    &ranges, &nrg, &rcap)) != 0)
+            break;
+        if (r[i].agg == 0) { /* raw points */
+            size_t n = 0;
+
+            if ((rc = tss_segment_read_points(s->seg, r[i].entry, &pts, &n,
+                                              &cap)) != 0)
+                break;
+            tss_range_filter(pts, &n, ranges, nrg);
+            for (size_t k = 0; k < n; k++) {
+                partial *p = pv_push(out);
+
+                if (!p) {
+                    rc = tss_error_set(TSS_ENOMEM, "out of memory");
+                    break;
+                }
+                *p = raw_partial(kind, &pts[k], s->order);
+            }
+            i++;
+            continue;
+        }
+        /* a finer rollup: one chunk per aggregate, same intervals */
+        memset(an, 0, sizeof(an));
+        while (j < nr && r[j].src == r[i].src && r[j].agg) {
+            int a = r[j].agg;
+
+            if ((rc = tss_segment_read_points(s->seg, r[j].entry, &aggp[a],
+                                              &an[a], &acap[a])) != 0)
+                break;
+            j++;
+        }
+        for (size_t k = 0; rc == 0 && k < an[TSS_AGG_COUNT]; k++) {
+            partial *p;
+            int64_t t = aggp[TSS_AGG_COUNT][k].t;
+            bool gone = false;
+
+            for (size_t g = 0; g < nrg && !gone; g++)
+                gone = t >= ranges[g].from &&
+                       t + s->seg->resolution - 1 <= ranges[g].to;
+            if (gone)
+                continue;
+            if (!(p = pv_push(out))) {
+                rc = tss_error_set(TSS_ENOMEM, "out of memory");
+                break;
+            }
+            p->t = t;
+            p->order = s->order;
+            p->count = aggp[TSS_AGG_COUNT][k].v.counter;
+            {
+                const tss_value *f = agg_at(aggp, an, TSS_AGG_FIRST, k, t);
+                const tss_value *l = agg_at(aggp, an, TSS_AGG_LAST, k, t);
+                const tss_value *va = agg_at(aggp, an, TSS_AGG_VALID, k, t);
+                const tss_value *mi = agg_at(aggp, an, TSS_AGG_MIN, k, t);
+                const tss_value *ma = agg_at(aggp, an, TSS_AGG_MAX, k, t);
+                const tss_value *su = agg_at(aggp, an, TSS_AGG_SUM, k, t);
+
+                p->first = f ? f->bits : 0;
+                p->last = l ? l->bits : 0;
+                if (kind == TSS_KIND_GAUGE) {
+                    p->valid = va ? va->counter : 0;
+                    p->min = mi ? mi->gauge : NAN;
+                    p->max = ma ? ma->gauge : NAN;
+                    p->sum = su ? su->gauge : NAN;
+                } else if (kind == TSS_KIND_ABSOLUTE && su) {
+                    p->usum = su->counter;
+                }
+            }
+        }
+        i = j > i ? j : i + 1;
+    }
+    tss_free(pts);
+    for (int a = 0; a < 8; a++)
+        tss_free(aggp[a]);
+    tss_free(ranges);
+    return rc;
+}
+
+static int add_agg(tss_seg_builder *b, const uint8_t *key, size_t key_len,
+                   int agg, const tss_point *pts, size_t n)
+{
+    uint8_t k[TSS_KEY_MAX + 1];
+
+    memcpy(k, key, key_len);
+    k[key_len] = (uint8_t)agg;
+    return n ? tss_seg_builder_add(b, k, key_len + 1, pts, n) : 0;
+}
+
+/* Folds a series' partials into intervals of `res` and adds its chunks. */
+static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
+                size_t key_len, int kind, pvec *pv, int64_t res)
+{
+    tss_point *out[8] = {0};
+    size_t n = 0;
+    int rc = 0;
+
+    qsort(pv->v, pv->n, sizeof(*pv->v), cmp_partial);
+    for (int a = 0; a < 8; a++)
+        if (!(out[a] = tss_malloc((pv->n ? pv->n : 1) * sizeof(tss_point)))) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory");
+            goto out;
+        }
+    for (size_t i = 0; i < pv->n;) {
+        int64_t t = pv->v[i].t - ((pv->v[i].t % res) + res) % res;
+        partial acc = pv->v[i++];
+
+        while (i < pv->n && pv->v[i].t < t + res)
+            fold(kind, &acc, &pv->v[i++]);
+        for (int a = TSS_AGG_MIN; a <= TSS_AGG_FIRST; a++) {
+            if (!tss_agg_valid(kind, a))
+                continue;
+            out[a][n].t = t;
+            switch (a) {
+            case TSS_AGG_MIN:
+                out[a][n].v.gauge = acc.valid ? acc.min : NAN;
+                break;
+            case TSS_AGG_MAX:
+                out[a][n].v.gauge = acc.valid ? acc.max : NAN;
+                break;
+            case TSS_AGG_SUM:
+                if (kind == TSS_KIND_GAUGE)
+                    out[a][n].v.gauge = acc.valid ? acc.sum : NAN;
+                else
+                    out[a][n].v.counter = acc.usum;
+                break;
+            case TSS_AGG_LAST:
+                out[a][n].v.bits = acc.last;
+                break;
+            case TSS_AGG_COUNT:
+                out[a][n].v.counter = acc.count;
+                break;
+            case TSS_AGG_VALID:
+                out[a][n].v.counter = acc.valid;
+                break;
+            default: /* first */
+                out[a][n].v.bits = acc.first;
+            }
+        }
+        n++;
+    }
+    for (int a = TSS_AGG_MIN; a <= TSS_AGG_FIRST && rc == 0; a++)
+        if (tss_agg_valid(kind, a))
+            rc = add_agg(b, key, key_len, a, out[a], n);
+    /* coverage at the rollup's resolution: every bucket of an interval */
+    if (rc == 0 && n)
+        rc = tss_sidecar_add_intervals(sc, key, key_len, out[TSS_AGG_COUNT], n,
+                                       res);
+out:
+    for (int a = 0; a < 8; a++)
+        tss_free(out[a]);
+    return rc;
+}
+
+/* Rolls up one window (segs, sorted by seq) to `res`. */
+static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
+                         int64_t res, tss_rollup_result *res_out)
+{
+    src *srcs = tss_calloc(n, sizeof(*srcs));
+    uint8_t(*sup)[16] = tss_calloc(n, 16);
+    sref *refs = NULL;
+    size_t nrefs = 0, total = 0;
+    tss_seg_builder bld;
+    tss_sidecar sc;
+    tss_buf img = {0}, cov = {0};
+    tss_seg_name name;
+    pvec pv = {0};
+    char rel[192], cov_rel[128];
+    bool building = false;
+    int rc = 0;
+
+    memset(&sc, 0, sizeof(sc));
+    if (!srcs || !sup) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tss_seg_name_format(rel, sizeof(rel), &segs[i]);
+        if ((rc = tss_segment_open(&srcs[i].seg, s->st, rel)) != 0 ||
+            (rc = tss_tomb_read(s->st, srcs[i].seg, &srcs[i].tomb)) != 0)
+            goto out;
+        srcs[i].order = segs[i].seq;
+        memcpy(sup[i], segs[i].uuid, 16);
+        total += srcs[i].seg->nentries;
+        res_out->points_in += srcs[i].seg->points;
+    }
+    if (!(refs = tss_calloc(total ? total : 1, sizeof(*refs)))) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t e = 0; e < srcs[i].seg->nentries; e++) {
+            const tss_seg_entry *en = &srcs[i].seg->entries[e];
+
+            refs[nrefs++] = (sref){en->key, en->key_len - (en->agg ? 1 : 0),
+                                   (uint32_t)i, (uint32_t)e, en->agg};
+        }
+    qsort(refs, nrefs, sizeof(*refs), cmp_sref);
+    name.start = segs[0].start;
+    name.end = segs[0].end;
+    name.seq = s->next_seq++;
+    uuid_generate(name.uuid);
+    if ((rc = tss_seg_builder_begin(&bld, &img, &name, s->info.units_per_second,
+                                    (const uint8_t(*)[16])sup, n)) != 0)
+        goto out;
+    bld.resolution = res;
+    building = true;
+    if ((rc = tss_sidecar_init(&sc, name.uuid, name.start,
+                               s->info.bucket_width)) != 0)
+        goto out;
+    for (size_t i = 0; i < nrefs;) {
+        size_t j = i + 1;
+        int kind = refs[i].key[refs[i].key_len - 1];
+
+        while (j < nrefs && tss_key_cmp(refs[j].key, refs[j].key_len,
+                                        refs[i].key, refs[i].key_len) == 0)
+            j++;
+        pv.n = 0;
+        if ((rc = gather(srcs, &refs[i], j - i, kind, &s->deletes, &pv)) ||
+            (pv.n && (rc = emit(&bld, &sc, refs[i].key, refs[i].key_len, kind,
+                                &pv, res)) != 0))
+            goto out;
+        i = j;
+    }
+    building = false;
+    if (bld.nseries == 0) {
+        tss_seg_builder_abort(&bld);
+    } else {
+        res_out->points_out += bld.points;
+        if ((rc = tss_seg_builder_finish(&bld)) != 0 ||
+            (rc = tss_sidecar_encode(&sc, &cov)) != 0)
+            goto out;
+        tss_sidecar_path(cov_rel, sizeof(cov_rel), name.uuid);
+        tss_seg_name_format(rel, sizeof(rel), &name);
+        if ((rc = tss_storage_write_new(s->st, cov_rel, cov.data, cov.len)) ||
+            (rc = tss_storage_write_new(s->st, rel, img.data, img.len)))
+            goto out;
+        res_out->bytes_written += img.len + cov.len;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tss_segment_close(srcs[i].seg);
+        srcs[i].seg = NULL;
+        if ((rc = tss_remove_segment(s->st, &segs[i])) != 0)
+            goto out; /* superseded: removed at the next start */
+    }
+    res_out->windows++;
+out:
+    if (building)
+        tss_seg_builder_abort(&bld);
+    for (size_t i = 0; srcs && i < n; i++) {
+        tss_segment_close(srcs[i].seg);
+        tss_tomb_free(&srcs[i].tomb);
+    }
+    tss_free(srcs);
+    tss_free(sup);
+    tss_free(refs);
+    tss_free(pv.v);
+    tss_buf_free(&img);
+    tss_buf_free(&cov);
+    tss_sidecar_free(&sc);
+    return rc;
+}
+
+/* The resolution a window is kept at now: the coarsest of its segments. */
+static int window_resolution(tss_store *s, const tss_seg_name *segs, size_t n,
+                             int64_t *res)
+{
+    *res = 0;
+    for (size_t i = 0; i < n; i++) {
+        char rel[192];
+        tss_segment *seg;
+        int rc;
+
+        tss_seg_name_format(rel, sizeof(rel), &segs[i]);
+        if ((rc = tss_segment_open(&seg, s->st, rel)) != 0)
+            return rc;
+        if (seg->resolution > *res)
+            *res = seg->resolution;
+        tss_segment_close(seg);
+    }
+    return 0;
+}
+
+int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
+{
+    tss_rollup_result local;
+    tss_seg_name *segs = NULL;
+    size_t n = 0;
+    bool changed = false;
+    int rc;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    if (!s->head)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    if (s->nrollups == 0)
+        return 0;
+    pthread_mutex_lock(&s->seal_mu);
+    if ((rc = tss_list_segments(s->st, &segs, &n)) != 0)
+        goto out;
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t j = i + 1;
+        int64_t age = now - segs[i].end, cur;
+        const tss_rollup_level *target = NULL;
+
+        while (j < n && segs[j].start == segs[i].start)
+            j++;
+        for (unsigned l = 0; l < s->nrollups; l++)
+            if (age >= s->rollups[l].after)
+                target = &s->rollups[l];
+        if (!target) {
+            i = j;
+            continue;
+        }
+        if ((rc = window_resolution(s, &segs[i], j - i, &cur)) != 0)
+            break;
+        if (target->keep && age >= target->keep) {
+            /* past this level's Keep: the window goes */
+            for (size_t k = i; k < j && rc == 0; k++)
+                rc = tss_remove_segment(s->st, &segs[k]);
+            res->windows_removed++;
+            changed = true;
+        } else if (cur < target->resolution || j - i > 1) {
+            /* coarser than what is kept, or late points to fold in */
+            rc = rollup_window(
+                s, &segs[i], j - i,
+                cur > target->resolution ? cur : target->resolution, res);
+            changed = true;
+        }
+        i = j;
+    }
+    if (rc)
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "rollup failed: %s",
+                tss_error_last());
+    if (changed) {
+        int crc = tss_store_cov_rebuild(s);
+
+        if (rc == 0)
+            rc = crc;
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
+                "rollup: %" PRIu32 " window(s) rolled up (%" PRIu64
+                " points into %" PRIu64 " aggregates, %" PRIu64
+                " bytes), %" PRIu32 " removed past their Keep",
+                res->windows, res->points_in, res->points_out,
+                res->bytes_written, res->windows_removed);
+    }
+out:
+    tss_free(segs);
+    pthread_mutex_unlock(&s->seal_mu);
+    return rc;
+}
