@@ -1,13 +1,14 @@
 /*
  * tsstore — the command-line tool for tsstore stores.
  *
- *   tsstore ls       [options] DIR   series, kind, point count, first/last
- *   tsstore dump     [options] DIR   points
- *   tsstore coverage [options] DIR   covered ranges and gaps per series
- *   tsstore info     DIR             the store's settings
+ *   tsstore ls|dump|coverage [options] DIR   read: series, points, gaps
+ *   tsstore delete|compact|rollup|prune ...  change: through the running
+ *                                            writer, or directly if none
+ *   tsstore import|stats|verify|info ...     everything else
  *
  * Exit codes: 0 success, 1 error (including files skipped as unreadable),
  * 2 usage error. Reads take no lock and never modify the store.
+ * The commands are implemented in cmd_*.c; see docs/man/tsstore.1.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -21,7 +22,9 @@
 static const char USAGE[] =
     "Usage: tsstore COMMAND [OPTIONS] DIR\n"
     "\n"
-    "Look at a tsstore store (the DataDir of collectd's write_tsstore).\n"
+    "Read and manage a tsstore store (the DataDir of collectd's\n"
+    "write_tsstore). Reading never takes a lock; changes go through the\n"
+    "collectd that writes the store, or are applied here if none does.\n"
     "\n"
     "Commands:\n"
     "  ls        list series: kind, point count, first and last time\n"
@@ -43,7 +46,7 @@ static const char USAGE[] =
     "            safe to fix (collectd must not be writing the store)\n"
     "  info      print the store's settings (precision, span, uuid)\n"
     "\n"
-    "Options (ls, dump, coverage):\n"
+    "Options:\n"
     "  -s, --series GLOB   only series whose identifier\n"
     "                      host/plugin[-plugin_instance]/type[-type_instance]\n"
     "                      matches the shell pattern GLOB ('*' matches '/')\n"
@@ -66,6 +69,15 @@ static const char USAGE[] =
     "  -w, --wait          delete, compact: wait until the running writer\n"
     "                      has applied it (delete: visible to readers)\n"
     "      --timeout S     how long --wait waits (default 60 s)\n"
+    "  -L, --level A:R[:K] rollup: after A, keep aggregates per R, drop\n"
+    "                      them after K (5m resolution after 7d: 7d:5m);\n"
+    "                      repeat for several levels\n"
+    "  -O, --older-than D  prune: remove windows that ended before now-D\n"
+    "  -M, --max-size SIZE prune: then remove the oldest windows while the\n"
+    "                      store is larger than SIZE (K, M, G, T)\n"
+    "  -C, --csv DIR       import: the csv plugin's DataDir (host dirs)\n"
+    "  -Y, --types-db FILE import: kinds of the data sources (default\n"
+    "                      /usr/share/collectd/types.db)\n"
     "\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n"
