@@ -376,7 +376,14 @@ static int replay_log(const uint8_t *buf, size_t len, const char *rel,
                 return tss_error_set(TSS_ENOMEM, "out of memory");
             *intents = ni;
             memset(&ni[*nint], 0, sizeof(*ni));
-            rc = replay_intent(&r, &ni[(*nint)++]);
+            rc = replay_intent(&r, &ni[*nint]);
+            if (rc == 0) {
+                (*nint)++;
+            } else {
+                /* a malformed intent says nothing: its path may be unset */
+                tss_free(ni[*nint].rel);
+                tss_free(ni[*nint].ids);
+            }
         } else {
             rc = -1;
         }
