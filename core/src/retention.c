@@ -68,36 +68,50 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
     }
     tss_error_clear();
     /* oldest window first (the list is sorted by window start); a window
-     * goes whole */
-    while (first < n) {
-        size_t j = first + 1;
-        uint64_t wbytes = v[first].bytes;
-        bool old = v[first].name.end <= horizon;
+     * goes whole: first what goes ([0, cut)), then remove it */
+    {
+        uint64_t left = total;
+        size_t cut = 0;
 
-        while (j < n && v[j].name.start == v[first].name.start)
-            wbytes += v[j++].bytes;
-        if (!old && !(s->retention_bytes && total > s->retention_bytes))
-            break;
-        for (size_t k = first; k < j; k++) {
-            if ((rc = tss_remove_segment(s->st, &v[k].name)) != 0)
+        while (cut < n) {
+            size_t j = cut + 1;
+            uint64_t wbytes = v[cut].bytes;
+
+            while (j < n && v[j].name.start == v[cut].name.start)
+                wbytes += v[j++].bytes;
+            if (!(v[cut].name.end <= horizon) &&
+                !(s->retention_bytes && left > s->retention_bytes))
+                break;
+            left -= wbytes;
+            cut = j;
+        }
+        /* the table snapshot must not outlive the segments it lists: a
+         * crash after a removal would leave it (and the writer restarted
+         * after it) showing their buckets */
+        if (cut > 0 && (rc = tss_store_cov_invalidate(s)) != 0)
+            goto out;
+        while (first < cut) {
+            bool old = v[first].name.end <= horizon;
+
+            if ((rc = tss_remove_segment(s->st, &v[first].name)) != 0)
                 goto done;
             res->segments_removed++;
-            res->bytes_removed += v[k].bytes;
+            res->bytes_removed += v[first].bytes;
+            total -= v[first].bytes;
+            if (old)
+                by_time++;
+            else
+                by_size++;
+            first++;
         }
-        total -= wbytes;
-        if (old)
-            by_time += j - first;
-        else
-            by_size += j - first;
-        first = j;
     }
 done:
     res->bytes_left = total;
     res->oldest_kept = first < n ? v[first].name.start : 0;
+    /* set by the invalidation: rebuilt even when no removal succeeded */
+    if (s->cov_stale && tss_store_cov_rebuild(s) != 0 && rc == 0)
+        rc = tss_error_last_code();
     if (res->segments_removed) {
-        s->cov_stale = true;
-        if (tss_store_cov_rebuild(s) != 0 && rc == 0)
-            rc = tss_error_last_code();
         tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
                 "retention: removed %" PRIu32 " segment(s), %" PRIu64
                 " bytes (%" PRIu64 " older than %" PRId64 " s, %" PRIu64

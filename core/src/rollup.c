@@ -338,7 +338,8 @@ out:
 
 /* Rolls up one window (segs, sorted by seq) to `res`. */
 static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
-                         int64_t res, tss_rollup_result *res_out)
+                         int64_t res, bool *invalidated,
+                         tss_rollup_result *res_out)
 {
     src *srcs = tss_calloc(n, sizeof(*srcs));
     uint8_t(*sup)[16] = tss_calloc(n, 16);
@@ -409,6 +410,11 @@ static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
     building = false;
     if (bld.nseries == 0) {
         tss_seg_builder_abort(&bld);
+        /* every point deleted: the old segments go without a successor,
+         * which the table snapshot would not notice (see the Keep below) */
+        if (!*invalidated && (rc = tss_store_cov_invalidate(s)) != 0)
+            goto out;
+        *invalidated = true;
     } else {
         res_out->points_out += bld.points;
         if ((rc = tss_seg_builder_finish(&bld)) != 0 ||
@@ -470,7 +476,7 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
     tss_rollup_result local;
     tss_seg_name *segs = NULL;
     size_t n = 0;
-    bool changed = false;
+    bool changed = false, invalidated = false;
     int rc;
 
     if (!res)
@@ -501,16 +507,22 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
         if ((rc = window_resolution(s, &segs[i], j - i, &cur)) != 0)
             break;
         if (target->keep && age >= target->keep) {
-            /* past this level's Keep: the window goes */
+            /* past this level's Keep: the window goes. No new segment
+             * supersedes it, so the table snapshot, which would still
+             * hold its buckets after a crash, is invalidated first. */
+            if (!invalidated && (rc = tss_store_cov_invalidate(s)) != 0)
+                break;
+            invalidated = true;
             for (size_t k = i; k < j && rc == 0; k++)
                 rc = tss_remove_segment(s->st, &segs[k]);
             res->windows_removed++;
             changed = true;
         } else if (cur < target->resolution || j - i > 1) {
             /* coarser than what is kept, or late points to fold in */
-            rc = rollup_window(
-                s, &segs[i], j - i,
-                cur > target->resolution ? cur : target->resolution, res);
+            rc = rollup_window(s, &segs[i], j - i,
+                               cur > target->resolution ? cur
+                                                        : target->resolution,
+                               &invalidated, res);
             changed = true;
         }
         i = j;

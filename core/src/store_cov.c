@@ -294,6 +294,28 @@ int tss_store_cov_recover(tss_store *s)
     return 0;
 }
 
+/* A table snapshot only says "every segment up to covered seq is in me":
+ * a removal without a superseding segment (which compacted_since would
+ * notice) is invisible to the next load, so the old snapshot must not be
+ * the newest while segments go. */
+int tss_store_cov_invalidate(tss_store *s)
+{
+    tss_covtable *empty;
+    int rc = tss_covtable_new(&empty, s->info.bucket_width);
+
+    if (rc)
+        return rc;
+    tss_covtable_set_version(empty, tss_covtable_version(s->cov));
+    rc = tss_covtable_save(empty, s->st);
+    if (rc == 0) {
+        /* the rebuild saves above it */
+        tss_covtable_set_version(s->cov, tss_covtable_version(empty));
+        s->cov_stale = true;
+    }
+    tss_covtable_free(empty);
+    return rc;
+}
+
 int tss_store_cov_rebuild(tss_store *s)
 {
     tss_covtable *fresh;

@@ -108,6 +108,14 @@ bool tss_filter_match(const tss_filter *f, const tss_series_id *id);
  * version. Caller holds seal_mu. */
 int tss_store_cov_rebuild(tss_store *s) TSS_WUR;
 
+/* Writer, before it removes segments no new segment supersedes (retention,
+ * a rollup's Keep): saves an empty table with covered seq 0 as the next
+ * version, so that until tss_store_cov_rebuild saves one without them,
+ * readers and a writer restarted after a crash union the sidecars of the
+ * segments still there instead of trusting a table that holds the buckets
+ * of removed ones. Caller holds seal_mu. */
+int tss_store_cov_invalidate(tss_store *s) TSS_WUR;
+
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table
  * if it moved. */
 int tss_store_cov_recover(tss_store *s) TSS_WUR;
