@@ -66,6 +66,7 @@ typedef struct partial {
     double min, max, sum; /* gauge */
     uint64_t usum;        /* absolute */
     uint64_t first, last; /* raw bits */
+    bool raw;             /* one raw point (not a finer rollup's interval) */
 } partial;
 
 static int cmp_partial(const void *a, const void *b)
@@ -99,7 +100,7 @@ static partial *pv_push(pvec *p)
 
 static partial raw_partial(int kind, const tss_point *pt, uint64_t order)
 {
-    partial p = {.t = pt->t, .order = order, .count = 1};
+    partial p = {.t = pt->t, .order = order, .count = 1, .raw = true};
 
     p.first = p.last = pt->v.bits;
     if (kind == TSS_KIND_GAUGE) {
@@ -280,6 +281,18 @@ static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
     int rc = 0;
 
     qsort(pv->v, pv->n, sizeof(*pv->v), cmp_partial);
+    /* raw points of one time in several segments (a rewrite, a late copy):
+     * the last written wins, as in queries -- folding both would count
+     * the replaced value in count, min, max, sum and first */
+    {
+        size_t k = 0;
+
+        for (size_t i = 0; i < pv->n; i++)
+            if (!(pv->v[i].raw && i + 1 < pv->n && pv->v[i + 1].raw &&
+                  pv->v[i + 1].t == pv->v[i].t))
+                pv->v[k++] = pv->v[i];
+        pv->n = k;
+    }
     for (int a = 0; a < 8; a++)
         if (!(out[a] = tss_malloc((pv->n ? pv->n : 1) * sizeof(tss_point)))) {
             rc = tss_error_set(TSS_ENOMEM, "out of memory");
