@@ -67,6 +67,8 @@ typedef struct partial {
     uint64_t usum;        /* absolute */
     uint64_t first, last; /* raw bits */
     bool raw;             /* one raw point (not a finer rollup's interval) */
+    int64_t last_t;       /* latest time `last` may be from: the point's,
+                             or the end of the interval */
 } partial;
 
 static int cmp_partial(const void *a, const void *b)
@@ -100,7 +102,8 @@ static partial *pv_push(pvec *p)
 
 static partial raw_partial(int kind, const tss_point *pt, uint64_t order)
 {
-    partial p = {.t = pt->t, .order = order, .count = 1, .raw = true};
+    partial p = {
+        .t = pt->t, .order = order, .count = 1, .raw = true, .last_t = pt->t};
 
     p.first = p.last = pt->v.bits;
     if (kind == TSS_KIND_GAUGE) {
@@ -114,10 +117,16 @@ static partial raw_partial(int kind, const tss_point *pt, uint64_t order)
     return p;
 }
 
-/* Folds b into a (b comes later in time, or was written later). */
+/* Folds b into a (b starts later in time, or was written later). A late
+ * raw point inside an interval of a finer rollup sorts after the interval's
+ * start but need not be later than its last point: `last` goes to the
+ * partial that may end latest (the later written on a tie). */
 static void fold(int kind, partial *a, const partial *b)
 {
-    a->last = b->last;
+    if (b->last_t >= a->last_t) {
+        a->last = b->last;
+        a->last_t = b->last_t;
+    }
     a->count += b->count;
     if (kind == TSS_KIND_ABSOLUTE)
         a->usum += b->usum;
@@ -231,6 +240,7 @@ static int gather(src *srcs, const sref *r, size_t nr, int kind,
                 break;
             }
             p->t = t;
+            p->last_t = t + s->seg->resolution - 1;
             p->order = s->order;
             p->count = aggp[TSS_AGG_COUNT][k].v.counter;
             {
