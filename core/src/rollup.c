@@ -396,13 +396,24 @@ static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
         rc = tss_error_set(TSS_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t e = 0; e < srcs[i].seg->nentries; e++) {
+    for (size_t i = 0; i < n; i++) {
+        bool superseded = false;
+
+        /* a segment another one of the window supersedes (its removal
+         * failed, the writer went on) is in that one already: folding it
+         * again would count its points twice. It is still superseded by
+         * the new segment and removed with the others. */
+        for (size_t j = 0; j < n && !superseded; j++)
+            for (size_t k = 0; k < srcs[j].seg->nsupersedes && !superseded; k++)
+                superseded =
+                    memcmp(srcs[j].seg->supersedes[k], segs[i].uuid, 16) == 0;
+        for (size_t e = 0; !superseded && e < srcs[i].seg->nentries; e++) {
             const tss_seg_entry *en = &srcs[i].seg->entries[e];
 
             refs[nrefs++] = (sref){en->key, en->key_len - (en->agg ? 1 : 0),
                                    (uint32_t)i, (uint32_t)e, en->agg};
         }
+    }
     qsort(refs, nrefs, sizeof(*refs), cmp_sref);
     name.start = segs[0].start;
     name.end = segs[0].end;
