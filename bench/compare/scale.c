@@ -5,12 +5,14 @@
  * series, the head's own count (tss_writer_stats.head_bytes), and what the
  * points take compressed (the segment bytes after sealing everything).
  *
- *   scale [--series N] [--points P] [--interval SEC] [--seed S] DIR
+ *   scale [--series N] [--points P] [--interval SEC] [--seed S]
+ *         [--no-seal] DIR
  *
  * DIR must not exist or be empty; the store is left there. The series have
  * the shapes of shapes.h and identifiers like loadgen's. Prints one JSON
- * line. The generator's own state (lg_series, 56 bytes per series) is
- * allocated and touched before the baseline RSS is read.
+ * line (--no-seal: no segment, segment bytes 0; for heap profilers, whose
+ * peak is then the head). The generator's own state (lg_series, 56 bytes per
+ * series) is allocated and touched before the baseline RSS is read.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
     int64_t t0;
     double t_start, t_append;
     char segdir[4096];
+    int seal = 1;
 
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--series"))
@@ -93,11 +96,13 @@ int main(int argc, char **argv)
             interval_ms = (int64_t)(strtod(argv[++i], NULL) * 1000 + 0.5);
         else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--no-seal"))
+            seal = 0;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else {
             fprintf(stderr, "usage: scale [--series N] [--points P] "
-                            "[--interval SEC] [--seed S] DIR\n");
+                            "[--interval SEC] [--seed S] [--no-seal] DIR\n");
             return 2;
         }
     }
@@ -157,7 +162,7 @@ int main(int argc, char **argv)
     t_append = now_s() - t_start;
     rss1 = rss_bytes();
     tss_store_writer_stats(s, &ws);
-    if (tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, &res) != 0) {
+    if (seal && tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, &res) != 0) {
         fprintf(stderr, "scale: seal: %s\n", tss_error_last());
         return 1;
     }
