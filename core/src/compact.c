@@ -21,6 +21,7 @@
 
 #include "compact.h"
 #include "delset.h"
+#include "rollup.h"
 #include "series.h"
 
 static int cmp_win_seq(const void *a, const void *b)
@@ -130,20 +131,22 @@ int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
     *removed = 0;
     if ((rc = tss_list_segments(st, &v, &n)) != 0)
         return rc;
-    /* only a window with several segments can hold a superseded one */
+    /* a segment supersedes only segments within its window (a rollup's
+     * window holds several raw windows), so only a segment whose window
+     * holds another one's start can supersede anything */
     for (size_t i = 0; i < n; i++) {
         char rel[192];
         tss_segment *seg;
 
         if (!((i > 0 && v[i - 1].start == v[i].start) ||
-              (i + 1 < n && v[i + 1].start == v[i].start)))
+              (i + 1 < n && v[i + 1].start < v[i].end)))
             continue;
         tss_seg_name_format(rel, sizeof(rel), &v[i]);
         if (tss_segment_open(&seg, st, rel) != 0)
             continue;
         for (size_t k = 0; k < seg->nsupersedes; k++)
             for (size_t j = 0; j < n; j++) {
-                if (v[j].start != v[i].start ||
+                if (v[j].start < v[i].start || v[j].end > v[i].end ||
                     memcmp(v[j].uuid, seg->supersedes[k], 16) != 0)
                     continue;
                 tss_seg_name_format(rel, sizeof(rel), &v[j]);
@@ -170,8 +173,10 @@ typedef struct win_src {
 
 typedef struct kref {
     const uint8_t *key;
-    size_t key_len;
+    size_t key_len;  /* with a rollup's aggregate byte */
+    size_t skey_len; /* the series key's */
     uint32_t src, entry;
+    int agg;
 } kref;
 
 static int cmp_kref(const void *a, const void *b)
@@ -219,7 +224,7 @@ static int merge_key(win_src *src, const kref *r, size_t nr,
                                           &m, &tcap)) != 0)
             goto out;
         if ((rc = tss_delset_ranges(del, &src[r[i].src].tomb, r[i].key,
-                                    r[i].key_len, &ranges, &nrg, &rcap)))
+                                    r[i].skey_len, &ranges, &nrg, &rcap)))
             goto out;
         if (nall + m > acap) {
             size_t nc = acap ? acap * 2 : 256;
@@ -298,11 +303,24 @@ int tss_compact_window(tss_storage *st, const tss_store_info *info,
         rc = tss_error_set(TSS_ENOMEM, "out of memory");
         goto out;
     }
+    /* a window's segments are merged only at one resolution (the caller
+     * groups them; a rollup pass folds raw into rollups) */
+    for (size_t i = 1; i < nsegs; i++)
+        if (src[i].seg->resolution != src[0].seg->resolution ||
+            segs[i].start != segs[0].start || segs[i].end != segs[0].end) {
+            rc =
+                tss_error_set(TSS_EINVAL, "compaction of segments of different "
+                                          "windows or resolutions");
+            goto out;
+        }
     for (size_t i = 0; i < nsegs; i++)
-        for (size_t e = 0; e < src[i].seg->nentries; e++)
-            refs[nrefs++] = (kref){src[i].seg->entries[e].key,
-                                   src[i].seg->entries[e].key_len, (uint32_t)i,
-                                   (uint32_t)e};
+        for (size_t e = 0; e < src[i].seg->nentries; e++) {
+            const tss_seg_entry *en = &src[i].seg->entries[e];
+
+            refs[nrefs++] = (kref){
+                en->key,     en->key_len, en->key_len - (en->agg ? 1 : 0),
+                (uint32_t)i, (uint32_t)e, en->agg};
+        }
     qsort(refs, nrefs, sizeof(*refs), cmp_kref);
     name.start = segs[0].start;
     name.end = segs[0].end;
@@ -311,6 +329,7 @@ int tss_compact_window(tss_storage *st, const tss_store_info *info,
     if ((rc = tss_seg_builder_begin(&bld, &img, &name, info->units_per_second,
                                     (const uint8_t(*)[16])sup, nsegs)) != 0)
         goto out;
+    bld.resolution = src[0].seg->resolution;
     building = true;
     if ((rc = tss_sidecar_init(&out->cov, name.uuid, name.start,
                                info->bucket_width)) != 0)
@@ -323,10 +342,18 @@ int tss_compact_window(tss_storage *st, const tss_store_info *info,
             j++;
         if ((rc = merge_key(src, &refs[i], j - i, del, &pts, &n, &cap)) != 0)
             goto out;
-        if (n && ((rc = tss_seg_builder_add(&bld, refs[i].key, refs[i].key_len,
-                                            pts, n)) != 0 ||
-                  (rc = tss_sidecar_add(&out->cov, refs[i].key, refs[i].key_len,
-                                        pts, n)) != 0))
+        if (n && (rc = tss_seg_builder_add(&bld, refs[i].key, refs[i].key_len,
+                                           pts, n)) != 0)
+            goto out;
+        /* coverage: a rollup's intervals, from its count chunk */
+        if (n && !refs[i].agg)
+            rc = tss_sidecar_add(&out->cov, refs[i].key, refs[i].key_len, pts,
+                                 n);
+        else if (n && refs[i].agg == TSS_AGG_COUNT)
+            rc = tss_sidecar_add_intervals(&out->cov, refs[i].key,
+                                           refs[i].skey_len, pts, n,
+                                           bld.resolution);
+        if (rc)
             goto out;
         out->points_after += n;
         i = j;

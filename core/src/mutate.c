@@ -29,6 +29,7 @@
 
 #include "compact.h"
 #include "delset.h"
+#include "rollup.h"
 #include "series.h"
 #include "store_internal.h"
 
@@ -147,6 +148,20 @@ static bool key_matches(const tss_mut *m, const uint8_t *key, size_t len)
     memcpy(copy, key, len);
     return tss_key_decode(copy, len, &kv) == 0 &&
            tss_mut_matches_series(m, &kv.id);
+}
+
+/* A rollup segment's entries are one per aggregate, keyed by the series
+ * key plus the aggregate byte: a delete matches, counts and tombstones a
+ * series once, by its key, through its count entry (one point per
+ * interval; readers hide the intervals that start in the range). */
+static size_t series_key_len(const tss_seg_entry *en)
+{
+    return en->key_len - (en->agg ? 1 : 0);
+}
+
+static bool counted_entry(const tss_seg_entry *en)
+{
+    return en->agg == 0 || en->agg == TSS_AGG_COUNT;
 }
 
 static bool overlaps(const tss_mut *m, int64_t lo, int64_t hi)
@@ -268,8 +283,9 @@ int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
             tss_key_view kv;
             uint64_t c;
 
-            memcpy(copy, en->key, en->key_len);
-            if (tss_key_decode(copy, en->key_len, &kv) != 0 ||
+            memcpy(copy, en->key, series_key_len(en));
+            if (!counted_entry(en) ||
+                tss_key_decode(copy, series_key_len(en), &kv) != 0 ||
                 !tss_mut_matches_series(&m, &kv.id) ||
                 !overlaps(&m, en->min_t, en->max_t) ||
                 count_in_range(seg, e, &m, &c) != 0 || c == 0)
@@ -278,7 +294,7 @@ int tss_delete_plan(tss_store *s, const tss_delete_spec *spec, tss_plan_cb cb,
             out->points += c;
             if (cb)
                 cb(ctx, &kv.id, kv.kind, rel, c);
-            if ((rc = plan_key_add(&keys, en->key, en->key_len)) != 0)
+            if ((rc = plan_key_add(&keys, en->key, series_key_len(en))) != 0)
                 break;
         }
         out->segments += touched;
@@ -365,8 +381,10 @@ static int compute_targets(tss_store *s, tss_mut *m)
         for (size_t e = 0; e < seg->nentries && !hit; e++) {
             uint64_t c;
 
-            if (!overlaps(m, seg->entries[e].min_t, seg->entries[e].max_t) ||
-                !key_matches(m, seg->entries[e].key, seg->entries[e].key_len))
+            if (!counted_entry(&seg->entries[e]) ||
+                !overlaps(m, seg->entries[e].min_t, seg->entries[e].max_t) ||
+                !key_matches(m, seg->entries[e].key,
+                             series_key_len(&seg->entries[e])))
                 continue;
             /* [min_t, max_t] may straddle the range without a point in
              * it; an unreadable chunk stays a target, whose tombstone
@@ -426,12 +444,12 @@ static int tombstone_segment(tss_store *s, tss_mut *m, const char *name)
             const tss_seg_entry *en = &seg->entries[e];
             uint64_t c;
 
-            if (!overlaps(m, en->min_t, en->max_t) ||
-                !key_matches(m, en->key, en->key_len))
+            if (!counted_entry(en) || !overlaps(m, en->min_t, en->max_t) ||
+                !key_matches(m, en->key, series_key_len(en)))
                 continue;
             rc = count_in_range(seg, e, m, &c);
             if (rc == 0 && c)
-                rc = tss_tomb_push(&t, m->uuid, en->key, en->key_len,
+                rc = tss_tomb_push(&t, m->uuid, en->key, series_key_len(en),
                                    m->has_from ? m->from : INT64_MIN, m->to);
             points += c;
         }
@@ -649,10 +667,26 @@ out:
 
 /* ---- compaction ------------------------------------------------------ */
 
+/* The resolution of a segment (0: raw); -1 if it cannot be read. */
+static int64_t seg_resolution(tss_store *s, const tss_seg_name *sn)
+{
+    char rel[192];
+    tss_segment *seg;
+    int64_t r;
+
+    tss_seg_name_format(rel, sizeof(rel), sn);
+    if (tss_segment_open(&seg, s->st, rel) != 0)
+        return -1;
+    r = seg->resolution;
+    tss_segment_close(seg);
+    return r;
+}
+
 /* Adds what it did to *res (tss_store_apply_mutations' counts too). */
 static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
 {
-    tss_seg_name *segs = NULL;
+    tss_seg_name *segs = NULL, *grp = NULL;
+    bool *done = NULL;
     size_t n = 0;
     uint64_t leftovers;
     bool touched = false;
@@ -669,30 +703,52 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
         (rc = tss_list_segments(s->st, &segs, &n)) != 0)
         goto out;
     touched = leftovers > 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
+    done = tss_calloc(n ? n : 1, sizeof(*done));
+    grp = tss_calloc(n ? n : 1, sizeof(*grp));
+    if (!done || !grp) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t g = 0;
         bool tomb = false;
 
-        while (j < n && segs[j].start == segs[i].start)
-            j++;
-        for (size_t k = i; k < j && !tomb; k++) {
+        if (done[i])
+            continue;
+        /* one group: the segments of one window (same start and end: a
+         * rollup window is wider than the raw ones it starts with) at one
+         * resolution (late raw points beside a rollup wait for the next
+         * rollup pass, which folds them in) */
+        int64_t r0 = INT64_MIN; /* segs[i]'s, read when needed */
+
+        for (size_t k = i; k < n && segs[k].start == segs[i].start; k++) {
+            if (done[k] || segs[k].end != segs[i].end)
+                continue;
+            if (k > i && r0 == INT64_MIN)
+                r0 = seg_resolution(s, &segs[i]);
+            if (k > i && seg_resolution(s, &segs[k]) != r0)
+                continue;
+            done[k] = true;
+            grp[g++] = segs[k];
+        }
+        for (size_t k = 0; k < g && !tomb; k++) {
             char trel[128];
             uint64_t size;
             int fd;
 
-            tss_tomb_path(trel, sizeof(trel), segs[k].uuid);
+            tss_tomb_path(trel, sizeof(trel), grp[k].uuid);
             if (tss_storage_open_read(s->st, trel, &fd, &size) == 0) {
                 tss_storage_close_fd(s->st, fd);
                 tomb = true;
             }
         }
         tss_error_clear();
-        if (tomb || ((flags & TSS_COMPACT_MERGE) && j - i > 1)) {
+        if (tomb || ((flags & TSS_COMPACT_MERGE) && g > 1)) {
             tss_compact_out co;
 
             touched = true;
-            rc = tss_compact_window(s->st, &s->info, &segs[i], j - i,
-                                    s->next_seq, &s->deletes, &co);
+            rc = tss_compact_window(s->st, &s->info, grp, g, s->next_seq,
+                                    &s->deletes, &co);
             /* spent even when it failed: the segment may be on disk, and
              * two segments of one seq break the coverage's covered_seq */
             s->next_seq++;
@@ -707,10 +763,9 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
             tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
                     "compacted window %" PRId64 ": %zu segment(s), %" PRIu64
                     " point(s) into %" PRIu64,
-                    segs[i].start, j - i, co.points_before, co.points_after);
+                    segs[i].start, g, co.points_before, co.points_after);
             tss_sidecar_free(&co.cov);
         }
-        i = j;
     }
     /* coverage from scratch (from the sidecars, not the old snapshot):
      * compaction removes buckets, a failed one may have removed some; the
@@ -725,6 +780,8 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
     }
 out:
     tss_free(segs);
+    tss_free(grp);
+    tss_free(done);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }

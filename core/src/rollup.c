@@ -58,6 +58,31 @@ const char *tss_agg_name(int agg)
     return agg >= TSS_AGG_MIN && agg <= TSS_AGG_FIRST ? names[agg] : "";
 }
 
+int64_t tss_rollup_width(int64_t span, int64_t resolution)
+{
+    int64_t w = span;
+
+    for (int k = 1;
+         k < TSS_ROLLUP_MAX_SPANS && w / resolution < TSS_ROLLUP_INTERVALS;
+         k *= 2)
+        w *= 2;
+    return w;
+}
+
+bool tss_window_valid(int64_t span, int64_t start, int64_t end, bool rollup)
+{
+    int64_t w = end - start;
+
+    if (w <= 0 || start % span != 0)
+        return false;
+    if (!rollup)
+        return w == span;
+    for (int64_t m = 1; m <= TSS_ROLLUP_MAX_SPANS; m *= 2)
+        if (w == span * m)
+            return start % w == 0;
+    return false;
+}
+
 /* A partial aggregate: one raw point, or one interval of a finer rollup. */
 typedef struct partial {
     int64_t t;      /* its time (point) or interval start */
@@ -230,9 +255,10 @@ static int gather(src *srcs, const sref *r, size_t nr, int kind,
             int64_t t = aggp[TSS_AGG_COUNT][k].t;
             bool gone = false;
 
+            /* hidden as readers hide it: its start is in a deleted
+             * range (tss_range_filter) */
             for (size_t g = 0; g < nrg && !gone; g++)
-                gone = t >= ranges[g].from &&
-                       t + s->seg->resolution - 1 <= ranges[g].to;
+                gone = t >= ranges[g].from && t <= ranges[g].to;
             if (gone)
                 continue;
             if (!(p = pv_push(out))) {
@@ -359,10 +385,11 @@ out:
     return rc;
 }
 
-/* Rolls up one window (segs, sorted by seq) to `res`. */
+/* Rolls up the segments `segs` (sorted by seq; all within [start, end))
+ * into one segment of window [start, end) at `res`. */
 static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
-                         int64_t res, bool *invalidated,
-                         tss_rollup_result *res_out)
+                         int64_t start, int64_t end, int64_t res,
+                         bool *invalidated, tss_rollup_result *res_out)
 {
     src *srcs = tss_calloc(n, sizeof(*srcs));
     uint8_t(*sup)[16] = tss_calloc(n, 16);
@@ -415,8 +442,8 @@ static int rollup_window(tss_store *s, const tss_seg_name *segs, size_t n,
         }
     }
     qsort(refs, nrefs, sizeof(*refs), cmp_sref);
-    name.start = segs[0].start;
-    name.end = segs[0].end;
+    name.start = start;
+    name.end = end;
     name.seq = s->next_seq++;
     uuid_generate(name.uuid);
     if ((rc = tss_seg_builder_begin(&bld, &img, &name, s->info.units_per_second,
@@ -485,9 +512,9 @@ out:
     return rc;
 }
 
-/* The resolution a window is kept at now: the coarsest of its segments. */
-static int window_resolution(tss_store *s, const tss_seg_name *segs, size_t n,
-                             int64_t *res)
+/* The resolution the group is kept at now: the coarsest of its segments. */
+static int group_resolution(tss_store *s, const tss_seg_name *segs, size_t n,
+                            int64_t *res)
 {
     *res = 0;
     for (size_t i = 0; i < n; i++) {
@@ -505,12 +532,67 @@ static int window_resolution(tss_store *s, const tss_seg_name *segs, size_t n,
     return 0;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* One rollup window of level `l`: [start, start + width). Collects the
+ * segments no coarser level took (sorted by start, so they are the run
+ * from *i), then removes them past Keep, or rolls them up when they are
+ * kept finer than the level or are several (late points, a finer
+ * rollup). */
+static int level_window(tss_store *s, const tss_rollup_level *l, int64_t now,
+                        tss_seg_name *segs, size_t n, bool *taken, size_t i,
+                        tss_seg_name *grp, tss_rollup_result *res,
+                        bool *changed, bool *invalidated)
+{
+    int64_t start = floor_div(segs[i].start, l->width) * l->width;
+    int64_t end = start + l->width, cur;
+    size_t g = 0;
+    int rc = 0;
+
+    for (size_t k = i; k < n && segs[k].start < end; k++) {
+        if (taken[k])
+            continue;
+        if (segs[k].end > end)
+            return 0; /* a wider window (other levels before): left be */
+        grp[g++] = segs[k];
+    }
+    for (size_t k = i; k < n && segs[k].start < end; k++)
+        taken[k] = true;
+    if (g == 0)
+        return 0;
+    if (l->keep && now - end >= l->keep) {
+        /* past this level's Keep: the window goes. No new segment
+         * supersedes it, so the table snapshot, which would still hold its
+         * buckets after a crash, is invalidated first. */
+        if (!*invalidated && (rc = tss_store_cov_invalidate(s)) != 0)
+            return rc;
+        *invalidated = true;
+        for (size_t k = 0; k < g && rc == 0; k++)
+            rc = tss_remove_segment(s->st, &grp[k]);
+        res->windows_removed++;
+        *changed = true;
+        return rc;
+    }
+    if ((rc = group_resolution(s, grp, g, &cur)) != 0)
+        return rc;
+    if (cur >= l->resolution && g == 1)
+        return 0; /* kept at this level (or coarser) already */
+    *changed = true;
+    return rollup_window(s, grp, g, start, end,
+                         cur > l->resolution ? cur : l->resolution, invalidated,
+                         res);
+}
+
 int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
 {
     tss_rollup_result local;
-    tss_seg_name *segs = NULL;
+    tss_seg_name *segs = NULL, *grp = NULL;
+    bool *taken = NULL, changed = false, invalidated = false;
+    uint64_t leftovers = 0;
     size_t n = 0;
-    bool changed = false, invalidated = false;
     int rc;
 
     if (!res)
@@ -522,44 +604,32 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
     if (s->nrollups == 0)
         return 0;
     pthread_mutex_lock(&s->seal_mu);
-    if ((rc = tss_list_segments(s->st, &segs, &n)) != 0)
+    /* a pass that stopped after writing its segment left the ones it
+     * supersedes: folding them in again would count their points twice */
+    if ((rc = tss_remove_superseded(s->st, s->log, s->log_ctx, &leftovers)) !=
+            0 ||
+        (rc = tss_list_segments(s->st, &segs, &n)) != 0)
         goto out;
-    for (size_t i = 0; i < n && rc == 0;) {
-        size_t j = i + 1;
-        int64_t age = now - segs[i].end, cur;
-        const tss_rollup_level *target = NULL;
+    changed = leftovers > 0;
+    taken = tss_calloc(n ? n : 1, sizeof(*taken));
+    grp = tss_calloc(n ? n : 1, sizeof(*grp));
+    if (!taken || !grp) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* coarsest level first: a window old enough for it is taken whole,
+     * finer levels see only what is left */
+    for (unsigned li = s->nrollups; li-- > 0 && rc == 0;) {
+        const tss_rollup_level *l = &s->rollups[li];
 
-        while (j < n && segs[j].start == segs[i].start)
-            j++;
-        for (unsigned l = 0; l < s->nrollups; l++)
-            if (age >= s->rollups[l].after)
-                target = &s->rollups[l];
-        if (!target) {
-            i = j;
-            continue;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            int64_t start = floor_div(segs[i].start, l->width) * l->width;
+
+            if (taken[i] || now - (start + l->width) < l->after)
+                continue;
+            rc = level_window(s, l, now, segs, n, taken, i, grp, res, &changed,
+                              &invalidated);
         }
-        if ((rc = window_resolution(s, &segs[i], j - i, &cur)) != 0)
-            break;
-        if (target->keep && age >= target->keep) {
-            /* past this level's Keep: the window goes. No new segment
-             * supersedes it, so the table snapshot, which would still
-             * hold its buckets after a crash, is invalidated first. */
-            if (!invalidated && (rc = tss_store_cov_invalidate(s)) != 0)
-                break;
-            invalidated = true;
-            for (size_t k = i; k < j && rc == 0; k++)
-                rc = tss_remove_segment(s->st, &segs[k]);
-            res->windows_removed++;
-            changed = true;
-        } else if (cur < target->resolution || j - i > 1) {
-            /* coarser than what is kept, or late points to fold in */
-            rc = rollup_window(s, &segs[i], j - i,
-                               cur > target->resolution ? cur
-                                                        : target->resolution,
-                               &invalidated, res);
-            changed = true;
-        }
-        i = j;
     }
     if (rc)
         tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "rollup failed: %s",
@@ -578,6 +648,8 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
     }
 out:
     tss_free(segs);
+    tss_free(grp);
+    tss_free(taken);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }

@@ -25,6 +25,11 @@
  * A rollup segment supersedes the segments of its window it summarises
  * (the compaction rule), so every window is kept at exactly one
  * resolution.
+ *
+ * Its window is wider than a raw segment's (tss_rollup_width): a chunk of
+ * a few intervals would cost more in table entry and chunk header than in
+ * data, so a rollup window holds TSS_ROLLUP_INTERVALS intervals, in
+ * SegmentSpan * 2^k, aligned to its width; windows of coarser levels nest.
  */
 #ifndef TSS_ROLLUP_H
 #define TSS_ROLLUP_H
@@ -50,5 +55,25 @@ int tss_agg_kind(int kind, int agg);
 
 /** "min", "max", "sum", "last", "count", "valid", "first". */
 const char *tss_agg_name(int agg);
+
+/** Intervals a rollup window aims to hold (the last level may hold fewer:
+ * see TSS_ROLLUP_MAX_SPANS). */
+#define TSS_ROLLUP_INTERVALS 256
+/** The widest rollup window, in segment spans (2^7: 256 h at 2 h). */
+#define TSS_ROLLUP_MAX_SPANS 128
+
+/**
+ * Width of the segments of a rollup at `resolution`, in store units: the
+ * smallest span * 2^k (k >= 0) that holds TSS_ROLLUP_INTERVALS intervals,
+ * at most span * TSS_ROLLUP_MAX_SPANS. Windows start at multiples of it,
+ * so each holds whole raw windows and whole windows of any finer rollup.
+ * `span` and `resolution` > 0 (store units); pure, thread-safe.
+ */
+int64_t tss_rollup_width(int64_t span, int64_t resolution);
+
+/** True if [start, end) is a valid window for a segment of a store of
+ * `span`: one aligned span (raw), or for a rollup (`rollup` true) span *
+ * 2^k (k <= 7) aligned to its width. Pure, thread-safe. */
+bool tss_window_valid(int64_t span, int64_t start, int64_t end, bool rollup);
 
 #endif /* TSS_ROLLUP_H */

@@ -219,6 +219,15 @@ static int set_rollups(tss_store *s, const tss_store_options *o)
                                  "rollup %u: levels must grow in "
                                  "After and Resolution",
                                  i + 1);
+        /* a coarser level folds whole intervals of the finer one */
+        if (i > 0 && l->resolution % s->rollups[i - 1].resolution != 0)
+            return tss_error_set(TSS_EINVAL,
+                                 "rollup %u: Resolution %" PRId64
+                                 " s is not a multiple of the previous "
+                                 "level's (%" PRId64 " s)",
+                                 i + 1, r->resolution_seconds,
+                                 s->rollups[i - 1].resolution / ups);
+        l->width = tss_rollup_width(s->info.span, l->resolution);
         if (l->keep && l->keep < l->after)
             return tss_error_set(TSS_EINVAL,
                                  "rollup %u: Keep is shorter "

@@ -174,7 +174,6 @@ static bool compacted_since(tss_store *s, const seg_ref *segs, size_t n,
 int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
                     tss_covtable **out, tss_cov_stats *stats)
 {
-    uint64_t max_buckets = (uint64_t)(s->info.span / s->info.bucket_width);
     tss_covtable *t = NULL;
     seg_ref *segs = NULL;
     char **names = NULL, **cov_names = NULL;
@@ -232,7 +231,11 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
             }
             continue;
         }
-        rc = tss_sidecar_read(s->st, segs[i].sn.uuid, max_buckets, &sc);
+        /* the segment's window bounds its buckets (a rollup's is wider) */
+        rc = tss_sidecar_read(s->st, segs[i].sn.uuid,
+                              (uint64_t)((segs[i].sn.end - segs[i].sn.start) /
+                                         s->info.bucket_width),
+                              &sc);
         if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
             int why = rc;
 

@@ -39,6 +39,7 @@ typedef struct tss_pending {
 /* A rollup level in store units, levels sorted by `after`. */
 typedef struct tss_rollup_level {
     int64_t after, resolution, keep;
+    int64_t width; /* window of its segments: tss_rollup_width */
 } tss_rollup_level;
 
 struct tss_store {

@@ -16,6 +16,7 @@
 #include "delset.h"
 #include "segment.h"
 #include "snapshot.h"
+#include "rollup.h"
 #include "store_internal.h"
 
 typedef struct vctx {
@@ -108,7 +109,8 @@ static void expect_sidecar(vctx *v, const char *name, uint64_t covered_seq,
 
     if (tss_seg_name_parse(name, &sn) != 0 || sn.seq > covered_seq ||
         tss_sidecar_read(v->s->st, sn.uuid,
-                         (uint64_t)(in->span / in->bucket_width), &sc) != 0)
+                         (uint64_t)((sn.end - sn.start) / in->bucket_width),
+                         &sc) != 0)
         return;
     if (tss_covtable_add_sidecar(cov, &sc) != 0)
         report(v, TSS_VERIFY_PROBLEM, "", "out of memory checking coverage");
@@ -121,7 +123,6 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
                           tss_covtable *cov)
 {
     tss_store *s = v->s;
-    uint64_t max_buckets = (uint64_t)(s->info.span / s->info.bucket_width);
     char rel[512], cov_rel[128];
     tss_sidecar built, disk;
     tss_segment *seg;
@@ -139,10 +140,13 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
         report(v, TSS_VERIFY_PROBLEM, rel,
                "precision %u differs from the store's %u",
                seg->units_per_second, s->info.units_per_second);
-    if (seg->name.end - seg->name.start != s->info.span ||
-        seg->name.start % s->info.span != 0)
+    if (!tss_window_valid(s->info.span, seg->name.start, seg->name.end,
+                          seg->resolution > 0))
         report(v, TSS_VERIFY_PROBLEM, rel,
-               "window is not one aligned span of the store");
+               seg->resolution > 0
+                   ? "window is not an aligned span * 2^k (k <= 7) of the "
+                     "store"
+                   : "window is not one aligned span of the store");
     /* every chunk decodes, via the sidecar rebuild */
     rc = tss_sidecar_from_segment(seg, s->info.bucket_width, &built);
     if (rc) {
@@ -154,7 +158,10 @@ static void check_segment(vctx *v, const char *name, uint64_t covered_seq,
     v->r->points += seg->points;
     tss_sidecar_path(cov_rel, sizeof(cov_rel), seg->name.uuid);
     v->r->files++;
-    rc = tss_sidecar_read(s->st, seg->name.uuid, max_buckets, &disk);
+    rc = tss_sidecar_read(
+        s->st, seg->name.uuid,
+        (uint64_t)((seg->name.end - seg->name.start) / s->info.bucket_width),
+        &disk);
     if (rc == 0 && !same_sidecar(&disk, &built)) {
         report(v, TSS_VERIFY_PROBLEM, cov_rel,
                "coverage disagrees with the points of segment %s", rel);
