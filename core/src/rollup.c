@@ -58,13 +58,12 @@ const char *tss_agg_name(int agg)
     return agg >= TSS_AGG_MIN && agg <= TSS_AGG_FIRST ? names[agg] : "";
 }
 
-int64_t tss_rollup_width(int64_t span, int64_t resolution)
+int64_t tss_rollup_width(int64_t span, int64_t resolution, uint32_t intervals)
 {
     int64_t w = span;
+    int64_t want = intervals ? intervals : TSS_ROLLUP_INTERVALS;
 
-    for (int k = 1;
-         k < TSS_ROLLUP_MAX_SPANS && w / resolution < TSS_ROLLUP_INTERVALS;
-         k *= 2)
+    for (int k = 1; k < TSS_ROLLUP_MAX_SPANS && w / resolution < want; k *= 2)
         w *= 2;
     return w;
 }

@@ -64,12 +64,12 @@ const char *tss_agg_name(int agg);
 
 /**
  * Width of the segments of a rollup at `resolution`, in store units: the
- * smallest span * 2^k (k >= 0) that holds TSS_ROLLUP_INTERVALS intervals,
- * at most span * TSS_ROLLUP_MAX_SPANS. Windows start at multiples of it,
- * so each holds whole raw windows and whole windows of any finer rollup.
- * `span` and `resolution` > 0 (store units); pure, thread-safe.
+ * smallest span * 2^k (k >= 0) that holds `intervals` intervals (0:
+ * TSS_ROLLUP_INTERVALS), at most span * TSS_ROLLUP_MAX_SPANS. Windows start at
+ * multiples of it, so each holds whole raw windows and whole windows of any
+ * finer rollup. `span` and `resolution` > 0 (store units); pure, thread-safe.
  */
-int64_t tss_rollup_width(int64_t span, int64_t resolution);
+int64_t tss_rollup_width(int64_t span, int64_t resolution, uint32_t intervals);
 
 /** True if [start, end) is a valid window for a segment of a store of
  * `span`: one aligned span (raw), or for a rollup (`rollup` true) span *

@@ -227,7 +227,8 @@ static int set_rollups(tss_store *s, const tss_store_options *o)
                                  "level's (%" PRId64 " s)",
                                  i + 1, r->resolution_seconds,
                                  s->rollups[i - 1].resolution / ups);
-        l->width = tss_rollup_width(s->info.span, l->resolution);
+        l->width =
+            tss_rollup_width(s->info.span, l->resolution, o->rollup_intervals);
         if (l->keep && l->keep < l->after)
             return tss_error_set(TSS_EINVAL,
                                  "rollup %u: Keep is shorter "

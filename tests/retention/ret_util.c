@@ -36,6 +36,9 @@ void ru_options(tss_store_options *o, const tss_io_ops *io, tt_log *log)
     o->grace_seconds = 0;
     o->shards = 4;
     o->compact_after_segments = 0;
+    /* rollups in one-span windows, as the layouts place them (wide
+     * windows: test_rollup_wide.c) */
+    o->rollup_intervals = 1;
     o->io = io;
     if (log) {
         o->log = tt_log_fn;

@@ -86,6 +86,12 @@ typedef struct tss_store_options {
      * width. None: keep raw points. */
     tss_rollup_spec rollups[TSS_MAX_ROLLUPS];
     unsigned nrollups;
+    /** Writer: intervals a rollup segment's window aims to hold (its window
+     * is the smallest span * 2^k, k <= 7, that holds them); 0: 256. 1
+     * keeps rollups in windows of one span (tests use it to place windows
+     * by hand). Keep it the same for a store: a rollup of a wider window
+     * than the current levels make is left as it is. */
+    uint32_t rollup_intervals;
     /** File-system operations; NULL = tss_io_default(). */
     const tss_io_ops *io;
     /** Log sink (may be NULL); called from the thread doing the work. */
