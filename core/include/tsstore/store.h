@@ -75,8 +75,9 @@ typedef struct tss_store_options {
      * tombstones of visible deletes; 0 never (tsstore compact by hand).
      * Default 1: deleted points leave the disk at the next round. */
     uint32_t compact_after_segments;
-    /** Writer: segments whose window ended more than this many seconds
-     * ago are removed (tss_store_prune); 0 keeps everything. */
+    /** Writer: segments whose window ended at least this many seconds
+     * ago (end + retention <= now) are removed (tss_store_prune); 0 keeps
+     * everything. */
     int64_t retention_seconds;
     /** Writer: bytes the store's segments, sidecars and tombstones may
      * take; beyond it the oldest windows are removed; 0: no limit. */
@@ -222,7 +223,7 @@ typedef struct tss_prune_result {
 
 /**
  * Writer: removes whole segments, oldest window first — every segment
- * whose window ended more than retention_seconds before `now`, then more
+ * whose window ended at least retention_seconds before `now`, then more
  * until the store holds at most retention_bytes (segments, sidecars and
  * tombstones; the head snapshot cannot be pruned). Each segment goes before
  * its sidecar and tombstones, so a visible segment never lacks them; the
