@@ -6,15 +6,109 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_time.h"
 #include "tsstore/error.h"
 
+/* One dump row; `agg` names the aggregate (rollups only, else NULL). */
+static void dump_row(FILE *out, int fmt, cli_jsonl *j,
+                     const tss_series_info *si, const char *res,
+                     const char *agg, const char *t, int value_kind,
+                     tss_value value)
+{
+    char v[64];
+
+    cli_value(v, sizeof(v), value_kind, value);
+    if (fmt == FMT_JSONL) {
+        cli_jsonl_begin(j);
+        cli_jsonl_id(j, &si->id, si->kind);
+        cli_jsonl_num(j, "time", t);
+        cli_jsonl_value(j, "value", value_kind, value);
+        if (agg) {
+            cli_jsonl_str(j, "resolution", res);
+            cli_jsonl_str(j, "aggregate", agg);
+        }
+        cli_jsonl_end(j);
+    } else if (fmt == FMT_CSV) {
+        cli_csv_id(out, &si->id, si->kind);
+        fprintf(out, ",%s,%s", t, v);
+        if (agg)
+            fprintf(out, ",%s,%s", res, agg);
+        fputc('\n', out);
+    } else {
+        char ident[1600];
+
+        tss_series_id_format(ident, sizeof(ident), &si->id);
+        cli_text_field(out, ident);
+        fputc(' ', out);
+        cli_text_field(out, si->id.ds);
+        fprintf(out, " %s %s", t, v);
+        if (agg)
+            fprintf(out, " %s %s", res, agg);
+        fputc('\n', out);
+    }
+}
+
+/* A gauge rollup's sum, kept until its valid count comes, to print the
+ * mean: a series' aggregates arrive in byte order (min 1, sum 3, valid 6),
+ * each at every resolution in turn, so one slot per resolution. */
+typedef struct sums {
+    tss_point *p;
+    size_t n, cap;
+    int64_t resolution;
+    bool have;
+} sums;
+
+static int sums_keep(sums *m, const tss_series_info *si, const tss_point *pts,
+                     size_t n)
+{
+    if (n > m->cap) {
+        tss_point *np = realloc(m->p, n * sizeof(*np));
+
+        if (!np)
+            return -1;
+        m->p = np;
+        m->cap = n;
+    }
+    memcpy(m->p, pts, n * sizeof(*pts));
+    m->n = n;
+    m->resolution = si->resolution;
+    m->have = true;
+    return 0;
+}
+
+/* Rows of aggregate "mean" = sum / valid (NaN when no value was valid),
+ * printed after the valid counts of the same intervals. */
+static void dump_means(FILE *out, int fmt, cli_jsonl *j,
+                       const tss_series_info *si, const char *res,
+                       const sums *m, const tss_point *valid, size_t n,
+                       int64_t ups)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char t[48];
+        tss_value v;
+
+        while (k < m->n && m->p[k].t < valid[i].t)
+            k++;
+        if (k == m->n || m->p[k].t != valid[i].t)
+            continue;
+        v.gauge = valid[i].v.counter
+                      ? m->p[k].v.gauge / (double)valid[i].v.counter
+                      : NAN;
+        cli_time_epoch(t, sizeof(t), valid[i].t, ups);
+        dump_row(out, fmt, j, si, res, "mean", t, TSS_KIND_GAUGE, v);
+    }
+}
+
 /* Runs ls or dump over a query. */
 int cmd_query(const cli_opts *o, bool dump)
 {
+    sums sum[TSS_MAX_ROLLUPS + 1] = {{0}};
     tss_store *s = NULL;
     tss_store_info info;
     tss_query *q = NULL;
@@ -128,34 +222,35 @@ int cmd_query(const cli_opts *o, bool dump)
             break;
         for (size_t i = 0; i < n; i++) {
             cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
-            cli_value(v, sizeof(v), si.value_kind, pts[i].v);
-            if (fmt == FMT_JSONL) {
-                cli_jsonl_begin(j);
-                cli_jsonl_id(j, &si.id, si.kind);
-                cli_jsonl_num(j, "time", t1);
-                cli_jsonl_value(j, "value", si.value_kind, pts[i].v);
-                if (rollups) {
-                    cli_jsonl_str(j, "resolution", res);
-                    cli_jsonl_str(j, "aggregate", cli_aggregate(si.aggregate));
-                }
-                cli_jsonl_end(j);
-            } else if (fmt == FMT_CSV) {
-                cli_csv_id(out, &si.id, si.kind);
-                fprintf(out, ",%s,%s", t1, v);
-                if (rollups)
-                    fprintf(out, ",%s,%s", res, cli_aggregate(si.aggregate));
-                fputc('\n', out);
-            } else {
-                char ident[1600];
+            dump_row(out, fmt, j, &si, res,
+                     rollups ? cli_aggregate(si.aggregate) : NULL, t1,
+                     si.value_kind, pts[i].v);
+        }
+        if (si.kind != TSS_KIND_GAUGE || !si.aggregate)
+            continue;
+        {
+            sums *m = NULL;
 
-                tss_series_id_format(ident, sizeof(ident), &si.id);
-                cli_text_field(out, ident);
-                fputc(' ', out);
-                cli_text_field(out, si.id.ds);
-                fprintf(out, " %s %s", t1, v);
-                if (rollups)
-                    fprintf(out, " %s %s", res, cli_aggregate(si.aggregate));
-                fputc('\n', out);
+            for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1 && !m; k++)
+                if (sum[k].have && sum[k].resolution == si.resolution)
+                    m = &sum[k];
+            for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1 && !m; k++)
+                if (!sum[k].have)
+                    m = &sum[k];
+            if (!m)
+                continue;
+            if (si.aggregate == TSS_AGGREGATE_MIN) { /* a series begins */
+                m->have = false;
+            } else if (si.aggregate == TSS_AGGREGATE_SUM) {
+                if (sums_keep(m, &si, pts, n) != 0) {
+                    fputs("tsstore: out of memory\n", stderr);
+                    ret = EXIT_ERR;
+                    break;
+                }
+            } else if (si.aggregate == TSS_AGGREGATE_VALID && m->have) {
+                dump_means(out, fmt, j, &si, res, m, pts, n,
+                           info.units_per_second);
+                m->have = false;
             }
         }
     }
@@ -174,6 +269,8 @@ int cmd_query(const cli_opts *o, bool dump)
         ret = EXIT_ERR;
     }
 out:
+    for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1; k++)
+        free(sum[k].p);
     cli_jsonl_free(j);
     tss_query_close(q);
     tss_store_close(s);

@@ -424,6 +424,7 @@ static void check_cli_dump(const char *dir, const ru_rows *want)
     char cmd[8192], line[1024];
     FILE *p;
     size_t rows = 0, per_res[3] = {0}, want_res[3] = {0};
+    size_t means = 0, want_means = 0;
 
     if (!cli) {
         print_message("no CLI given: tsstore dump not checked\n");
@@ -453,6 +454,10 @@ static void check_cli_dump(const char *dir, const ru_rows *want)
         assert_true(ri >= 0);
         assert_int_equal(sscanf(f[7], "%lld.%3d", &sec, &ms), 2);
         assert_true((ri == 0) == (f[10][0] == '\0'));
+        if (strcmp(f[10], "mean") == 0) { /* derived: one per valid row */
+            means++;
+            continue;
+        }
         t = (int64_t)sec * 1000 + ms;
         w = window_of(t);
         assert_true(w >= 0);
@@ -463,9 +468,12 @@ static void check_cli_dump(const char *dir, const ru_rows *want)
         rows++;
     }
     assert_int_equal(pclose(p), 0);
-    for (size_t i = 0; i < want->n; i++)
+    for (size_t i = 0; i < want->n; i++) {
         want_res[want->v[i].res == 0 ? 0 : want->v[i].res == RU_MIN ? 1 : 2]++;
+        want_means += want->v[i].agg == TSS_AGGREGATE_VALID;
+    }
     assert_int_equal(rows, want->n);
+    assert_int_equal(means, want_means);
     for (int i = 0; i < 3; i++)
         assert_int_equal(per_res[i], want_res[i]);
 }
