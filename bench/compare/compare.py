@@ -356,6 +356,10 @@ def writers(b, names):
             [("write_tsstore", b.write_tsstore)],
             {"write_tsstore": "DataDir %s\nSegmentSpan \"60s\"\nGrace \"0\""
              % data}),
+        "tsstore-snap60": (
+            "write_tsstore, SnapshotInterval 60s",
+            [("write_tsstore", b.write_tsstore)],
+            {"write_tsstore": "DataDir %s\nSnapshotInterval \"60s\"" % data}),
         "csv": ("csv", [("csv", None)],
                 {"csv": "DataDir %s\nStoreRates false" % data}),
         "rrdtool": ("rrdtool (defaults)", [("rrdtool", None)],
@@ -567,55 +571,81 @@ def ingest_markdown(ing):
 
 # ---- long run ---------------------------------------------------------------
 
+def unpack_real(a, tmp):
+    """The real collectd csv tree, unpacked once; None without a tarball."""
+    if not a.tarball or not os.path.exists(a.tarball):
+        return None
+    real = os.path.join(tmp, "real-csv")
+    if not os.path.isdir(real):
+        os.makedirs(real)
+        run_cmd(["tar", "-xJf", a.tarball, "-C", real])
+    subdirs = [os.path.join(real, d) for d in os.listdir(real)
+               if os.path.isdir(os.path.join(real, d))]
+    return subdirs[0] if len(subdirs) == 1 else real
+
+
 def section_longrun(b, tmp, a, out):
     """All writers at once, each in its own collectd, for a.minutes."""
     rounds = int(a.minutes * 60 / a.long_interval)
-    daemons = []
+    loads = []  # (name, data, block without Rounds/Interval)
     for S in a.long_series:
+        loads.append(("synthetic-%d" % S, "synthetic", S, "Series %d" % S))
+    real = unpack_real(a, tmp) if a.long_replay else None
+    if a.long_replay and not real and a.smoke:  # exercise the replay code
+        real = os.path.join(tmp, "replay-csv")
+        run_cmd([b.gen_csv, "--series", "10", "--points", "20", real])
+    for c in a.long_replay if real else []:
+        loads.append(("real-x%d" % c, "real", c,
+                      "ReplayDir %s\nCopies %d" % (quote(real), c)))
+    daemons = []
+    for lname, kind, size, lblock in loads:
         for w in writers(b, a.long_writers):
             for dec in ([-1, 2] if w[0] == "tsstore" and a.long_decimals
-                        else [-1]):
-                name = "%s-%d%s" % (w[0], S, "-dec2" if dec == 2 else "")
+                        and kind == "synthetic" else [-1]):
+                name = "%s-%s%s" % (w[0], lname, "-dec2" if dec == 2 else "")
                 root = os.path.join(tmp, "long-" + name)
-                block = ("Series %d\nInterval %g\nRounds %d\nDecimals %d"
-                         % (S, a.long_interval, rounds, dec))
+                status = os.path.join(root, "status.json")
+                block = ("%s\nInterval %g\nRounds %d\nDecimals %d\n"
+                         "StatusFile %s" % (lblock, a.long_interval, rounds,
+                                            dec, quote(status)))
                 d = make_daemon(b, root, w, block, a.long_interval)
-                daemons.append((name, w, S, dec, d))
+                daemons.append((name, w, lname, dec, d))
     res = {}
     try:
-        for _, _, _, _, d in daemons:
+        for *_, d in daemons:
             d.start()
         log("longrun: %d daemons, %d rounds of %g s (%.0f min)"
             % (len(daemons), rounds, a.long_interval,
                rounds * a.long_interval / 60))
-        trace = {n: [] for n, _, _, _, _ in daemons}
+        trace = {n: [] for n, *_ in daemons}
         t0 = time.monotonic()
         pending = list(daemons)
         while pending:
             time.sleep(min(10, a.long_interval))
             for item in list(pending):
-                n, _, _, _, d = item
+                n, *_, d = item
                 s = sample(d.pid)
+                m = d.marker()
                 trace[n].append((round(s["t"] - t0, 1), s["write_bytes"],
-                                 s["wchar"], s["cpu"]))
-                if d.marker() >= rounds:
+                                 s["wchar"], s["cpu"], m))
+                if m >= rounds:
                     pending.remove(item)
                     res[n] = {"end": s}
             if time.monotonic() - t0 > rounds * a.long_interval * 3 + 300:
                 raise Failure("longrun: daemons did not finish")
-        for n, w, S, dec, d in daemons:
-            d.flush()
-        for n, w, S, dec, d in daemons:
+        for n, w, lname, dec, d in daemons:
             fin = d.stop()
+            with open(os.path.join(d.root, "status.json")) as f:
+                pts = json.load(f)["values"]
             data = os.path.join(d.root, "data")
-            pts = S * rounds
             kinds = {}
             for sub in ("segments", "_coverage", "head"):
                 p = os.path.join(data, sub)
                 if os.path.isdir(p):
                     kinds[sub] = file_bytes(p)
             res[n].update({
-                "writer": w[0], "series": S, "decimals": dec,
+                "writer": w[0], "label": w[1], "load": lname,
+                "series": pts // rounds, "decimals": dec,
                 "points": pts, "rounds": rounds,
                 "write_bytes": fin["write_bytes"],
                 "write_bytes_per_point": fin["write_bytes"] / pts,
@@ -628,7 +658,7 @@ def section_longrun(b, tmp, a, out):
             if not a.keep:
                 shutil.rmtree(d.root, ignore_errors=True)
     except BaseException:
-        for _, _, _, _, d in daemons:
+        for *_, d in daemons:
             d.kill()
         raise
     out["longrun"] = {"minutes": a.minutes, "interval": a.long_interval,
@@ -642,24 +672,39 @@ def longrun_markdown(lr):
              "write_bytes (wait4 ru_oublock × 512, start to exit)."
              % (lr["rounds"], lr["interval"], lr["rounds"] * lr["interval"]
                 / 60), "",
-             "| writer | series | points | write_bytes/point | "
+             "| data | writer | series | points | write_bytes/point | "
+             "– after the first minute | "
              "written by write() (wchar)/point | files at the end, bytes/point "
-             "| vs write_tsstore |", "|---|---|---|---|---|---|---|"]
+             "| vs write_tsstore |", "|---|---|---|---|---|---|---|---|---|"]
     res = lr["results"]
-    for n, r in sorted(res.items(), key=lambda kv: (kv[1]["series"],
-                                                   kv[1]["writer"], kv[1]["decimals"])):
-        base = res.get("tsstore-%d" % r["series"])
-        label = r["writer"] + (" (gauges with 2 decimals)"
-                               if r["decimals"] == 2 else "")
+    for n, r in sorted(res.items(), key=lambda kv: (
+            kv[1].get("load", ""), kv[1]["series"], kv[1]["writer"],
+            kv[1]["decimals"])):
+        base = [x for x in res.values() if x["writer"] == "tsstore" and
+                x.get("load") == r.get("load") and x["decimals"] == -1 and
+                x["series"] == r["series"]]
+        base = base[0] if base else None
+        label = r["label"] + (" (gauges with 2 decimals)"
+                              if r["decimals"] == 2 else "")
         files = ", ".join("%s %.2f" % (k, v / r["points"])
                           for k, v in r["files"].items())
-        lines.append("| %s | %d | %d | **%.2f** | %.2f | %.2f%s | %s |" % (
-            label, r["series"], r["points"], r["write_bytes_per_point"],
-            r["wchar_per_point"], r["file_bytes"] / r["points"],
-            " (" + files + ")" if files else "",
-            ratio(r["write_bytes_per_point"],
-                  base["write_bytes_per_point"], "%.0f×")
-            if base and r["writer"] != "tsstore" else ""))
+        steady = "–"
+        tr = [x for x in r["trace"] if len(x) > 4]
+        first = [x for x in tr if x[0] >= 60]
+        if first and tr[-1][4] > first[0][4]:
+            steady = "%.2f" % ((r["write_bytes_at_last_round"] - first[0][1])
+                               / ((r["rounds"] - first[0][4]) * r["series"]))
+        vs = ""
+        if base and r["writer"] in ("csv", "rrdtool", "rrdtool-cache"):
+            vs = ratio(r["write_bytes_per_point"],
+                       base["write_bytes_per_point"], "%.0f×")
+        lines.append("| %s | %s | %d | %d | **%.2f** | %s | %.2f | %.2f%s "
+                     "| %s |"
+                     % (r.get("load", "synthetic").split("-")[0], label,
+                        r["series"], r["points"],
+                        r["write_bytes_per_point"], steady,
+                        r["wchar_per_point"], r["file_bytes"] / r["points"],
+                        " (" + files + ")" if files else "", vs))
     return "\n".join(lines)
 
 
@@ -740,12 +785,8 @@ def compress_one(b, tmp, name, csvdir, a, windows=None):
 def section_compression(b, tmp, a, out):
     res = {}
     # the real data
-    if a.tarball and os.path.exists(a.tarball):
-        real = os.path.join(tmp, "real-csv")
-        os.makedirs(real)
-        run_cmd(["tar", "-xJf", a.tarball, "-C", real])
-        subdirs = [os.path.join(real, d) for d in os.listdir(real)]
-        csvdir = subdirs[0] if len(subdirs) == 1 else real
+    csvdir = unpack_real(a, tmp)
+    if csvdir:
         log("compression: real data")
         res["real"] = compress_one(b, tmp, "real", csvdir, a)
         log("compression: real data, checking every sample")
@@ -1332,9 +1373,13 @@ def main():
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--long-interval", type=float, default=10)
     ap.add_argument("--long-series", default="1000,5000")
-    ap.add_argument("--long-writers", default="null,tsstore,csv,rrdtool")
+    ap.add_argument("--long-writers",
+                    default="null,tsstore,tsstore-snap60,csv,rrdtool")
     ap.add_argument("--long-decimals", type=int, default=1,
                     help="also run write_tsstore with 2-decimal gauges")
+    ap.add_argument("--long-replay", default="2,10",
+                    help="also replay the real data (--tarball) with these "
+                    "numbers of copies (527 series each); '' for none")
     # compression
     ap.add_argument("--syn-series", type=int, default=10000)
     ap.add_argument("--syn-points", type=int, default=8640)
@@ -1355,6 +1400,7 @@ def main():
         a.interval = 0.2
         a.writers = "null,tsstore,csv,rrdtool"
         a.minutes, a.long_interval, a.long_series = 0.05, 0.5, "20"
+        a.long_replay = "1"
         a.long_writers = "tsstore,csv"
         a.syn_series, a.syn_points = 40, 800
         a.query_series, a.query_days, a.query_interval = 5, 0.2, 60
@@ -1362,7 +1408,8 @@ def main():
         a.tarball = None
     a.writers = a.writers.split(",")
     a.long_writers = a.long_writers.split(",")
-    a.long_series = [int(x) for x in a.long_series.split(",")]
+    a.long_series = [int(x) for x in a.long_series.split(",") if x]
+    a.long_replay = [int(x) for x in a.long_replay.split(",") if x]
     a.scale_series = [int(x) for x in a.scale_series.split(",")]
     only = a.only.split(",")
     for s in only:

@@ -19,6 +19,9 @@
  *     Decimals -1         # noisy gauges rounded to this many decimals;
  *                         #   -1: full precision
  *     Seed 20240601
+ *     ReplayDir "/path"   # replay a collectd csv plugin tree instead of
+ *                         #   generating series (see below)
+ *     Copies 1            # ReplayDir: replicas, hosts "<host>-<copy>"
  *     StatusFile "/path"  # written after the last round (JSON): rounds,
  *                         #   values, when the rounds after the pause began
  *                         #   (epoch seconds), seconds spent dispatching
@@ -30,6 +33,15 @@
  * (unixsock GETVAL) once a write thread has taken it, i.e. once the values
  * queued before it have been handed to the writers (with one write thread;
  * with several, all but the last few).
+ *
+ * ReplayDir: every csv file under the tree (<host>/<plugin>[-<pinst>]/
+ * <type>[-<tinst>]-YYYY-MM-DD, as the csv plugin writes them; one day
+ * each, no joining) becomes one value list with the type's data sources
+ * (types.db); round k dispatches each file's k-th line (wrapping around),
+ * `Copies` times. Times are the round's time plus the line's own jitter
+ * (its offset from a 1 s grid through the file's first time: collectd's
+ * read loop jitter on the real data), so the real values and timing
+ * shapes reach the writer at any interval.
  *
  * Shapes: shapes.h (the mix of bench/bench_data.c's synthetic set). Types
  * (types.db): gauge, derive, counter; one data source "value". 5% of the
@@ -47,6 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "shapes.h"
@@ -58,8 +72,23 @@ static struct {
     double interval, step;
     int decimals;
     bool burst;
-    char *start_file, *resume_file, *status_file;
-} conf = {10000, 100, 0, 20240601, 0, 0, 10, -1, false, NULL, NULL, NULL};
+    char *start_file, *resume_file, *status_file, *replay_dir;
+    uint64_t copies;
+} conf = {10000, 100,   0,    20240601, 0,    0,    10,
+          -1,    false, NULL, NULL,     NULL, NULL, 1};
+
+/* ReplayDir: one csv file */
+typedef struct rp_file {
+    char host[DATA_MAX_NAME_LEN], plugin[DATA_MAX_NAME_LEN],
+        plugin_instance[DATA_MAX_NAME_LEN], type[DATA_MAX_NAME_LEN],
+        type_instance[DATA_MAX_NAME_LEN];
+    size_t nds, nrows;
+    value_t *values; /* nrows * nds */
+    int64_t *jitter; /* ms, per row */
+} rp_file;
+
+static rp_file *rp;
+static size_t nrp, values_per_round;
 
 static lg_series *series;
 static uint64_t done_rounds;
@@ -83,6 +112,33 @@ static void marker(cdtime_t t, cdtime_t interval)
     plugin_dispatch_values(&vl);
 }
 
+static void replay_round(cdtime_t t, cdtime_t interval)
+{
+    value_list_t vl = VALUE_LIST_INIT;
+
+    vl.interval = interval;
+    for (uint64_t c = 0; c < conf.copies; c++)
+        for (size_t i = 0; i < nrp; i++) {
+            rp_file *f = &rp[i];
+            size_t k = done_rounds % f->nrows;
+            int64_t j = f->jitter[k];
+
+            vl.values = f->values + k * f->nds;
+            vl.values_len = f->nds;
+            vl.time = j >= 0 ? t + MS_TO_CDTIME_T(j) : t - MS_TO_CDTIME_T(-j);
+            snprintf(vl.host, sizeof(vl.host), "%.100s-%" PRIu64, f->host, c);
+            memcpy(vl.plugin, f->plugin, sizeof(vl.plugin));
+            memcpy(vl.plugin_instance, f->plugin_instance,
+                   sizeof(vl.plugin_instance));
+            memcpy(vl.type, f->type, sizeof(vl.type));
+            memcpy(vl.type_instance, f->type_instance,
+                   sizeof(vl.type_instance));
+            plugin_dispatch_values(&vl);
+        }
+    done_rounds++;
+    marker(t, interval);
+}
+
 /* One round: every series once, at time t. */
 static void dispatch_round(cdtime_t t, cdtime_t interval, double secs)
 {
@@ -90,6 +146,10 @@ static void dispatch_round(cdtime_t t, cdtime_t interval, double secs)
     value_t v;
     lg_value x;
 
+    if (rp) {
+        replay_round(t, interval);
+        return;
+    }
     vl.values = &v;
     vl.values_len = 1;
     vl.interval = interval;
@@ -134,8 +194,8 @@ static void write_status(void)
             "{\"rounds\": %" PRIu64 ", \"values\": %" PRIu64
             ", \"phase_start\": %.6f, \"phase_seconds\": %.6f"
             ", \"end_time\": %.6f}\n",
-            done_rounds, done_rounds * conf.series, phase_start, phase_seconds,
-            end_time);
+            done_rounds, done_rounds * values_per_round, phase_start,
+            phase_seconds, end_time);
     fclose(f);
     rename(tmp, conf.status_file);
 }
@@ -239,6 +299,11 @@ static int lg_config(oconfig_item_t *ci)
             }
         } else if (strcasecmp(c->key, "StartFile") == 0) {
             rc = get_string(c, &conf.start_file);
+        } else if (strcasecmp(c->key, "ReplayDir") == 0) {
+            rc = get_string(c, &conf.replay_dir);
+        } else if (strcasecmp(c->key, "Copies") == 0) {
+            if (!(rc = get_number(c, &d)))
+                conf.copies = d >= 1 ? (uint64_t)d : 1;
         } else if (strcasecmp(c->key, "StatusFile") == 0) {
             rc = get_string(c, &conf.status_file);
         } else {
@@ -251,6 +316,162 @@ static int lg_config(oconfig_item_t *ci)
     return 0;
 }
 
+/* "1795274074.604" -> ms */
+static int64_t parse_ms(const char *s)
+{
+    char *end;
+    int64_t ms = strtoll(s, &end, 10) * 1000, mul = 100;
+
+    if (*end == '.')
+        for (end++; *end >= '0' && *end <= '9' && mul; end++, mul /= 10)
+            ms += (*end - '0') * mul;
+    return ms;
+}
+
+static int load_file(const char *path, const char *host, const char *pdir,
+                     const char *fname)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL, *tinst;
+    size_t cap = 0, n = strlen(fname);
+    const data_set_t *ds;
+    rp_file *r;
+    int64_t t0 = 0;
+
+    if (!f)
+        return -1;
+    if (n < 12 || fname[n - 11] != '-') {
+        fclose(f);
+        return 0;
+    }
+    rp = realloc(rp, (nrp + 1) * sizeof(*rp));
+    if (!rp) {
+        fclose(f);
+        return -1;
+    }
+    r = &rp[nrp];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->host, sizeof(r->host), "%.127s", host);
+    snprintf(r->plugin, sizeof(r->plugin), "%.127s", pdir);
+    if (strchr(r->plugin, '-')) {
+        snprintf(r->plugin_instance, sizeof(r->plugin_instance), "%s",
+                 strchr(r->plugin, '-') + 1);
+        *strchr(r->plugin, '-') = '\0';
+    }
+    snprintf(r->type, sizeof(r->type), "%.*s", (int)(n - 11), fname);
+    if ((tinst = strchr(r->type, '-'))) {
+        snprintf(r->type_instance, sizeof(r->type_instance), "%s", tinst + 1);
+        *tinst = '\0';
+    }
+    if (!(ds = plugin_get_ds(r->type))) {
+        WARNING(PLUGIN ": %s: type %s not in types.db; skipped", path, r->type);
+        fclose(f);
+        return 0;
+    }
+    r->nds = ds->ds_num;
+    while (getline(&line, &cap, f) > 0) {
+        char *save = NULL, *tok = strtok_r(line, ",\r\n", &save);
+        size_t k = 0;
+
+        if (!tok || strcmp(tok, "epoch") == 0)
+            continue;
+        r->values =
+            realloc(r->values, (r->nrows + 1) * r->nds * sizeof(value_t));
+        r->jitter = realloc(r->jitter, (r->nrows + 1) * sizeof(int64_t));
+        if (!r->values || !r->jitter)
+            break;
+        if (r->nrows == 0)
+            t0 = parse_ms(tok);
+        r->jitter[r->nrows] = parse_ms(tok) - t0 - (int64_t)r->nrows * 1000;
+        if (r->jitter[r->nrows] > 400 || r->jitter[r->nrows] < -400)
+            r->jitter[r->nrows] = 0; /* a skipped second: no jitter */
+        for (; k < r->nds && (tok = strtok_r(NULL, ",\r\n", &save)); k++) {
+            value_t *v = &r->values[r->nrows * r->nds + k];
+
+            if (ds->ds[k].type == DS_TYPE_GAUGE)
+                v->gauge = strtod(tok, NULL);
+            else if (ds->ds[k].type == DS_TYPE_DERIVE)
+                v->derive = strtoll(tok, NULL, 10);
+            else if (ds->ds[k].type == DS_TYPE_COUNTER)
+                v->counter = strtoull(tok, NULL, 10);
+            else
+                v->absolute = strtoull(tok, NULL, 10);
+        }
+        if (k == r->nds)
+            r->nrows++;
+    }
+    free(line);
+    fclose(f);
+    if (r->nrows > 0) {
+        nrp++;
+        values_per_round += r->nds;
+    } else {
+        free(r->values);
+        free(r->jitter);
+    }
+    return 0;
+}
+
+/* <dir>/<host>/<plugin dir>/<file>: three levels, names sorted by readdir
+ * order (the replay order does not matter). */
+static int load_replay(const char *dir)
+{
+    DIR *d1 = opendir(dir);
+    struct dirent *h;
+
+    if (!d1) {
+        ERROR(PLUGIN ": ReplayDir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((h = readdir(d1))) {
+        char p1[4096];
+        DIR *d2;
+        struct dirent *pd;
+
+        if (h->d_name[0] == '.')
+            continue;
+        snprintf(p1, sizeof(p1), "%s/%s", dir, h->d_name);
+        if (!(d2 = opendir(p1)))
+            continue;
+        while ((pd = readdir(d2))) {
+            char p2[4096 + 256];
+            DIR *d3;
+            struct dirent *fe;
+
+            if (pd->d_name[0] == '.')
+                continue;
+            snprintf(p2, sizeof(p2), "%s/%s", p1, pd->d_name);
+            if (!(d3 = opendir(p2)))
+                continue;
+            while ((fe = readdir(d3))) {
+                char p3[4096 + 512];
+
+                if (fe->d_name[0] == '.')
+                    continue;
+                snprintf(p3, sizeof(p3), "%s/%s", p2, fe->d_name);
+                if (load_file(p3, h->d_name, pd->d_name, fe->d_name) != 0) {
+                    ERROR(PLUGIN ": cannot read %s", p3);
+                    closedir(d3);
+                    closedir(d2);
+                    closedir(d1);
+                    return -1;
+                }
+            }
+            closedir(d3);
+        }
+        closedir(d2);
+    }
+    closedir(d1);
+    if (nrp == 0) {
+        ERROR(PLUGIN ": ReplayDir %s: no csv files", dir);
+        return -1;
+    }
+    values_per_round *= conf.copies;
+    INFO(PLUGIN ": replaying %zu files (%zu values per round)", nrp,
+         values_per_round);
+    return 0;
+}
+
 static int lg_init(void)
 {
     series = calloc(conf.series ? conf.series : 1, sizeof(*series));
@@ -259,8 +480,15 @@ static int lg_init(void)
         return -1;
     }
     rng = conf.seed;
-    for (uint64_t i = 0; i < conf.series; i++)
-        series_init(&series[i], i);
+    values_per_round = conf.series;
+    if (conf.replay_dir) {
+        values_per_round = 0;
+        if (load_replay(conf.replay_dir) != 0)
+            return -1;
+    } else {
+        for (uint64_t i = 0; i < conf.series; i++)
+            series_init(&series[i], i);
+    }
     plugin_register_complex_read(
         NULL, PLUGIN, lg_read,
         conf.interval > 0 ? DOUBLE_TO_CDTIME_T(conf.interval) : 0, NULL);
@@ -273,6 +501,15 @@ static int lg_shutdown(void)
 {
     free(series);
     series = NULL;
+    for (size_t i = 0; i < nrp; i++) {
+        free(rp[i].values);
+        free(rp[i].jitter);
+    }
+    free(rp);
+    rp = NULL;
+    nrp = 0;
+    free(conf.replay_dir);
+    conf.replay_dir = NULL;
     free(conf.start_file);
     free(conf.resume_file);
     free(conf.status_file);
