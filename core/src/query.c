@@ -580,16 +580,18 @@ int tss_query_seek(tss_query *q, const tss_series_id *id, int kind,
 
     if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
         return rc;
-    while (lo < hi) { /* first ref with a key >= the one sought */
+    /* by the series key: a rollup's refs carry an aggregate byte after it
+     * (series keys are prefix-free, so the refs' order is the same) */
+    while (lo < hi) { /* first ref with a series key >= the one sought */
         size_t mid = lo + (hi - lo) / 2;
 
-        if (tss_key_cmp(q->refs[mid].key, q->refs[mid].key_len, key, len) < 0)
+        if (tss_key_cmp(q->refs[mid].key, q->refs[mid].skey_len, key, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     if (lo == q->nrefs ||
-        tss_key_cmp(q->refs[lo].key, q->refs[lo].key_len, key, len) != 0)
+        tss_key_cmp(q->refs[lo].key, q->refs[lo].skey_len, key, len) != 0)
         return 0;
     q->pos = lo;
     rc = tss_query_next(q, out);
