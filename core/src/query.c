@@ -94,9 +94,11 @@ static bool in_range(const tss_filter *f, int64_t lo, int64_t hi)
     return (!f->has_from || hi >= f->from) && (!f->has_to || lo <= f->to);
 }
 
-/* A segment another one supersedes is invisible (compaction output).
- * Every segment's supersede list counts, so none is closed before all
- * are marked. */
+/* A segment another one supersedes is invisible (compaction output, a
+ * rollup). A segment supersedes only segments within its window, which
+ * for a rollup holds several raw windows (and finer rollups): not only
+ * those of its start. Every segment's supersede list counts, so none is
+ * closed before all are marked. */
 static int drop_superseded(tss_query *q)
 {
     bool *gone = tss_calloc(q->nsegs ? q->nsegs : 1, sizeof(*gone));
@@ -107,7 +109,8 @@ static int drop_superseded(tss_query *q)
     for (size_t i = 0; i < q->nsegs; i++)
         for (size_t j = 0; j < q->nsegs && !gone[i]; j++)
             for (size_t u = 0; u < q->segs[j]->nsupersedes && !gone[i]; u++)
-                gone[i] = q->segs[j]->name.start == q->segs[i]->name.start &&
+                gone[i] = q->segs[j]->name.start <= q->segs[i]->name.start &&
+                          q->segs[i]->name.end <= q->segs[j]->name.end &&
                           memcmp(q->segs[j]->supersedes[u],
                                  q->segs[i]->name.uuid, 16) == 0;
     for (size_t i = 0; i < q->nsegs; i++) {
