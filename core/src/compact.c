@@ -360,7 +360,11 @@ int tss_compact_window(tss_storage *st, const tss_store_info *info,
     }
     building = false;
     if (bld.nseries == 0) {
+        /* every point deleted: no successor hides the old segments, so
+         * the caller removes them once the table coverage no longer
+         * claims them (tss_compact_window's contract) */
         tss_seg_builder_abort(&bld);
+        goto out;
     } else {
         if ((rc = tss_seg_builder_finish(&bld)) != 0 ||
             (rc = tss_sidecar_encode(&out->cov, &cov)) != 0)

@@ -40,7 +40,10 @@ typedef struct tss_compact_out {
  * without the points `del` and their tombstones delete; writes its sidecar
  * first; then removes the old segments with their sidecars and
  * tombstones. On error the old segments stay visible (unless the new one
- * was written, which supersedes them).
+ * was written, which supersedes them). If every point was deleted
+ * (out->wrote false) nothing is written or removed: nothing supersedes
+ * the old segments, so the caller invalidates the table coverage
+ * (tss_store_cov_invalidate) before it removes them.
  */
 int tss_compact_window(tss_storage *st, const tss_store_info *info,
                        const tss_seg_name *segs, size_t n, uint64_t seq,

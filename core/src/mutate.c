@@ -689,7 +689,7 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
     bool *done = NULL;
     size_t n = 0;
     uint64_t leftovers;
-    bool touched = false;
+    bool touched = false, invalidated = false;
     int rc;
 
     if (!s->head)
@@ -752,10 +752,20 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
             /* spent even when it failed: the segment may be on disk, and
              * two segments of one seq break the coverage's covered_seq */
             s->next_seq++;
+            /* every point deleted: the old segments go without a
+             * successor, which the table snapshot would not notice after
+             * a crash (as retention and a rollup's Keep) */
+            if (rc == 0 && !co.wrote && !invalidated &&
+                (rc = tss_store_cov_invalidate(s)) == 0)
+                invalidated = true;
+            for (size_t k = 0; rc == 0 && !co.wrote && k < g; k++)
+                rc = tss_remove_segment(s->st, &grp[k]);
             if (rc) {
                 tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
                         "compaction of window %" PRId64 " failed: %s",
                         segs[i].start, tss_error_last());
+                /* ours after a failed removal (else empty) */
+                tss_sidecar_free(&co.cov);
                 break; /* the coverage still follows what changed */
             }
             res->compacted++;
