@@ -24,7 +24,7 @@
 
 static const uint8_t MAGIC[8] = {0x89, 'T', 'S', 'H', 'B', 'S', '\r', '\n'};
 #define LOG_MAGIC 0x314c5354u /* "TSL1" */
-#define SPAN 7200000
+#define SPAN 600000           /* the span of the store gen_corpus builds */
 #define NOW INT64_C(1800000000000)
 
 static const tss_store_info info = {

@@ -326,6 +326,11 @@ static void gen_store(void)
         die("snapshot");
     copy_snapshot("sealed");
     copy_store_files("sealed");
+    /* a delta record on the new base */
+    fill(s, now - now % SPAN + 30000, now - now % SPAN + 60000, 330);
+    if (tss_store_snapshot(s, now + 3500, TSS_SNAP_SYNC) != 0)
+        die("snapshot");
+    copy_snapshot("sealed-delta");
 
     /* late points: a second segment of the first window */
     fill(s, T0 + 100000, T0 + 160000, 400);
