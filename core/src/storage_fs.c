@@ -529,7 +529,9 @@ int tss_storage_open_append(tss_storage *st, const char *rel, int *fdout,
                         FILE_MODE);
     if (fd < 0) {
         rc = tss_error_set_errno(errno, "open", rel);
-    } else if (st->io->fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    } else if (st->io->fstat(fd, &sb) != 0) {
+        rc = tss_error_set_errno(errno, "stat", rel);
+    } else if (!S_ISREG(sb.st_mode)) {
         rc = tss_error_set(TSS_EIO, "open %s: not a regular file", rel);
     } else if (st->io->fsync(dfd) != 0) { /* the new name must last too */
         rc = fsync_failed(st, errno, rel);
