@@ -503,6 +503,23 @@ static cov_node *table_entry(tss_covtable *t, const uint8_t *key, size_t len)
     return n;
 }
 
+/* Adds absolute buckets [lo, hi] to a series' bitmap and to `all`, the
+ * part that has a bitmap value. */
+static void add_bucket_run(roaring_bitmap_t *bm, roaring_bitmap_t *all,
+                           int64_t lo, int64_t hi)
+{
+    int64_t vlo = lo - TSS_COV_BASE_BUCKET, vhi = hi - TSS_COV_BASE_BUCKET;
+
+    if (vlo < 0)
+        vlo = 0;
+    if (vhi > (int64_t)UINT32_MAX)
+        vhi = UINT32_MAX;
+    if (vlo > vhi)
+        return;
+    roaring_bitmap_add_range_closed(bm, (uint32_t)vlo, (uint32_t)vhi);
+    roaring_bitmap_add_range_closed(all, (uint32_t)vlo, (uint32_t)vhi);
+}
+
 int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
 {
     int64_t base = floor_div(sc->window_start, sc->bucket_width);
@@ -513,18 +530,32 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
         const tss_cov_entry *e = &sc->entries[i];
         cov_node *n = table_entry(t, e->key, e->key_len);
         roaring_uint32_iterator_t it;
+        uint32_t buf[256], got;
+        int64_t run_lo = 0, run_hi = 0;
+        bool in_run = false;
 
         if (!n)
             return tss_error_set(TSS_ENOMEM, "out of memory");
+        /* by runs of consecutive buckets (a series that reports steadily
+         * is one run per window): one range insert each, not one insert
+         * per bucket, which made a rebuild of a year of sidecars take
+         * minutes */
         roaring_init_iterator(e->bm, &it);
-        for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
-            int64_t v = tss_cov_bucket_value(base + (int64_t)it.current_value);
+        while ((got = roaring_read_uint32_iterator(&it, buf, 256)) > 0)
+            for (uint32_t k = 0; k < got; k++) {
+                int64_t b = base + (int64_t)buf[k];
 
-            if (v >= 0) {
-                roaring_bitmap_add(n->e.bm, (uint32_t)v);
-                roaring_bitmap_add(t->all, (uint32_t)v);
+                if (in_run && b == run_hi + 1) {
+                    run_hi = b;
+                    continue;
+                }
+                if (in_run)
+                    add_bucket_run(n->e.bm, t->all, run_lo, run_hi);
+                run_lo = run_hi = b;
+                in_run = true;
             }
-        }
+        if (in_run)
+            add_bucket_run(n->e.bm, t->all, run_lo, run_hi);
         if (e->interval > 0)
             n->e.interval = e->interval;
     }
@@ -817,9 +848,13 @@ int tss_covtable_save(tss_covtable *t, tss_storage *st)
     if ((rc = table_encode(t, version, &img)) != 0)
         goto out;
     snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar", version);
-    if ((rc = tss_storage_write_new(st, rel, img.data, img.len)) != 0)
-        goto out;
+    rc = tss_storage_write_new(st, rel, img.data, img.len);
+    /* spent even when the write failed: one that failed after its link()
+     * (the directory's fsync) leaves the file, and a retry under the same
+     * name would fail with TSS_EEXISTS for ever */
     t->version = version;
+    if (rc != 0)
+        goto out;
     /* keep the new version and its predecessor; older ones are garbage */
     if (list_versions(st, &vers, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
