@@ -442,6 +442,10 @@ struct tss_covtable {
     roaring_bitmap_t *all;
     int64_t bucket_width;
     uint64_t version, covered_seq;
+    /* the highest version a save tried, even if it failed: a write_new
+     * that failed after its link() (the directory's fsync) leaves the
+     * file, and a retry under that name would fail for ever */
+    uint64_t tried;
 };
 
 int tss_covtable_new(tss_covtable **out, int64_t bucket_width)
@@ -601,6 +605,11 @@ uint64_t tss_covtable_version(const tss_covtable *t)
 void tss_covtable_set_version(tss_covtable *t, uint64_t version)
 {
     t->version = version;
+}
+
+uint64_t tss_covtable_spent(const tss_covtable *t)
+{
+    return t->tried > t->version ? t->tried : t->version;
 }
 
 const tss_cov_entry *tss_covtable_get(const tss_covtable *t, const uint8_t *key,
@@ -838,7 +847,7 @@ int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
 int tss_covtable_save(tss_covtable *t, tss_storage *st)
 {
     tss_buf img = {0};
-    uint64_t version = t->version + 1, *vers;
+    uint64_t version = tss_covtable_spent(t) + 1, *vers;
     char rel[96];
     size_t n;
     int rc;
@@ -848,13 +857,10 @@ int tss_covtable_save(tss_covtable *t, tss_storage *st)
     if ((rc = table_encode(t, version, &img)) != 0)
         goto out;
     snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar", version);
-    rc = tss_storage_write_new(st, rel, img.data, img.len);
-    /* spent even when the write failed: one that failed after its link()
-     * (the directory's fsync) leaves the file, and a retry under the same
-     * name would fail with TSS_EEXISTS for ever */
-    t->version = version;
-    if (rc != 0)
+    t->tried = version;
+    if ((rc = tss_storage_write_new(st, rel, img.data, img.len)) != 0)
         goto out;
+    t->version = version;
     /* keep the new version and its predecessor; older ones are garbage */
     if (list_versions(st, &vers, &n) == 0) {
         for (size_t i = 0; i < n; i++) {

@@ -155,6 +155,9 @@ void tss_covtable_set_covered_seq(tss_covtable *t, uint64_t seq);
 uint64_t tss_covtable_version(const tss_covtable *t);
 /** Sets the version the next save builds on (it saves version + 1). */
 void tss_covtable_set_version(tss_covtable *t, uint64_t version);
+/** The highest version a save of `t` wrote or tried to write: a table
+ * that replaces `t` is numbered from it. */
+uint64_t tss_covtable_spent(const tss_covtable *t);
 
 /**
  * Loads the highest table snapshot version that reads back valid (older
@@ -169,7 +172,9 @@ int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
 /**
  * Writes the table as version (current + 1) with write_new, then removes
  * versions older than the new one's predecessor. On failure the previous
- * snapshot stays the valid one.
+ * snapshot stays the valid one (and tss_covtable_version the same), but the
+ * number is spent: the file may have reached the disk, so the next save
+ * takes the one after it (tss_covtable_spent).
  */
 int tss_covtable_save(tss_covtable *t, tss_storage *st) TSS_WUR;
 

@@ -308,13 +308,13 @@ int tss_store_cov_invalidate(tss_store *s)
 
     if (rc)
         return rc;
-    tss_covtable_set_version(empty, tss_covtable_version(s->cov));
+    tss_covtable_set_version(empty, tss_covtable_spent(s->cov));
     rc = tss_covtable_save(empty, s->st);
-    if (rc == 0) {
-        /* the rebuild saves above it */
-        tss_covtable_set_version(s->cov, tss_covtable_version(empty));
+    /* the rebuild saves above it (above its number also when the save
+     * failed: the file may be on disk all the same) */
+    tss_covtable_set_version(s->cov, tss_covtable_spent(empty));
+    if (rc == 0)
         s->cov_stale = true;
-    }
     tss_covtable_free(empty);
     return rc;
 }
@@ -327,8 +327,9 @@ int tss_store_cov_rebuild(tss_store *s)
 
     if (rc)
         return rc;
-    /* the new version outranks every old one */
-    tss_covtable_set_version(fresh, tss_covtable_version(s->cov));
+    /* the new version outranks every old one (and any a failed save
+     * may have left) */
+    tss_covtable_set_version(fresh, tss_covtable_spent(s->cov));
     tss_covtable_free(s->cov);
     s->cov = fresh;
     s->cov_stale = false;
