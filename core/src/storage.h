@@ -22,7 +22,8 @@
  * A failed fsync puts the handle in a sticky failed state (as SQLite's pager
  * and LMDB do): the kernel may have dropped the dirty pages, so no later
  * write through this handle can be trusted to be durable. Every write call
- * then fails with TSS_EFAILED until the owner reopens the storage.
+ * then fails with TSS_EFAILED, its message naming the fsync that failed,
+ * until the owner reopens the storage.
  *
  * Paths are relative to the store root, '/'-separated, without "." or ".."
  * components. Every directory component is opened with O_NOFOLLOW, so a
@@ -49,6 +50,9 @@ typedef struct tss_storage {
     const tss_io_ops *io;
     char *root; /* the store path, for messages only */
     atomic_bool failed;
+    /* the first failed fsync's message ("fsync <path>: <strerror>"), set
+     * once, so that every refusal after it says what failed */
+    _Atomic(char *) failed_msg;
 } tss_storage;
 
 /**

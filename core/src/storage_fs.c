@@ -138,19 +138,28 @@ static bool valid_rel(const char *rel)
 
 static int fail_if_sticky(tss_storage *st, const char *rel)
 {
-    if (atomic_load(&st->failed))
+    if (atomic_load(&st->failed)) {
+        const char *why = atomic_load(&st->failed_msg);
+
         return tss_error_set(TSS_EFAILED,
                              "write %s: storage of %s is in the failed state "
-                             "after an fsync error; reopen it",
-                             rel, st->root);
+                             "after an fsync error (%s); reopen it",
+                             rel, st->root, why ? why : "?");
+    }
     return 0;
 }
 
 /* fsync failed: the page cache may have dropped our data; refuse writes. */
 static int fsync_failed(tss_storage *st, int err, const char *rel)
 {
+    int rc = tss_error_set_errno(err, "fsync", rel);
+    char *msg = tss_strdup(tss_error_last()), *none = NULL;
+
+    /* the first failure is the one to report */
+    if (msg && !atomic_compare_exchange_strong(&st->failed_msg, &none, msg))
+        tss_free(msg);
     atomic_store(&st->failed, true);
-    return tss_error_set_errno(err, "fsync", rel);
+    return rc;
 }
 
 /*
@@ -246,6 +255,7 @@ int tss_storage_open(tss_storage **out, const char *dir, const tss_io_ops *io,
     }
     st->io = io;
     atomic_init(&st->failed, false);
+    atomic_init(&st->failed_msg, NULL);
     if (create && io->mkdirat(AT_FDCWD, dir, DIR_MODE) != 0 &&
         errno != EEXIST) {
         rc = tss_error_set_errno(errno, "mkdir", dir);
@@ -271,6 +281,7 @@ void tss_storage_close(tss_storage *st)
         return;
     if (st->rootfd >= 0)
         st->io->close(st->rootfd);
+    tss_free(atomic_load(&st->failed_msg));
     tss_free(st->root);
     tss_free(st);
 }
