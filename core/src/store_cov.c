@@ -319,6 +319,18 @@ int tss_store_cov_invalidate(tss_store *s)
     return rc;
 }
 
+int tss_store_cov_rebuild_after(tss_store *s, int rc)
+{
+    char msg[1024];
+    int crc;
+
+    snprintf(msg, sizeof(msg), "%s", tss_error_last());
+    crc = tss_store_cov_rebuild(s);
+    if (rc == 0)
+        return crc;
+    return tss_error_set(rc, "%s", msg);
+}
+
 int tss_store_cov_rebuild(tss_store *s)
 {
     tss_covtable *fresh;
