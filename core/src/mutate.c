@@ -782,12 +782,8 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
      * new version outranks every old one */
     if (touched)
         s->cov_stale = true;
-    if (s->cov_stale) {
-        int crc = tss_store_cov_rebuild(s);
-
-        if (crc)
-            rc = rc ? rc : crc;
-    }
+    if (s->cov_stale)
+        rc = tss_store_cov_rebuild_after(s, rc);
 out:
     tss_free(segs);
     tss_free(grp);

@@ -109,8 +109,8 @@ done:
     res->bytes_left = total;
     res->oldest_kept = first < n ? v[first].name.start : 0;
     /* set by the invalidation: rebuilt even when no removal succeeded */
-    if (s->cov_stale && tss_store_cov_rebuild(s) != 0 && rc == 0)
-        rc = tss_error_last_code();
+    if (s->cov_stale)
+        rc = tss_store_cov_rebuild_after(s, rc);
     if (res->segments_removed) {
         tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
                 "retention: removed %" PRIu32 " segment(s), %" PRIu64

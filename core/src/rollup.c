@@ -634,10 +634,7 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
         tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "rollup failed: %s",
                 tss_error_last());
     if (changed) {
-        int crc = tss_store_cov_rebuild(s);
-
-        if (rc == 0)
-            rc = crc;
+        rc = tss_store_cov_rebuild_after(s, rc);
         tss_log(s->log, s->log_ctx, TSS_LEVEL_INFO,
                 "rollup: %" PRIu32 " window(s) rolled up (%" PRIu64
                 " points into %" PRIu64 " aggregates, %" PRIu64

@@ -109,6 +109,12 @@ bool tss_filter_match(const tss_filter *f, const tss_series_id *id);
  * version. Caller holds seal_mu. */
 int tss_store_cov_rebuild(tss_store *s) TSS_WUR;
 
+/* The rebuild at the end of a pass (compaction, rollup, prune) that may
+ * have failed with `rc`: returns rc, with its message still the thread's
+ * error (the rebuild's own work clears and sets it), or when rc is 0 the
+ * rebuild's code. */
+int tss_store_cov_rebuild_after(tss_store *s, int rc) TSS_WUR;
+
 /* Writer, before it removes segments no new segment supersedes (retention,
  * a rollup's Keep): saves an empty table with covered seq 0 as the next
  * version, so that until tss_store_cov_rebuild saves one without them,
