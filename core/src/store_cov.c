@@ -47,9 +47,12 @@ static void mark_superseded(tss_store *s, seg_ref *segs, size_t n)
         tss_segment *seg;
         size_t b = i, e = i + 1;
 
+        /* a segment supersedes only segments within its window (a
+         * rollup's holds several raw windows): those from the first of its
+         * start to the last starting before its end */
         while (b > 0 && segs[b - 1].sn.start == segs[i].sn.start)
             b--;
-        while (e < n && segs[e].sn.start == segs[i].sn.start)
+        while (e < n && segs[e].sn.start < segs[i].sn.end)
             e++;
         if (e - b < 2)
             continue;
@@ -58,7 +61,8 @@ static void mark_superseded(tss_store *s, seg_ref *segs, size_t n)
             continue; /* reported when its coverage is read */
         for (size_t k = 0; k < seg->nsupersedes; k++)
             for (size_t j = b; j < e; j++)
-                if (memcmp(segs[j].sn.uuid, seg->supersedes[k], 16) == 0)
+                if (segs[j].sn.end <= segs[i].sn.end &&
+                    memcmp(segs[j].sn.uuid, seg->supersedes[k], 16) == 0)
                     segs[j].superseded = true;
         tss_segment_close(seg);
     }
