@@ -207,6 +207,11 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
                 bad = get_stream(&r, &e->ts);
             if (!bad)
                 bad = get_stream(&r, &e->val);
+            /* every point after the first costs at least one bit of each
+             * stream: a larger count is corrupt, and readers would
+             * allocate for it before the streams ran out */
+            if (!bad && (count - 1 > e->ts.nbits || count - 1 > e->val.nbits))
+                bad = -1;
         }
         if (!bad && (!tss_rd_varint(&r, &nooo) || nooo > tss_rd_left(&r)))
             bad = -1;
