@@ -332,6 +332,10 @@ int tss_store_cov_rebuild_after(tss_store *s, int rc)
     crc = tss_store_cov_rebuild(s);
     if (rc == 0)
         return crc;
+    /* the failure may have left files the rebuild could not clean up (a
+     * removed segment's sidecar, after a failed fsync): the next round
+     * (tss_store_apply_mutations, or the pass again) rebuilds again */
+    s->cov_stale = true;
     return tss_error_set(rc, "%s", msg);
 }
 
@@ -341,8 +345,10 @@ int tss_store_cov_rebuild(tss_store *s)
     tss_cov_stats cs;
     int rc = tss_cov_collect(s, true, true, &fresh, &cs);
 
-    if (rc)
+    if (rc) {
+        s->cov_stale = true; /* the table on disk lags the segments */
         return rc;
+    }
     /* the new version outranks every old one (and any a failed save
      * may have left) */
     tss_covtable_set_version(fresh, tss_covtable_spent(s->cov));
@@ -352,5 +358,7 @@ int tss_store_cov_rebuild(tss_store *s)
     s->cov_dirty = true;
     if (tss_covtable_save(s->cov, s->st) == 0)
         s->cov_dirty = false;
+    else
+        s->cov_stale = true; /* the disk lags: all of it again, later */
     return 0;
 }

@@ -112,7 +112,9 @@ int tss_store_cov_rebuild(tss_store *s) TSS_WUR;
 /* The rebuild at the end of a pass (compaction, rollup, prune) that may
  * have failed with `rc`: returns rc, with its message still the thread's
  * error (the rebuild's own work clears and sets it), or when rc is 0 the
- * rebuild's code. */
+ * rebuild's code. After a failed pass, or a rebuild whose save failed,
+ * the table stays stale (cov_stale): the next round rebuilds it again,
+ * removing what the failure left (sidecars without a segment). */
 int tss_store_cov_rebuild_after(tss_store *s, int rc) TSS_WUR;
 
 /* Writer, before it removes segments no new segment supersedes (retention,
