@@ -405,7 +405,10 @@ int tss_mut_list(tss_storage *st, tss_log_fn log, void *log_ctx, tss_mut **out,
         memcpy(id, names[i], 36);
         id[36] = '\0';
         rc = tss_mut_read(st, id, &v[k]);
-        if (rc == TSS_ENOMEM)
+        /* only a corrupt document is passed over: one this call could
+         * not read (EIO, ...) is pending all the same, and skipping it
+         * would apply nothing and say so, or show its deleted points */
+        if (rc != 0 && rc != TSS_ENOTFOUND && rc != TSS_ECORRUPT)
             break;
         if (rc == TSS_ENOTFOUND) { /* removed since the listing */
             rc = 0;

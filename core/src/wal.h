@@ -101,8 +101,9 @@ int tss_mut_update(tss_storage *st, tss_mut *m) TSS_WUR;
 
 void tss_mut_free(tss_mut *m);
 
-/** All documents, sorted by creation time; unreadable ones are logged and
- * skipped (counted in *bad). Free with tss_mut_list_free. */
+/** All documents, sorted by creation time; corrupt ones are logged and
+ * skipped (counted in *bad); a document that cannot be read (TSS_EIO,
+ * TSS_ENOMEM, ...) fails the call. Free with tss_mut_list_free. */
 int tss_mut_list(tss_storage *st, tss_log_fn log, void *log_ctx, tss_mut **out,
                  size_t *n, size_t *bad) TSS_WUR;
 void tss_mut_list_free(tss_mut *v, size_t n);
