@@ -574,6 +574,12 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
     if (!decode_streams(&tr, &vr, e->kind, mode, 0, e->t0, e->v0, e->count,
                         *pts + *n))
         return tss_error_set(TSS_ECORRUPT, "head encoder stream is corrupt");
+    /* as for chunks: an encoder restored from a snapshot base is data from
+     * disk, and readers and the seal rely on increasing times */
+    for (size_t i = *n + 1; i < *n + e->count; i++)
+        if ((*pts)[i].t <= (*pts)[i - 1].t)
+            return tss_error_set(TSS_ECORRUPT,
+                                 "head encoder timestamps not increasing");
     *n += e->count;
     return 0;
 }
