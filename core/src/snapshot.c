@@ -493,7 +493,10 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                                "head snapshot %s: generation disagrees "
                                "with its name",
                                rel);
-        if (rc == TSS_ENOMEM)
+        /* only a corrupt (or vanished) base is passed over: one that
+         * could not be read may be whole, and the writer would move it
+         * aside and start without the points it holds */
+        if (rc && rc != TSS_ECORRUPT && rc != TSS_ENOTFOUND)
             break;
         if (rc) {
             char aside[128];
@@ -518,13 +521,9 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                             &nin);
             out->bytes += len;
             tss_free(buf);
-        } else {
-            tss_log(log, log_ctx, TSS_LEVEL_ERR,
-                    "head snapshot log unreadable, recovered the base "
-                    "only: %s",
-                    tss_error_last());
-            rc = 0;
         }
+        /* a log that could not be read fails the load too: recovering
+         * the base alone, the writer would then remove the log */
         /* items whose segment was written are already stored */
         for (size_t i = 0; rc == 0 && i < nin; i++) {
             if (file_exists(st, ins[i].rel))

@@ -98,9 +98,12 @@ typedef struct tss_snap_view {
 
 /**
  * Loads the newest valid snapshot (see recovery above) into *out. With
- * `repair` (the writer), a corrupt base is renamed aside. Failures of
- * single files are logged through `log`, never fatal: an unreadable
- * snapshot gives an empty view. Errors: TSS_ENOMEM, TSS_EIO (listing).
+ * `repair` (the writer), a corrupt base is renamed aside. Corrupt files
+ * are logged through `log`, never fatal: a corrupt base gives the next
+ * older one (or an empty view), a log is replayed up to its first bad
+ * record. A file that cannot be read (an I/O error, no memory) fails the
+ * load: it may be whole, and recovering without it would lose what it
+ * holds. Errors: TSS_ENOMEM, TSS_EIO.
  */
 int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
