@@ -93,8 +93,10 @@ int tss_seg_builder_begin(tss_seg_builder *b, tss_buf *out,
     tss_buf_put_varint(&b->table, nsup);
     for (size_t i = 0; i < nsup; i++)
         tss_buf_append(&b->table, supersedes[i], 16);
-    if (out->oom || b->table.oom)
+    if (out->oom || b->table.oom) {
+        tss_seg_builder_abort(b); /* callers do not abort a failed begin */
         return tss_error_set(TSS_ENOMEM, "out of memory building a segment");
+    }
     return 0;
 }
 
