@@ -701,6 +701,10 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     sn->tried = gen;
     memset(hdr, 0, sizeof(hdr));
     tss_buf_append(&img, hdr, sizeof(hdr));
+    if (img.oom) { /* the header is written into below */
+        rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+        goto fail;
+    }
     if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0)
         goto fail;
     memcpy(img.data, BASE_MAGIC, 8);
