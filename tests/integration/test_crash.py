@@ -6,7 +6,7 @@ Runs the real collectd 5.12 with write_tsstore (SegmentSpan 60 s, Grace
 through PUTVAL at a high rate, and kills collectd with SIGKILL at random
 moments (seeded RNG), round after round, restarting it on the same DataDir.
 
-The feed: every series has a point every 50 ms of its timeline, with a
+The feed: every series has a point every 100 ms of its timeline, with a
 value computed from (series, time) alone, so the test knows the value any
 stored point must have. Half the series (group A) trail the wall clock by
 75 s or more: every point lands in a window that has already ended, so the
@@ -22,7 +22,9 @@ Kill moments, one per round (the first rounds take each kind in turn):
                _coverage/segments/ (a seal is being written);
   snapshot     as soon as head/ changes: a temp file (a base being
                written), a new base, or the log growing;
-  window_end   (from round 5 on) when the wall clock passes a window's
+  startup      FLUSH, kill, start again and kill within 80 ms, while
+               collectd loads write_tsstore and recovers the head;
+  window_end   (from round 6 on) when the wall clock passes a window's
                end plus the grace: either as group B's segment of the
                window that just ended shows up in segments/, or at a
                random moment in the first 1.5 s after the window's end
@@ -82,16 +84,16 @@ from collectd_harness import (COLLECTD_NOISE, Collectd, TestFailure,
 STOCK = ["logfile", "unixsock"]
 SPAN_S = 60
 N_SERIES = 200
-SLOT_MS = 50  # spacing of one series' points
-TICK_SLOTS = 20  # one tick: 1 s of timeline for every series of a group
-PER_LINE = 20  # values per PUTVAL line
+SLOT_MS = 100  # spacing of one series' points
+TICK_SLOTS = 10  # one tick: 1 s of timeline for every series of a group
+PER_LINE = 10  # values per PUTVAL line
 GROUPS = (  # (name, lag behind the wall clock in s, start in s before now)
     ("A", 75, 180),
     ("B", 1, 120),
 )
 HOST = "crash"
 BARRIER = "crash-barrier/barrier/gauge"
-KINDS = ("after_flush", "feeding", "seal", "snapshot")
+KINDS = ("after_flush", "feeding", "seal", "snapshot", "startup")
 # also drawn after the first rounds: waits for the wall clock's next
 # window end (up to SPAN_S), so not in the first len(KINDS) rounds
 SLOW_KINDS = ("window_end",)
@@ -267,6 +269,7 @@ class Feeder:
         self.ticks = 0
         self.acks = 0
         self.points = 0
+        self.send_s = 0.0  # time spent sending ticks (and their replies)
         self.next_ack = rng.randint(1, 8)
         self.halt = threading.Event()
         self.sending = threading.Event()  # set while a tick is being sent
@@ -288,9 +291,11 @@ class Feeder:
             if not self.ledger.due(g, now_ms):
                 continue
             lines = self.ledger.lines_for_tick(g)
+            t0 = time.monotonic()
             self.sending.set()
             replies = self.sock.pipeline(lines)
             self.sending.clear()
+            self.send_s += time.monotonic() - t0
             bad = [(ln, r) for ln, r in zip(lines, replies) if r[0] != 0]
             if bad:
                 raise TestFailure("PUTVAL failed: %r -> %r"
@@ -686,7 +691,20 @@ def run_round(r, kind, cd, ledger, rng, store):
     """Feeds, picks the moment, kills. Returns (what, the feeder)."""
     feeder = Feeder(cd, ledger, random.Random(rng.random()))
     try:
-        if kind == "after_flush":
+        if kind == "startup":
+            for _ in range(rng.randint(1, 4)):
+                feeder.tick()
+            feeder.ack()
+            feeder.killed = True
+            if cd.kill9() != -9:
+                raise TestFailure("collectd had exited before the kill")
+            feeder.close()
+            cd.start()
+            delay = rng.uniform(0, 0.08)
+            time.sleep(delay)
+            what = ("%.3f s after a start (after a FLUSH and a kill)"
+                    % delay)
+        elif kind == "after_flush":
             for _ in range(rng.randint(1, 6)):
                 feeder.tick()
             feeder.ack()
@@ -790,6 +808,7 @@ def run(args, tmp, report):
     checker = Checker(args.cli, store, ledger)
     kinds_done = {}
     sent = 0
+    send_s = 0.0
     recovered = 0
     try:
         how, took = start_collectd(cd, watch, False, warnings)
@@ -799,6 +818,7 @@ def run(args, tmp, report):
             t0 = time.monotonic()
             what, feeder = run_round(r, kind, cd, ledger, rng, store)
             sent += feeder.points
+            send_s += feeder.send_s
             kinds_done[kind] = kinds_done.get(kind, 0) + 1
             bad = log_problems(watch.new_lines(), warnings)
             if bad:
@@ -828,6 +848,7 @@ def run(args, tmp, report):
             for _ in range(3):
                 feeder.tick()
             sent += feeder.points
+            send_s += feeder.send_s
             feeder.ack()
         finally:
             feeder.close()
@@ -846,6 +867,7 @@ def run(args, tmp, report):
     finally:
         cd.kill()
     report.update(rounds=rounds, kinds=kinds_done, sent=sent,
+                  rate=sent / send_s if send_s else 0,
                   checked=checker.points_checked, final=points,
                   recovered=recovered, notes=checker.notes,
                   orphans=checker.orphans_total,
@@ -878,12 +900,13 @@ def main():
         failure = "unexpected error:\n%s" % traceback.format_exc()
     elapsed = time.monotonic() - started
     if "rounds" in report:
-        print("%d rounds (kills: %s), %d points sent, %d restarts recovered "
-              "a head snapshot; %d points checked in all, %d in the final "
-              "store" % (report["rounds"], ", ".join(
-                  "%s %d" % kv for kv in sorted(report["kinds"].items())),
-                  report["sent"], report["recovered"], report["checked"],
-                  report["final"]))
+        print("%d rounds (kills: %s), %d points sent (%.0f/s while sending), "
+              "%d restarts recovered a head snapshot; %d points checked in "
+              "all, %d in the final store" % (
+                  report["rounds"], ", ".join(
+                      "%s %d" % kv for kv in sorted(report["kinds"].items())),
+                  report["sent"], report["rate"], report["recovered"],
+                  report["checked"], report["final"]))
         if report["orphans"]:
             print("tolerated: tsstore verify called %d coverage sidecar(s) "
                   "left by a kill between a sidecar and its segment a "
