@@ -250,10 +250,48 @@ int cmd_import(const cli_opts *o)
         fprintf(stderr, "tsstore: types.db: %s\n", err);
         return EXIT_ERR;
     }
+    errno = 0;
     files = list_files(o->csv_dir, &nfiles);
     if (!files) {
-        fprintf(stderr, "tsstore: %s: no csv plugin data found (%s)\n",
-                o->csv_dir, strerror(errno ? errno : ENOENT));
+        int why = errno;
+        char *up = NULL;
+        size_t nup = 0;
+        char **guess;
+
+        /* a host directory given for the csv DataDir: its files are one
+         * level up from where they are looked for */
+        bool host_dir = false;
+
+        if (asprintf(&up, "%s/..", o->csv_dir) >= 0 &&
+            (guess = list_files(up, &nup)) != NULL) {
+            const char *base = strrchr(o->csv_dir, '/');
+            size_t ul = strlen(up);
+
+            base = base ? base + 1 : o->csv_dir;
+            for (size_t i = 0; i < nup; i++) {
+                host_dir =
+                    host_dir ||
+                    (strncmp(guess[i], up, ul) == 0 && guess[i][ul] == '/' &&
+                     strncmp(guess[i] + ul + 1, base, strlen(base)) == 0 &&
+                     guess[i][ul + 1 + strlen(base)] == '/');
+                free(guess[i]);
+            }
+            free(guess);
+        }
+        if (host_dir) {
+            fprintf(stderr,
+                    "tsstore: %s: no csv plugin data found; it looks like "
+                    "a host directory: give --csv the directory that holds "
+                    "it (the csv plugin's DataDir)\n",
+                    o->csv_dir);
+        } else {
+            fprintf(stderr,
+                    "tsstore: %s: no csv plugin data found%s%s%s; expected "
+                    "HOST/PLUGIN/TYPE-YYYY-MM-DD files under it\n",
+                    o->csv_dir, why ? " (" : "", why ? strerror(why) : "",
+                    why ? ")" : "");
+        }
+        free(up);
         typesdb_free(&db);
         return EXIT_ERR;
     }
