@@ -1082,9 +1082,20 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     if (rc)
         goto fail;
     (void)!tss_storage_remove_temps(st, TSS_HEAD_DIR);
-    /* start clean: a fresh base of what was recovered, a fresh log */
-    if ((rc = tss_snapshot_base(sn, now)) != 0)
-        goto fail;
+    /* start clean: a fresh base of what was recovered, a fresh log. When
+     * it cannot be written (a full disk, a failing one) the writer opens
+     * all the same: what was recovered stays in the generation on disk,
+     * which is only removed once a new base is, and the next snapshot
+     * writes that base (need_base) */
+    if ((rc = tss_snapshot_base(sn, now)) != 0) {
+        if (rc == TSS_ENOMEM)
+            goto fail;
+        tss_log(log, log_ctx, TSS_LEVEL_WARNING,
+                "head snapshot base not written at open (retried at the "
+                "next snapshot): %s",
+                tss_error_last());
+        rc = 0;
+    }
     sn->last_sync = now;
     *out = sn;
     return 0;

@@ -117,7 +117,9 @@ typedef struct tss_snapshot tss_snapshot;
 /**
  * Recovers the head from disk (load, then hand every live item to `head`),
  * writes a fresh base and starts its log. `sync_interval` and `now` in
- * store units.
+ * store units. A fresh base that cannot be written (a full disk) is
+ * logged and left to the next tss_snapshot_write; the recovered
+ * generation stays on disk until then.
  * Logs the load time and what was recovered.
  */
 int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
