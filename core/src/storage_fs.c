@@ -162,6 +162,20 @@ static int fsync_failed(tss_storage *st, int err, const char *rel)
     return rc;
 }
 
+/* An open (with O_NOFOLLOW) failed: ELOOP means a symlink was planted
+ * where the store has a file, ENOTDIR (O_DIRECTORY) one where it has a
+ * directory, which is said so (the errno's own text, "Too many levels of
+ * symbolic links", misleads). */
+static int open_failed(int err, const char *rel, bool dir)
+{
+    if (err == ELOOP || (dir && err == ENOTDIR))
+        return tss_error_set(TSS_EIO,
+                             "open %s: not a %s (a symbolic link is not "
+                             "followed out of the store)",
+                             rel, dir ? "directory" : "regular file");
+    return tss_error_set_errno(err, "open", rel);
+}
+
 /*
  * Opens the directory holding `rel`'s last component, walking components
  * with O_NOFOLLOW. *base points into rel at the last component.
@@ -197,8 +211,7 @@ static int open_parent(tss_storage *st, const char *rel, int *dfd,
             int err = errno;
 
             st->io->close(fd);
-            return tss_error_set_errno(err == ELOOP ? ENOTDIR : err, "open",
-                                       rel);
+            return open_failed(err, rel, true);
         }
         st->io->close(fd);
         fd = next;
@@ -411,8 +424,7 @@ int tss_storage_open_read(tss_storage *st, const char *rel, int *fdout,
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
         return rc;
     fd = st->io->openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    rc = fd < 0 ? tss_error_set_errno(errno == ELOOP ? EIO : errno, "open", rel)
-                : 0;
+    rc = fd < 0 ? open_failed(errno, rel, false) : 0;
     st->io->close(dfd);
     if (rc)
         return rc;
@@ -539,7 +551,7 @@ int tss_storage_open_append(tss_storage *st, const char *rel, int *fdout,
                         O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
                         FILE_MODE);
     if (fd < 0) {
-        rc = tss_error_set_errno(errno, "open", rel);
+        rc = open_failed(errno, rel, false);
     } else if (st->io->fstat(fd, &sb) != 0) {
         rc = tss_error_set_errno(errno, "stat", rel);
     } else if (!S_ISREG(sb.st_mode)) {
@@ -652,7 +664,7 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
     if (fd < 0) {
         if (err == ENOENT)
             return 0;
-        return tss_error_set_errno(err, "open", reldir);
+        return open_failed(err, reldir, true);
     }
     d = st->io->fdopendir(fd);
     if (!d) {
@@ -760,7 +772,7 @@ int tss_storage_lock(tss_storage *st, const char *rel, int *fdout)
                         FILE_MODE);
     st->io->close(dfd);
     if (fd < 0)
-        return tss_error_set_errno(errno, "open", rel);
+        return open_failed(errno, rel, false);
     if (st->io->flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         ssize_t r;
@@ -796,7 +808,7 @@ int tss_storage_remove_temps(tss_storage *st, const char *reldir)
     fd = st->io->openat(st->rootfd, reldir,
                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
     if (fd < 0)
-        return errno == ENOENT ? 0 : tss_error_set_errno(errno, "open", reldir);
+        return errno == ENOENT ? 0 : open_failed(errno, reldir, true);
     d = st->io->fdopendir(fd);
     if (!d) {
         int rc = tss_error_set_errno(errno, "opendir", reldir);
