@@ -48,7 +48,7 @@ struct tss_query {
     size_t rcap;
     ref *refs;
     size_t nrefs, pos, cur_begin, cur_end;
-    uint8_t key[TSS_KEY_MAX];
+    uint8_t key[TSS_KEY_MAX + 1]; /* a rollup's: and an aggregate byte */
     tss_point *pts, *tmp;
     size_t npts, cap, tcap;
     bool decoded;

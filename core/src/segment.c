@@ -220,6 +220,8 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
     uint64_t nsup, off = TSS_SEG_HEADER, total = 0;
     tss_buf arena = {0};
     size_t prev_off = 0, prev_len = 0;
+    /* a rollup entry's key is a series key and an aggregate byte */
+    uint64_t key_max = TSS_KEY_MAX + (seg->resolution ? 1 : 0);
     int rc = 0;
 
     tss_rd_init(&r, tab, len);
@@ -253,8 +255,8 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
 
         tss_rd_varint(&r, &shared);
         tss_rd_varint(&r, &slen);
-        if (r.bad || shared > prev_len || slen > TSS_KEY_MAX ||
-            shared + slen > TSS_KEY_MAX || shared + slen == 0) {
+        if (r.bad || shared > prev_len || slen > key_max ||
+            shared + slen > key_max || shared + slen == 0) {
             rc = corrupt(seg->rel, "bad key in the series table");
             goto out;
         }
