@@ -56,6 +56,33 @@ static int new_doc(tss_store *s, int kind, tss_mut *m)
     return rc;
 }
 
+/* True if s is UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+static bool utf8_valid(const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+
+    while (*p) {
+        uint32_t c = *p;
+        int n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : (c & 0xf0) == 0xe0 ? 2
+                : c >= 0xf0 && c <= 0xf4                   ? 3
+                                                            : -1;
+
+        if (n < 0)
+            return false;
+        c &= n == 0 ? 0x7f : 0x3f >> n;
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+            (n == 3 && (c < 0x10000 || c > 0x10ffff)))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
 int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
                       char id_out[37])
 {
@@ -65,6 +92,12 @@ int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
 
     if (!spec->series_glob || !*spec->series_glob)
         return tss_error_set(TSS_EINVAL, "a delete needs a series pattern");
+    /* the document is JSON, which its reader checks: a pattern that is
+     * not UTF-8 would make it unreadable, and the delete be lost */
+    if (!utf8_valid(spec->series_glob) || (spec->ds && !utf8_valid(spec->ds)))
+        return tss_error_set(TSS_EINVAL,
+                             "a delete's series pattern and data source "
+                             "must be UTF-8 (use '?' for other bytes)");
     if (spec->has_from && spec->has_to && spec->from > spec->to)
         return tss_error_set(TSS_EINVAL, "--from is after --to");
     memset(&m, 0, sizeof(m));

@@ -45,7 +45,8 @@ enum {
 /**
  * Creates a delete document in state "intent" (write_new) and returns its
  * id in id_out[37]. Does not apply it. Reader or writer handle. Errors:
- * TSS_EINVAL (empty glob, from > to), TSS_EIO, TSS_ENOSPC.
+ * TSS_EINVAL (empty glob, from > to, glob or ds not UTF-8), TSS_EIO,
+ * TSS_ENOSPC.
  */
 int tss_delete_create(tss_store *s, const tss_delete_spec *spec,
                       char id_out[37]) TSS_WUR;
