@@ -887,7 +887,10 @@ static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
 
     if (!sn->unsynced || sn->log_fd < 0)
         return 0;
-    if (!force && now - sn->last_sync < sn->sync_interval)
+    /* a clock that stepped back (now < last_sync) makes it due too: else
+     * nothing would be synced until it caught up, days later maybe */
+    if (!force && now >= sn->last_sync &&
+        now - sn->last_sync < sn->sync_interval)
         return 0;
     if ((rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0) {
         sn->need_base = true;
