@@ -254,8 +254,11 @@ int tss_store_publish_stats(tss_store *s, int64_t now, int64_t min_interval)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
     tss_store_writer_stats(s, &w);
+    /* a clock earlier than the last publication (it stepped back) does
+     * not hold the file back until it has caught up */
     if (s->stats_published &&
-        (now - s->stats_published_at < min_interval ||
+        ((now >= s->stats_published_at &&
+          now - s->stats_published_at < min_interval) ||
          (w.points_late == s->pub_late && w.write_errors == s->pub_errors &&
           w.points_dropped == s->pub_dropped)))
         return 0;
