@@ -413,7 +413,9 @@ static void complain(tss_store *s, int64_t now, const char *what, int rc)
     int64_t ups = s->info.units_per_second;
 
     atomic_fetch_add(&s->n_errors, 1);
-    if (now < s->complain_next)
+    /* the next report is never further away than one step: if it is, the
+     * clock stepped back, and waiting for it would hide errors for days */
+    if (now < s->complain_next && s->complain_next - now <= s->complain_step)
         return;
     s->complain_step = s->complain_step ? s->complain_step * 2 : 10 * ups;
     if (s->complain_step > COMPLAIN_MAX_S * ups)
