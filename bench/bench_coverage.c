@@ -16,7 +16,8 @@
  *
  * Both parts also time the two changes proposed in docs/benchmarks.md,
  * prototyped here: cov_judge_fast (walk the fewer of the present and the
- * empty buckets) and cov_table_lookup (one series' bitmap by key).
+ * empty buckets), cov_table_lookup (one series' bitmap by key) and
+ * cov_table_pread (that bitmap alone, as an index would allow).
  */
 #define _GNU_SOURCE
 #include "bench_coverage.h"
@@ -334,9 +335,9 @@ tss_covtable *cov_open_table(tss_store *s)
  * tss_coverage_open find it: read the newest snapshot, check its frame and
  * checksum, walk the keys, deserialize only that bitmap (caller frees). */
 roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
-                                   size_t klen, int64_t *interval)
+                                   size_t klen, cov_loc *loc)
 {
-    char **names, rel[128], *end;
+    char **names, *rel = loc->rel, *end;
     size_t count, best = 0, plen = 0, len;
     uint64_t v, bestv = 0, n, x;
     uint8_t *buf, prev[TSS_KEY_MAX];
@@ -350,7 +351,7 @@ roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
     for (size_t i = 0; i < count; i++)
         if ((v = strtoull(names[i], &end, 10)) > bestv)
             bestv = v, best = i;
-    snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%s", names[best]);
+    snprintf(rel, sizeof(loc->rel), TSS_COV_TABLE_DIR "/%s", names[best]);
     tss_storage_names_free(names, count);
     bs_check(tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len), rel);
     if (len < 72 || tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
@@ -380,11 +381,31 @@ roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
                                                       (size_t)blen);
         if (!bm)
             bs_die("%s: bitmap rejected", rel);
-        *interval = (int64_t)iv;
+        loc->interval = (int64_t)iv;
+        loc->off = (uint64_t)(p - buf);
+        loc->len = blen;
     }
     tss_free(buf);
     if (!bm)
         bs_die("%s: key not found", rel);
+    return bm;
+}
+
+roaring_bitmap_t *cov_table_pread(tss_storage *st, const cov_loc *loc)
+{
+    uint8_t *buf = bs_alloc(loc->len);
+    roaring_bitmap_t *bm;
+    uint64_t size;
+    int fd;
+
+    bs_check(tss_storage_open_read(st, loc->rel, &fd, &size), loc->rel);
+    bs_check(tss_storage_pread(st, fd, loc->rel, buf, loc->len, loc->off),
+             loc->rel);
+    tss_storage_close_fd(st, fd);
+    bm = roaring_bitmap_portable_deserialize_safe((const char *)buf, loc->len);
+    if (!bm)
+        bs_die("%s: bitmap rejected", loc->rel);
+    free(buf);
     return bm;
 }
 
@@ -519,9 +540,10 @@ static double report(tss_store *s, int mode, const bench_series *one,
         }
         tss_query_close(q);
     } else if (one) {
-        int64_t iv;
+        cov_loc loc;
         roaring_bitmap_t *bm =
-            cov_table_lookup(s->st, one->key, one->key_len, &iv);
+            cov_table_lookup(s->st, one->key, one->key_len, &loc);
+        int64_t iv = loc.interval;
 
         cov_judge_fast(bm, bf, bf + nb - 1, (iv + BW - 1) / BW, &x);
         h[(*found)++] = hash_gaps(iv, &x);

@@ -62,8 +62,18 @@ void cov_same_gap_list(const gaps *a, const gaps *b, const char *name);
 void cov_judge_fast(const roaring_bitmap_t *bm, int64_t bf, int64_t bt,
                     int64_t tol, gaps *x);
 tss_covtable *cov_open_table(tss_store *s);
+/* Where a series' entry lies in the newest table snapshot. */
+typedef struct cov_loc {
+    char rel[128];
+    uint64_t off, len; /* of the bitmap */
+    int64_t interval;
+} cov_loc;
+/** Reads the newest table snapshot whole, checks its checksum, walks the
+ * keys and deserializes only the bitmap of `key` (caller frees). */
 roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
-                                   size_t klen, int64_t *interval);
+                                   size_t klen, cov_loc *loc);
+/** What an index of entry offsets would allow: that bitmap alone. */
+roaring_bitmap_t *cov_table_pread(tss_storage *st, const cov_loc *loc);
 int cov_cmp_entry(const void *a, const void *b);
 
 void cov_part_a(const cov_opts *o);

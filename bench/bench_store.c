@@ -422,6 +422,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         usage(2);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress, when piped to a file */
     bs_cmd = argv[1];
     if (!strcmp(argv[1], "coverage"))
         return bench_coverage_main(argc - 1, argv + 1);
