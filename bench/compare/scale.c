@@ -6,13 +6,15 @@
  * points take compressed (the segment bytes after sealing everything).
  *
  *   scale [--series N] [--points P] [--interval SEC] [--seed S]
- *         [--no-seal] DIR
+ *         [--no-seal] [--snapshot] DIR
  *
  * DIR must not exist or be empty; the store is left there. The series have
  * the shapes of shapes.h and identifiers like loadgen's. Prints one JSON
- * line (--no-seal: no segment, segment bytes 0; for heap profilers, whose
- * peak is then the head). The generator's own state (lg_series, 56 bytes per
- * series) is allocated and touched before the baseline RSS is read.
+ * line (--snapshot: persist the head after every round, as write_tsstore
+ * does every SnapshotInterval, before RSS is read; --no-seal: no segment,
+ * segment bytes 0; for heap profilers, whose peak is then the head). The
+ * generator's own state (lg_series, 56 bytes per series) is allocated and
+ * touched before the baseline RSS is read.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -85,7 +87,7 @@ int main(int argc, char **argv)
     int64_t t0;
     double t_start, t_append;
     char segdir[4096];
-    int seal = 1;
+    int seal = 1, snap = 0;
 
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--series"))
@@ -98,11 +100,14 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--no-seal"))
             seal = 0;
+        else if (!strcmp(argv[i], "--snapshot"))
+            snap = 1;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else {
             fprintf(stderr, "usage: scale [--series N] [--points P] "
-                            "[--interval SEC] [--seed S] [--no-seal] DIR\n");
+                            "[--interval SEC] [--seed S] [--no-seal] "
+                            "[--snapshot] DIR\n");
             return 2;
         }
     }
@@ -126,7 +131,7 @@ int main(int argc, char **argv)
     t0 -= t0 % 7200000;
     rss0 = rss_bytes();
     t_start = now_s();
-    for (uint64_t k = 0; k < npoints; k++)
+    for (uint64_t k = 0; k < npoints; k++) {
         for (uint64_t i = 0; i < nseries; i++) {
             lg_series *g = &series[i];
             char host[32], inst[32];
@@ -159,6 +164,11 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
+        if (snap && tss_store_snapshot(s, tss_store_now(s), 0) != 0) {
+            fprintf(stderr, "scale: snapshot: %s\n", tss_error_last());
+            return 1;
+        }
+    }
     t_append = now_s() - t_start;
     rss1 = rss_bytes();
     tss_store_writer_stats(s, &ws);
