@@ -917,7 +917,8 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     if (rc == 0 && (c.nnew || c.ndrop || c.nooo || c.nch)) {
         uint32_t prev = 0;
 
-        qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
+        if (c.nch) /* qsort(NULL, 0) is undefined */
+            qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
         for (size_t i = 0; i < c.nch && rc == 0; i++) {
             const changed *ch = &c.ch[i];
 
