@@ -20,6 +20,12 @@
 #include "tombstone.h"
 #include "store_internal.h"
 
+/* Segments whose descriptor a query keeps from its open to its close: a
+ * segment removed meanwhile (compaction, a rollup, retention replacing or
+ * dropping it) stays readable through it. A query over more segments
+ * reopens the others by name for their chunks, which can find one gone. */
+#define QUERY_OPEN_FDS 256
+
 /* One source of a series' points: a segment entry, or a head item from
  * the snapshot (which is newer than any segment of its window). */
 typedef struct ref {
@@ -182,10 +188,13 @@ static int open_segments(tss_query *q)
             rc = 0;
             continue;
         }
-        /* chunks are read by reopening: a long store must not hold an fd
+        /* the first QUERY_OPEN_FDS keep their descriptor; chunks of the
+         * others are read by reopening: a long store must not hold an fd
          * per segment */
-        tss_storage_close_fd(seg->st, seg->fd);
-        seg->fd = -1;
+        if (q->nsegs >= QUERY_OPEN_FDS) {
+            tss_storage_close_fd(seg->st, seg->fd);
+            seg->fd = -1;
+        }
         q->segs[q->nsegs++] = seg;
     }
     if ((rc = drop_superseded(q)) != 0)
@@ -363,15 +372,19 @@ static int read_entry(tss_query *q, const ref *r, size_t *n)
         rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, n,
                                 &q->tcap);
     } else {
+        bool reopen;
+
         seg = q->segs[r->seg];
         tomb = &q->tombs[r->seg];
-        if (seg->fd < 0 &&
-            (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
-                                        &seg->file_size)) != 0)
+        reopen = seg->fd < 0;
+        if (reopen && (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
+                                                  &seg->file_size)) != 0)
             return rc;
         rc = tss_segment_read_points(seg, r->entry, &q->tmp, n, &q->tcap);
-        tss_storage_close_fd(seg->st, seg->fd);
-        seg->fd = -1;
+        if (reopen) {
+            tss_storage_close_fd(seg->st, seg->fd);
+            seg->fd = -1;
+        }
     }
     if (rc == 0 && q->any_deletes &&
         (rc = tss_delset_ranges(&q->del, tomb, r->key, r->skey_len, &q->ranges,
