@@ -149,13 +149,42 @@ static void keep_resolution(tss_query *q)
     q->nsegs = k;
 }
 
+static int cmp_name(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* False if a segment this query opened is gone from a fresh listing: it
+ * was replaced (compaction, a rollup) or removed while the query read the
+ * tombstones, which went with it -- this query would show its points with
+ * the deletes the tombstones held undone. */
+static bool all_still_listed(tss_query *q)
+{
+    char **names;
+    size_t n;
+    bool all = true;
+
+    if (tss_storage_list(q->s->st, TSS_SEG_DIR, "", ".seg", &names, &n) != 0) {
+        tss_error_clear();
+        return true; /* cannot tell: as before */
+    }
+    for (size_t i = 0; i < q->nsegs && all; i++)
+        all = bsearch(q->segs[i]->rel + strlen(TSS_SEG_DIR) + 1, names, n,
+                      sizeof(*names), cmp_name) != NULL;
+    tss_storage_names_free(names, n);
+    return all;
+}
+
 static int open_segments(tss_query *q)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc;
+    int rc, attempt = 0;
+    bool vanished;
 
     q->any_deletes = q->del.active > 0;
+again:
+    vanished = false;
     rc = tss_storage_list(q->s->st, TSS_SEG_DIR, "", ".seg", &names, &n);
     if (rc)
         return rc;
@@ -181,6 +210,7 @@ static int open_segments(tss_query *q)
             goto out;
         if (rc == TSS_ENOTFOUND) { /* removed since the listing */
             rc = 0;
+            vanished = true;
             continue;
         }
         if (rc) {
@@ -196,6 +226,22 @@ static int open_segments(tss_query *q)
             seg->fd = -1;
         }
         q->segs[q->nsegs++] = seg;
+    }
+    /* a segment removed since the listing was replaced, maybe, by one the
+     * listing is too old to hold (compaction and rollups write the new
+     * segment, then remove the old): without either, its window would be
+     * missing from this query. List again. */
+    if (vanished && attempt++ < 16) {
+        for (size_t i = 0; i < q->nsegs; i++)
+            tss_segment_close(q->segs[i]);
+        tss_free(q->segs);
+        q->segs = NULL;
+        q->nsegs = 0;
+        tss_storage_names_free(names, n);
+        names = NULL;
+        n = 0;
+        tss_error_clear();
+        goto again;
     }
     if ((rc = drop_superseded(q)) != 0)
         goto out;
@@ -216,6 +262,23 @@ static int open_segments(tss_query *q)
         rc = 0;
         if (q->tombs[i].n)
             q->any_deletes = true;
+    }
+    if (attempt < 16 && !all_still_listed(q)) {
+        for (size_t i = 0; i < q->nsegs; i++) {
+            tss_tomb_free(&q->tombs[i]);
+            tss_segment_close(q->segs[i]);
+        }
+        tss_free(q->tombs);
+        q->tombs = NULL;
+        tss_free(q->segs);
+        q->segs = NULL;
+        q->nsegs = 0;
+        q->any_deletes = q->del.active > 0;
+        tss_storage_names_free(names, n);
+        names = NULL;
+        n = 0;
+        attempt++;
+        goto again;
     }
 out:
     tss_storage_names_free(names, n);
