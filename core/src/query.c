@@ -182,7 +182,6 @@ static int open_segments(tss_query *q)
     int rc, attempt = 0;
     bool vanished;
 
-    q->any_deletes = q->del.active > 0;
 again:
     vanished = false;
     rc = tss_storage_list(q->s->st, TSS_SEG_DIR, "", ".seg", &names, &n);
@@ -273,7 +272,7 @@ again:
         tss_free(q->segs);
         q->segs = NULL;
         q->nsegs = 0;
-        q->any_deletes = q->del.active > 0;
+        q->any_deletes = false;
         tss_storage_names_free(names, n);
         names = NULL;
         n = 0;
@@ -364,14 +363,21 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
     q->f.series_glob = q->glob;
     q->f.ds = q->ds;
     /* the head snapshot first, then the listing: a window sealed between
-     * the two shows up twice (merged away), never not at all */
-    if ((rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
-        (rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
+     * the two shows up twice (merged away), never not at all. The delete
+     * documents last: a delete's effects on disk (the head filtered,
+     * tombstones, compacted segments) all come after its document became
+     * visible, so whatever of them this query saw, it also sees the
+     * document, whose predicate hides the rest: all of the delete or none */
+    if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
                                 &q->head)) != 0 ||
-        (rc = open_segments(q)) != 0 || (rc = collect_refs(q)) != 0) {
+        (rc = open_segments(q)) != 0 ||
+        (rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
+        (rc = collect_refs(q)) != 0) {
         tss_query_close(q);
         return rc;
     }
+    if (q->del.active > 0)
+        q->any_deletes = true;
     *out = q;
     return 0;
 }
