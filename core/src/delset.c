@@ -6,6 +6,8 @@
 
 #include "series.h"
 
+#include <uuid/uuid.h>
+
 int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
                     tss_delset *out)
 {
@@ -26,6 +28,44 @@ void tss_delset_free(tss_delset *d)
 {
     tss_mut_list_free(d->muts, d->n);
     memset(d, 0, sizeof(*d));
+}
+
+static bool known(const tss_delset *d, const uint8_t mut[16])
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (memcmp(d->muts[i].uuid, mut, 16) == 0)
+            return true;
+    return false;
+}
+
+int tss_delset_resolve(tss_storage *st, tss_delset *d,
+                       const tss_tombstones *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        char id[37];
+        tss_mut m, *nv;
+        int rc;
+
+        if (known(d, t->entries[i].mutation))
+            continue;
+        uuid_unparse_lower(t->entries[i].mutation, id);
+        rc = tss_mut_read(st, id, &m);
+        if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
+            tss_error_clear(); /* completed and removed (or skipped) */
+            continue;
+        }
+        if (rc)
+            return rc;
+        if (!(nv = tss_realloc(d->muts, (d->n + 1) * sizeof(*nv)))) {
+            tss_mut_free(&m);
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        }
+        d->muts = nv;
+        d->muts[d->n++] = m;
+        if (m.kind == TSS_MUT_DELETE && m.state >= TSS_MS_VISIBLE)
+            d->active++;
+    }
+    return 0;
 }
 
 static bool entry_in_effect(const tss_delset *d, const uint8_t mut[16])

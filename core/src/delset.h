@@ -30,6 +30,16 @@ int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
 void tss_delset_free(tss_delset *d);
 
 /**
+ * Readers: makes sure every document tombstones `t` name is in the set if
+ * it exists. A tombstone whose document is not in a listing counts as
+ * completed, but a listing can miss a document being replaced (its update
+ * renames over it) while a reader lists: reads each such document by its
+ * name, and adds it when it is there.
+ */
+int tss_delset_resolve(tss_storage *st, tss_delset *d,
+                       const tss_tombstones *t) TSS_WUR;
+
+/**
  * Ranges deleted from the series with key `key`: from active documents
  * whose predicate matches, and from tombstone entries `t` (may be NULL) for
  * that key that are in effect. Appends to *r (tss_realloc'ed; *n, *cap).

@@ -341,6 +341,18 @@ static int collect_refs(tss_query *q)
     return 0;
 }
 
+/* Documents the tombstones name that the listing missed (tss_delset.h). */
+static int resolve_tombstones(tss_query *q)
+{
+    int rc;
+
+    for (size_t i = 0; i < q->nsegs; i++)
+        if (q->tombs[i].n &&
+            (rc = tss_delset_resolve(q->s->st, &q->del, &q->tombs[i])) != 0)
+            return rc;
+    return 0;
+}
+
 int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
 {
     tss_query *q;
@@ -372,7 +384,7 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
                                 &q->head)) != 0 ||
         (rc = open_segments(q)) != 0 ||
         (rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
-        (rc = collect_refs(q)) != 0) {
+        (rc = resolve_tombstones(q)) != 0 || (rc = collect_refs(q)) != 0) {
         tss_query_close(q);
         return rc;
     }
