@@ -471,9 +471,12 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
 {
     uint64_t *gens;
     size_t ngens;
-    int rc;
+    int rc, attempt = 0;
+    bool vanished;
 
+again:
     memset(out, 0, sizeof(*out));
+    vanished = false;
     if ((rc = list_gens(st, &gens, &ngens)) != 0)
         return rc;
     for (size_t g = 0; g < ngens; g++) {
@@ -498,6 +501,13 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
          * aside and start without the points it holds */
         if (rc && rc != TSS_ECORRUPT && rc != TSS_ENOTFOUND)
             break;
+        /* a reader racing the writer: the base was replaced by a newer
+         * one since the listing (and an older one is gone too, or
+         * older than what the segments hold): list again */
+        if (rc == TSS_ENOTFOUND && !repair && attempt < 16) {
+            vanished = true;
+            break;
+        }
         if (rc) {
             char aside[128];
 
@@ -514,7 +524,12 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
         out->bytes = len;
         log_name(lrel, sizeof(lrel), gens[g]);
         rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, &buf, &len);
-        if (rc == TSS_ENOTFOUND) {
+        if (rc == TSS_ENOTFOUND && !repair && attempt < 16 &&
+            !file_exists(st, rel)) {
+            /* no log because the generation was replaced meanwhile (its
+             * base is gone too): the records are in the newer one */
+            vanished = true;
+        } else if (rc == TSS_ENOTFOUND) {
             rc = 0;
         } else if (rc == 0) {
             rc = replay_log(buf, len, lrel, info->span, log, log_ctx, out, &ins,
@@ -542,6 +557,12 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
         break;
     }
     tss_free(gens);
+    if (vanished) {
+        tss_snap_view_free(out);
+        tss_error_clear();
+        attempt++;
+        goto again;
+    }
     if (rc)
         tss_snap_view_free(out);
     return rc;
