@@ -353,10 +353,27 @@ static int resolve_tombstones(tss_query *q)
     return 0;
 }
 
+/* Drops what a query loaded, to load it again. */
+static void unload(tss_query *q)
+{
+    for (size_t i = 0; i < q->nsegs; i++)
+        tss_segment_close(q->segs[i]);
+    for (size_t i = 0; q->tombs && i < q->nsegs; i++)
+        tss_tomb_free(&q->tombs[i]);
+    tss_free(q->tombs);
+    tss_free(q->segs);
+    q->tombs = NULL;
+    q->segs = NULL;
+    q->nsegs = 0;
+    tss_snap_view_free(&q->head);
+    tss_delset_free(&q->del);
+    q->any_deletes = false;
+}
+
 int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
 {
     tss_query *q;
-    int rc;
+    int rc, attempt = 0;
 
     *out = NULL;
     if (f && f->has_from && f->has_to && f->from > f->to)
@@ -380,11 +397,24 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
      * tombstones, compacted segments) all come after its document became
      * visible, so whatever of them this query saw, it also sees the
      * document, whose predicate hides the rest: all of the delete or none */
+again:
     if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
                                 &q->head)) != 0 ||
         (rc = open_segments(q)) != 0 ||
         (rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
-        (rc = resolve_tombstones(q)) != 0 || (rc = collect_refs(q)) != 0) {
+        (rc = resolve_tombstones(q)) != 0) {
+        tss_query_close(q);
+        return rc;
+    }
+    /* ... unless the document went meanwhile (the delete completed): then
+     * the head must be one written after it was filtered. A new base
+     * since the snapshot was read means the head was rewritten (a seal, a
+     * delete's filter): load it all again */
+    if (attempt++ < 16 && tss_snapshot_newest(s->st) > q->head.gen) {
+        unload(q);
+        goto again;
+    }
+    if ((rc = collect_refs(q)) != 0) {
         tss_query_close(q);
         return rc;
     }

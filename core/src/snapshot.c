@@ -444,6 +444,21 @@ static int list_gens(tss_storage *st, uint64_t **out, size_t *n)
     return 0;
 }
 
+uint64_t tss_snapshot_newest(tss_storage *st)
+{
+    uint64_t *gens, newest = 0;
+    size_t n;
+
+    if (list_gens(st, &gens, &n) != 0) {
+        tss_error_clear();
+        return 0;
+    }
+    if (n > 0)
+        newest = gens[0]; /* descending */
+    tss_free(gens);
+    return newest;
+}
+
 static void base_name(char *out, size_t size, uint64_t gen)
 {
     snprintf(out, size, TSS_HEAD_DIR "/base-%" PRIu64 ".snap", gen);

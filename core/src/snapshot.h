@@ -111,6 +111,9 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
 
 void tss_snap_view_free(tss_snap_view *v);
 
+/** The newest base generation on disk (0 if none or the listing fails). */
+uint64_t tss_snapshot_newest(tss_storage *st);
+
 /** The writer's side. */
 typedef struct tss_snapshot tss_snapshot;
 
