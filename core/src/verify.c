@@ -266,8 +266,10 @@ static void remove_strays(vctx *v, const char *dir, const char *prefix,
             v->r->repaired++;
             report(v, TSS_VERIFY_NOTE, rel, "removed %s", what);
         } else {
-            report(v, segs ? TSS_VERIFY_PROBLEM : TSS_VERIFY_NOTE, rel, "%s",
-                   what);
+            /* a leftover a crash may leave (the sidecar is written before
+             * its segment, a segment removed before its sidecars), which
+             * the writer removes at its next start: not damage */
+            report(v, TSS_VERIFY_NOTE, rel, "%s", what);
         }
     }
     tss_storage_names_free(names, count);
