@@ -216,8 +216,17 @@ static int wt_config(oconfig_item_t *ci)
         return -1;
     }
     pthread_mutex_init(&st->mu, NULL);
-    pthread_cond_init(&st->wake, NULL);
-    pthread_cond_init(&st->done, NULL);
+    {
+        /* its timed waits by the monotonic clock: a wall clock stepped
+         * back would stretch a one-second wait to however far it went */
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&st->wake, &ca);
+        pthread_cond_init(&st->done, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     pthread_mutex_init(&st->complain.mu, NULL);
     c = &st->conf;
     c->data_dir = strdup("tsstore");
@@ -346,6 +355,17 @@ static int to_units(cdtime_t t, uint32_t ups, int64_t *out)
 
 /* ---- maintenance thread ----------------------------------------------- */
 
+/* Milliseconds of the monotonic clock: the maintenance schedule. The wall
+ * clock (tss_store_now) is what the store runs by, but one that steps back
+ * would hold every due snapshot, rollup and prune until it caught up. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Every second: seal the windows that are due. Every SnapshotInterval, and
  * whenever a flush asks: persist the head (a flush also fsyncs it), so
@@ -361,10 +381,10 @@ static void *wt_main(void *arg)
     while (!st->stop) {
         struct timespec until;
         uint64_t want;
-        int64_t now;
+        int64_t now, mono;
         bool flush;
 
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 1;
         if (st->flush_req == st->flush_done)
             pthread_cond_timedwait(&st->wake, &st->mu, &until);
@@ -374,23 +394,24 @@ static void *wt_main(void *arg)
         flush = want != st->flush_done;
         pthread_mutex_unlock(&st->mu);
         now = tss_store_now(st->store);
+        mono = mono_ms();
         /* errors are logged by the core, rate-limited; data stays queued
          * in memory and is retried on the next round */
         (void)!tss_store_seal(st->store, now, 0, NULL);
         /* deletes and compaction requests from `tsstore delete/compact` */
         (void)!tss_store_apply_mutations(st->store, now, NULL);
         /* retention and rollups, once a minute: whole segments */
-        if (now >= next_prune) {
+        if (mono >= next_prune) {
             (void)!tss_store_rollup(st->store, now, NULL);
             (void)!tss_store_prune(st->store, now, NULL);
-            next_prune = now + 60 * (int64_t)st->ups;
+            next_prune = mono + 60 * 1000;
         }
         /* counters only we know, for the read plugin and tsstore stats */
         (void)!tss_store_publish_stats(st->store, now, 60 * (int64_t)st->ups);
-        if (flush || now >= next_snap) {
+        if (flush || mono >= next_snap) {
             (void)!tss_store_snapshot(st->store, now,
                                       flush ? TSS_SNAP_SYNC : 0);
-            next_snap = now + st->conf.snapshot_ms * st->ups / 1000;
+            next_snap = mono + st->conf.snapshot_ms;
         }
         pthread_mutex_lock(&st->mu);
         if (flush) {
@@ -478,7 +499,7 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 
     (void)timeout;
     (void)identifier;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += FLUSH_WAIT_S;
     pthread_mutex_lock(&st->mu);
     if (!st->thread_running || st->stop) {
