@@ -38,8 +38,7 @@ static bool known(const tss_delset *d, const uint8_t mut[16])
     return false;
 }
 
-int tss_delset_resolve(tss_storage *st, tss_delset *d,
-                       const tss_tombstones *t)
+int tss_delset_resolve(tss_storage *st, tss_delset *d, const tss_tombstones *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         char id[37];

@@ -63,9 +63,11 @@ static bool utf8_valid(const char *s)
 
     while (*p) {
         uint32_t c = *p;
-        int n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : (c & 0xf0) == 0xe0 ? 2
-                : c >= 0xf0 && c <= 0xf4                   ? 3
-                                                            : -1;
+        int n = c < 0x80                 ? 0
+                : c >= 0xc2 && c <= 0xdf ? 1
+                : (c & 0xf0) == 0xe0     ? 2
+                : c >= 0xf0 && c <= 0xf4 ? 3
+                                         : -1;
 
         if (n < 0)
             return false;
