@@ -344,12 +344,14 @@ static int collect_refs(tss_query *q)
 /* Documents the tombstones name that the listing missed (tss_delset.h). */
 static int resolve_tombstones(tss_query *q)
 {
-    int rc;
+    for (size_t i = 0; i < q->nsegs; i++) {
+        int rc = q->tombs[i].n
+                     ? tss_delset_resolve(q->s->st, &q->del, &q->tombs[i])
+                     : 0;
 
-    for (size_t i = 0; i < q->nsegs; i++)
-        if (q->tombs[i].n &&
-            (rc = tss_delset_resolve(q->s->st, &q->del, &q->tombs[i])) != 0)
+        if (rc != 0)
             return rc;
+    }
     return 0;
 }
 

@@ -1134,7 +1134,6 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                 "head snapshot base not written at open (retried at the "
                 "next snapshot): %s",
                 tss_error_last());
-        rc = 0;
     }
     sn->last_sync = now;
     *out = sn;
