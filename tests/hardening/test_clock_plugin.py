@@ -70,6 +70,13 @@ def put_and_see(cd, cli, store, name, value):
              interval=0.1, alive=cd.alive)
 
 
+def restore_preload(value):
+    if value is None:
+        os.environ.pop("LD_PRELOAD", None)
+    else:
+        os.environ["LD_PRELOAD"] = value
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plugin", required=True)
@@ -84,14 +91,17 @@ def main():
     store = os.path.join(root, "store")
     set_offset(offset, 0)
     os.environ["TSS_CLOCK_SHIM"] = offset
-    os.environ["LD_PRELOAD"] = os.path.abspath(args.shim)
+    # after what is preloaded already (a sanitizer's runtime comes first)
+    preloaded = os.environ.get("LD_PRELOAD")
+    os.environ["LD_PRELOAD"] = " ".join(
+        p for p in (preloaded, os.path.abspath(args.shim)) if p)
     cd = None
     try:
         cd = Collectd(os.path.join(root, "a"), args.plugin,
                       ["logfile", "write_tsstore", "unixsock"],
                       {"write_tsstore": "DataDir %s\nSnapshotInterval 1"
                        % quote(store)}).start()
-        del os.environ["LD_PRELOAD"]  # not for the CLI
+        restore_preload(preloaded)  # not for the CLI
         cd.wait_socket(30)
         put_and_see(cd, args.cli, store, "before", "1")
         set_offset(offset, -2 * DAY_NS)
@@ -113,7 +123,7 @@ def main():
             print("collectd log (%s):\n%s" % (cd.log, cd.log_text()))
         return 1
     finally:
-        os.environ.pop("LD_PRELOAD", None)
+        restore_preload(preloaded)
         if cd is not None:
             try:
                 cd.kill()
