@@ -289,6 +289,7 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
         const tss_cov_entry *e = c->v[c->pos++];
         tss_key_view kv;
         int64_t bf, bt;
+        double span;
         int rc;
 
         memcpy(c->key, e->key, e->key_len);
@@ -306,6 +307,12 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
             bt = (int64_t)roaring_bitmap_maximum(e->bm) + TSS_COV_BASE_BUCKET;
         else
             continue;
+        /* Times stay within +-TSS_TIME_LIMIT, so every bucket edge
+         * (bucket * w) fits in int64 even for a filter beyond them. */
+        if (bf < floor_div(-TSS_TIME_LIMIT, w))
+            bf = floor_div(-TSS_TIME_LIMIT, w);
+        if (bt > floor_div(TSS_TIME_LIMIT, w))
+            bt = floor_div(TSS_TIME_LIMIT, w);
         if (bt < bf)
             continue;
         if ((rc = judge(c, e, bf, bt, out)) != 0)
@@ -316,8 +323,10 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
         out->to = (bt + 1) * w;
         out->runs = c->runs;
         out->nruns = c->nruns;
-        out->percent = 100.0 * (double)(out->to - out->from - out->gap_time) /
-                       (double)(out->to - out->from);
+        /* In double: a range over both ends of the time line (2^63 store
+         * units) does not fit an int64 difference. */
+        span = (double)out->to - (double)out->from;
+        out->percent = 100.0 * (span - (double)out->gap_time) / span;
         return 1;
     }
     return 0;
