@@ -136,6 +136,24 @@ static bool parse_value(const char *s, int kind, tss_value *v)
     return end != s && *end == '\0' && errno != ERANGE;
 }
 
+/*
+ * Copies the part of *p up to `stop` (not included) into out (size n) and
+ * moves *p past the stop. False when that part is empty, does not fit, or
+ * (for stop '\0') when it contains a further '/'.
+ */
+static bool path_part(const char **p, char *out, size_t n, char stop)
+{
+    const char *e = stop ? strchr(*p, stop) : *p + strlen(*p);
+
+    if (!e || e == *p || (size_t)(e - *p) >= n ||
+        (!stop && memchr(*p, '/', (size_t)(e - *p))))
+        return false;
+    memcpy(out, *p, (size_t)(e - *p));
+    out[e - *p] = '\0';
+    *p = stop ? e + 1 : e;
+    return true;
+}
+
 static int import_file(import_ctx *c, const char *root, const char *path)
 {
     const char *rel = path + strlen(root) + 1;
@@ -147,8 +165,12 @@ static int import_file(import_ctx *c, const char *root, const char *path)
     FILE *f;
     int rc = 0;
 
-    if (sscanf(rel, "%255[^/]/%255[^/]/%255s", host, pdir, fname) != 3 ||
-        strlen(fname) < 12 || fname[strlen(fname) - 11] != '-') {
+    /* host/plugin[-pinst]/type[-tinst]-YYYY-MM-DD: split at the slashes
+     * only; a field may hold spaces, quotes or anything else but '/'. */
+    if (!path_part(&rel, host, sizeof(host), '/') ||
+        !path_part(&rel, pdir, sizeof(pdir), '/') ||
+        !path_part(&rel, fname, sizeof(fname), '\0') || strlen(fname) < 12 ||
+        fname[strlen(fname) - 11] != '-') {
         fprintf(stderr,
                 "tsstore: %s: not a csv plugin file name "
                 "(<type>[-<instance>]-YYYY-MM-DD); skipped\n",
@@ -182,6 +204,7 @@ static int import_file(import_ctx *c, const char *root, const char *path)
         tss_series_id id = {
             host, plugin, pinst ? pinst : "", type, tinst ? tinst : "", NULL};
         char *field[17], *save = NULL, err[256];
+        tss_value vals[16]; /* nf <= 17 below, so nds <= 16 */
         size_t nf = 0;
         int64_t ts;
 
@@ -201,13 +224,19 @@ static int import_file(import_ctx *c, const char *root, const char *path)
             bad_line(c, path, lineno, "bad time");
             continue;
         }
-        for (size_t k = 0; k < t->nds; k++) {
-            tss_value v;
-
-            if (!parse_value(field[k + 1], t->ds[k].kind, &v)) {
-                bad_line(c, path, lineno, "bad value");
+        /* every value parsed before any is stored: a bad line is
+         * skipped whole, as its message says */
+        size_t k;
+        for (k = 0; k < t->nds; k++)
+            if (!parse_value(field[k + 1], t->ds[k].kind, &vals[k]))
                 break;
-            }
+        if (k < t->nds) {
+            bad_line(c, path, lineno, "bad value");
+            continue;
+        }
+        for (k = 0; k < t->nds; k++) {
+            tss_value v = vals[k];
+
             id.ds = t->ds[k].name;
             if ((rc = tss_store_append(c->s, &id, t->ds[k].kind, ts, v))) {
                 fprintf(stderr, "tsstore: %s:%zu: %s\n", path, lineno,
