@@ -105,8 +105,24 @@ static void dump_means(FILE *out, int fmt, cli_jsonl *j,
     }
 }
 
-/* Runs ls or dump over a query. */
-int cmd_query(const cli_opts *o, bool dump)
+static int run_query(const cli_opts *o, bool dump);
+
+/* Runs ls or dump over a query. ls without --resolution lists every
+ * resolution the store keeps (auto): a series rolled up in part shows
+ * one row per resolution, each with its own time range. */
+int cmd_query(const cli_opts *opts, bool dump)
+{
+    cli_opts ls_opts = *opts;
+    const cli_opts *o = opts;
+
+    if (!dump && !opts->resolution) {
+        ls_opts.resolution = "auto";
+        o = &ls_opts;
+    }
+    return run_query(o, dump);
+}
+
+static int run_query(const cli_opts *o, bool dump)
 {
     sums sum[TSS_MAX_ROLLUPS + 1] = {{0}};
     tss_store *s = NULL;
@@ -160,7 +176,8 @@ int cmd_query(const cli_opts *o, bool dump)
                          : ",resolution");
     else if (fmt == FMT_TEXT && !dump)
         fprintf(out, "%-50s %-10s %-8s %10s  %-24s  %s\n", "SERIES", "DS",
-                "KIND", "POINTS", "FIRST", "LAST");
+                "KIND", "POINTS", "FIRST",
+                rollups ? "LAST                      RESOLUTION" : "LAST");
     while ((rc = tss_query_next(q, &si)) == 1) {
         char t1[48], t2[48], v[64], res[32];
         const tss_point *pts;

@@ -11,6 +11,23 @@
 #include "tsstore/error.h"
 #include "tsstore/stats.h"
 
+static void put_u64(cli_jsonl *j, const char *key, uint64_t v)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    cli_jsonl_num(j, key, buf);
+}
+
+/* A figure (-1: unknown) with `decimals` decimals. */
+static void put_dbl(cli_jsonl *j, const char *key, int decimals, double v)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+    cli_jsonl_num(j, key, buf);
+}
+
 int cmd_stats(const cli_opts *o)
 {
     tss_store_stats st;
@@ -28,22 +45,50 @@ int cmd_stats(const cli_opts *o)
     tss_store_info_get(s, &info);
     tss_store_close(s);
     if (o->format == FMT_JSONL) {
-        printf("{\"series\":%" PRIu64 ",\"points\":%" PRIu64
-               ",\"segments\":%" PRIu64 ",\"head_points\":%" PRIu64
-               ",\"bytes_segments\":%" PRIu64 ",\"bytes_coverage\":%" PRIu64
-               ",\"bytes_head\":%" PRIu64 ",\"bytes_wal\":%" PRIu64
-               ",\"bytes_tombstones\":%" PRIu64 ",\"bytes_total\":%" PRIu64
-               ",\"bytes_per_point\":%.6f,\"snapshot_age_seconds\":%.3f"
-               ",\"pending_deletes\":%" PRIu64 ",\"tombstoned_points\":%" PRIu64
-               ",\"coverage_percent_1h\":%.4f,\"late_points\":%" PRIu64
-               ",\"write_errors\":%" PRIu64 ",\"points_dropped\":%" PRIu64
-               ",\"writer_stats_age_seconds\":%.3f}\n",
-               st.series, st.points, st.segments, st.head_points,
-               st.bytes_segments, st.bytes_coverage, st.bytes_head,
-               st.bytes_wal, st.bytes_tombstones, st.bytes_total,
-               st.bytes_per_point, st.snapshot_age, st.pending_deletes,
-               st.tombstoned_points, st.coverage_1h, st.late_points,
-               st.write_errors, st.points_dropped, st.writer_stats_age);
+        cli_jsonl *j = cli_jsonl_new(stdout);
+
+        if (!j) {
+            fputs("tsstore: out of memory\n", stderr);
+            return EXIT_ERR;
+        }
+        cli_jsonl_begin(j);
+        put_u64(j, "series", st.series);
+        put_u64(j, "points", st.points);
+        put_u64(j, "segments", st.segments);
+        put_u64(j, "head_points", st.head_points);
+        put_u64(j, "bytes_segments", st.bytes_segments);
+        put_u64(j, "bytes_coverage", st.bytes_coverage);
+        put_u64(j, "bytes_head", st.bytes_head);
+        put_u64(j, "bytes_wal", st.bytes_wal);
+        put_u64(j, "bytes_tombstones", st.bytes_tombstones);
+        put_u64(j, "bytes_total", st.bytes_total);
+        put_dbl(j, "bytes_per_point", 6, st.bytes_per_point);
+        put_dbl(j, "snapshot_age_seconds", 3, st.snapshot_age);
+        put_u64(j, "pending_deletes", st.pending_deletes);
+        put_u64(j, "tombstoned_points", st.tombstoned_points);
+        put_dbl(j, "coverage_percent_1h", 4, st.coverage_1h);
+        put_u64(j, "late_points", st.late_points);
+        put_u64(j, "write_errors", st.write_errors);
+        put_u64(j, "points_dropped", st.points_dropped);
+        put_dbl(j, "writer_stats_age_seconds", 3, st.writer_stats_age);
+        /* per resolution: segments_raw, bytes_raw, points_raw,
+         * segments_5m, ... */
+        for (unsigned k = 0; k < st.nresolutions; k++) {
+            char res[32], name[64];
+
+            cli_resolution(res, sizeof(res), st.per_resolution[k].resolution,
+                           info.units_per_second);
+            snprintf(name, sizeof(name), "segments_%s", res);
+            put_u64(j, name, st.per_resolution[k].segments);
+            snprintf(name, sizeof(name), "bytes_%s", res);
+            put_u64(j, name, st.per_resolution[k].bytes);
+            snprintf(name, sizeof(name), "points_%s", res);
+            put_u64(j, name, st.per_resolution[k].points);
+        }
+        ret = cli_jsonl_end(j) == 0 ? EXIT_OK : EXIT_ERR;
+        cli_jsonl_free(j);
+        if (ret != EXIT_OK)
+            return ret;
     } else if (o->format == FMT_CSV) {
         return cli_usage_error("%s", "stats prints text or jsonl");
     } else {

@@ -58,9 +58,10 @@ static const char USAGE[] =
     "  -F, --format FMT    text (ls, coverage default), csv (dump default),\n"
     "                      jsonl, or openmetrics (dump: for promtool tsdb\n"
     "                      create-blocks-from openmetrics)\n"
-    "  -R, --resolution R  ls, dump: raw (default), a rollup resolution\n"
-    "                      (5m, 1h), or auto (each window at the one\n"
-    "                      resolution it is kept at); adds columns\n"
+    "  -R, --resolution R  ls, dump: raw (dump default), a rollup\n"
+    "                      resolution (5m, 1h), or auto (each window at\n"
+    "                      the one resolution it is kept at; ls default);\n"
+    "                      adds columns\n"
     "  -g, --gaps          coverage: print only the gaps\n"
     "  -r, --repair        verify: rebuild missing coverage sidecars, remove\n"
     "                      temp files and orphaned sidecars\n"
@@ -128,8 +129,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         return cli_usage_error(
             "%s",
-            "missing command (ls, dump, coverage, delete, compact, verify, "
-            "info)");
+            "missing command (ls, dump, coverage, delete, compact, rollup, "
+            "prune, import, stats, verify, info)");
     cmd = argv[1];
     optind = 2;
     while ((c = getopt_long(argc, argv, "s:d:f:t:F:grnwT:C:Y:O:M:R:L:hV",
