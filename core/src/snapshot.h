@@ -19,9 +19,17 @@
  * on disk.
  *
  * Recovery: take the highest gen whose base reads back valid; replay its log
- * record by record, stopping at the first record that is incomplete or fails
- * its checksum (the torn tail of a crash); a base that fails its checksum is
- * renamed "<name>.corrupt", logged, and the next older generation is tried.
+ * record by record up to the first bad one. A crash mid-append can only cut
+ * the last record short (its frame runs past the end of the file, or the
+ * bytes left are no record and no whole record follows them): that torn
+ * tail is dropped with a WARNING. Anything else — a whole frame failing its
+ * checksum, a record that is malformed, or a whole valid record after a bad
+ * one — is corruption: the records before it are kept, the writer renames
+ * the log "<name>.corrupt" (never deleted) and logs an ERROR naming it;
+ * when log-<gen> is missing, log-<gen>.corrupt is replayed instead (the
+ * writer moved it aside and died before its new base was on disk). A base
+ * that fails its checksum is renamed "<name>.corrupt", logged, and the
+ * next older generation is tried. Readers rename nothing.
  * Sealing writes an intent record "items I go to segment S" before S is
  * written; recovery drops those items if S exists, so points already sealed
  * are never restored twice.
@@ -94,16 +102,21 @@ typedef struct tss_snap_view {
     uint64_t gen;       /* 0: no snapshot */
     int64_t written_at; /* store units: base write or last record */
     uint64_t records, bytes;
+    /* log-<gen> holds a corrupt record (not a torn tail) and is still
+     * under its own name: the writer could not move it aside */
+    bool log_kept;
 } tss_snap_view;
 
 /**
  * Loads the newest valid snapshot (see recovery above) into *out. With
- * `repair` (the writer), a corrupt base is renamed aside. Corrupt files
- * are logged through `log`, never fatal: a corrupt base gives the next
- * older one (or an empty view), a log is replayed up to its first bad
- * record. A file that cannot be read (an I/O error, no memory) fails the
- * load: it may be whole, and recovering without it would lose what it
- * holds. Errors: TSS_ENOMEM, TSS_EIO.
+ * `repair` (the writer), a corrupt base or log is renamed aside; without,
+ * nothing on disk changes. Corrupt files are logged through `log` as
+ * ERRORs naming them, never fatal: a corrupt base gives the next older one
+ * (or an empty view), a log is replayed up to its first bad record. A file
+ * that cannot be read (an I/O error, no memory) fails the load: it may be
+ * whole, and recovering without it would lose what it holds. A rename
+ * that fails does not (the writer must go on storing points); it is
+ * logged, and out->log_kept set for a log. Errors: TSS_ENOMEM, TSS_EIO.
  */
 int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,

@@ -371,13 +371,19 @@ def parse_jsonl(data):
 
 
 def parse_ls_csv(data):
-    """{key: (kind, points, first ms, last ms)} from ls --format csv."""
+    """{key: (kind, points, first ms, last ms)} from ls --format csv.
+
+    ls lists every resolution; this store has no rollups, so every row
+    must be raw."""
     out = {}
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    want = list(DS_FIELDS) + ["kind", "points", "first", "last"]
+    want = list(DS_FIELDS) + ["kind", "points", "first", "last",
+                              "resolution"]
     if not rows or rows[0] != want:
         raise TestFailure("ls csv header is %r, want %r" % (rows[:1], want))
     for row in rows[1:]:
+        if row[10] != "raw":
+            raise TestFailure("ls row %r: resolution is not raw" % row)
         out[tuple(row[:6])] = (row[6], int(row[7]), ms_of(row[8]),
                                ms_of(row[9]))
     return out
