@@ -5,9 +5,12 @@
  *    as `tsstore stats`) as ordinary collectd values, plugin "tsstore",
  *    plugin instance the store's name;
  *  - replay: <Replay> blocks dispatch stored points with their original
- *    times and identifiers into collectd's pipeline, at a bounded rate,
- *    tagged so write_tsstore does not store them twice; the position is
- *    kept in the store (DataDir/replay/), so a restart resumes;
+ *    times and identifiers into collectd's pipeline, tagged so
+ *    write_tsstore does not store them twice. A second read callback,
+ *    "tsstore/replay", runs every REPLAY_TICK and dispatches what the rate
+ *    allows for the time elapsed since its last run (a token bucket), so a
+ *    replay reaches the write queue in small slices, not one burst per
+ *    interval;
  *  - missing data: with `Missing N`, a series that has had no point for N
  *    of its own intervals raises one warning notification, and one okay
  *    notification when it comes back (judged from coverage).
@@ -16,9 +19,34 @@
  * writer LOCK and works in the same collectd as write_tsstore or another.
  * The only files it writes are its replay positions.
  *
+ * Replay position file, DataDir/replay/<store>-<replay> (text, replaced
+ * atomically by tss_store_client_state_put):
+ *
+ *     tsstore-replay 2
+ *     state idle|running|done
+ *     time <last time dispatched, store units>
+ *     dispatched <value lists dispatched>
+ *     group <hex of the identifier dispatched last, fields NUL-joined>|-
+ *     series <hex of Series>
+ *     from <store units>|-
+ *     to <store units>|-
+ *     target <hex of Target>|-      ("-": all writers)
+ *
+ *  1. The lines from "series" on are the replay's definition. When they
+ *     differ from the configuration (Series, From, To or Target edited),
+ *     the position is discarded and the replay starts over.
+ *  2. "running" replays resume after a restart whatever their Trigger;
+ *     "done" ones stay done; "idle" ones (Trigger "flush", never started
+ *     or finished and restarted by nothing) wait for a flush.
+ *  3. The file is written after each slice that dispatched something, so
+ *     a crash replays at most one slice twice, never skips one.
+ *
+ * Version 1 files ("<done> <time> <dispatched> <hex group>") hold no
+ * definition: they are taken as matching and rewritten as version 2.
+ *
  * State lives in user_data: the flush callback owns it (collectd destroys
- * flush callbacks last, after the read threads stopped); the read callback
- * shares it.
+ * flush callbacks last, after the read threads stopped); the two read
+ * callbacks share it.
  */
 #define _GNU_SOURCE
 #include "collectd.h"
@@ -45,6 +73,13 @@
 #define LOG_PREFIX PLUGIN " plugin: "
 #define REPLAY_META "tsstore:replayed" /* write_tsstore skips these */
 #define COMPLAIN_EVERY_S 300
+/* How often the replay callback runs: each run dispatches Rate x the time
+ * elapsed since the last one (at most MAX_BURST_S worth). */
+#define REPLAY_TICK_MS 100
+#define MAX_BURST_S 1.0
+#define PROGRESS_EVERY_S 10 /* progress log lines of a running replay */
+#define SERIES_MAX 1024     /* bytes of a Series pattern */
+#define MAX_DS 16           /* data sources of a type we replay */
 
 typedef struct pt_list {
     tss_point *pts;
@@ -55,27 +90,35 @@ typedef struct pt_list {
  * fields joined by NUL (the order of the store's keys), plus its length. */
 #define GROUP_MAX (5 * 256)
 
+enum { RS_IDLE, RS_RUNNING, RS_DONE };
+
 typedef struct replay {
-    char *name, *series, *target;
+    char *name, *series, *target; /* target NULL: all writers */
     bool has_from, has_to, on_flush;
     int64_t from, to; /* store units, set when the store is first open */
     char *from_text, *to_text;
     double rate; /* points per second */
     /* runtime */
-    bool active, done;
+    int state;            /* RS_* */
+    bool broken;          /* From/To do not fit the store: never runs */
+    bool loaded;          /* its position is read */
+    bool flush_requested; /* by ts_flush; applied in the replay callback */
+    double credit;        /* points the rate allows now */
+    cdtime_t last_tick, last_progress;
     tss_query *q;
     tss_series_info pending; /* first series of the next group */
     bool have_pending;
     char group[GROUP_MAX];
     size_t group_len;
     char fields[5][256];
-    pt_list ds_pts[16]; /* the group's points, per data source */
-    size_t ds_pos[16], nds;
+    pt_list ds_pts[MAX_DS]; /* the group's points, per data source */
+    size_t ds_pos[MAX_DS], nds;
     const data_set_t *ds;
-    int64_t pos_t; /* last time dispatched in pos_group */
+    cdtime_t group_interval; /* the spacing of the group's points */
+    int64_t pos_t;           /* last time dispatched in pos_group */
     char pos_group[GROUP_MAX];
     size_t pos_len;
-    bool has_pos;
+    bool has_pos; /* a restored position not yet passed */
     uint64_t dispatched;
     bool dirty;
 } replay;
@@ -99,7 +142,8 @@ typedef struct tstore {
 typedef struct ctx {
     tstore *stores;
     size_t nstores;
-    pthread_mutex_t mu; /* read and flush callbacks */
+    cdtime_t interval;  /* the plugin's read interval */
+    pthread_mutex_t mu; /* read, replay and flush callbacks */
 } ctx;
 
 static void ts_log(void *c, int level, const char *msg)
@@ -303,7 +347,7 @@ static void check_missing(tstore *t)
     tss_coverage_close(c);
 }
 
-/* ---- replay -------------------------------------------------------------- */
+/* ---- replay: positions --------------------------------------------------- */
 
 static void state_name(char *out, size_t size, const tstore *t, const replay *r)
 {
@@ -313,61 +357,192 @@ static void state_name(char *out, size_t size, const tstore *t, const replay *r)
             *p = '_';
 }
 
-/* Position file: "done pos_t dispatched <hex of the group>\n". */
+static const char *const state_text[] = {"idle", "running", "done"};
+
+/* Appends the hex of buf[len], or "-" when there is nothing. */
+static size_t put_hex(char *out, size_t size, const char *buf, size_t len)
+{
+    size_t n = 0;
+
+    if (!buf || !len)
+        return (size_t)snprintf(out, size, "-");
+    for (size_t i = 0; i < len && n + 3 <= size; i++)
+        n += (size_t)snprintf(out + n, size - n, "%02x", (unsigned char)buf[i]);
+    return n;
+}
+
+/* Decodes hex (ending at a blank or NUL) into out[size]; returns the
+ * length, or -1 if it is not hex or does not fit. "-" is empty. */
+static long get_hex(const char *hex, char *out, size_t size)
+{
+    size_t n = 0;
+
+    if (hex[0] == '-' && (!hex[1] || isspace((unsigned char)hex[1])))
+        return 0;
+    while (isxdigit((unsigned char)hex[0]) && isxdigit((unsigned char)hex[1])) {
+        unsigned v;
+
+        if (n == size || sscanf(hex, "%2x", &v) != 1)
+            return -1;
+        out[n++] = (char)v;
+        hex += 2;
+    }
+    return *hex && !isspace((unsigned char)*hex) ? -1 : (long)n;
+}
+
+/* The definition part of the position file (invariant 1). */
+static size_t definition(char *out, size_t size, const replay *r)
+{
+    const char *target = r->target;
+    size_t n;
+
+    n = (size_t)snprintf(out, size, "series ");
+    n += put_hex(out + n, size - n, r->series, strlen(r->series));
+    n += (size_t)snprintf(out + n, size - n, "\nfrom ");
+    n += (size_t)(r->has_from ? snprintf(out + n, size - n, "%" PRId64, r->from)
+                              : snprintf(out + n, size - n, "-"));
+    n += (size_t)snprintf(out + n, size - n, "\nto ");
+    n += (size_t)(r->has_to ? snprintf(out + n, size - n, "%" PRId64, r->to)
+                            : snprintf(out + n, size - n, "-"));
+    n += (size_t)snprintf(out + n, size - n, "\ntarget ");
+    n += put_hex(out + n, size - n, target, target ? strlen(target) : 0);
+    n += (size_t)snprintf(out + n, size - n, "\n");
+    return n;
+}
+
+#define POS_FILE_MAX (256 + 2 * GROUP_MAX + 2 * SERIES_MAX + 2 * 256)
+
 static void save_position(tstore *t, replay *r)
 {
-    char name[300], buf[64 + 2 * GROUP_MAX];
-    int n;
+    char name[300], buf[POS_FILE_MAX];
+    size_t n;
 
     if (!r->dirty)
         return;
     state_name(name, sizeof(name), t, r);
-    n = snprintf(buf, sizeof(buf), "%d %" PRId64 " %" PRIu64 " ", r->done,
-                 r->pos_t, r->dispatched);
-    for (size_t i = 0; i < r->pos_len; i++)
-        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%02x",
-                      (unsigned char)r->pos_group[i]);
+    n = (size_t)snprintf(buf, sizeof(buf),
+                         "tsstore-replay 2\nstate %s\ntime %" PRId64
+                         "\ndispatched %" PRIu64 "\ngroup ",
+                         state_text[r->state], r->pos_t, r->dispatched);
+    n += put_hex(buf + n, sizeof(buf) - n, r->pos_group, r->pos_len);
     buf[n++] = '\n';
-    if (tss_store_client_state_put(t->s, name, buf, (size_t)n) != 0)
+    n += definition(buf + n, sizeof(buf) - n, r);
+    if (tss_store_client_state_put(t->s, name, buf, n) != 0)
         complain(t, tss_error_last());
     else
         r->dirty = false;
 }
 
-static void load_position(tstore *t, replay *r)
+static void position_reset(replay *r, int state)
 {
-    char name[300], buf[64 + 2 * GROUP_MAX + 2];
+    r->state = state;
+    r->has_pos = false;
+    r->pos_len = 0;
+    r->pos_t = 0;
+    r->dispatched = 0;
+    r->credit = 0;
+    r->last_tick = 0;
+    r->dirty = true;
+}
+
+/* Parses a position file into r; returns 0, or -1 if it is not one. Sets
+ * *same_def when its definition matches the configuration. */
+static int parse_position(replay *r, char *buf, bool *same_def)
+{
+    char def[POS_FILE_MAX];
+    const char *p;
+    long long t;
+    unsigned long long disp;
+    int done, consumed = 0;
+    long glen;
+
+    if (isdigit((unsigned char)buf[0])) { /* version 1 */
+        if (sscanf(buf, "%d %lld %llu %n", &done, &t, &disp, &consumed) < 3 ||
+            (glen = get_hex(buf + consumed, r->pos_group, GROUP_MAX)) < 0)
+            return -1;
+        r->state = done ? RS_DONE : RS_RUNNING;
+        *same_def = true;
+    } else {
+        char st[16];
+
+        if (sscanf(buf,
+                   "tsstore-replay 2\nstate %15s\ntime %lld\ndispatched "
+                   "%llu\ngroup %n",
+                   st, &t, &disp, &consumed) != 3 ||
+            !consumed ||
+            (glen = get_hex(buf + consumed, r->pos_group, GROUP_MAX)) < 0 ||
+            !(p = strstr(buf + consumed, "\nseries ")))
+            return -1;
+        for (r->state = RS_IDLE; r->state <= RS_DONE; r->state++)
+            if (strcmp(st, state_text[r->state]) == 0)
+                break;
+        if (r->state > RS_DONE)
+            return -1;
+        definition(def, sizeof(def), r);
+        *same_def = strcmp(p + 1, def) == 0;
+    }
+    r->pos_t = t;
+    r->dispatched = disp;
+    r->pos_len = (size_t)glen;
+    r->has_pos = r->pos_len > 0;
+    return 0;
+}
+
+/* Loads the position of a replay once its store is open and From/To are
+ * in store units; without one, a replay starts (Trigger "start") or
+ * waits for a flush. Returns 0, or -1 when the file cannot be read now
+ * (retried on the next run: starting over could replay twice). */
+static int load_position(tstore *t, replay *r)
+{
+    char name[300], buf[POS_FILE_MAX + 1];
     size_t len;
-    int done = 0, consumed = 0;
-    unsigned long long disp = 0;
-    long long pos = 0;
-    const char *hex;
+    bool same_def = true;
+    int rc;
 
     state_name(name, sizeof(name), t, r);
-    if (tss_store_client_state_get(t->s, name, buf, sizeof(buf) - 1, &len))
-        return;
-    buf[len] = '\0';
-    if (sscanf(buf, "%d %lld %llu %n", &done, &pos, &disp, &consumed) < 3)
-        return;
-    hex = buf + consumed;
-    r->pos_len = 0;
-    while (isxdigit((unsigned char)hex[0]) && isxdigit((unsigned char)hex[1]) &&
-           r->pos_len < GROUP_MAX) {
-        unsigned v;
-
-        sscanf(hex, "%2x", &v);
-        r->pos_group[r->pos_len++] = (char)v;
-        hex += 2;
+    position_reset(r, r->on_flush ? RS_IDLE : RS_RUNNING);
+    r->dirty = false;
+    rc = tss_store_client_state_get(t->s, name, buf, sizeof(buf) - 1, &len);
+    if (rc == TSS_ENOTFOUND)
+        return 0;
+    if (rc != 0 && rc != TSS_EINVAL) {
+        complain(t, tss_error_last());
+        return -1;
     }
-    r->done = done != 0;
-    r->pos_t = pos;
-    r->dispatched = disp;
-    r->has_pos = r->pos_len > 0;
-    if (r->has_pos || r->done)
-        INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" resumes %s (%llu "
-                        "values so far)",
-             r->name, t->name, r->done ? "finished" : "where it stopped", disp);
+    if (rc == 0) {
+        buf[len] = '\0';
+        if (memchr(buf, '\0', len) == NULL &&
+            parse_position(r, buf, &same_def) == 0) {
+            if (!same_def) {
+                NOTICE(LOG_PREFIX "replay \"%s\" of store \"%s\": Series, "
+                                  "From, To or Target changed since its "
+                                  "position was recorded (%s, %" PRIu64
+                                  " values dispatched): starting over",
+                       r->name, t->name, state_text[r->state], r->dispatched);
+                position_reset(r, r->on_flush && r->state != RS_RUNNING
+                                      ? RS_IDLE
+                                      : RS_RUNNING);
+                save_position(t, r);
+            } else if (r->state != RS_IDLE) {
+                INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" %s (%" PRIu64
+                                " values so far)",
+                     r->name, t->name,
+                     r->state == RS_DONE ? "is finished"
+                                         : "resumes where it stopped",
+                     r->dispatched);
+            }
+            return 0;
+        }
+    }
+    ERROR(LOG_PREFIX "replay \"%s\" of store \"%s\": replay/%s is not a "
+                     "position file: starting over",
+          r->name, t->name, name);
+    position_reset(r, r->on_flush ? RS_IDLE : RS_RUNNING);
+    save_position(t, r);
+    return 0;
 }
+
+/* ---- replay: dispatching ------------------------------------------------- */
 
 static size_t group_key(const tss_series_id *id, char *out)
 {
@@ -418,6 +593,34 @@ static int kind_of(int ds_type)
     }
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The interval of the replayed values: the median spacing of the group's
+ * points (write plugins such as rrdtool and write_prometheus use it), or
+ * the plugin's interval when a data source has fewer than two points. */
+static cdtime_t group_interval(const replay *r, uint32_t ups, cdtime_t dflt)
+{
+    const pt_list *l = NULL;
+    int64_t *d, med;
+
+    for (size_t k = 0; k < r->nds && !l; k++)
+        if (r->ds_pts[k].n >= 2)
+            l = &r->ds_pts[k];
+    if (!l || !(d = malloc((l->n - 1) * sizeof(*d))))
+        return dflt;
+    for (size_t i = 1; i < l->n; i++)
+        d[i - 1] = l->pts[i].t - l->pts[i - 1].t;
+    qsort(d, l->n - 1, sizeof(*d), cmp_i64);
+    med = d[(l->n - 1) / 2];
+    free(d);
+    return med > 0 ? units_to_cdtime(med, ups) : dflt;
+}
+
 /* Loads the next group: every data source of one identifier. Returns 1,
  * 0 at the end, or a negative error. */
 static int next_group(tstore *t, replay *r)
@@ -447,7 +650,7 @@ static int next_group(tstore *t, replay *r)
         if (r->has_pos && key_cmp(key, klen, r->pos_group, r->pos_len) < 0)
             continue; /* before the restored position */
         ds = plugin_get_ds(si.id.type);
-        if (!ds || ds->ds_num > 16) {
+        if (!ds || ds->ds_num > MAX_DS) {
             complain(t, "replay: a stored type is not in this collectd's "
                         "types.db; its values are skipped");
             continue;
@@ -474,33 +677,60 @@ static int next_group(tstore *t, replay *r)
         free(r->ds_pts[k].pts);
         r->ds_pts[k].pts = malloc(n * sizeof(*pts) + 1);
         if (!r->ds_pts[k].pts)
-            return -1;
+            return TSS_ENOMEM;
         memcpy(r->ds_pts[k].pts, pts, n * sizeof(*pts));
         r->ds_pts[k].n = n;
     }
 }
 
+/* Sends one value list where the replay is configured to. Returns 0 or
+ * the write plugin's error. */
+static int send_values(const replay *r, value_list_t *vl)
+{
+    meta_data_t *md = meta_data_create();
+    int rc;
+
+    /* without the tag write_tsstore would store the values again: no
+     * meta data, no dispatch */
+    if (!md || meta_data_add_boolean(md, REPLAY_META, true) != 0) {
+        meta_data_destroy(md);
+        return ENOMEM;
+    }
+    vl->meta = md;
+    if (r->target)
+        rc = plugin_write(r->target, r->ds, vl);
+    else
+        rc = plugin_dispatch_values(vl);
+    meta_data_destroy(md);
+    vl->meta = NULL;
+    return rc;
+}
+
 /* Dispatches the current group's value lists while *budget lasts. Only
  * times at which every data source of the type has a value make a value
- * list (collectd cannot dispatch half of one). */
-static void dispatch_group(replay *r, uint32_t ups, int64_t *budget)
+ * list (collectd cannot dispatch half of one). Returns 0 when the budget
+ * is spent or the group done, or the error of a failed write (the value
+ * list is not counted as dispatched and is sent again next time). */
+static int dispatch_group(tstore *t, replay *r, uint32_t ups, int64_t *budget)
 {
     bool resume = r->has_pos && key_cmp(r->group, r->group_len, r->pos_group,
                                         r->pos_len) == 0;
 
     while (*budget > 0) {
         value_list_t vl = VALUE_LIST_INIT;
-        value_t values[16];
+        value_t values[MAX_DS];
+        size_t before[MAX_DS];
         int64_t tmin = INT64_MAX;
         bool complete = true;
-        meta_data_t *md;
+        int rc;
 
         for (size_t k = 0; k < r->nds; k++)
             if (r->ds_pos[k] < r->ds_pts[k].n &&
                 r->ds_pts[k].pts[r->ds_pos[k]].t < tmin)
                 tmin = r->ds_pts[k].pts[r->ds_pos[k]].t;
         if (tmin == INT64_MAX)
-            return; /* the group is done */
+            return 0; /* the group is done */
+        memcpy(before, r->ds_pos, r->nds * sizeof(before[0]));
         for (size_t k = 0; k < r->nds; k++) {
             const tss_point *p = r->ds_pos[k] < r->ds_pts[k].n
                                      ? &r->ds_pts[k].pts[r->ds_pos[k]]
@@ -535,15 +765,18 @@ static void dispatch_group(replay *r, uint32_t ups, int64_t *budget)
         vl.values = values;
         vl.values_len = r->nds;
         vl.time = units_to_cdtime(tmin, ups);
-        md = meta_data_create();
-        if (md)
-            meta_data_add_boolean(md, REPLAY_META, true);
-        vl.meta = md;
-        if (r->target && strcasecmp(r->target, "all") != 0)
-            plugin_write(r->target, r->ds, &vl);
-        else
-            plugin_dispatch_values(&vl);
-        meta_data_destroy(md);
+        vl.interval = r->group_interval;
+        if ((rc = send_values(r, &vl)) != 0) {
+            char msg[300];
+
+            memcpy(r->ds_pos, before, r->nds * sizeof(before[0]));
+            snprintf(msg, sizeof(msg),
+                     "replay \"%s\": writing to \"%s\" failed (status %d); "
+                     "the replay waits and retries",
+                     r->name, r->target ? r->target : "all", rc);
+            complain(t, msg);
+            return rc;
+        }
         r->pos_t = tmin;
         memcpy(r->pos_group, r->group, r->group_len);
         r->pos_len = r->group_len;
@@ -553,6 +786,7 @@ static void dispatch_group(replay *r, uint32_t ups, int64_t *budget)
         r->dirty = true;
         *budget -= (int64_t)r->nds;
     }
+    return 0;
 }
 
 static void replay_stop(replay *r)
@@ -563,15 +797,46 @@ static void replay_stop(replay *r)
     r->have_pending = false;
 }
 
-/* One read interval of a replay: up to rate * interval points. */
-static void replay_step(tstore *t, replay *r, double interval_s)
+static void replay_start(tstore *t, replay *r)
+{
+    replay_stop(r);
+    position_reset(r, RS_RUNNING);
+    save_position(t, r); /* running: a restart resumes it */
+    INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" started by a flush", r->name,
+         t->name);
+}
+
+/* One run of the replay callback: dispatches what the rate allows for the
+ * time since the last run (a token bucket of at most MAX_BURST_S). */
+static void replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
 {
     tss_store_info info;
-    int64_t budget = (int64_t)ceil(r->rate * interval_s);
+    double elapsed;
+    int64_t budget, left;
     int rc;
 
-    if (r->done || !r->active)
+    if (r->broken)
         return;
+    if (r->flush_requested) {
+        r->flush_requested = false;
+        if (r->state == RS_RUNNING)
+            INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" is running: "
+                            "flush ignored",
+                 r->name, t->name);
+        else
+            replay_start(t, r);
+    }
+    if (r->state != RS_RUNNING)
+        return;
+    elapsed = r->last_tick ? CDTIME_T_TO_DOUBLE(now - r->last_tick)
+                           : REPLAY_TICK_MS / 1000.0;
+    r->last_tick = now;
+    r->credit += r->rate * (elapsed < MAX_BURST_S ? elapsed : MAX_BURST_S);
+    if (r->credit > r->rate * MAX_BURST_S)
+        r->credit = r->rate * MAX_BURST_S;
+    if (r->credit < 1)
+        return;
+    left = budget = (int64_t)r->credit;
     tss_store_info_get(t->s, &info);
     if (!r->q) {
         tss_filter f = {0};
@@ -585,25 +850,36 @@ static void replay_step(tstore *t, replay *r, double interval_s)
             complain(t, tss_error_last());
             return;
         }
-        INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" running (%s, up to "
-                        "%.0f points/s, to %s)",
-             r->name, t->name, r->series, r->rate,
-             r->target ? r->target : "all writers");
+        if (!r->last_progress)
+            INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" running (%s, up "
+                            "to %.0f points/s, to %s)",
+                 r->name, t->name, r->series, r->rate,
+                 r->target ? r->target : "all writers");
+        r->last_progress = now;
         if ((rc = next_group(t, r)) <= 0)
             goto end;
+        r->group_interval = group_interval(r, info.units_per_second, dflt);
     }
-    while (budget > 0) {
-        dispatch_group(r, info.units_per_second, &budget);
-        if (budget <= 0)
+    while (left > 0) {
+        if (dispatch_group(t, r, info.units_per_second, &left) != 0)
+            break; /* the write failed: retried on the next run */
+        if (left <= 0)
             break;
         if ((rc = next_group(t, r)) <= 0)
             goto end;
+        r->group_interval = group_interval(r, info.units_per_second, dflt);
     }
-    INFO(LOG_PREFIX "replay \"%s\": %" PRIu64 " values dispatched so far",
-         r->name, r->dispatched);
+    r->credit -= (double)(budget - left);
+    if (now - r->last_progress >= TIME_T_TO_CDTIME_T(PROGRESS_EVERY_S)) {
+        r->last_progress = now;
+        INFO(LOG_PREFIX "replay \"%s\" of store \"%s\": %" PRIu64
+                        " values dispatched so far",
+             r->name, t->name, r->dispatched);
+    }
     save_position(t, r);
     return;
 end:
+    r->credit -= (double)(budget - left);
     if (rc < 0) {
         complain(t, tss_error_last());
         replay_stop(r); /* reopened from the saved position next time */
@@ -611,9 +887,11 @@ end:
         save_position(t, r);
         return;
     }
-    r->done = true;
-    r->active = false;
+    r->state = RS_DONE;
     r->dirty = true;
+    r->credit = 0;
+    r->last_tick = 0;
+    r->last_progress = 0;
     replay_stop(r);
     save_position(t, r);
     INFO(LOG_PREFIX "replay \"%s\" of store \"%s\" finished: %" PRIu64
@@ -622,66 +900,94 @@ end:
 }
 
 /* Times need the store's precision: parsed once the store is open. */
-static int parse_times(tstore *t)
+static void parse_times(tstore *t)
 {
     tss_store_info info;
 
     tss_store_info_get(t->s, &info);
     for (size_t k = 0; k < t->nreplays; k++) {
         replay *r = &t->replays[k];
+        const char *txt[2] = {r->from_text, r->to_text};
+        int64_t *val[2] = {&r->from, &r->to};
+        bool *has[2] = {&r->has_from, &r->has_to};
         char err[256];
 
-        if (r->from_text) {
-            if (cli_time_parse(r->from_text, info.units_per_second, true,
-                               &r->from, err, sizeof(err)) != 0) {
-                ERROR(LOG_PREFIX "<Replay \"%s\">: \"From\": %s", r->name, err);
-                return -1;
-            }
-            r->has_from = true;
-        }
-        if (r->to_text) {
-            if (cli_time_parse(r->to_text, info.units_per_second, false, &r->to,
+        for (int j = 0; j < 2; j++) {
+            if (!txt[j])
+                continue;
+            if (cli_time_parse(txt[j], info.units_per_second, j == 0, val[j],
                                err, sizeof(err)) != 0) {
-                ERROR(LOG_PREFIX "<Replay \"%s\">: \"To\": %s", r->name, err);
-                return -1;
+                ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: \"%s\": "
+                                 "%s; the replay does not run",
+                      t->name, r->name, j ? "To" : "From", err);
+                r->broken = true;
             }
-            r->has_to = true;
+            *has[j] = true;
         }
-        load_position(t, r);
     }
-    return 0;
 }
 
 /* ---- callbacks ----------------------------------------------------------- */
 
+/* Opens the store if it is not; on the first open, puts From/To in the
+ * store's units and loads the replay positions (retried until read). */
+static int store_ready(tstore *t)
+{
+    bool fresh = !t->s;
+
+    if (open_store(t) != 0)
+        return -1;
+    if (fresh)
+        parse_times(t);
+    for (size_t k = 0; k < t->nreplays; k++)
+        if (!t->replays[k].loaded && !t->replays[k].broken &&
+            load_position(t, &t->replays[k]) == 0)
+            t->replays[k].loaded = true;
+    return 0;
+}
+
 static int ts_read(user_data_t *ud)
 {
     ctx *c = ud->data;
-    double interval_s = CDTIME_T_TO_DOUBLE(plugin_get_interval());
 
     pthread_mutex_lock(&c->mu);
+    c->interval = plugin_get_interval();
     for (size_t i = 0; i < c->nstores; i++) {
         tstore *t = &c->stores[i];
-        bool fresh = !t->s;
 
-        if (open_store(t) != 0)
+        if (store_ready(t) != 0)
             continue;
-        if (fresh && parse_times(t) != 0) {
-            for (size_t k = 0; k < t->nreplays; k++)
-                t->replays[k].active = false;
-        }
         health(t);
         if (t->missing)
             check_missing(t);
-        for (size_t k = 0; k < t->nreplays; k++)
-            replay_step(t, &t->replays[k], interval_s);
     }
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
-/* A flush of this plugin (collectdctl flush plugin=tsstore) starts every
- * Trigger "flush" replay from its beginning. */
+static int ts_replay(user_data_t *ud)
+{
+    ctx *c = ud->data;
+    cdtime_t now = cdtime();
+
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nstores; i++) {
+        tstore *t = &c->stores[i];
+
+        if (!t->nreplays || store_ready(t) != 0)
+            continue;
+        for (size_t k = 0; k < t->nreplays; k++)
+            if (t->replays[k].loaded)
+                replay_step(t, &t->replays[k], now, c->interval);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+/* A flush of this plugin (collectdctl flush plugin=tsstore, or a flush of
+ * every plugin) starts every Trigger "flush" replay that is not running
+ * from its beginning; the replay callback applies it once the replay's
+ * position is loaded, so an earlier position cannot overwrite it. */
 static int ts_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 {
     ctx *c = ud->data;
@@ -693,18 +999,37 @@ static int ts_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
         for (size_t k = 0; k < c->stores[i].nreplays; k++) {
             replay *r = &c->stores[i].replays[k];
 
-            if (!r->on_flush || r->active)
-                continue;
-            replay_stop(r);
-            r->active = true;
-            r->done = false;
-            r->has_pos = false;
-            r->pos_len = 0;
-            r->dispatched = 0;
-            INFO(LOG_PREFIX "replay \"%s\" started by a flush", r->name);
+            if (r->on_flush && !r->broken)
+                r->flush_requested = true;
         }
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+static void replay_free(replay *r)
+{
+    replay_stop(r);
+    free(r->name);
+    free(r->series);
+    free(r->target);
+    free(r->from_text);
+    free(r->to_text);
+}
+
+static void store_free(tstore *t)
+{
+    for (size_t k = 0; k < t->nreplays; k++) {
+        if (t->s)
+            save_position(t, &t->replays[k]);
+        replay_free(&t->replays[k]);
+    }
+    free(t->replays);
+    for (size_t k = 0; k < t->nmiss; k++)
+        free(t->miss[k].ident);
+    free(t->miss);
+    tss_store_close(t->s);
+    free(t->name);
+    free(t->data_dir);
 }
 
 static void ctx_free(void *arg)
@@ -713,29 +1038,8 @@ static void ctx_free(void *arg)
 
     if (!c)
         return;
-    for (size_t i = 0; i < c->nstores; i++) {
-        tstore *t = &c->stores[i];
-
-        for (size_t k = 0; k < t->nreplays; k++) {
-            replay *r = &t->replays[k];
-
-            if (t->s)
-                save_position(t, r);
-            replay_stop(r);
-            free(r->name);
-            free(r->series);
-            free(r->target);
-            free(r->from_text);
-            free(r->to_text);
-        }
-        free(t->replays);
-        for (size_t k = 0; k < t->nmiss; k++)
-            free(t->miss[k].ident);
-        free(t->miss);
-        tss_store_close(t->s);
-        free(t->name);
-        free(t->data_dir);
-    }
+    for (size_t i = 0; i < c->nstores; i++)
+        store_free(&c->stores[i]);
     free(c->stores);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -743,104 +1047,186 @@ static void ctx_free(void *arg)
 
 /* ---- configuration ------------------------------------------------------ */
 
-static int text_value(const oconfig_item_t *ci, char **out)
-{
-    char buf[128];
+/* Errors name the block: `<Store "x">` or `<Store "x"> <Replay "y">`. */
 
-    if (ci->values_num != 1)
+static int conf_string(const oconfig_item_t *ci, const char *block, char **out)
+{
+    char *s;
+
+    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
+        ERROR(LOG_PREFIX "%s: \"%s\" needs one string argument in double "
+                         "quotes",
+              block, ci->key);
         return -1;
-    if (ci->values[0].type == OCONFIG_TYPE_STRING)
-        *out = strdup(ci->values[0].value.string);
-    else if (ci->values[0].type == OCONFIG_TYPE_NUMBER) {
+    }
+    if (!(s = strdup(ci->values[0].value.string))) {
+        ERROR(LOG_PREFIX "%s: \"%s\": out of memory", block, ci->key);
+        return -1;
+    }
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static int conf_number(const oconfig_item_t *ci, double *out)
+{
+    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER)
+        return -1;
+    *out = ci->values[0].value.number;
+    return 0;
+}
+
+/* From/To: a string, or a bare number of epoch seconds. The syntax is
+ * checked here (at ms precision), the store's precision applied when it
+ * is open (parse_times). */
+static int conf_time(const oconfig_item_t *ci, const char *block, char **out)
+{
+    char buf[128], err[256];
+    int64_t v;
+
+    if (ci->values_num == 1 && ci->values[0].type == OCONFIG_TYPE_NUMBER) {
         snprintf(buf, sizeof(buf), "%.17g", ci->values[0].value.number);
-        *out = strdup(buf);
-    } else
+    } else if (ci->values_num == 1 &&
+               ci->values[0].type == OCONFIG_TYPE_STRING) {
+        snprintf(buf, sizeof(buf), "%s", ci->values[0].value.string);
+    } else {
+        ERROR(LOG_PREFIX "%s: \"%s\" needs one time: epoch seconds or RFC "
+                         "3339 such as \"2026-11-21T15:00:00Z\"",
+              block, ci->key);
         return -1;
-    return *out ? 0 : -1;
+    }
+    if (cli_time_parse(buf, 1000, true, &v, err, sizeof(err)) != 0) {
+        ERROR(LOG_PREFIX "%s: \"%s\": %s", block, ci->key, err);
+        return -1;
+    }
+    free(*out);
+    return (*out = strdup(buf)) ? 0 : -1;
+}
+
+static int conf_replay_option(const oconfig_item_t *c, const char *block,
+                              replay *r)
+{
+    if (strcasecmp(c->key, "Series") == 0) {
+        if (conf_string(c, block, &r->series) != 0)
+            return -1;
+        if (strlen(r->series) > SERIES_MAX) {
+            ERROR(LOG_PREFIX "%s: \"Series\" is longer than %d bytes", block,
+                  SERIES_MAX);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcasecmp(c->key, "From") == 0)
+        return conf_time(c, block, &r->from_text);
+    if (strcasecmp(c->key, "To") == 0)
+        return conf_time(c, block, &r->to_text);
+    if (strcasecmp(c->key, "Target") == 0) {
+        if (conf_string(c, block, &r->target) != 0)
+            return -1;
+        if (!*r->target) {
+            ERROR(LOG_PREFIX "%s: \"Target\" is a write plugin's name or "
+                             "\"all\"",
+                  block);
+            return -1;
+        }
+        if (strcasecmp(r->target, "all") == 0) {
+            free(r->target);
+            r->target = NULL;
+        }
+        return 0;
+    }
+    if (strcasecmp(c->key, "Rate") == 0) {
+        if (conf_number(c, &r->rate) != 0 || !(r->rate > 0) || r->rate > 1e9) {
+            ERROR(LOG_PREFIX "%s: \"Rate\" needs a number of points per "
+                             "second, above 0 (e.g. Rate 1000)",
+                  block);
+            return -1;
+        }
+        return 0;
+    }
+    if (strcasecmp(c->key, "Trigger") == 0) {
+        const char *v =
+            c->values_num == 1 && c->values[0].type == OCONFIG_TYPE_STRING
+                ? c->values[0].value.string
+                : "";
+
+        if (strcasecmp(v, "start") != 0 && strcasecmp(v, "flush") != 0) {
+            ERROR(LOG_PREFIX "%s: \"Trigger\" is \"start\" or \"flush\"",
+                  block);
+            return -1;
+        }
+        r->on_flush = strcasecmp(v, "flush") == 0;
+        return 0;
+    }
+    ERROR(LOG_PREFIX "%s: unknown option \"%s\" (Series, From, To, Rate, "
+                     "Target, Trigger)",
+          block, c->key);
+    return -1;
+}
+
+/* A block's name: one non-empty string. */
+static int conf_name(const oconfig_item_t *ci, const char *outer, char **out)
+{
+    if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING ||
+        !*ci->values[0].value.string) {
+        ERROR(LOG_PREFIX "%s%s<%s> needs a name in double quotes: <%s "
+                         "\"%s\">",
+              outer ? outer : "", outer ? " " : "", ci->key, ci->key,
+              outer ? "backfill" : "main");
+        return -1;
+    }
+    return (*out = strdup(ci->values[0].value.string)) ? 0 : -1;
 }
 
 static int conf_replay(const oconfig_item_t *ci, const char *store, replay *r)
 {
+    char outer[DATA_MAX_NAME_LEN + 16], block[2 * DATA_MAX_NAME_LEN + 32];
     int bad = 0;
 
     memset(r, 0, sizeof(*r));
     r->rate = 1000;
-    if (cf_util_get_string(ci, &r->name) != 0) {
-        ERROR(LOG_PREFIX "<Store \"%s\">: <Replay> needs a name: "
-                         "<Replay \"backfill\">",
-              store);
+    snprintf(outer, sizeof(outer), "<Store \"%s\">", store);
+    if (conf_name(ci, outer, &r->name) != 0)
         return -1;
-    }
-    for (int i = 0; i < ci->children_num; i++) {
-        const oconfig_item_t *c = ci->children + i;
-
-        if (strcasecmp(c->key, "Series") == 0)
-            bad |= cf_util_get_string(c, &r->series) != 0;
-        else if (strcasecmp(c->key, "From") == 0)
-            bad |= text_value(c, &r->from_text) != 0;
-        else if (strcasecmp(c->key, "To") == 0)
-            bad |= text_value(c, &r->to_text) != 0;
-        else if (strcasecmp(c->key, "Target") == 0)
-            bad |= cf_util_get_string(c, &r->target) != 0;
-        else if (strcasecmp(c->key, "Rate") == 0) {
-            if (cf_util_get_double(c, &r->rate) != 0 || !(r->rate > 0)) {
-                ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: \"Rate\" "
-                                 "must be a positive number of points per "
-                                 "second",
-                      store, r->name);
-                bad = 1;
-            }
-        } else if (strcasecmp(c->key, "Trigger") == 0) {
-            char *trig = NULL;
-
-            if (cf_util_get_string(c, &trig) != 0 ||
-                (strcasecmp(trig, "start") != 0 &&
-                 strcasecmp(trig, "flush") != 0)) {
-                ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: "
-                                 "\"Trigger\" is \"start\" or \"flush\"",
-                      store, r->name);
-                bad = 1;
-            } else {
-                r->on_flush = strcasecmp(trig, "flush") == 0;
-            }
-            free(trig);
-        } else {
-            ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: unknown option "
-                             "\"%s\"",
-                  store, r->name, c->key);
-            bad = 1;
-        }
-    }
+    snprintf(block, sizeof(block), "%s <Replay \"%s\">", outer, r->name);
+    for (int i = 0; i < ci->children_num; i++)
+        bad |= conf_replay_option(ci->children + i, block, r) != 0;
     if (!r->series) {
-        ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: \"Series\" is "
-                         "required (a pattern such as \"myhost/*\")",
-              store, r->name);
+        ERROR(LOG_PREFIX "%s: \"Series\" is required (a pattern such as "
+                         "\"myhost/*\")",
+              block);
         bad = 1;
     }
-    r->active = !r->on_flush;
     return bad ? -1 : 0;
 }
 
 static int conf_store(const oconfig_item_t *ci, tstore *t)
 {
+    char block[DATA_MAX_NAME_LEN + 16];
+    bool data_dir_seen = false;
     int bad = 0;
 
     memset(t, 0, sizeof(*t));
-    if (cf_util_get_string(ci, &t->name) != 0 || !*t->name) {
-        ERROR(LOG_PREFIX "<Store> needs a name: <Store \"main\">");
+    if (conf_name(ci, NULL, &t->name) != 0)
         return -1;
-    }
+    snprintf(block, sizeof(block), "<Store \"%s\">", t->name);
     for (int i = 0; i < ci->children_num; i++) {
         const oconfig_item_t *c = ci->children + i;
 
         if (strcasecmp(c->key, "DataDir") == 0) {
-            bad |= cf_util_get_string(c, &t->data_dir) != 0;
+            data_dir_seen = true;
+            bad |= conf_string(c, block, &t->data_dir) != 0;
         } else if (strcasecmp(c->key, "Missing") == 0) {
-            if (cf_util_get_int(c, &t->missing) != 0 || t->missing < 0) {
-                ERROR(LOG_PREFIX "<Store \"%s\">: \"Missing\" is a number of "
-                                 "intervals (0: off)",
-                      t->name);
+            double v = -1;
+
+            if (conf_number(c, &v) != 0 || !(v >= 0) || v > 1e6 ||
+                v != floor(v)) {
+                ERROR(LOG_PREFIX "%s: \"Missing\" needs a whole number of "
+                                 "intervals (0: off), e.g. Missing 3",
+                      block);
                 bad = 1;
+            } else {
+                t->missing = (int)v;
             }
         } else if (strcasecmp(c->key, "Replay") == 0) {
             replay *nr = realloc(t->replays, (t->nreplays + 1) * sizeof(*nr));
@@ -852,14 +1238,58 @@ static int conf_store(const oconfig_item_t *ci, tstore *t)
                 bad = 1;
             t->nreplays++;
         } else {
-            ERROR(LOG_PREFIX "<Store \"%s\">: unknown option \"%s\"", t->name,
-                  c->key);
+            ERROR(LOG_PREFIX "%s: unknown option \"%s\" (DataDir, Missing, "
+                             "<Replay>)",
+                  block, c->key);
             bad = 1;
         }
     }
-    if (!t->data_dir) {
-        ERROR(LOG_PREFIX "<Store \"%s\">: \"DataDir\" is required", t->name);
+    if (!data_dir_seen) {
+        ERROR(LOG_PREFIX "%s: \"DataDir\" is required (the store's "
+                         "directory)",
+              block);
         bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+/* Store names must differ (they are the health values' plugin instance),
+ * and so must the position files of the replays. */
+static int conf_unique(const ctx *c)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < c->nstores; i++) {
+        const tstore *t = &c->stores[i];
+
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->name, c->stores[j].name) == 0) {
+                ERROR(LOG_PREFIX "<Store \"%s\"> is given twice: each "
+                                 "<Store> needs its own name",
+                      t->name);
+                bad = 1;
+                break;
+            }
+        for (size_t k = 0; k < t->nreplays; k++) {
+            char a[300], b[300];
+
+            state_name(a, sizeof(a), t, &t->replays[k]);
+            for (size_t j = 0; j <= i; j++)
+                for (size_t l = 0; l < (j == i ? k : c->stores[j].nreplays);
+                     l++) {
+                    state_name(b, sizeof(b), &c->stores[j],
+                               &c->stores[j].replays[l]);
+                    if (strcmp(a, b) == 0) {
+                        ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: "
+                                         "its position file replay/%s is "
+                                         "also <Store \"%s\"> <Replay "
+                                         "\"%s\">'s: rename one",
+                              t->name, t->replays[k].name, a, c->stores[j].name,
+                              c->stores[j].replays[l].name);
+                        bad = 1;
+                    }
+                }
+        }
     }
     return bad ? -1 : 0;
 }
@@ -868,17 +1298,20 @@ static int ts_config(oconfig_item_t *ci)
 {
     ctx *c = calloc(1, sizeof(*c));
     user_data_t ud = {0};
+    size_t nreplays = 0;
     int bad = 0;
 
     if (!c)
         return -1;
     pthread_mutex_init(&c->mu, NULL);
+    c->interval = plugin_get_interval();
     for (int i = 0; i < ci->children_num; i++) {
         const oconfig_item_t *child = ci->children + i;
         tstore *ns;
 
         if (strcasecmp(child->key, "Store") != 0) {
-            ERROR(LOG_PREFIX "unknown option \"%s\" (expected <Store>)",
+            ERROR(LOG_PREFIX "unknown option \"%s\" (expected <Store "
+                             "\"name\">)",
                   child->key);
             bad = 1;
             continue;
@@ -891,33 +1324,15 @@ static int ts_config(oconfig_item_t *ci)
         c->stores = ns;
         if (conf_store(child, &c->stores[c->nstores]) != 0)
             bad = 1;
+        nreplays += c->stores[c->nstores].nreplays;
         c->nstores++;
     }
-    if (bad || c->nstores == 0) {
-        if (!bad)
-            ERROR(LOG_PREFIX "no <Store> block: nothing to read");
-        ctx_free(c);
-        return -1;
+    if (!bad && c->nstores == 0) {
+        ERROR(LOG_PREFIX "no <Store> block: nothing to read");
+        bad = 1;
     }
-    /* stores open at the first read (after collectd moved to its
-     * BaseDir); check the time syntax now, the precision is applied then */
-    for (size_t i = 0; i < c->nstores; i++)
-        for (size_t k = 0; k < c->stores[i].nreplays; k++) {
-            replay *r = &c->stores[i].replays[k];
-            const char *txt[2] = {r->from_text, r->to_text};
-            char err[256];
-            int64_t v;
-
-            for (int j = 0; j < 2; j++)
-                if (txt[j] && cli_time_parse(txt[j], 1000, true, &v, err,
-                                             sizeof(err)) != 0) {
-                    ERROR(LOG_PREFIX "<Store \"%s\"> <Replay \"%s\">: "
-                                     "\"%s\": %s",
-                          c->stores[i].name, r->name, j ? "To" : "From", err);
-                    bad = 1;
-                }
-        }
-    if (bad) {
+    if (bad || conf_unique(c) != 0) {
+        ERROR(LOG_PREFIX "not started: fix the configuration errors above");
         ctx_free(c);
         return -1;
     }
@@ -925,6 +1340,9 @@ static int ts_config(oconfig_item_t *ci)
     ud.data = c;
     ud.free_func = NULL;
     plugin_register_complex_read(NULL, PLUGIN, ts_read, 0, &ud);
+    if (nreplays)
+        plugin_register_complex_read(NULL, PLUGIN "/replay", ts_replay,
+                                     MS_TO_CDTIME_T(REPLAY_TICK_MS), &ud);
     ud.free_func = ctx_free; /* flush callbacks are destroyed last */
     plugin_register_flush(PLUGIN, ts_flush, &ud);
     return 0;

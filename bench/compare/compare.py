@@ -1272,8 +1272,10 @@ def section_scale(b, tmp, a, out):
         for run in range(a.runs):
             d = os.path.join(tmp, "scale-%d-%d" % (S, run))
             log("scale: %d series, run %d (tss_store_append)" % (S, run + 1))
+            # --snapshot: the head persisted every round, as write_tsstore
+            # does every SnapshotInterval (its encoders' state counts too)
             p = run_cmd([b.scale, "--series", str(S), "--points",
-                         str(a.scale_points), d])
+                         str(a.scale_points), "--snapshot", d])
             rs.append(json.loads(p.stdout))
             shutil.rmtree(d, ignore_errors=True)
         res["direct"][str(S)] = rs

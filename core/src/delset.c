@@ -30,12 +30,12 @@ void tss_delset_free(tss_delset *d)
     memset(d, 0, sizeof(*d));
 }
 
-static bool known(const tss_delset *d, const uint8_t mut[16])
+const tss_mut *tss_delset_find(const tss_delset *d, const uint8_t mut[16])
 {
     for (size_t i = 0; i < d->n; i++)
         if (memcmp(d->muts[i].uuid, mut, 16) == 0)
-            return true;
-    return false;
+            return &d->muts[i];
+    return NULL;
 }
 
 int tss_delset_resolve(tss_storage *st, tss_delset *d, const tss_tombstones *t)
@@ -45,7 +45,7 @@ int tss_delset_resolve(tss_storage *st, tss_delset *d, const tss_tombstones *t)
         tss_mut m, *nv;
         int rc;
 
-        if (known(d, t->entries[i].mutation))
+        if (tss_delset_find(d, t->entries[i].mutation))
             continue;
         uuid_unparse_lower(t->entries[i].mutation, id);
         rc = tss_mut_read(st, id, &m);
@@ -143,4 +143,39 @@ void tss_range_filter(tss_point *pts, size_t *n, const tss_range *r, size_t nr)
             pts[k++] = pts[i];
     }
     *n = k;
+}
+
+/* floor(a / b) and a - floor(a / b) * b for b > 0, without overflow */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+static int64_t floor_mod(int64_t a, int64_t b)
+{
+    int64_t m = a % b;
+
+    return m < 0 ? m + b : m;
+}
+
+bool tss_range_whole_buckets(const tss_range *r, int64_t w, int64_t *first,
+                             int64_t *last)
+{
+    /* without overflow at either end of the time line: the first bucket
+     * starting at or after `from`, the last one ending at or before `to` */
+    int64_t f, l;
+
+    if (r->from > r->to || w <= 0)
+        return false;
+    f = floor_div(r->from, w);
+    l = floor_div(r->to, w);
+    if (floor_mod(r->from, w) != 0)
+        f++;
+    if (floor_mod(r->to, w) != w - 1)
+        l--;
+    *first = f;
+    *last = l;
+    return f <= l;
 }

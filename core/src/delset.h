@@ -51,4 +51,22 @@ int tss_delset_ranges(const tss_delset *d, const tss_tombstones *t,
 /** Removes from pts[0..*n) every point inside one of the ranges. */
 void tss_range_filter(tss_point *pts, size_t *n, const tss_range *r, size_t nr);
 
+/**
+ * The document `mut` names if the set holds it, else NULL. A tombstone
+ * entry whose document is not in the set (removed, or unreadable) is in
+ * effect by itself; one whose document is there stands for that
+ * document's predicate, which covers the same series and range.
+ */
+const tss_mut *tss_delset_find(const tss_delset *d, const uint8_t mut[16]);
+
+/**
+ * Coverage without decoding: the buckets of width `w` (bucket b spans
+ * [b * w, (b + 1) * w)) that lie wholly inside range `r`, as [*first,
+ * *last]; false when there is none. Only those are known to have lost
+ * every point: a bucket the range covers in part may hold points outside
+ * it, and keeps its coverage until compaction rebuilds the sidecar.
+ */
+bool tss_range_whole_buckets(const tss_range *r, int64_t w, int64_t *first,
+                             int64_t *last);
+
 #endif

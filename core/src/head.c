@@ -8,43 +8,52 @@
 #include "codec_gorilla.h"
 #include "series.h"
 
-/* uthash: our allocator, and never exit() on allocation failure */
-#define uthash_malloc(sz) tss_malloc(sz)
-#define uthash_free(ptr, sz) tss_free(ptr)
-#define HASH_NONFATAL_OOM 1
-/* set when uthash fails to allocate; checked right after each add */
-static _Thread_local int head_oom;
-#define uthash_nonfatal_oom(obj) (head_oom = 1)
-#include <uthash.h>
-
 /* Out-of-order points beyond this are folded into the encoder. */
 #define OOO_FOLD 128
 
+/* The append path touches the first fields: keep them together. */
 struct tss_head_item {
     int64_t start;
-    int64_t first_arrival;
     tss_enc enc;
     tss_point *ooo;
     uint32_t nooo, cap_ooo;
-    tss_snapcur cur; /* snapshot bookkeeping, owned by snapshot.c */
+    int64_t first_arrival;
     struct tss_head_item *next;
+    tss_snapcur cur; /* snapshot bookkeeping, owned by snapshot.c */
     /* set once detached: the item owns a copy of its series key */
     uint8_t *key;
     size_t key_len;
 };
 
+/* One series: its windows and its key, in one allocation. */
 typedef struct head_series {
-    UT_hash_handle hh;
-    uint8_t *key;
+    tss_head_item *wins; /* newest first */
     size_t key_len;
-    tss_head_item *wins;
+    uint8_t key[];
 } head_series;
 
-/* One lock and its hash table; cache-line aligned so that write threads on
+/*
+ * A shard's series table: open addressing, linear probing, the full hash
+ * beside each pointer, so a lookup is one slot and one compare of the key
+ * in place (tss_key_fields_equal). A removed series leaves a tombstone, so
+ * a walk over the slots may remove as it goes; tombstones go when the
+ * table is rebuilt, before it would be 3/4 full.
+ */
+typedef struct slot {
+    uint64_t hash;
+    head_series *s; /* NULL: empty; &tombstone: removed */
+} slot;
+
+static head_series tombstone;
+
+#define TABLE_MIN 16
+
+/* One lock and its table; cache-line aligned so that write threads on
  * different shards do not share a line (false sharing). */
 typedef struct head_shard {
     _Alignas(64) pthread_mutex_t mu;
-    head_series *map;
+    slot *tab;
+    uint32_t cap, dead; /* slots (a power of two, or 0), tombstones */
     uint64_t series, points, ooo;
     uint64_t appended, late; /* counters, under mu */
 } head_shard;
@@ -55,6 +64,104 @@ struct tss_head {
     unsigned mask;
     int64_t span;
 };
+
+/* ---- series tables -------------------------------------------------------
+ */
+
+static head_series *tab_find(const head_shard *sh, const tss_key_fields *kf)
+{
+    size_t mask = (size_t)sh->cap - 1, i;
+    const slot *e;
+
+    if (!sh->cap)
+        return NULL;
+    for (i = (size_t)kf->hash & mask; (e = &sh->tab[i])->s; i = (i + 1) & mask)
+        if (e->hash == kf->hash && e->s != &tombstone &&
+            tss_key_fields_equal(kf, e->s->key, e->s->key_len))
+            return e->s;
+    return NULL;
+}
+
+/* Puts s, absent from the table, in the first free slot of its probe. */
+static void tab_put(slot *tab, size_t cap, uint64_t hash, head_series *s,
+                    uint32_t *dead)
+{
+    size_t mask = cap - 1, i = (size_t)hash & mask;
+
+    while (tab[i].s && tab[i].s != &tombstone)
+        i = (i + 1) & mask;
+    if (tab[i].s == &tombstone)
+        (*dead)--;
+    tab[i].hash = hash;
+    tab[i].s = s;
+}
+
+/* Adds s (absent), rebuilding the table first if it would be 3/4 full.
+ * TSS_ENOMEM leaves the table as it was. */
+static int tab_add(head_shard *sh, uint64_t hash, head_series *s)
+{
+    if ((sh->series + sh->dead + 1) * 4 > (uint64_t)sh->cap * 3) {
+        size_t cap = TABLE_MIN;
+        uint32_t dead = 0;
+        slot *tab;
+
+        while (cap < (sh->series + 1) * 2)
+            cap *= 2;
+        if (cap > UINT32_MAX || !(tab = tss_calloc(cap, sizeof(*tab))))
+            return TSS_ENOMEM;
+        for (size_t i = 0; i < sh->cap; i++)
+            if (sh->tab[i].s && sh->tab[i].s != &tombstone)
+                tab_put(tab, cap, sh->tab[i].hash, sh->tab[i].s, &dead);
+        tss_free(sh->tab);
+        sh->tab = tab;
+        sh->cap = (uint32_t)cap;
+        sh->dead = 0;
+    }
+    tab_put(sh->tab, sh->cap, hash, s, &sh->dead);
+    sh->series++;
+    return 0;
+}
+
+/* Removes and frees the series in slot i (its windows are gone). */
+static void tab_remove(head_shard *sh, size_t i)
+{
+    tss_free(sh->tab[i].s);
+    sh->tab[i].s = &tombstone;
+    sh->dead++;
+    sh->series--;
+    if (sh->series == 0) { /* nothing left to probe past: start clean */
+        memset(sh->tab, 0, (size_t)sh->cap * sizeof(*sh->tab));
+        sh->dead = 0;
+    }
+}
+
+/* The series in slot i, or NULL for an empty or removed slot. */
+static head_series *tab_at(const head_shard *sh, size_t i)
+{
+    head_series *s = sh->tab[i].s;
+
+    return s == &tombstone ? NULL : s;
+}
+
+/* Finds or adds the series of kf; NULL if out of memory. */
+static head_series *get_series(head_shard *sh, const tss_key_fields *kf)
+{
+    head_series *s = tab_find(sh, kf);
+
+    if (s)
+        return s;
+    s = tss_malloc(sizeof(*s) + kf->len);
+    if (!s)
+        return NULL;
+    s->wins = NULL;
+    s->key_len = kf->len;
+    tss_key_fields_encode(s->key, kf);
+    if (tab_add(sh, kf->hash, s) != 0) {
+        tss_free(s);
+        return NULL;
+    }
+    return s;
+}
 
 int tss_head_create(tss_head **out, unsigned nshards, int64_t span)
 {
@@ -95,20 +202,19 @@ void tss_head_free(tss_head *h)
         return;
     for (unsigned i = 0; i <= h->mask; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
-        for (s = sh->map; s; s = tmp) {
-            tmp = s->hh.next;
-            HASH_DELETE(hh, sh->map, s);
-            while (s->wins) {
+        for (size_t j = 0; j < sh->cap; j++) {
+            head_series *s = tab_at(sh, j);
+
+            while (s && s->wins) {
                 tss_head_item *w = s->wins;
 
                 s->wins = w->next;
                 item_free(w);
             }
-            tss_free(s->key);
             tss_free(s);
         }
+        tss_free(sh->tab);
         pthread_mutex_destroy(&sh->mu);
     }
     tss_free(h->shards_mem);
@@ -270,44 +376,29 @@ static tss_head_item *find_window(head_series *s, int64_t start, int kind,
     return nw;
 }
 
-int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
-                    uint64_t hash, int64_t t, tss_value v, int64_t now,
-                    int64_t grace)
+int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
+                           tss_value v, int64_t now, int64_t grace)
 {
-    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
-    int64_t start = tss_head_window(h, t);
-    bool late = start + h->span + grace <= now;
-    int kind = key[key_len - 1];
-    head_series *s = NULL;
+    head_shard *sh = &h->shards[(kf->hash >> 32) & h->mask];
+    head_series *s;
     tss_head_item *w;
     int rc = 0;
 
     pthread_mutex_lock(&sh->mu);
-    HASH_FIND_BYHASHVALUE(hh, sh->map, key, key_len, (unsigned)hash, s);
-    if (!s) {
-        s = tss_calloc(1, sizeof(*s));
-        if (!s || !(s->key = tss_malloc(key_len))) {
-            tss_free(s);
-            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
-            goto out;
-        }
-        memcpy(s->key, key, key_len);
-        s->key_len = key_len;
-        head_oom = 0;
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->map, s->key, s->key_len,
-                                    (unsigned)hash, s);
-        if (head_oom) {
-            tss_free(s->key);
-            tss_free(s);
-            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
-            goto out;
-        }
-        sh->series++;
-    }
-    w = find_window(s, start, kind, now);
-    if (!w) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+    if (!(s = get_series(sh, kf))) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
         goto out;
+    }
+    /* almost every point falls in the series' newest window: no division
+     * (t >= start, so the unsigned difference is exact) */
+    w = s->wins;
+    if (!w || t < w->start ||
+        (uint64_t)t - (uint64_t)w->start >= (uint64_t)h->span) {
+        w = find_window(s, tss_head_window(h, t), kf->kind, now);
+        if (!w) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+            goto out;
+        }
     }
     if (w->enc.count == 0 || t > w->enc.last_t) {
         rc = tss_enc_append(&w->enc, t, v);
@@ -317,7 +408,7 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
 
             /* on failure the buffer just grows; on success the duplicates
              * merged away are no longer held, nor is anything out of order */
-            if (fold_ooo(w, kind) == 0) {
+            if (fold_ooo(w, kf->kind) == 0) {
                 sh->points -= held - w->enc.count;
                 sh->ooo -= nooo;
             }
@@ -328,11 +419,24 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
     if (rc == 0) {
         sh->points++;
         sh->appended++;
-        sh->late += late;
+        sh->late += w->start + h->span + grace <= now;
     }
 out:
     pthread_mutex_unlock(&sh->mu);
     return rc;
+}
+
+int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
+                    uint64_t hash, int64_t t, tss_value v, int64_t now,
+                    int64_t grace)
+{
+    tss_key_fields kf;
+    int rc;
+
+    if ((rc = tss_key_fields_of_key(&kf, key, key_len)) != 0)
+        return tss_error_set(TSS_EINVAL, "%s", tss_error_last());
+    kf.hash = hash;
+    return tss_head_append_fields(h, &kf, t, v, now, grace);
 }
 
 /* ---- inspection -----------------------------------------------------------
@@ -348,12 +452,12 @@ int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
     *nout = 0;
     for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        for (s = sh->map; s; s = tmp) {
-            tmp = s->hh.next;
-            for (tss_head_item *w = s->wins; w; w = w->next) {
+        for (size_t j = 0; j < sh->cap; j++) {
+            head_series *s = tab_at(sh, j);
+
+            for (tss_head_item *w = s ? s->wins : NULL; w; w = w->next) {
                 size_t k;
 
                 for (k = 0; k < n && v[k].start != w->start; k++)
@@ -398,7 +502,6 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i <= h->mask; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
         out->series += sh->series;
@@ -406,8 +509,13 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
         out->out_of_order += sh->ooo;
         out->appended += sh->appended;
         out->late += sh->late;
-        for (s = sh->map; s; s = tmp) {
-            tmp = s->hh.next;
+        if (sh->series)
+            out->bytes += (uint64_t)sh->cap * sizeof(slot);
+        for (size_t j = 0; j < sh->cap; j++) {
+            head_series *s = tab_at(sh, j);
+
+            if (!s)
+                continue;
             out->bytes += sizeof(*s) + s->key_len;
             for (tss_head_item *w = s->wins; w; w = w->next)
                 out->bytes += sizeof(*w) + tss_enc_mem(&w->enc) +
@@ -475,12 +583,15 @@ void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
     }
     for (unsigned i = 0; i <= h->mask; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        for (s = sh->map; s; s = tmp) {
-            tmp = s->hh.next;
-            tss_head_item **pw = &s->wins, *w;
+        for (size_t j = 0; j < sh->cap; j++) {
+            head_series *s = tab_at(sh, j);
+            tss_head_item **pw, *w;
+
+            if (!s)
+                continue;
+            pw = &s->wins;
 
             while ((w = *pw) != NULL) {
                 size_t k;
@@ -506,12 +617,8 @@ void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
                 out[k].n++;
                 out[k].points += w->enc.count + w->nooo;
             }
-            if (!s->wins) {
-                HASH_DELETE(hh, sh->map, s);
-                tss_free(s->key);
-                tss_free(s);
-                sh->series--;
-            }
+            if (!s->wins)
+                tab_remove(sh, j);
         }
         pthread_mutex_unlock(&sh->mu);
     }
@@ -572,12 +679,13 @@ int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
 
     for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        for (s = sh->map; s && rc == 0; s = tmp) {
-            tmp = s->hh.next;
-            for (tss_head_item *w = s->wins; w && rc == 0; w = w->next) {
+        for (size_t j = 0; j < sh->cap && rc == 0; j++) {
+            head_series *s = tab_at(sh, j);
+
+            for (tss_head_item *w = s ? s->wins : NULL; w && rc == 0;
+                 w = w->next) {
                 tss_head_view v = {s->key,           s->key_len, w->start,
                                    w->first_arrival, &w->enc,    w->ooo,
                                    w->nooo,          &w->cur};
@@ -594,36 +702,22 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
                      int64_t start, int64_t first_arrival, tss_enc *enc,
                      tss_point *ooo, uint32_t nooo)
 {
-    uint64_t hash = tss_key_hash(key, key_len);
-    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
-    head_series *s = NULL;
+    tss_key_fields kf;
+    head_shard *sh;
+    head_series *s;
     tss_head_item *w, **pw;
     int rc = 0;
 
+    if ((rc = tss_key_fields_of_key(&kf, key, key_len)) != 0)
+        return tss_error_set(TSS_EINVAL, "%s", tss_error_last());
+    sh = &h->shards[(kf.hash >> 32) & h->mask];
     w = tss_calloc(1, sizeof(*w));
     if (!w)
         return tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
     pthread_mutex_lock(&sh->mu);
-    HASH_FIND_BYHASHVALUE(hh, sh->map, key, key_len, (unsigned)hash, s);
-    if (!s) {
-        s = tss_calloc(1, sizeof(*s));
-        if (!s || !(s->key = tss_malloc(key_len))) {
-            tss_free(s);
-            rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
-            goto out;
-        }
-        memcpy(s->key, key, key_len);
-        s->key_len = key_len;
-        head_oom = 0;
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, sh->map, s->key, s->key_len,
-                                    (unsigned)hash, s);
-        if (head_oom) {
-            tss_free(s->key);
-            tss_free(s);
-            rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
-            goto out;
-        }
-        sh->series++;
+    if (!(s = get_series(sh, &kf))) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
+        goto out;
     }
     for (pw = &s->wins; *pw && (*pw)->start > start; pw = &(*pw)->next)
         ;
@@ -701,15 +795,15 @@ int tss_head_filter(tss_head *h,
     *removed = 0;
     for (unsigned i = 0; i <= h->mask && rc == 0; i++) {
         head_shard *sh = &h->shards[i];
-        head_series *s, *tmp;
 
         pthread_mutex_lock(&sh->mu);
-        for (s = sh->map; s && rc == 0; s = tmp) {
-            tss_head_item **pw = &s->wins, *w;
+        for (size_t j = 0; j < sh->cap && rc == 0; j++) {
+            head_series *s = tab_at(sh, j);
+            tss_head_item **pw, *w;
 
-            tmp = s->hh.next;
-            if (!match(ctx, s->key, s->key_len))
+            if (!s || !match(ctx, s->key, s->key_len))
                 continue;
+            pw = &s->wins;
             while ((w = *pw) != NULL && rc == 0) {
                 uint64_t held = w->enc.count + w->nooo, nooo = w->nooo;
                 bool empty;
@@ -737,12 +831,8 @@ int tss_head_filter(tss_head *h,
                     pw = &w->next;
                 }
             }
-            if (!s->wins) {
-                HASH_DELETE(hh, sh->map, s);
-                tss_free(s->key);
-                tss_free(s);
-                sh->series--;
-            }
+            if (!s->wins)
+                tab_remove(sh, j);
         }
         pthread_mutex_unlock(&sh->mu);
     }

@@ -347,26 +347,66 @@ static int replay_intent(tss_rd *r, intent *in)
     return tss_rd_left(r) == 0 ? 0 : -1;
 }
 
-/* Replays log records into the view until the end or a bad record. */
+/*
+ * Whether a whole record with a matching checksum starts anywhere in
+ * buf[from, len). A crash mid-append only ever cuts the last record short,
+ * so such a record after a bad one means the bad one is damage, not a tail
+ * torn by a crash.
+ */
+static bool record_follows(const uint8_t *buf, size_t len, size_t from)
+{
+    for (size_t p = from; p < len && len - p >= 16; p++) {
+        uint32_t blen;
+
+        if (tss_get_u32(buf + p) != LOG_MAGIC)
+            continue;
+        blen = tss_get_u32(buf + p + 4);
+        if (blen <= len - p - 16 &&
+            tss_get_u64(buf + p + 8) == tss_checksum(buf + p + 16, blen))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Replays log records into the view until the end or a bad record. A torn
+ * tail is logged here (a WARNING); corruption is left to the caller, which
+ * may move the file aside first: *bad_why says what is wrong with the
+ * record at *bad_off (NULL: none is).
+ */
 static int replay_log(const uint8_t *buf, size_t len, const char *rel,
                       int64_t span, tss_log_fn log, void *log_ctx,
-                      tss_snap_view *v, intent **intents, size_t *nint)
+                      tss_snap_view *v, intent **intents, size_t *nint,
+                      size_t *bad_off, const char **bad_why)
 {
     size_t off = 0;
 
+    *bad_why = NULL;
     while (off < len) {
-        uint32_t blen;
+        uint32_t blen = 0;
         tss_rd r;
         uint8_t type;
         int rc;
+        bool whole = false;
 
-        if (len - off < 16 || tss_get_u32(buf + off) != LOG_MAGIC ||
-            (blen = tss_get_u32(buf + off + 4)) > len - off - 16 ||
-            tss_get_u64(buf + off + 8) != tss_checksum(buf + off + 16, blen)) {
+        if (len - off >= 16 && tss_get_u32(buf + off) == LOG_MAGIC) {
+            blen = tss_get_u32(buf + off + 4);
+            whole = blen <= len - off - 16;
+        }
+        if (!whole && !record_follows(buf, len, off + 1)) {
             tss_log(log, log_ctx, TSS_LEVEL_WARNING,
                     "head snapshot log %s: ignoring %zu bytes from offset "
                     "%zu (a record cut short by a crash)",
                     rel, len - off, off);
+            return 0;
+        }
+        *bad_off = off;
+        if (!whole) {
+            *bad_why = "is not a record, and a whole record follows it";
+            return 0;
+        }
+        if (tss_get_u64(buf + off + 8) != tss_checksum(buf + off + 16, blen)) {
+            *bad_why = "fails its checksum";
             return 0;
         }
         tss_rd_init(&r, buf + off + 16, blen);
@@ -395,10 +435,7 @@ static int replay_log(const uint8_t *buf, size_t len, const char *rel,
         if (rc == -2)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         if (rc) {
-            tss_log(log, log_ctx, TSS_LEVEL_ERR,
-                    "head snapshot log %s: record at offset %zu is "
-                    "malformed; recovered up to it",
-                    rel, off);
+            *bad_why = "is malformed";
             return 0;
         }
         v->records++;
@@ -480,6 +517,36 @@ static bool file_exists(tss_storage *st, const char *rel)
     return true;
 }
 
+/*
+ * A log whose record at `off` is damaged (`why`): the records before it
+ * are in the view. With `aside` (the writer), the file is renamed to it
+ * (never deleted: it is evidence, and may hold more than a later look can
+ * tell); if that fails it stays, and the view says so. Logs one ERROR
+ * naming the file either way.
+ */
+static void log_damaged(tss_storage *st, tss_log_fn log, void *log_ctx,
+                        tss_snap_view *v, const char *rel, const char *aside,
+                        size_t off, size_t len, const char *why)
+{
+    char fate[512] = "";
+
+    if (aside) {
+        if (tss_storage_rename(st, rel, aside) == 0) {
+            snprintf(fate, sizeof(fate), "; the file is kept as %s", aside);
+        } else {
+            snprintf(fate, sizeof(fate),
+                     "; it could not be moved aside (%s) and is kept as it is",
+                     tss_error_last());
+            tss_error_clear();
+            v->log_kept = true;
+        }
+    }
+    tss_log(log, log_ctx, TSS_LEVEL_ERR,
+            "head snapshot log %s: the record at offset %zu %s; kept the "
+            "%" PRIu64 " records before it, ignored %zu bytes%s",
+            rel, off, why, v->records, len - off, fate);
+}
+
 int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
                       tss_snap_view *out)
@@ -495,11 +562,12 @@ again:
     if ((rc = list_gens(st, &gens, &ngens)) != 0)
         return rc;
     for (size_t g = 0; g < ngens; g++) {
-        char rel[96], lrel[96];
+        char rel[96], lrel[96], laside[128];
         uint8_t *buf = NULL;
         size_t len;
         intent *ins = NULL;
         size_t nin = 0;
+        bool from_aside = false;
 
         base_name(rel, sizeof(rel), gens[g]);
         rc = tss_storage_read_all(st, rel, (size_t)MAX_SNAP_FILE, &buf, &len);
@@ -538,7 +606,15 @@ again:
         }
         out->bytes = len;
         log_name(lrel, sizeof(lrel), gens[g]);
+        snprintf(laside, sizeof(laside), "%s.corrupt", lrel);
         rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, &buf, &len);
+        if (rc == TSS_ENOTFOUND) {
+            /* a writer moved the log aside, then died before its new base
+             * was on disk: the records before the damage are only there */
+            rc = tss_storage_read_all(st, laside, (size_t)MAX_SNAP_FILE, &buf,
+                                      &len);
+            from_aside = rc == 0;
+        }
         if (rc == TSS_ENOTFOUND && !repair && attempt < 16 &&
             !file_exists(st, rel)) {
             /* no log because the generation was replaced meanwhile (its
@@ -547,10 +623,17 @@ again:
         } else if (rc == TSS_ENOTFOUND) {
             rc = 0;
         } else if (rc == 0) {
-            rc = replay_log(buf, len, lrel, info->span, log, log_ctx, out, &ins,
-                            &nin);
+            size_t bad_off = 0;
+            const char *why;
+
+            rc = replay_log(buf, len, from_aside ? laside : lrel, info->span,
+                            log, log_ctx, out, &ins, &nin, &bad_off, &why);
             out->bytes += len;
             tss_free(buf);
+            if (rc == 0 && why)
+                log_damaged(st, log, log_ctx, out, from_aside ? laside : lrel,
+                            repair && !from_aside ? laside : NULL, bad_off, len,
+                            why);
         }
         /* a log that could not be read fails the load too: recovering
          * the base alone, the writer would then remove the log */
@@ -596,6 +679,9 @@ struct tss_snapshot {
      * failed: a write_new that failed after its link() leaves the file,
      * and the retry must not take its name */
     uint64_t tried;
+    /* a corrupt log recovery could not move aside: never removed, and
+     * moved aside at the next base (0: none) */
+    uint64_t keep_log;
     int log_fd;
     char log_rel[96];
     uint32_t next_id;
@@ -697,7 +783,8 @@ static void remove_gen(tss_snapshot *sn, uint64_t gen)
     base_name(rel, sizeof(rel), gen);
     (void)!tss_storage_remove(sn->st, rel);
     log_name(rel, sizeof(rel), gen);
-    (void)!tss_storage_remove(sn->st, rel);
+    if (gen != sn->keep_log)
+        (void)!tss_storage_remove(sn->st, rel);
 }
 
 /* Removes log files of generations other than `keep`. */
@@ -715,7 +802,8 @@ static void remove_stray_logs(tss_snapshot *sn, uint64_t keep)
 
         errno = 0;
         g = strtoull(names[i] + 4, &end, 10);
-        if (errno || *end || end == names[i] + 4 || g == keep)
+        if (errno || *end || end == names[i] + 4 || g == keep ||
+            g == sn->keep_log)
             continue;
         snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/%s", names[i]);
         (void)!tss_storage_remove(sn->st, rel);
@@ -772,6 +860,17 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     log_name(sn->log_rel, sizeof(sn->log_rel), gen);
     commit(sn, true);
     tss_buf_free(&img);
+    if (sn->keep_log) {
+        char lrel[96], aside[128];
+
+        log_name(lrel, sizeof(lrel), sn->keep_log);
+        snprintf(aside, sizeof(aside), "%s.corrupt", lrel);
+        if (tss_storage_rename(sn->st, lrel, aside) == 0) {
+            tss_log(sn->log, sn->log_ctx, TSS_LEVEL_NOTICE,
+                    "head snapshot log %s moved aside as %s", lrel, aside);
+            sn->keep_log = 0;
+        }
+    }
     /* everything older is superseded (older ones only exist after a
      * failed removal, or a log whose base was found corrupt) */
     if (old)
@@ -1092,6 +1191,8 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
         goto fail;
+    if (v.log_kept)
+        sn->keep_log = v.gen;
     /* the next base must be newer than anything on disk */
     newest = newest_gen_on_disk(st);
     sn->gen = newest > v.gen ? newest : v.gen;

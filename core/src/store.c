@@ -381,10 +381,8 @@ void tss_store_close(tss_store *s)
 int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
                      tss_value v)
 {
-    uint8_t key[TSS_KEY_MAX];
-    size_t len;
+    tss_key_fields kf;
     struct timespec ts;
-    int64_t now, ups = s->info.units_per_second;
     int rc;
 
     if (!s->head)
@@ -394,14 +392,16 @@ int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
         return tss_error_set(
             TSS_EINVAL, "timestamp %" PRId64 " is outside the storable range",
             t);
-    if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
+    /* the identifier is hashed and compared where it is: the key is built
+     * only for a new series */
+    if ((rc = tss_key_fields_init(&kf, id, kind)) != 0)
         return rc;
     /* a coarse clock, whole seconds: it only stamps a window's first
      * arrival and tells late points, both judged in seconds or more */
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    now = (int64_t)ts.tv_sec * ups;
-    return tss_head_append(s->head, key, len, tss_key_hash(key, len), t, v, now,
-                           s->grace);
+    return tss_head_append_fields(
+        s->head, &kf, t, v, (int64_t)ts.tv_sec * s->info.units_per_second,
+        s->grace);
 }
 
 /* ---- seal --------------------------------------------------------------- */

@@ -2,8 +2,8 @@
  * Head snapshots (snapshot.c) through the public API: what a writer
  * snapshotted comes back bit for bit after a crash (the handle closed
  * without sealing), across delta rounds, out-of-order folds and new series;
- * readers see the head merged with segments; torn log tails, corrupt bases,
- * seals interrupted at each step, and stale temp files.
+ * readers see the head merged with segments; torn log tails, corrupt log
+ * records and bases, seals interrupted at each step, and stale temp files.
  *
  * Expected contents come from tt_model (test_util.c): every point appended,
  * in arrival order, reduced to one point per timestamp, the last winning.
@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsstore/io.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
+#include "tsstore/verify.h"
 
 #define SPAN INT64_C(3600000)           /* ms: one-hour windows */
 #define W0 (INT64_C(472222) * SPAN)     /* a window in November 2023 */
@@ -429,51 +431,236 @@ static void recover_cut(const char *pristine, const char *work,
     tss_store_close(s);
     if (tt_log_find(&log, TSS_LEVEL_WARNING, "cut short by a crash") < 0)
         fail_msg("%s: no warning", what);
+    /* a torn tail is not corruption: no ERROR, nothing moved aside */
+    if (tt_log_find(&log, TSS_LEVEL_ERR, "") >= 0)
+        fail_msg("%s: an ERROR for a torn tail", what);
+    tt_join(path, sizeof(path), work, "head");
+    {
+        char names[512];
+
+        tt_list(path, "", names, sizeof(names));
+        if (strstr(names, ".corrupt"))
+            fail_msg("%s: %s", what, names);
+    }
     tt_rmrf(work);
 }
 
-static void test_torn_log_tail(void **state)
+/*
+ * A store in `dir` whose head log holds three records, one per round, and
+ * nothing sealed: upto[r] arrivals are in records 0..r. The log's name
+ * relative to the store goes to log_name[64], the records' offsets to
+ * start[0..3] (start[3]: the end of the file).
+ */
+static void three_records(const char *dir, tt_model *m, size_t upto[3],
+                          char log_name[64], uint64_t start[8])
 {
-    char dir[4096], work[4096], head[4096], log_name[64], path[4096];
-    uint64_t start[8];
-    size_t upto[3], n;
-    tt_model m = {0};
+    char head[4096], path[4096];
     tss_store *s;
 
-    tt_join(dir, sizeof(dir), *state, "store");
-    tt_join(work, sizeof(work), *state, "work");
     tt_join(head, sizeof(head), dir, "head");
     s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
     for (int r = 0; r < 3; r++) {
         for (int i = 0; i < 4; i++) {
-            add(s, &m, 0, W(0, r * 10000 + i * 1000), dbits(r + i / 8.0));
-            add(s, &m, (unsigned)(1 + r), W(1, i), (uint64_t)(r * i));
+            add(s, m, 0, W(0, r * 10000 + i * 1000), dbits(r + i / 8.0));
+            add(s, m, (unsigned)(1 + r), W(1, i), (uint64_t)(r * i));
         }
         snap(s, TSS_SNAP_SYNC);
-        upto[r] = m.n;
+        upto[r] = m->n;
     }
     tss_store_close(s);
-    tt_list(head, "log-", log_name, sizeof(log_name));
+    tt_list(head, "log-", log_name, 64);
     memmove(log_name + 5, log_name, strlen(log_name) + 1);
     memcpy(log_name, "head/", 5);
     tt_join(path, sizeof(path), dir, log_name);
-    n = log_records(path, start, 7);
-    assert_int_equal(n, 3);
+    assert_int_equal(log_records(path, start, 7), 3);
+}
+
+static void test_torn_log_tail(void **state)
+{
+    char dir[4096], work[4096], log_name[64];
+    uint64_t start[8];
+    size_t upto[3];
+    tt_model m = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(work, sizeof(work), *state, "work");
+    three_records(dir, &m, upto, log_name, start);
 
     for (uint64_t cut = start[2] + 1; cut < start[3]; cut++)
         recover_cut(dir, work, log_name, cut, NULL, 0, &m, upto[1]);
     {
         static const uint8_t junk[37] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3};
-        /* a record header that looks right, over a bad checksum */
-        static const uint8_t fake[21] = {'T', 'S', 'L', '1', 5, 0, 0,
-                                         0,   1,   2,   3,   4, 5, 6,
-                                         7,   8,   1,   0,   0, 0, 0};
+        /* a record header that looks right, its body cut short */
+        static const uint8_t cut[19] = {'T', 'S', 'L', '1', 5, 0, 0, 0, 1, 2,
+                                        3,   4,   5,   6,   7, 8, 1, 0, 0};
 
         recover_cut(dir, work, log_name, start[3], junk, sizeof(junk), &m,
                     upto[2]);
-        recover_cut(dir, work, log_name, start[3], fake, sizeof(fake), &m,
+        recover_cut(dir, work, log_name, start[3], cut, sizeof(cut), &m,
                     upto[2]);
     }
+    tt_model_free(&m);
+}
+
+/* ---- corrupt log records ------------------------------------------------ */
+
+typedef struct findings {
+    char text[2048];
+    size_t len;
+} findings;
+
+static void on_finding(void *ctx, int sev, const char *file, const char *what)
+{
+    findings *f = ctx;
+
+    if (sev == TSS_VERIFY_PROBLEM && f->len < sizeof(f->text) - 1)
+        f->len += (size_t)snprintf(f->text + f->len, sizeof(f->text) - f->len,
+                                   "\n  %s: %s", file, what);
+}
+
+static void verify_clean(tss_store *s, const char *what)
+{
+    findings f = {{0}, 0};
+    tss_verify_report rep;
+
+    assert_int_equal(tss_verify(s, 0, on_finding, NULL, &f, &rep), 0);
+    if (rep.problems)
+        fail_msg("%s: %" PRIu64 " problem(s):%s", what, rep.problems, f.text);
+}
+
+/* Renames of head logs fail while this is set (RENAME_FAILS). */
+static bool log_renames_fail;
+
+static int renameat_maybe(int a, const char *from, int b, const char *to)
+{
+    if (log_renames_fail && strstr(from, "log-")) {
+        errno = EIO;
+        return -1;
+    }
+    return renameat(a, from, b, to);
+}
+
+/* How a case damages the log of a copy of the store. */
+enum {
+    MID_CHECKSUM,  /* a body byte of record 1 of 3 flipped */
+    MID_FRAME,     /* record 1's magic flipped: valid record 2 after it */
+    LAST_CHECKSUM, /* a whole last record failing its checksum */
+    MOVED_ASIDE,   /* MID_CHECKSUM, then a writer moved it aside and died */
+    RENAME_FAILS,  /* MID_CHECKSUM, and renames fail until a seal */
+};
+
+/*
+ * Opens a reader, then a writer on a copy of `pristine` whose log was
+ * damaged as `kind` says. The reader reports the damage and changes
+ * nothing; the writer keeps the records before the bad one, keeps the file
+ * as <log>.corrupt (never deleted), logs an ERROR naming it, and goes on:
+ * verify is clean, new snapshots work.
+ */
+static void corrupt_log_case(const char *pristine, const char *work,
+                             const char *log_name, const uint64_t *start,
+                             int kind, const tt_model *all, size_t upto)
+{
+    static tss_io_ops io;
+    char path[4096], aside[4200], rel_aside[80], what[64];
+    const char *named = kind == MOVED_ASIDE ? rel_aside : log_name;
+    uint8_t *damaged, *kept;
+    size_t ndamaged, nkept;
+    tt_log log = {0};
+    tt_model mm = {0}, *m = &mm;
+    uint64_t digest;
+    tss_store *s;
+
+    /* the points only the lost records held are gone */
+    for (size_t i = 0; i < upto; i++)
+        tt_model_add(m, all->p[i].series, all->p[i].t, all->p[i].bits);
+    snprintf(what, sizeof(what), "corrupt log, case %d", kind);
+    tt_copy_tree(pristine, work);
+    tt_join(path, sizeof(path), work, log_name);
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    snprintf(rel_aside, sizeof(rel_aside), "%s.corrupt", log_name);
+    if (kind == MID_FRAME)
+        tt_flip(path, start[1] + 1, 0x20);
+    else if (kind == LAST_CHECKSUM)
+        tt_flip(path, start[3] - 1, 0x01);
+    else
+        tt_flip(path, start[1] + 16 + (start[2] - start[1] - 16) / 2, 0x01);
+    assert_int_equal(tt_slurp(path, &damaged, &ndamaged), 0);
+    if (kind == MOVED_ASIDE)
+        assert_int_equal(rename(path, aside), 0);
+
+    /* a reader: reads up to the damage, reports it, renames nothing */
+    digest = tt_tree_digest(work);
+    s = open_store(work, 0, &log, NULL);
+    check(s, m, upto, what);
+    tss_store_close(s);
+    assert_int_equal(tt_tree_digest(work), digest);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, named) < 0)
+        fail_msg("%s: the reader logged no ERROR naming %s", what, named);
+
+    /* the writer's recovery */
+    memset(&log, 0, sizeof(log));
+    io = *tss_io_default();
+    io.renameat = renameat_maybe;
+    log_renames_fail = kind == RENAME_FAILS;
+    s = open_store(work, TSS_OPEN_WRITER, &log, &io);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, named) < 0 ||
+        (kind != RENAME_FAILS &&
+         tt_log_find(&log, TSS_LEVEL_ERR, rel_aside) < 0))
+        fail_msg("%s: no ERROR naming %s", what, rel_aside);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR,
+                            kind == MID_FRAME ? "is not a record"
+                                              : "fails its checksum") >= 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_WARNING, "cut short") < 0);
+    check(s, m, upto, what);
+    verify_clean(s, what);
+    if (kind == RENAME_FAILS) {
+        /* kept under its name, not removed with its generation; moved
+         * aside at the next base (a seal writes one) */
+        assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "could not be moved") >=
+                    0);
+        assert_true(tt_exists(path));
+        log_renames_fail = false;
+        assert_int_equal(
+            tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, NULL), 0);
+        if (tt_log_find(&log, TSS_LEVEL_NOTICE, rel_aside) < 0)
+            fail_msg("%s: no NOTICE naming %s", what, rel_aside);
+    }
+    assert_false(tt_exists(path));
+    assert_int_equal(tt_slurp(aside, &kept, &nkept), 0);
+    assert_int_equal(nkept, ndamaged); /* the very bytes, never rewritten */
+    assert_memory_equal(kept, damaged, nkept);
+    free(kept);
+    free(damaged);
+
+    /* new snapshots work, and the file aside stays */
+    for (int i = 0; i < 10; i++)
+        add(s, m, 6, W(5, i * 1000), (uint64_t)(i + 1));
+    snap(s, TSS_SNAP_SYNC);
+    tss_store_close(s);
+    s = open_store(work, TSS_OPEN_WRITER, NULL, NULL);
+    check(s, m, m->n, "new snapshots after the corrupt log");
+    verify_clean(s, what);
+    tss_store_close(s);
+    assert_true(tt_exists(aside));
+    tt_model_free(m);
+    tt_rmrf(work);
+}
+
+static void test_corrupt_log_record(void **state)
+{
+    static const int kinds[] = {MID_CHECKSUM, MID_FRAME, LAST_CHECKSUM,
+                                MOVED_ASIDE, RENAME_FAILS};
+    char dir[4096], work[4096], log_name[64];
+    uint64_t start[8];
+    size_t upto[3];
+    tt_model m = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(work, sizeof(work), *state, "work");
+    three_records(dir, &m, upto, log_name, start);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        corrupt_log_case(dir, work, log_name, start, kinds[k], &m,
+                         upto[kinds[k] == LAST_CHECKSUM ? 1 : 0]);
     tt_model_free(&m);
 }
 
@@ -573,10 +760,10 @@ static void test_stale_temps_in_head(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_snapshot_rounds),     T(test_reader_sees_head),
-        T(test_seal_then_crash),     T(test_seal_fails_then_crash),
-        T(test_torn_log_tail),       T(test_corrupt_base),
-        T(test_stale_temps_in_head),
+        T(test_snapshot_rounds), T(test_reader_sees_head),
+        T(test_seal_then_crash), T(test_seal_fails_then_crash),
+        T(test_torn_log_tail),   T(test_corrupt_log_record),
+        T(test_corrupt_base),    T(test_stale_temps_in_head),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
