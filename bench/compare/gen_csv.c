@@ -10,7 +10,8 @@
  * csv plugin prints it: time with 3 decimals, gauges with "%lf" (6
  * decimals), derives and counters as integers. Times are START + k *
  * INTERVAL plus a per-host phase (milliseconds below the interval); 5% of
- * the points are 1..3 ms late. Prints the number of series and points.
+ * the points are 1..3 ms late; sparse-gauge series report one hour in
+ * four only. Prints the number of series and points.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -100,6 +101,10 @@ int main(int argc, char **argv)
             (int64_t)((i / per_host) * 7919 % (uint64_t)interval_ms);
         FILE *f = NULL;
         static char iobuf[1 << 16];
+        /* sparse-gauge series are sparse in time too: they report one
+         * hour in four (a plugin that comes and goes), each series its
+         * own hours */
+        int sparse = strcmp(SHAPES[s->shape].name, "sparse-gauge") == 0;
 
         snprintf(dir, sizeof(dir), "%s/lg%05" PRIu64 "/loadgen-%s", out,
                  i / per_host, SHAPES[s->shape].name);
@@ -114,6 +119,9 @@ int main(int argc, char **argv)
             if (unif() < 0.05)
                 t += 1 + (int64_t)(rnd() % 3);
             v = next_value(s, k, (double)interval_ms / 1000.0, decimals);
+            if (sparse &&
+                ((uint64_t)(k * (uint64_t)interval_ms / 3600000) + i) % 4 != 0)
+                continue;
             sec = (time_t)(t / 1000);
             gmtime_r(&sec, &tm);
             strftime(d, sizeof(d), "%Y-%m-%d", &tm);

@@ -11,7 +11,8 @@
  *                       temperatures), rounded to `decimals` (-1: full)
  *   integral-gauge 10%  bytes in 4 KiB pages, random walk (memory)
  *   sparse-gauge   10%  small integer that changes with p = 0.05
- *                       (processes, users, connections)
+ *                       (processes, users, connections); gen_csv also
+ *                       makes them sparse in time (one hour in four)
  * Header-only (static functions): each program has its own generator.
  */
 #ifndef TSS_COMPARE_SHAPES_H
