@@ -98,8 +98,7 @@ static int merge_head(tss_coverage *c)
         if (rc == 0)
             rc = tss_covtable_add_points(c->t, it->key, it->key_len, pts, n);
         if (rc == 0 && c->hcov)
-            rc = tss_covtable_add_points(c->hcov, it->key, it->key_len, pts,
-                                         n);
+            rc = tss_covtable_add_points(c->hcov, it->key, it->key_len, pts, n);
     }
     tss_free(pts);
     tss_snap_view_free(&c->head);
@@ -207,8 +206,8 @@ static int64_t table_value(int64_t start, int64_t w, uint32_t v)
 
 /* Adds to `bm` the table values of the buckets wholly inside [from, to]
  * that also lie in [lo, hi] (buckets). */
-static void add_whole(roaring_bitmap_t *bm, int64_t from, int64_t to,
-                      int64_t w, int64_t lo, int64_t hi)
+static void add_whole(roaring_bitmap_t *bm, int64_t from, int64_t to, int64_t w,
+                      int64_t lo, int64_t hi)
 {
     const int64_t top = TSS_COV_BASE_BUCKET + (int64_t)UINT32_MAX;
     tss_range r = {from, to};
@@ -225,8 +224,7 @@ static void add_whole(roaring_bitmap_t *bm, int64_t from, int64_t to,
     if (l > hi)
         l = hi;
     if (f <= l)
-        roaring_bitmap_add_range_closed(bm,
-                                        (uint32_t)(f - TSS_COV_BASE_BUCKET),
+        roaring_bitmap_add_range_closed(bm, (uint32_t)(f - TSS_COV_BASE_BUCKET),
                                         (uint32_t)(l - TSS_COV_BASE_BUCKET));
 }
 
@@ -349,9 +347,9 @@ static bool still_held(tss_coverage *c, near_seg *o, const uint8_t *key,
     const tss_cov_entry *e = NULL;
 
     if (o->sidecar == 0) {
-        int rc = tss_sidecar_read(
-            c->s->st, o->sn.uuid, (uint64_t)((o->sn.end - o->sn.start) / w),
-            &o->sc);
+        int rc =
+            tss_sidecar_read(c->s->st, o->sn.uuid,
+                             (uint64_t)((o->sn.end - o->sn.start) / w), &o->sc);
 
         o->sidecar = rc == 0 ? 1 : -1;
         if (rc)
