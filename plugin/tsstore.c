@@ -828,15 +828,16 @@ static void replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
     }
     if (r->state != RS_RUNNING)
         return;
-    elapsed = r->last_tick ? CDTIME_T_TO_DOUBLE(now - r->last_tick)
+    elapsed = r->last_tick ? (double)CDTIME_T_TO_US(now - r->last_tick) / 1e6
                            : REPLAY_TICK_MS / 1000.0;
     r->last_tick = now;
     r->credit += r->rate * (elapsed < MAX_BURST_S ? elapsed : MAX_BURST_S);
     if (r->credit > r->rate * MAX_BURST_S)
         r->credit = r->rate * MAX_BURST_S;
-    if (r->credit < 1)
+    /* the epsilon: 0.1 s x 10/s is 1, not 0.999... */
+    left = budget = (int64_t)(r->credit + 1e-6);
+    if (budget < 1)
         return;
-    left = budget = (int64_t)r->credit;
     tss_store_info_get(t->s, &info);
     if (!r->q) {
         tss_filter f = {0};
@@ -1181,6 +1182,7 @@ static int conf_name(const oconfig_item_t *ci, const char *outer, char **out)
 static int conf_replay(const oconfig_item_t *ci, const char *store, replay *r)
 {
     char outer[DATA_MAX_NAME_LEN + 16], block[2 * DATA_MAX_NAME_LEN + 32];
+    bool series_seen = false;
     int bad = 0;
 
     memset(r, 0, sizeof(*r));
@@ -1189,9 +1191,11 @@ static int conf_replay(const oconfig_item_t *ci, const char *store, replay *r)
     if (conf_name(ci, outer, &r->name) != 0)
         return -1;
     snprintf(block, sizeof(block), "%s <Replay \"%s\">", outer, r->name);
-    for (int i = 0; i < ci->children_num; i++)
+    for (int i = 0; i < ci->children_num; i++) {
+        series_seen |= strcasecmp(ci->children[i].key, "Series") == 0;
         bad |= conf_replay_option(ci->children + i, block, r) != 0;
-    if (!r->series) {
+    }
+    if (!series_seen) {
         ERROR(LOG_PREFIX "%s: \"Series\" is required (a pattern such as "
                          "\"myhost/*\")",
               block);

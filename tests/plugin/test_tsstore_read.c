@@ -1,0 +1,931 @@
+/*
+ * Unit tests of the read plugin (plugin/tsstore.c) against a fake collectd
+ * (fake_collectd.c): health values, replay (exact times, values and
+ * identifiers, the rate, the range, the meta data tag, resuming, Trigger
+ * "flush", a changed definition, failed writes), missing-data
+ * notifications, and configuration errors. Stores are written with the
+ * core API in a fresh temp directory per test.
+ */
+#define _GNU_SOURCE
+#include "fake_collectd.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+#include "tsstore/stats.h"
+#include "tsstore/store.h"
+
+#define T0 INT64_C(1700000000000) /* ms: the replayed data starts here */
+#define NPTS 50                   /* points per series, 1 s apart */
+#define FROM_I 10                 /* Replay From: T0 + 10 s */
+#define TO_I 39                   /* Replay To: T0 + 39 s, inclusive */
+#define TICK_MS 100               /* the plugin's replay callback interval */
+
+/* ---- per-test state ------------------------------------------------------ */
+
+typedef struct env {
+    char *dir;
+    char store[600];
+} env;
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof(*e));
+    void *dir = NULL;
+
+    assert_non_null(e);
+    tt_setup(&dir);
+    e->dir = dir;
+    tt_join(e->store, sizeof(e->store), e->dir, "store");
+    memset(&fake_cd, 0, sizeof(fake_cd));
+    fake_reset();
+    fake_cd.verbose = getenv("TSS_TEST_VERBOSE") != NULL;
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    void *dir = e->dir;
+
+    fake_shutdown();
+    fake_reset();
+    memset(&fake_cd, 0, sizeof(fake_cd));
+    tt_teardown(&dir);
+    free(e);
+    return 0;
+}
+
+/* ---- stores -------------------------------------------------------------- */
+
+static tss_store *writer_open(const char *dir)
+{
+    tss_store_options o;
+    tss_store *s = NULL;
+
+    tss_store_options_init(&o);
+    o.units_per_second = 1000;
+    o.span_seconds = 3600;
+    o.bucket_seconds = 1;
+    if (tss_store_open(&s, dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o) != 0)
+        fail_msg("open %s: %s", dir, tss_error_last());
+    return s;
+}
+
+static void put(tss_store *s, const char *ident, const char *ds, int kind,
+                int64_t t, tss_value v)
+{
+    char buf[5][64];
+    tss_series_id id;
+
+    /* "host/plugin/plugin_instance/type/type_instance" */
+    assert_int_equal(sscanf(ident, "%63[^/]/%63[^/]/%63[^/]/%63[^/]/%63s",
+                            buf[0], buf[1], buf[2], buf[3], buf[4]),
+                     5);
+    for (int i = 0; i < 5; i++)
+        if (strcmp(buf[i], "-") == 0)
+            buf[i][0] = '\0';
+    id = (tss_series_id){buf[0], buf[1], buf[2], buf[3], buf[4], ds};
+    if (tss_store_append(s, &id, kind, t, v) != 0)
+        fail_msg("append: %s", tss_error_last());
+}
+
+static void seal_all(tss_store *s)
+{
+    tss_seal_result res;
+
+    if (tss_store_seal(s, tss_store_now(s), TSS_SEAL_ALL, &res) != 0)
+        fail_msg("seal: %s", tss_error_last());
+}
+
+static void snapshot(tss_store *s)
+{
+    if (tss_store_snapshot(s, tss_store_now(s), 0) != 0)
+        fail_msg("snapshot: %s", tss_error_last());
+}
+
+/* The replayed data: four identifiers under host "h" (1, 2 and 3 data
+ * sources, every kind), NPTS points each, plus a point of if_octets' rx
+ * alone (no value list: tx has none then) and a series of another host. */
+static double gauge_of(int i)
+{
+    static const double special[] = {-0.0, 1e308, 5e-324, -273.15};
+
+    return i % 9 == 4 ? special[(i / 9) % 4] : i * 0.25 - 3;
+}
+
+static void write_replay_data(const char *dir)
+{
+    tss_store *s = writer_open(dir);
+
+    for (int i = 0; i < NPTS; i++) {
+        int64_t t = T0 + i * 1000;
+
+        put(s, "h/p/1/gauge/a", "value", TSS_KIND_GAUGE, t,
+            (tss_value){.gauge = gauge_of(i)});
+        put(s, "h/p/1/if_octets/-", "rx", TSS_KIND_DERIVE, t,
+            (tss_value){.derive = (int64_t)i * 1000 - 7});
+        put(s, "h/p/1/if_octets/-", "tx", TSS_KIND_DERIVE, t,
+            (tss_value){.derive = INT64_MAX - i});
+        put(s, "h/q/-/counter/-", "value", TSS_KIND_COUNTER, t,
+            (tss_value){.counter = UINT64_MAX - (uint64_t)i});
+        put(s, "h/q/-/load/-", "shortterm", TSS_KIND_GAUGE, t,
+            (tss_value){.gauge = i / 100.0});
+        put(s, "h/q/-/load/-", "midterm", TSS_KIND_GAUGE, t,
+            (tss_value){.gauge = i / 10.0});
+        put(s, "h/q/-/load/-", "longterm", TSS_KIND_GAUGE, t,
+            (tss_value){.gauge = (double)i});
+        put(s, "other/p/-/gauge/-", "value", TSS_KIND_GAUGE, t,
+            (tss_value){.gauge = 1});
+    }
+    put(s, "h/p/1/if_octets/-", "rx", TSS_KIND_DERIVE, T0 + 20500,
+        (tss_value){.derive = 5});
+    seal_all(s);
+    tss_store_close(s);
+}
+
+/* ---- what a replay must dispatch ----------------------------------------- */
+
+typedef struct want_vl {
+    const char *host, *plugin, *pinst, *type, *tinst;
+    int64_t t;
+    size_t n;
+    value_t v[3];
+} want_vl;
+
+/* Every value list of [FROM_I, TO_I], in the plugin's order: identifiers
+ * in the store's key order, times ascending. */
+static size_t expected(want_vl *w)
+{
+    size_t n = 0;
+
+    for (int i = FROM_I; i <= TO_I; i++)
+        w[n++] = (want_vl){"h", "p",           "1", "gauge",
+                           "a", T0 + i * 1000, 1,   {{.gauge = gauge_of(i)}}};
+    for (int i = FROM_I; i <= TO_I; i++)
+        w[n++] = (want_vl){
+            "h",
+            "p",
+            "1",
+            "if_octets",
+            "",
+            T0 + i * 1000,
+            2,
+            {{.derive = (int64_t)i * 1000 - 7}, {.derive = INT64_MAX - i}}};
+    for (int i = FROM_I; i <= TO_I; i++)
+        w[n++] = (want_vl){
+            "h", "q",           "", "counter",
+            "",  T0 + i * 1000, 1,  {{.counter = UINT64_MAX - (uint64_t)i}}};
+    for (int i = FROM_I; i <= TO_I; i++)
+        w[n++] = (want_vl){
+            "h",
+            "q",
+            "",
+            "load",
+            "",
+            T0 + i * 1000,
+            3,
+            {{.gauge = i / 100.0}, {.gauge = i / 10.0}, {.gauge = (double)i}}};
+    return n;
+}
+
+#define NWANT (4 * (TO_I - FROM_I + 1))
+
+static bool is_replayed(const fake_value *v)
+{
+    return strcmp(v->plugin, "tsstore") != 0;
+}
+
+/* The replayed value lists recorded since index `from`, in order. */
+static size_t replayed(size_t from, const fake_value **out, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = from; i < fake_cd.nvalues; i++)
+        if (is_replayed(&fake_cd.values[i])) {
+            assert_true(n < max);
+            out[n++] = &fake_cd.values[i];
+        }
+    return n;
+}
+
+/* Fails unless got[0..n) is exactly want[w0..w0+n): identifiers, times
+ * (cdtime_t of the stored ms), values bit for bit, the replay tag, the
+ * interval (1 s: the points' spacing) and the target. */
+static void assert_replay(const fake_value **got, size_t n, size_t w0,
+                          const char *target)
+{
+    want_vl w[NWANT];
+    size_t nw = expected(w);
+
+    assert_true(w0 + n <= nw);
+    for (size_t i = 0; i < n; i++) {
+        const fake_value *g = got[i];
+        const want_vl *x = &w[w0 + i];
+
+        if (strcmp(g->host, x->host) || strcmp(g->plugin, x->plugin) ||
+            strcmp(g->plugin_instance, x->pinst) || strcmp(g->type, x->type) ||
+            strcmp(g->type_instance, x->tinst) ||
+            g->time != fake_ms_to_cdtime(x->t) || g->values_len != x->n ||
+            memcmp(g->values, x->v, x->n * sizeof(value_t)) != 0)
+            fail_msg("replayed value %zu: %s/%s-%s/%s-%s at %" PRIu64
+                     " (%zu values), want %s/%s-%s/%s-%s at %" PRIu64,
+                     w0 + i, g->host, g->plugin, g->plugin_instance, g->type,
+                     g->type_instance, (uint64_t)g->time, g->values_len,
+                     x->host, x->plugin, x->pinst, x->type, x->tinst,
+                     (uint64_t)fake_ms_to_cdtime(x->t));
+        assert_true(g->replayed);
+        assert_int_equal(g->interval, TIME_T_TO_CDTIME_T(1));
+        assert_string_equal(g->target, target);
+    }
+}
+
+/* Runs the replay callback `n` times, the clock TICK_MS apart. */
+static void ticks(int n)
+{
+    for (int i = 0; i < n; i++) {
+        fake_cd.now += MS_TO_CDTIME_T(TICK_MS);
+        fake_run_read("tsstore/replay");
+    }
+}
+
+static size_t count_replayed(void)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < fake_cd.nvalues; i++)
+        n += is_replayed(&fake_cd.values[i]);
+    return n;
+}
+
+static void restart(const char *conf)
+{
+    fake_shutdown();
+    assert_int_equal(fake_configure(conf), 0);
+}
+
+static char *replay_conf(const env *e, const char *extra)
+{
+    static char buf[4096];
+
+    snprintf(buf, sizeof(buf),
+             "<Store \"main\">\n"
+             "  DataDir \"%s\"\n"
+             "  <Replay \"backfill\">\n"
+             "    Series \"h/*\"\n"
+             "    From \"%" PRId64 "\"\n"
+             "    To \"%" PRId64 "\"\n"
+             "%s"
+             "  </Replay>\n"
+             "</Store>\n",
+             e->store, (T0 + FROM_I * 1000) / 1000, (T0 + TO_I * 1000) / 1000,
+             extra);
+    return buf;
+}
+
+static void read_position(const env *e, char *out, size_t size)
+{
+    char path[700];
+    uint8_t *buf;
+    size_t len;
+
+    tt_join(path, sizeof(path), e->store, "replay/main-backfill");
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    assert_true(len < size);
+    memcpy(out, buf, len);
+    out[len] = '\0';
+    free(buf);
+}
+
+/* ---- replay -------------------------------------------------------------- */
+
+/* The whole range in one run: exact points, in order, tagged, then done
+ * (stops at To, dispatches nothing more, position says so). */
+static void test_replay_exact(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    char pos[4096];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 1000000\n")), 0);
+    assert_true(fake_has_read("tsstore"));
+    assert_true(fake_has_read("tsstore/replay"));
+    assert_int_equal(fake_cd.reads[1].interval, MS_TO_CDTIME_T(TICK_MS));
+    ticks(1);
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "");
+    fake_assert_log(LOG_INFO, "replay \"backfill\" of store \"main\" "
+                              "finished: 120 values dispatched");
+    ticks(20);
+    fake_run_read("tsstore");
+    assert_int_equal(count_replayed(), NWANT);
+    read_position(e, pos, sizeof(pos));
+    assert_non_null(strstr(pos, "state done\n"));
+    assert_non_null(strstr(pos, "dispatched 120\n"));
+}
+
+/* Target "csv": plugin_write to that plugin only, with the same values. */
+static void test_replay_target(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 1000000\n"
+                                                   "    Target \"csv\"\n")),
+                     0);
+    ticks(2);
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "csv");
+}
+
+/* Rate points per second, spread over the replay callback's runs: each
+ * run sends what the time since the previous one allows; a stalled
+ * callback gets at most one second's worth. */
+static void test_replay_rate(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    /* 100 points/s: 10 per 100 ms run; the gauge group first (1 point per
+     * value list) */
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 100\n")), 0);
+    for (int i = 1; i <= 3; i++) {
+        ticks(1);
+        assert_int_equal(count_replayed(), 10 * (size_t)i);
+    }
+    /* a 5 s stall: one second's worth, not five */
+    fake_cd.now += TIME_T_TO_CDTIME_T(5);
+    fake_run_read("tsstore/replay");
+    /* 100 points more: 30 lists of if_octets (2 points each), 30 of
+     * counter, and 4 of load (3 points each: 2 over, paid back by the next
+     * runs: 8 points make 3 lists, 1 over; then 9 make 3) */
+    assert_int_equal(count_replayed(), 30 + 30 + 30 + 4);
+    ticks(1);
+    assert_int_equal(count_replayed(), 30 + 30 + 30 + 4 + 3);
+    ticks(1);
+    assert_int_equal(count_replayed(), 30 + 30 + 30 + 4 + 3 + 3);
+    n = replayed(0, got, 2 * NWANT);
+    assert_replay(got, n, 0, "");
+}
+
+/* A fractional rate comes out right over time: 15 points/s is 1.5 per
+ * run, so 15 in ten runs. */
+static void test_replay_rate_fraction(void **state)
+{
+    env *e = *state;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 15\n")), 0);
+    ticks(10);
+    assert_int_equal(count_replayed(), 15);
+    ticks(10);
+    assert_int_equal(count_replayed(), 30);
+}
+
+/* Stopped (shut down) in the middle of a group twice, the replay resumes
+ * each time from the recorded position: every value exactly once. */
+static void test_replay_resume(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    char *conf = replay_conf(e, "    Rate 100\n");
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(2); /* 20 gauge lists */
+    restart(conf);
+    ticks(5); /* the other 10 gauge lists, then 20 of if_octets: 50 */
+    fake_assert_log(LOG_INFO, "resumes where it stopped (20 values so far)");
+    restart(conf);
+    ticks(100);
+    fake_assert_log(LOG_INFO, "resumes where it stopped (50 values so far)");
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "");
+    fake_assert_log(LOG_INFO, "finished: 120 values dispatched");
+    /* finished stays finished */
+    restart(conf);
+    ticks(20);
+    fake_assert_log(LOG_INFO, "is finished (120 values so far)");
+    assert_int_equal(count_replayed(), NWANT);
+}
+
+/* Trigger "flush": nothing until a flush; a restart in the middle resumes
+ * without one; once done it stays done until the next flush, which starts
+ * over from the beginning. */
+static void test_replay_flush_trigger(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    char *conf = replay_conf(e, "    Rate 100\n    Trigger \"flush\"\n");
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(5);
+    fake_run_read("tsstore");
+    assert_int_equal(count_replayed(), 0);
+    fake_flush();
+    ticks(2);
+    assert_int_equal(count_replayed(), 20);
+    fake_flush(); /* while it runs: ignored */
+    ticks(1);
+    fake_assert_log(LOG_INFO, "is running: flush ignored");
+    assert_int_equal(count_replayed(), 30);
+    restart(conf);
+    ticks(100);
+    fake_assert_log(LOG_INFO, "resumes where it stopped (30 values so far)");
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "");
+    restart(conf);
+    ticks(10);
+    assert_int_equal(count_replayed(), NWANT);
+    fake_flush();
+    ticks(100);
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, 2 * NWANT);
+    assert_replay(got + NWANT, NWANT, 0, "");
+}
+
+/* A flush before the store was first read does not get lost under the
+ * position loaded later. */
+static void test_replay_flush_before_open(void **state)
+{
+    env *e = *state;
+    char *conf = replay_conf(e, "    Rate 1000000\n    Trigger \"flush\"\n");
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(3);
+    restart(conf);
+    fake_flush();
+    ticks(3);
+    assert_int_equal(count_replayed(), NWANT);
+}
+
+/* A finished replay whose Series, From, To or Target changed starts over
+ * (and says so); one that did not change stays finished. */
+static void test_replay_definition_change(void **state)
+{
+    env *e = *state;
+    const fake_value *got[4 * NWANT];
+    char conf[4096];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    snprintf(conf, sizeof(conf), "%s", replay_conf(e, "    Rate 1000000\n"));
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(2);
+    assert_int_equal(count_replayed(), NWANT);
+    restart(conf);
+    ticks(2);
+    assert_int_equal(count_replayed(), NWANT);
+    fake_assert_no_log(-1, "starting over");
+
+    /* From written differently but the same instant: no change */
+    snprintf(conf, sizeof(conf), "%s",
+             replay_conf(e, "    Rate 1000000\n    From \"2023-11-14T22:13:30."
+                            "000Z\"\n"));
+    restart(conf);
+    ticks(2);
+    assert_int_equal(count_replayed(), NWANT);
+    fake_assert_no_log(-1, "starting over");
+
+    /* the same range to another writer: replayed again */
+    snprintf(conf, sizeof(conf), "%s",
+             replay_conf(e, "    Rate 1000000\n    Target \"csv\"\n"));
+    restart(conf);
+    ticks(2);
+    fake_assert_log(LOG_NOTICE, "Series, From, To or Target changed");
+    n = replayed(0, got, 4 * NWANT);
+    assert_int_equal(n, 2 * NWANT);
+    assert_replay(got + NWANT, NWANT, 0, "csv");
+
+    /* a later To: everything again, up to the new To (points 10..44) */
+    snprintf(conf, sizeof(conf), "%s",
+             replay_conf(e, "    Rate 1000000\n    Target \"csv\"\n"
+                            "    To \"1700000044\"\n"));
+    restart(conf);
+    ticks(2);
+    n = replayed(0, got, 4 * NWANT);
+    assert_int_equal(n, 2 * NWANT + 4 * 35);
+}
+
+/* A version 1 position file (no definition) is honoured as it stands. */
+static void test_replay_position_v1(void **state)
+{
+    env *e = *state;
+    char path[700], *conf = replay_conf(e, "    Rate 1000000\n");
+    const char *v1 = "1 0 120 \n";
+
+    write_replay_data(e->store);
+    tt_join(path, sizeof(path), e->store, "replay");
+    assert_int_equal(mkdir(path, 0750), 0);
+    tt_join(path, sizeof(path), e->store, "replay/main-backfill");
+    tt_spit(path, v1, strlen(v1));
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(3);
+    assert_int_equal(count_replayed(), 0);
+    fake_assert_log(LOG_INFO, "is finished (120 values so far)");
+}
+
+/* A write plugin that fails: the values are not counted as sent; the
+ * replay waits and sends them again, so nothing is lost or doubled. */
+static void test_replay_write_fails(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 1000000\n"
+                                                   "    Target \"csv\"\n")),
+                     0);
+    fake_cd.write_fail = 3;
+    ticks(1);
+    ticks(1);
+    ticks(1);
+    assert_int_equal(count_replayed(), 0);
+    fake_assert_log(LOG_ERR, "writing to \"csv\" failed");
+    ticks(2);
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "csv");
+}
+
+/* ---- health -------------------------------------------------------------- */
+
+static const fake_value *health_value(const char *type, const char *ti)
+{
+    const fake_value *found = NULL;
+
+    for (size_t i = 0; i < fake_cd.nvalues; i++) {
+        const fake_value *v = &fake_cd.values[i];
+
+        if (strcmp(v->plugin, "tsstore") == 0 && strcmp(v->type, type) == 0 &&
+            strcmp(v->type_instance, ti) == 0) {
+            assert_null(found); /* once per read */
+            found = v;
+        }
+    }
+    if (!found)
+        fail_msg("no health value %s-%s", type, ti);
+    assert_string_equal(found->plugin_instance, "main");
+    assert_string_equal(found->host, ""); /* collectd's Hostname */
+    assert_false(found->replayed);
+    assert_int_equal(found->values_len, 1);
+    return found;
+}
+
+static void assert_gauge(const char *type, const char *ti, double want)
+{
+    double got = health_value(type, ti)->values[0].gauge;
+
+    if (got != want)
+        fail_msg("%s-%s = %.17g, want %.17g", type, ti, got, want);
+}
+
+/* Every figure of tss_store_stats_get (what `tsstore stats` prints), as
+ * the types.db type the man page names. */
+static void test_health(void **state)
+{
+    env *e = *state;
+    tss_store_stats st;
+    tss_store_options o;
+    tss_store *w, *r;
+    char conf[1024];
+    int64_t now_s;
+
+    w = writer_open(e->store);
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i < 100; i++)
+        put(w, "h/p/-/gauge/-", "value", TSS_KIND_GAUGE,
+            (now_s - 7200 - 100 + i) * 1000, (tss_value){.gauge = i});
+    seal_all(w);
+    for (int i = 0; i < 20; i++)
+        put(w, "h/p/-/gauge/-", "value", TSS_KIND_GAUGE,
+            (now_s - 20 + i) * 1000, (tss_value){.gauge = i});
+    snapshot(w);
+    assert_int_equal(tss_store_publish_stats(w, tss_store_now(w), 0), 0);
+
+    snprintf(conf, sizeof(conf), "<Store \"main\">\nDataDir \"%s\"\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    assert_false(fake_has_read("tsstore/replay")); /* no <Replay> */
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nvalues, 18);
+    tss_store_options_init(&o);
+    assert_int_equal(tss_store_open(&r, e->store, 0, &o), 0);
+    assert_int_equal(tss_store_stats_get(r, tss_store_now(r), &st), 0);
+    tss_store_close(r);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.points, 120);
+    assert_gauge("count", "series", (double)st.series);
+    assert_gauge("count", "points", (double)st.points);
+    assert_gauge("count", "segments", (double)st.segments);
+    assert_gauge("count", "head_points", (double)st.head_points);
+    assert_gauge("bytes", "segments", (double)st.bytes_segments);
+    assert_gauge("bytes", "coverage", (double)st.bytes_coverage);
+    assert_gauge("bytes", "head", (double)st.bytes_head);
+    assert_gauge("bytes", "wal", (double)st.bytes_wal);
+    assert_gauge("bytes", "tombstones", (double)st.bytes_tombstones);
+    assert_gauge("bytes", "total", (double)st.bytes_total);
+    assert_gauge("gauge", "bytes_per_point", st.bytes_per_point);
+    assert_gauge("pending_operations", "deletes", (double)st.pending_deletes);
+    assert_gauge("count", "tombstoned_points", (double)st.tombstoned_points);
+    /* these two move with the clock between the two readings */
+    assert_true(fabs(health_value("duration", "snapshot_age")->values[0].gauge -
+                     st.snapshot_age) < 2);
+    assert_true(fabs(health_value("percent", "coverage_1h")->values[0].gauge -
+                     st.coverage_1h) < 1);
+    assert_int_equal(
+        health_value("total_values", "late_points")->values[0].derive,
+        (int64_t)st.late_points);
+    assert_int_equal(health_value("errors", "write")->values[0].derive,
+                     (int64_t)st.write_errors);
+    assert_int_equal(
+        health_value("total_values", "dropped_points")->values[0].derive,
+        (int64_t)st.points_dropped);
+    tss_store_close(w);
+}
+
+/* A store that does not exist is reported once (rate-limited), retried
+ * every interval, and read once it appears. */
+static void test_health_store_missing(void **state)
+{
+    env *e = *state;
+    char conf[1024];
+
+    snprintf(conf, sizeof(conf), "<Store \"main\">\nDataDir \"%s\"\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_log_count(LOG_ERR, "store \"main\""), 1);
+    assert_int_equal(fake_cd.nvalues, 0);
+    tss_store_close(writer_open(e->store));
+    fake_run_read("tsstore");
+    fake_assert_log(LOG_NOTICE, "store \"main\" is readable again");
+    assert_true(fake_cd.nvalues >= 15);
+}
+
+/* ---- missing data -------------------------------------------------------- */
+
+static size_t notes_of(int severity, const char *tinst)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < fake_cd.nnotes; i++)
+        n += fake_cd.notes[i].severity == severity &&
+             strcmp(fake_cd.notes[i].type_instance, tinst) == 0;
+    return n;
+}
+
+/* Two series reporting every second, a third silent for an hour. When the
+ * clock moves 10 s on (Missing 3: 3 s), the two raise one warning each,
+ * not repeated; one of them reports again: one okay. The silent one never
+ * raises anything: it was not reporting when first seen. */
+static void test_missing(void **state)
+{
+    env *e = *state;
+    const fake_notification *n;
+    char conf[1024];
+    tss_store *w;
+    int64_t now_s;
+
+    w = writer_open(e->store);
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i <= 30; i++) {
+        put(w, "h/p/-/gauge/a", "value", TSS_KIND_GAUGE,
+            (now_s - 30 + i) * 1000, (tss_value){.gauge = i});
+        put(w, "h/p/-/gauge/b", "value", TSS_KIND_GAUGE,
+            (now_s - 30 + i) * 1000, (tss_value){.gauge = i});
+        put(w, "h/p/-/gauge/c", "value", TSS_KIND_GAUGE,
+            (now_s - 3600 + i) * 1000, (tss_value){.gauge = i});
+    }
+    snapshot(w);
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 0);
+
+    fake_cd.wall_offset_ns = INT64_C(10000000000);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 2);
+    assert_int_equal(notes_of(NOTIF_WARNING, "a"), 1);
+    assert_int_equal(notes_of(NOTIF_WARNING, "b"), 1);
+    n = &fake_cd.notes[0];
+    assert_string_equal(n->host, "h");
+    assert_string_equal(n->plugin, "p");
+    assert_string_equal(n->plugin_instance, "");
+    assert_string_equal(n->type, "gauge");
+    assert_non_null(strstr(n->message, "series h/p/gauge-a (data source "
+                                       "value) has had no value since"));
+
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i < 3; i++)
+        put(w, "h/p/-/gauge/a", "value", TSS_KIND_GAUGE, (now_s - 2 + i) * 1000,
+            (tss_value){.gauge = i});
+    snapshot(w);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 3);
+    assert_int_equal(notes_of(NOTIF_OKAY, "a"), 1);
+    assert_non_null(strstr(fake_cd.notes[2].message, "reports again"));
+    assert_int_equal(notes_of(NOTIF_WARNING, "c"), 0);
+    tss_store_close(w);
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+typedef struct bad_case {
+    const char *conf;
+    const char *want[3];   /* in the ERROR lines */
+    const char *unwant[2]; /* in no line */
+} bad_case;
+
+static void test_bad_config(void **state)
+{
+    static const bad_case cases[] = {
+        {"<Store \"x\">\n DataDir 3\n</Store>",
+         {"<Store \"x\">: \"DataDir\" needs one string argument"},
+         {"is required", "cf_util"}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series 5\n"
+         " </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"Series\" needs one string"},
+         {"is required", "cf_util"}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series \"*\"\n"
+         "  Target true\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"Target\" needs one string"},
+         {"cf_util"}},
+        {"<Store \"x\">\n DataDir \"/d\"\n Missing \"3\"\n</Store>",
+         {"<Store \"x\">: \"Missing\" needs a whole number"},
+         {"cf_util"}},
+        {"<Store \"x\">\n DataDir \"/d\"\n Missing 1.5\n</Store>",
+         {"<Store \"x\">: \"Missing\""},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n Missing -1\n</Store>",
+         {"<Store \"x\">: \"Missing\""},
+         {NULL}},
+        /* From/To syntax is reported along with the other errors */
+        {"<Store \"x\">\n <Replay \"y\">\n  Series \"*\"\n  From "
+         "\"yesterday\"\n  To \"2026-13-01T00:00:00Z\"\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"From\"",
+          "<Store \"x\"> <Replay \"y\">: \"To\"",
+          "<Store \"x\">: \"DataDir\" is required"},
+         {NULL}},
+        {"<Store \"x\">\n DataDir 1\n <Replay \"y\">\n  Series \"*\"\n  To "
+         "\"noon\"\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"To\"", "\"DataDir\" needs one"},
+         {NULL}},
+        {"<Store \"a\">\n DataDir \"/d1\"\n</Store>\n<Store \"a\">\n DataDir "
+         "\"/d2\"\n</Store>",
+         {"<Store \"a\"> is given twice"},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series \"*\"\n"
+         " </Replay>\n <Replay \"y\">\n  Series \"h/*\"\n </Replay>\n"
+         "</Store>",
+         {"<Store \"x\"> <Replay \"y\">: its position file replay/x-y"},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series \"*\"\n"
+         "  Rate 0\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"Rate\""},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series \"*\"\n"
+         "  Rate \"fast\"\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"Rate\""},
+         {"cf_util"}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Series \"*\"\n"
+         "  Trigger \"sometimes\"\n </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: \"Trigger\" is \"start\" or "
+          "\"flush\""},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay \"y\">\n  Seris \"*\"\n"
+         " </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay \"y\">: unknown option \"Seris\"",
+          "<Store \"x\"> <Replay \"y\">: \"Series\" is required"},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n Interval 3\n</Store>",
+         {"<Store \"x\">: unknown option \"Interval\""},
+         {NULL}},
+        {"<Store 7>\n DataDir \"/d\"\n</Store>",
+         {"<Store> needs a name in double quotes"},
+         {NULL}},
+        {"<Store \"x\">\n DataDir \"/d\"\n <Replay>\n  Series \"*\"\n"
+         " </Replay>\n</Store>",
+         {"<Store \"x\"> <Replay> needs a name"},
+         {NULL}},
+        {"DataDir \"/d\"",
+         {"unknown option \"DataDir\" (expected <Store"},
+         {NULL}},
+        {"", {"no <Store> block"}, {NULL}},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const bad_case *c = &cases[i];
+
+        fake_reset();
+        if (fake_configure(c->conf) != -1)
+            fail_msg("case %zu was accepted:\n%s", i, c->conf);
+        assert_int_equal(fake_cd.nreads, 0);
+        assert_null(fake_cd.flush_cb);
+        for (int k = 0; k < 3 && c->want[k]; k++)
+            fake_assert_log(LOG_ERR, c->want[k]);
+        for (int k = 0; k < 2 && c->unwant[k]; k++)
+            fake_assert_no_log(-1, c->unwant[k]);
+        fake_assert_log(LOG_ERR, "not started");
+    }
+}
+
+/* A store whose precision cannot hold a From is reported when it opens;
+ * the replay does not run (and a flush does not start it either). */
+static void test_replay_time_out_of_range(void **state)
+{
+    env *e = *state;
+    char conf[2048];
+    tss_store_options o;
+    tss_store *s = NULL;
+
+    tss_store_options_init(&o);
+    o.units_per_second = 1000000000;
+    assert_int_equal(
+        tss_store_open(&s, e->store, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o), 0);
+    tss_store_close(s);
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\n DataDir \"%s\"\n <Replay \"r\">\n"
+             "  Series \"*\"\n  From \"9300000000\"\n  Trigger \"flush\"\n"
+             " </Replay>\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    ticks(1);
+    fake_assert_log(LOG_ERR, "<Store \"main\"> <Replay \"r\">: \"From\"");
+    fake_flush();
+    ticks(2);
+    fake_assert_no_log(-1, "started by a flush");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_replay_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_rate_fraction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_flush_trigger, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_flush_before_open, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_definition_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_position_v1, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_write_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_time_out_of_range, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_store_missing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
+}
