@@ -1,6 +1,8 @@
 /*
  * tsstore verify: check every file of a store; --repair applies the safe
- * repairs (needs the writer lock, so collectd must not be writing).
+ * repairs (needs the writer lock, so collectd must not be writing). The
+ * store is opened with the LOCK but without the writer's recovery, so
+ * nothing changes on disk but the repairs, each of which is printed.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -48,7 +50,9 @@ int cmd_verify(const cli_opts *o)
 
     tss_store_options_init(&opts);
     opts.log = log_quiet;
-    rc = tss_store_open(&s, o->dir, o->repair ? TSS_OPEN_WRITER : 0, &opts);
+    rc = tss_store_open(&s, o->dir,
+                        o->repair ? TSS_OPEN_WRITER | TSS_OPEN_NO_RECOVERY : 0,
+                        &opts);
     if (rc) {
         fprintf(stderr, "tsstore: %s%s\n", tss_error_last(),
                 rc == TSS_ELOCKED ? "; --repair needs the writer to stop" : "");

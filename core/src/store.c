@@ -291,7 +291,8 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
     if (rc)
         goto fail;
     s->info.path = s->path;
-    if (flags & TSS_OPEN_WRITER) {
+    /* TSS_OPEN_NO_RECOVERY: the LOCK only, nothing on disk changes */
+    if ((flags & TSS_OPEN_WRITER) && !(flags & TSS_OPEN_NO_RECOVERY)) {
         static const char *const dirs[] = {".", TSS_SEG_DIR, TSS_COV_SEG_DIR,
                                            TSS_COV_TABLE_DIR};
 
@@ -381,7 +382,8 @@ void tss_store_close(tss_store *s)
 int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
                      tss_value v)
 {
-    tss_key_fields kf;
+    uint8_t key[TSS_KEY_MAX];
+    size_t len;
     struct timespec ts;
     int rc;
 
@@ -392,16 +394,14 @@ int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
         return tss_error_set(
             TSS_EINVAL, "timestamp %" PRId64 " is outside the storable range",
             t);
-    /* the identifier is hashed and compared where it is: the key is built
-     * only for a new series */
-    if ((rc = tss_key_fields_init(&kf, id, kind)) != 0)
+    if ((rc = tss_key_encode(key, &len, id, kind)) != 0)
         return rc;
     /* a coarse clock, whole seconds: it only stamps a window's first
      * arrival and tells late points, both judged in seconds or more */
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return tss_head_append_fields(
-        s->head, &kf, t, v, (int64_t)ts.tv_sec * s->info.units_per_second,
-        s->grace);
+    return tss_head_append(s->head, key, len, tss_key_hash(key, len), t, v,
+                           (int64_t)ts.tv_sec * s->info.units_per_second,
+                           s->grace);
 }
 
 /* ---- seal --------------------------------------------------------------- */

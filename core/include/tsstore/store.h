@@ -31,6 +31,11 @@ typedef struct tss_store tss_store;
 enum {
     TSS_OPEN_CREATE = 1, /**< create DataDir and its metadata if missing */
     TSS_OPEN_WRITER = 2, /**< take the writer LOCK; allows append/seal */
+    /** With TSS_OPEN_WRITER: take the LOCK but change nothing at open (no
+     * temp-file cleanup, no recovery of coverage, head or deletes, no
+     * compaction); the handle cannot append or seal. For tss_verify's
+     * repairs, which then report every change they make. */
+    TSS_OPEN_NO_RECOVERY = 4,
 };
 
 /** Most rollup levels a writer takes. */
