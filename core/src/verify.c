@@ -565,7 +565,7 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
     static const char *const dirs[] = {
         ".",          TSS_SEG_DIR, TSS_COV_SEG_DIR, TSS_COV_TABLE_DIR,
         TSS_HEAD_DIR, TSS_WAL_DIR};
-    tss_verify_report local;
+    tss_verify_report local = {0};
     vctx v;
     tss_delset del;
     tss_covtable *disk = NULL, *expect = NULL;
