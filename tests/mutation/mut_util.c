@@ -346,3 +346,50 @@ int mu_state(tss_store *s, const char *id)
         fail_msg("mutation state of %s: %s", id, tss_error_last());
     return state;
 }
+
+int mu_which_view(const char *what, tss_store *s, const tt_model *m,
+                  const mu_del *del)
+{
+    tt_series *v;
+    uint64_t errors;
+    size_t n = tt_query(s, NULL, &v, &errors);
+    int seen = -1;
+
+    assert_int_equal(errors, 0);
+    for (int with = 0; with <= 1 && seen < 0; with++) {
+        bool same = true;
+
+        for (size_t i = 0; i < n && same; i++) {
+            int k = mu_series_index(&v[i]);
+            tss_point *want;
+            size_t nwant;
+
+            assert_true(k >= 0);
+            nwant = mu_expect(m, m->n, (unsigned)k, del, (size_t)with, &want);
+            same = nwant == v[i].n &&
+                   memcmp(want, v[i].pts, nwant * sizeof(tss_point)) == 0;
+            free(want);
+        }
+        if (same && n == MU_NSERIES)
+            seen = with;
+    }
+    tt_series_free(v, n);
+    if (seen < 0)
+        fail_msg("%s: the reader sees neither the store before the delete "
+                 "nor after it",
+                 what);
+    return seen;
+}
+
+size_t mu_segments_hold_deleted(const char *dir, const mu_del *del)
+{
+    tss_point *pts[MU_NSERIES];
+    size_t counts[MU_NSERIES], c = 0;
+
+    mu_segment_points(dir, pts, counts);
+    for (unsigned k = 0; k < MU_NSERIES; k++)
+        for (size_t i = 0; (del->series_mask >> k & 1) && i < counts[k]; i++)
+            c += pts[k][i].t >= del->from && pts[k][i].t <= del->to;
+    mu_segment_points_free(pts);
+    return c;
+}

@@ -116,4 +116,15 @@ void mu_delete_create(tss_store *s, const tss_delete_spec *spec,
 /** tss_mutation_state or fail. */
 int mu_state(tss_store *s, const char *id);
 
+/**
+ * Does the query through `s` show the store without (0) or with (1) the
+ * delete `del`? Fails the test on anything else: a half delete, a lost or
+ * doubled point.
+ */
+int mu_which_view(const char *what, tss_store *s, const tt_model *m,
+                  const mu_del *del);
+
+/** Points `del` covers that the segment files still hold. */
+size_t mu_segments_hold_deleted(const char *dir, const mu_del *del);
+
 #endif

@@ -56,56 +56,6 @@ static void create_delete(tss_store *s, char id[37])
     mu_delete_create(s, &spec, id);
 }
 
-/* Does the query through `s` show the store with (1) or without (0) the
- * delete? Fails the test on anything else: a half delete, a lost or
- * doubled point. */
-static int which_view(const char *what, tss_store *s, const tt_model *m)
-{
-    tt_series *v;
-    uint64_t errors;
-    size_t n = tt_query(s, NULL, &v, &errors);
-    int seen = -1;
-
-    assert_int_equal(errors, 0);
-    for (int with = 0; with <= 1 && seen < 0; with++) {
-        bool same = true;
-
-        for (size_t i = 0; i < n && same; i++) {
-            int k = mu_series_index(&v[i]);
-            tss_point *want;
-            size_t nwant;
-
-            assert_true(k >= 0);
-            nwant = mu_expect(m, m->n, (unsigned)k, &DEL, (size_t)with, &want);
-            same = nwant == v[i].n &&
-                   memcmp(want, v[i].pts, nwant * sizeof(tss_point)) == 0;
-            free(want);
-        }
-        if (same && n == MU_NSERIES)
-            seen = with;
-    }
-    tt_series_free(v, n);
-    if (seen < 0)
-        fail_msg("%s: the reader sees neither the store before the delete "
-                 "nor after it",
-                 what);
-    return seen;
-}
-
-/* Points the delete covers in the segment files. */
-static size_t segments_hold_deleted(const char *dir)
-{
-    tss_point *pts[MU_NSERIES];
-    size_t counts[MU_NSERIES], c = 0;
-
-    mu_segment_points(dir, pts, counts);
-    for (unsigned k = 0; k < MU_NSERIES; k++)
-        for (size_t i = 0; (DEL.series_mask >> k & 1) && i < counts[k]; i++)
-            c += pts[k][i].t >= DEL.from && pts[k][i].t <= DEL.to;
-    mu_segment_points_free(pts);
-    return c;
-}
-
 /* The writer reopened with the default ops and options finishes the
  * delete: exactly the expected points, none on disk, a clean store. */
 static void assert_completes(const char *what, const char *dir, const char *id,
@@ -120,7 +70,7 @@ static void assert_completes(const char *what, const char *dir, const char *id,
     mu_assert_reader(what, dir, m, m->n, &DEL, 1);
     assert_int_equal(mu_count_suffix(dir, "segments", ".tombstones"), 0);
     assert_int_equal(mu_count_suffix(dir, "wal/mutations", ".json"), 0);
-    assert_int_equal(segments_hold_deleted(dir), 0);
+    assert_int_equal(mu_segments_hold_deleted(dir, &DEL), 0);
 }
 
 static void fresh_copy(const char *from, const char *to)
@@ -210,7 +160,7 @@ static unsigned long one_run(const char *tpl, const char *dir,
 
     /* before anything is repaired: all or nothing, as the document says */
     r = mu_open(dir, 0, NULL);
-    seen = which_view(what, r, m);
+    seen = mu_which_view(what, r, m, &DEL);
     state = mu_state(r, id);
     if (seen !=
         (state == TSS_MUTATION_VISIBLE || state == TSS_MUTATION_COMPACTED ||
@@ -221,7 +171,7 @@ static unsigned long one_run(const char *tpl, const char *dir,
     if (c->visible_before && !seen)
         fail_msg("%s: a visible delete came back", what);
     tss_store_close(r);
-    if (which_view(what, s, m) != seen)
+    if (mu_which_view(what, s, m, &DEL) != seen)
         fail_msg("%s: writer and reader disagree", what);
     if (keep_running) {
         /* the writer goes on, as collectd's rounds do: the snapshot
@@ -332,7 +282,7 @@ static void test_crash_before_old_segments_go(void **state)
 
     /* each point once, none deleted; the old segments are not read */
     r = mu_open(dir, 0, NULL);
-    assert_int_equal(which_view("superseded on disk", r, &m), 1);
+    assert_int_equal(mu_which_view("superseded on disk", r, &m, &DEL), 1);
     assert_int_equal(tss_query_open(&q, r, NULL), 0);
     assert_int_equal(tss_query_segments(q), 3);
     tss_query_close(q);
