@@ -4,9 +4,13 @@
  * leaves the file alone; TSS_ETAG_NONE creates and loses if the file
  * exists), then races: threads and processes doing read-modify-CAS
  * increments of one counter file, threads adding entries to one tombstone
- * sidecar, and two threads applying the same tombstone step at once
- * through separate storage handles. In every race exactly one contender
- * wins each step: nothing is lost and nothing is applied twice.
+ * sidecar, two threads applying the same tombstone step at once through
+ * separate storage handles, and two processes taking every step of real
+ * delete documents at once -- state changes of the document (wal.c) and
+ * the tombstone updates of its targets -- each having read before either
+ * writes. In every race exactly one contender wins each step, the loser
+ * re-reads and finds it done: nothing is lost and nothing is applied
+ * twice, and the writer then completes the documents.
  */
 #define _GNU_SOURCE
 #include "mut_util.h"
@@ -22,10 +26,12 @@
 
 #include <uuid/uuid.h>
 
+#include "compact.h"
 #include "segment.h"
 #include "series.h"
 #include "storage.h"
 #include "tombstone.h"
+#include "wal.h"
 
 #define COUNTER "cas/counter"
 
@@ -560,6 +566,361 @@ static void test_same_step_twice(void **state)
     assert_entries(dir, rel, muts, TROUNDS, 3);
 }
 
+/* ---- two processes stepping the same documents ------------------------ */
+
+#define NDOCS 6
+#define NTARGETS 3
+/* per document: intent -> applying (targets), per target the tombstone
+ * then the target marked, applying -> visible, head filtered, visible ->
+ * compacted */
+#define NSTEPS (1 + 2 * NTARGETS + 3)
+
+typedef struct doc_race {
+    char ids[NDOCS][37];
+    char segs[NTARGETS][192]; /* file names in segments/ */
+} doc_race;
+
+/* What one process did: per document and step, whether it won the step
+ * and how many races it lost on it. */
+typedef struct step_result {
+    uint8_t won[NDOCS][NSTEPS];
+    uint32_t lost[NDOCS][NSTEPS];
+} step_result;
+
+/* The series doc i deletes: h1/cpu-0 or h1/cpu-1 in turn. */
+static unsigned doc_series(unsigned i)
+{
+    return i % 2 ? MU_H1_CPU1 : MU_H1_CPU0;
+}
+
+/* Both contenders have read; then both write. */
+static void meet(int ready, int go)
+{
+    char c = 'r';
+
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+        _exit(6);
+}
+
+/* True if step `k` is done in document m. */
+static bool doc_step_done(const tss_mut *m, int k)
+{
+    if (k == 0)
+        return m->state >= TSS_MS_APPLYING;
+    if (k <= 2 * NTARGETS)
+        return m->state > TSS_MS_APPLYING || m->targets[(k - 1) / 2].tombstoned;
+    if (k == NSTEPS - 3)
+        return m->state >= TSS_MS_VISIBLE;
+    if (k == NSTEPS - 2)
+        return m->head_filtered;
+    return m->state >= TSS_MS_COMPACTED;
+}
+
+static int doc_step_apply(tss_mut *m, int k, const doc_race *d)
+{
+    if (k == 0) {
+        if (!(m->targets = tss_calloc(NTARGETS, sizeof(*m->targets))))
+            return TSS_ENOMEM;
+        for (size_t i = 0; i < NTARGETS; i++)
+            if (!(m->targets[i].segment = tss_strdup(d->segs[i])))
+                return TSS_ENOMEM;
+        m->ntargets = NTARGETS;
+        m->state = TSS_MS_APPLYING;
+    } else if (k <= 2 * NTARGETS) {
+        m->targets[(k - 1) / 2].tombstoned = true;
+    } else if (k == NSTEPS - 3) {
+        m->state = TSS_MS_VISIBLE;
+    } else if (k == NSTEPS - 2) {
+        m->head_filtered = true;
+    } else {
+        m->state = TSS_MS_COMPACTED;
+    }
+    return 0;
+}
+
+/* A state change of the document, as mutate.c makes it: read with the
+ * etag; done already means someone else won; else change it and
+ * put_if_match; a lost race re-reads and retries. */
+static int doc_step(tss_storage *st, const doc_race *d, unsigned doc, int k,
+                    int ready, int go, step_result *res)
+{
+    for (int attempt = 0;; attempt++) {
+        tss_mut m;
+        bool done;
+        int rc = tss_mut_read(st, d->ids[doc], &m);
+
+        if (rc)
+            return rc;
+        done = doc_step_done(&m, k);
+        if (attempt == 0)
+            meet(ready, go);
+        if (!done)
+            rc = doc_step_apply(&m, k, d);
+        if (!done && rc == 0)
+            rc = tss_mut_update(st, &m);
+        tss_mut_free(&m);
+        if (rc == TSS_ECAS) {
+            res->lost[doc][k]++;
+            continue;
+        }
+        if (rc == 0 && !done)
+            res->won[doc][k] = 1;
+        return rc;
+    }
+}
+
+/* The tombstone step for target t, as mutate.c takes it: entries of the
+ * document for its series, unless the sidecar holds them already. */
+static int tomb_doc_step(tss_storage *st, const doc_race *d, unsigned doc,
+                         int k, int ready, int go, step_result *res)
+{
+    char rel[256], trel[128];
+    tss_segment *seg;
+    tss_mut m;
+    int rc;
+
+    snprintf(rel, sizeof(rel), "segments/%s", d->segs[(k - 1) / 2]);
+    if ((rc = tss_segment_open(&seg, st, rel)) != 0)
+        return rc;
+    if ((rc = tss_mut_read(st, d->ids[doc], &m)) != 0) {
+        tss_segment_close(seg);
+        return rc;
+    }
+    tss_tomb_path(trel, sizeof(trel), seg->name.uuid);
+    for (int attempt = 0;; attempt++) {
+        tss_tombstones t;
+        tss_buf img = {0};
+        uint8_t key[TSS_KEY_MAX];
+        size_t len;
+        bool done;
+
+        if ((rc = tss_tomb_read(st, seg, &t)) != 0)
+            break;
+        done = tss_tomb_has_mutation(&t, m.uuid);
+        if (attempt == 0)
+            meet(ready, go);
+        if (!done) {
+            unsigned k2 = doc_series(doc);
+
+            rc = tss_key_encode(key, &len, &mu_series[k2], mu_kind[k2]);
+            if (rc == 0)
+                rc = tss_tomb_push(&t, m.uuid, key, len,
+                                   m.has_from ? m.from : INT64_MIN, m.to);
+            if (rc == 0)
+                rc = tss_tomb_encode(&t, &img);
+            if (rc == 0)
+                rc = tss_storage_put_if_match(st, trel, t.etag, img.data,
+                                              img.len);
+        }
+        tss_buf_free(&img);
+        tss_tomb_free(&t);
+        if (rc == TSS_ECAS) {
+            res->lost[doc][k]++;
+            continue;
+        }
+        if (rc == 0 && !done)
+            res->won[doc][k] = 1;
+        break;
+    }
+    tss_mut_free(&m);
+    tss_segment_close(seg);
+    return rc;
+}
+
+/* A contender: every step of every document, in order, meeting the other
+ * one between its read and its write at each. */
+static void doc_child(const char *dir, const doc_race *d, int ready, int go,
+                      int out)
+{
+    static step_result res;
+    tss_storage *st;
+    ssize_t n;
+
+    memset(&res, 0, sizeof(res));
+    if (tss_storage_open(&st, dir, NULL, 0) != 0)
+        _exit(2);
+    for (unsigned doc = 0; doc < NDOCS; doc++)
+        for (int k = 0; k < NSTEPS; k++) {
+            /* odd steps 1, 3, 5: the tombstone; even 2, 4, 6: the target */
+            bool tomb = k >= 1 && k <= 2 * NTARGETS && k % 2 == 1;
+            int rc = tomb ? tomb_doc_step(st, d, doc, k, ready, go, &res)
+                          : doc_step(st, d, doc, k, ready, go, &res);
+
+            if (rc) {
+                fprintf(stderr, "contender %d, document %u, step %d: %d %s\n",
+                        (int)getpid(), doc, k, rc, tss_error_last());
+                _exit(4);
+            }
+        }
+    tss_storage_close(st);
+    n = write(out, &res, sizeof(res));
+    _exit(n == (ssize_t)sizeof(res) ? 0 : 5);
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+static void test_processes_document_steps(void **state)
+{
+    const char *base = *state;
+    char dir[4096];
+    doc_race d;
+    mu_del dels[NDOCS];
+    tss_store_options o;
+    tt_model m = {0};
+    tss_store *s;
+    tss_seg_name *segs;
+    tss_storage *st;
+    size_t nsegs;
+    int ready[2][2], go[2][2], out[2][2];
+    pid_t pid[2];
+    static step_result res[2];
+    uint64_t lost = 0;
+
+    tt_join(dir, sizeof(dir), base, "store");
+    mu_options(&o, NULL, 0);
+    s = mu_open(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    mu_fill(s, &m, MU_WIN(0), MU_WIN(NTARGETS), 0);
+    assert_int_equal(tss_store_seal(s, MU_WIN(20), TSS_SEAL_ALL, NULL), 0);
+    for (unsigned i = 0; i < NDOCS; i++) {
+        char glob[64];
+        tss_delete_spec spec;
+
+        snprintf(glob, sizeof(glob), "h1/cpu-%d/gauge", i % 2);
+        /* ranges that differ: each document hides its own points */
+        spec = mu_spec(glob, NULL, MU_WIN(0) + (int64_t)i * 10000,
+                       MU_WIN(NTARGETS - 1) + (int64_t)i * 5000);
+        dels[i] = (mu_del){1UL << doc_series(i), spec.from, spec.to};
+        mu_delete_create(s, &spec, d.ids[i]);
+    }
+    tss_store_close(s);
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+    assert_int_equal(tss_list_segments(st, &segs, &nsegs), 0);
+    assert_int_equal(nsegs, NTARGETS);
+    for (size_t i = 0; i < nsegs; i++) {
+        char rel[192];
+
+        tss_seg_name_format(rel, sizeof(rel), &segs[i]);
+        snprintf(d.segs[i], sizeof(d.segs[i]), "%s", rel + strlen("segments/"));
+    }
+    tss_free(segs);
+
+    fflush(NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pipe(ready[i]), 0);
+        assert_int_equal(pipe(go[i]), 0);
+        assert_int_equal(pipe(out[i]), 0);
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            close(ready[i][0]);
+            close(go[i][1]);
+            close(out[i][0]);
+            doc_child(dir, &d, ready[i][1], go[i][0], out[i][1]);
+        }
+        close(ready[i][1]);
+        close(go[i][0]);
+        close(out[i][1]);
+    }
+    /* the barrier of every step: both have read, then both may write */
+    for (int step = 0; step < NDOCS * NSTEPS; step++) {
+        char c;
+
+        for (int i = 0; i < 2; i++)
+            if (read(ready[i][0], &c, 1) != 1)
+                fail_msg("contender %d died at step %d", i, step);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(write(go[i][1], "g", 1), 1);
+    }
+    for (int i = 0; i < 2; i++) {
+        int status;
+
+        if (!read_all(out[i][0], &res[i], sizeof(res[i])))
+            fail_msg("contender %d sent no result", i);
+        close(out[i][0]);
+        close(ready[i][0]);
+        close(go[i][1]);
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("contender %d failed (status %#x)", i, status);
+    }
+    /* each step won once; the other lost its race on it at least once
+     * (both had read first), re-read and found it done */
+    for (unsigned doc = 0; doc < NDOCS; doc++)
+        for (int k = 0; k < NSTEPS; k++) {
+            int w = res[0].won[doc][k] + res[1].won[doc][k];
+
+            if (w != 1)
+                fail_msg("document %u, step %d: %d winners", doc, k, w);
+            if (res[res[0].won[doc][k] ? 1 : 0].lost[doc][k] == 0)
+                fail_msg("document %u, step %d: the loser never lost a race",
+                         doc, k);
+            lost += res[0].lost[doc][k] + res[1].lost[doc][k];
+        }
+    print_message("2 processes, %d documents x %d steps: each won once, "
+                  "%" PRIu64 " races lost\n",
+                  NDOCS, NSTEPS, lost);
+
+    /* the documents as the last winners left them; every tombstone
+     * sidecar holds each document's entry once */
+    for (unsigned doc = 0; doc < NDOCS; doc++) {
+        tss_mut mm;
+
+        assert_int_equal(tss_mut_read(st, d.ids[doc], &mm), 0);
+        assert_int_equal(mm.state, TSS_MS_COMPACTED);
+        assert_true(mm.head_filtered);
+        assert_int_equal(mm.ntargets, NTARGETS);
+        for (size_t t = 0; t < NTARGETS; t++)
+            assert_true(mm.targets[t].tombstoned);
+        tss_mut_free(&mm);
+    }
+    for (size_t t = 0; t < NTARGETS; t++) {
+        char rel[256];
+        tss_segment *seg;
+        tss_tombstones tb;
+
+        snprintf(rel, sizeof(rel), "segments/%s", d.segs[t]);
+        assert_int_equal(tss_segment_open(&seg, st, rel), 0);
+        assert_int_equal(tss_tomb_read(st, seg, &tb), 0);
+        assert_int_equal(tb.n, NDOCS);
+        for (unsigned doc = 0; doc < NDOCS; doc++) {
+            uuid_t u;
+            unsigned count = 0;
+
+            assert_int_equal(uuid_parse(d.ids[doc], u), 0);
+            for (size_t e = 0; e < tb.n; e++)
+                count += memcmp(tb.entries[e].mutation, u, 16) == 0;
+            assert_int_equal(count, 1);
+        }
+        tss_tomb_free(&tb);
+        tss_segment_close(seg);
+    }
+    tss_storage_close(st);
+
+    /* readers hide every document's points; the writer compacts and
+     * completes them; the store is what the deletes leave */
+    mu_assert_reader("raced", dir, &m, m.n, dels, NDOCS);
+    s = mu_open(dir, TSS_OPEN_WRITER, NULL);
+    for (unsigned doc = 0; doc < NDOCS; doc++)
+        assert_int_equal(mu_state(s, d.ids[doc]), TSS_MUTATION_REMOVED);
+    mu_assert_store("completed", s, &m, m.n, dels, NDOCS);
+    mu_assert_verify_clean("completed", s);
+    tss_store_close(s);
+    assert_int_equal(mu_count_suffix(dir, "segments", ".tombstones"), 0);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -567,7 +928,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_semantics),           T(test_threads_increment),
         T(test_processes_increment), T(test_threads_append_tombstones),
-        T(test_same_step_twice),
+        T(test_same_step_twice),     T(test_processes_document_steps),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
