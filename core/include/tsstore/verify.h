@@ -2,15 +2,20 @@
  * tsstore — verification of a whole store.
  *
  * Checks every file: STORE; each segment's header, table and every chunk
- * (checksums, decoding, ranges); each segment's coverage sidecar (present,
- * valid, and equal to the coverage rebuilt from the segment's points);
- * sidecars without a segment; the table coverage snapshot (valid, and equal
- * to the union of the sidecars it claims to cover); the head snapshot (base
- * and log records). Reports one problem per call of the callback, naming
- * the file. Never modifies the store unless TSS_VERIFY_REPAIR is given, and
- * then only with safe actions: rebuild a missing or corrupt sidecar from
- * its segment (the corrupt one is renamed aside), remove temp files and
- * sidecars whose segment does not exist.
+ * (checksums, decoding, ranges); supersede chains (a segment supersedes
+ * only segments within its window, never itself, never in a cycle); each
+ * segment's coverage sidecar (present, valid, and equal to the coverage
+ * rebuilt from the segment's points) and tombstones; sidecars and
+ * tombstones without a segment; the table coverage snapshot (valid, and
+ * equal to the union of the sidecars of the visible segments it claims to
+ * cover); the delete documents; the head snapshot (base and log records).
+ * Reports one problem per call of the callback, naming the file. Never
+ * modifies the store unless TSS_VERIFY_REPAIR is given, and then only with
+ * safe actions, each reported as a note naming the file: rebuild a missing
+ * or corrupt sidecar from its segment (the corrupt one is renamed aside),
+ * remove temp files (not, in wal/mutations, those of a running process),
+ * sidecars and tombstones whose segment does not exist, and superseded
+ * segments (never one a cycle touches).
  */
 #ifndef TSSTORE_VERIFY_H
 #define TSSTORE_VERIFY_H
@@ -25,7 +30,7 @@ extern "C" {
 #endif
 
 enum {
-    TSS_VERIFY_REPAIR = 1, /**< apply the safe repairs (needs a writer) */
+    TSS_VERIFY_REPAIR = 1, /**< apply the safe repairs (needs the LOCK) */
 };
 
 /** Severity of a finding: problems make verification fail, notes don't. */
@@ -52,11 +57,12 @@ typedef void (*tss_verify_cb)(void *ctx, int severity, const char *file,
 typedef void (*tss_verify_progress)(void *ctx, uint64_t done, uint64_t total);
 
 /**
- * Verifies the store `s` (reader handle; a writer handle for
- * TSS_VERIFY_REPAIR, else repair is TSS_EINVAL). Returns 0 when the walk
- * completed (findings are in *out and were reported through `cb`), or
- * TSS_EIO / TSS_ENOMEM when it could not. Not thread safe with other calls
- * on the same handle.
+ * Verifies the store `s` (reader handle; for TSS_VERIFY_REPAIR a handle
+ * holding the LOCK, best opened TSS_OPEN_WRITER | TSS_OPEN_NO_RECOVERY so
+ * that the open itself changes nothing; else repair is TSS_EINVAL). Returns 0
+ * when the walk completed (findings are in *out and were reported through
+ * `cb`), or TSS_EIO / TSS_ENOMEM when it could not. Not thread safe with other
+ * calls on the same handle.
  */
 int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
                tss_verify_progress progress, void *ctx,
