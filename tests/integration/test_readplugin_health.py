@@ -106,6 +106,7 @@ def run(args, tmp, instances):
                  hostname=HOSTNAME, options=("WriteThreads 1",))
     instances.append(a)
     a.start()
+    a.wait_log("write_tsstore plugin: version", 15)  # the store exists
     a.wait_socket(15)
     now = int(time.time())
     fed = feed(a, now - 100, (now // SPAN_S - 2) * SPAN_S + 100)

@@ -101,6 +101,7 @@ def run(args, tmp, instances):
                   hostname=HOSTNAME, options=("WriteThreads 1",))
     instances.append(cd)
     cd.start()
+    cd.wait_log("write_tsstore plugin: version", 15)  # the store exists
     cd.wait_socket(15)
     feeder = Feeder(cd)
     feeder.start()

@@ -71,6 +71,7 @@ def store_feed(args, tmp, instances, store, base):
                  hostname=HOSTNAME, options=("WriteThreads 1",))
     instances.append(a)
     a.start()
+    a.wait_log("write_tsstore plugin: version", 15)  # the store exists
     a.wait_socket(15)
     feed = feed_commands(base)
     lines = ["PUTVAL %s interval=1 %s:%s" % (quote(identifier(k)), t,
