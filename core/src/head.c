@@ -35,7 +35,7 @@ typedef struct head_series {
 /*
  * A shard's series table: open addressing, linear probing, the full hash
  * beside each pointer, so a lookup is one slot and one compare of the key
- * in place (tss_key_fields_equal). A removed series leaves a tombstone, so
+ * in place. A removed series leaves a tombstone, so
  * a walk over the slots may remove as it goes; tombstones go when the
  * table is rebuilt, before it would be 3/4 full.
  */
@@ -68,16 +68,17 @@ struct tss_head {
 /* ---- series tables -------------------------------------------------------
  */
 
-static head_series *tab_find(const head_shard *sh, const tss_key_fields *kf)
+static inline head_series *tab_find(const head_shard *sh, const uint8_t *key,
+                                    size_t len, uint64_t hash)
 {
     size_t mask = (size_t)sh->cap - 1, i;
     const slot *e;
 
     if (!sh->cap)
         return NULL;
-    for (i = (size_t)kf->hash & mask; (e = &sh->tab[i])->s; i = (i + 1) & mask)
-        if (e->hash == kf->hash && e->s != &tombstone &&
-            tss_key_fields_equal(kf, e->s->key, e->s->key_len))
+    for (i = (size_t)hash & mask; (e = &sh->tab[i])->s; i = (i + 1) & mask)
+        if (e->hash == hash && e->s != &tombstone && e->s->key_len == len &&
+            memcmp(e->s->key, key, len) == 0)
             return e->s;
     return NULL;
 }
@@ -143,20 +144,19 @@ static head_series *tab_at(const head_shard *sh, size_t i)
     return s == &tombstone ? NULL : s;
 }
 
-/* Finds or adds the series of kf; NULL if out of memory. */
-static head_series *get_series(head_shard *sh, const tss_key_fields *kf)
+/* Adds the series of a key, absent from the table; NULL if out of
+ * memory. */
+static head_series *add_series(head_shard *sh, const uint8_t *key, size_t len,
+                               uint64_t hash)
 {
-    head_series *s = tab_find(sh, kf);
+    head_series *s = tss_malloc(sizeof(*s) + len);
 
-    if (s)
-        return s;
-    s = tss_malloc(sizeof(*s) + kf->len);
     if (!s)
         return NULL;
     s->wins = NULL;
-    s->key_len = kf->len;
-    tss_key_fields_encode(s->key, kf);
-    if (tab_add(sh, kf->hash, s) != 0) {
+    s->key_len = len;
+    memcpy(s->key, key, len);
+    if (tab_add(sh, hash, s) != 0) {
         tss_free(s);
         return NULL;
     }
@@ -376,16 +376,19 @@ static tss_head_item *find_window(head_series *s, int64_t start, int kind,
     return nw;
 }
 
-int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
-                           tss_value v, int64_t now, int64_t grace)
+int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
+                    uint64_t hash, int64_t t, tss_value v, int64_t now,
+                    int64_t grace)
 {
-    head_shard *sh = &h->shards[(kf->hash >> 32) & h->mask];
+    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
+    int kind = key[key_len - 1];
     head_series *s;
     tss_head_item *w;
     int rc = 0;
 
     pthread_mutex_lock(&sh->mu);
-    if (!(s = get_series(sh, kf))) {
+    s = tab_find(sh, key, key_len, hash);
+    if (!s && !(s = add_series(sh, key, key_len, hash))) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
         goto out;
     }
@@ -394,7 +397,7 @@ int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
     w = s->wins;
     if (!w || t < w->start ||
         (uint64_t)t - (uint64_t)w->start >= (uint64_t)h->span) {
-        w = find_window(s, tss_head_window(h, t), kf->kind, now);
+        w = find_window(s, tss_head_window(h, t), kind, now);
         if (!w) {
             rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
             goto out;
@@ -408,7 +411,7 @@ int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
 
             /* on failure the buffer just grows; on success the duplicates
              * merged away are no longer held, nor is anything out of order */
-            if (fold_ooo(w, kf->kind) == 0) {
+            if (fold_ooo(w, kind) == 0) {
                 sh->points -= held - w->enc.count;
                 sh->ooo -= nooo;
             }
@@ -424,19 +427,6 @@ int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
 out:
     pthread_mutex_unlock(&sh->mu);
     return rc;
-}
-
-int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
-                    uint64_t hash, int64_t t, tss_value v, int64_t now,
-                    int64_t grace)
-{
-    tss_key_fields kf;
-    int rc;
-
-    if ((rc = tss_key_fields_of_key(&kf, key, key_len)) != 0)
-        return tss_error_set(TSS_EINVAL, "%s", tss_error_last());
-    kf.hash = hash;
-    return tss_head_append_fields(h, &kf, t, v, now, grace);
 }
 
 /* ---- inspection -----------------------------------------------------------
@@ -702,20 +692,18 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
                      int64_t start, int64_t first_arrival, tss_enc *enc,
                      tss_point *ooo, uint32_t nooo)
 {
-    tss_key_fields kf;
-    head_shard *sh;
+    uint64_t hash = tss_key_hash(key, key_len);
+    head_shard *sh = &h->shards[(hash >> 32) & h->mask];
     head_series *s;
     tss_head_item *w, **pw;
     int rc = 0;
 
-    if ((rc = tss_key_fields_of_key(&kf, key, key_len)) != 0)
-        return tss_error_set(TSS_EINVAL, "%s", tss_error_last());
-    sh = &h->shards[(kf.hash >> 32) & h->mask];
     w = tss_calloc(1, sizeof(*w));
     if (!w)
         return tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
     pthread_mutex_lock(&sh->mu);
-    if (!(s = get_series(sh, &kf))) {
+    s = tab_find(sh, key, key_len, hash);
+    if (!s && !(s = add_series(sh, key, key_len, hash))) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
         goto out;
     }

@@ -22,7 +22,6 @@
 
 #include "codec_gorilla.h"
 #include "internal.h"
-#include "series.h"
 #include "tsstore/series.h"
 
 typedef struct tss_head tss_head;
@@ -36,20 +35,11 @@ void tss_head_free(tss_head *h);
 int64_t tss_head_window(const tss_head *h, int64_t t);
 
 /**
- * Appends one point of the series `kf` (series.h: its strings are only
- * read, and copied into a key when the series is new). `now` (store units,
- * wall clock) stamps a window's first arrival for late-batch timing; the
- * point counts as late when its window ended at least `grace` before
- * `now`. Thread safe: takes the lock of the series' shard. TSS_ENOMEM on
- * failure (the head holds no more points than before).
- */
-int tss_head_append_fields(tss_head *h, const tss_key_fields *kf, int64_t t,
-                           tss_value v, int64_t now, int64_t grace) TSS_WUR;
-
-/**
- * tss_head_append_fields for key bytes: `key` is a valid series key
- * (series.h), `hash` its tss_key_hash. TSS_EINVAL if the key is malformed;
- * TSS_ENOMEM.
+ * Appends one point. `key` is a valid series key (series.h), `hash` its
+ * tss_key_hash. `now` (store units, wall clock) stamps a window's first
+ * arrival for late-batch timing; the point counts as late when its window
+ * ended at least `grace` before `now`. Thread safe. TSS_ENOMEM on failure (the
+ * head is unchanged).
  */
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
                     uint64_t hash, int64_t t, tss_value v, int64_t now,
@@ -140,9 +130,8 @@ int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
 
 /**
  * Inserts a recovered item, taking ownership of enc's buffers (enc is
- * zeroed) and of `ooo` (tss_malloc'ed, nooo points). TSS_EINVAL if the key
- * is malformed or the series already has that window (nothing is taken
- * then); TSS_ENOMEM.
+ * zeroed) and of `ooo` (tss_malloc'ed, nooo points). TSS_EINVAL if the
+ * series already has that window; TSS_ENOMEM.
  */
 int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
                      int64_t start, int64_t first_arrival, tss_enc *enc,

@@ -33,23 +33,17 @@ size_t tss_series_id_format(char *out, size_t size, const tss_series_id *id)
     return n < 0 ? 0 : (size_t)n;
 }
 
-/* ---- hashing ------------------------------------------------------------
- *
- * Word at a time over each field, then the kind byte, then an avalanche
- * (MurmurHash3's fmix64): the shard takes the high half, the shard's table
- * the low bits. A field is hashed with its length, so the field split of a
- * key is part of its hash. Fields are short (collectd's are rarely over 16
- * bytes), so loads never run past a field: a short field is read with two
- * overlapping loads, like XXH3 does. Equal keys always hash alike; a
- * collision only costs a key comparison.
- */
-
 static inline uint64_t load64(const void *p)
 {
     uint64_t v;
 
     memcpy(&v, p, 8);
     return v;
+}
+
+static inline void store64(void *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
 }
 
 static inline uint32_t load32(const void *p)
@@ -60,168 +54,96 @@ static inline uint32_t load32(const void *p)
     return v;
 }
 
-static inline uint64_t hash_step(uint64_t h, uint64_t w)
+static inline void store32(void *p, uint32_t v)
 {
-    h = (h ^ w) * UINT64_C(0x9fb21c651e98df25);
-    return (h << 31) | (h >> 33);
+    memcpy(p, &v, 4);
 }
 
-static inline uint64_t hash_field(uint64_t h, const uint8_t *p, size_t n)
-{
-    uint64_t v;
-
-    if (n >= 8) {
-        size_t i;
-
-        for (i = 0; i + 8 < n; i += 8)
-            h = hash_step(h, load64(p + i));
-        return hash_step(hash_step(h, load64(p + n - 8)), n);
-    }
-    /* n < 8: the bytes and the length, without collisions */
-    if (n >= 4)
-        v = load32(p) | (uint64_t)load32(p + n - 4) << (8 * (n - 4));
-    else if (n > 0)
-        v = p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
-    else
-        v = 0;
-    return hash_step(h, v | (uint64_t)n << 56);
-}
-
-static inline uint64_t hash_final(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    return h ^ (h >> 33);
-}
-
-#define HASH_SEED UINT64_C(0x243f6a8885a308d3)
-
-uint64_t tss_key_hash(const uint8_t *key, size_t len)
-{
-    uint64_t h = HASH_SEED;
-    size_t pos = 0;
-
-    /* as tss_key_fields_init: six NUL-terminated fields, then the rest
-     * (a valid key's kind byte) as one more */
-    for (int i = 0; i < 6 && pos < len; i++) {
-        const uint8_t *nul = memchr(key + pos, 0, len - pos);
-
-        if (!nul)
-            break;
-        h = hash_field(h, key + pos, (size_t)(nul - key) - pos);
-        pos = (size_t)(nul - key) + 1;
-    }
-    return hash_final(hash_field(h, key + pos, len - pos));
-}
-
-/* ---- keys from identifier fields ----------------------------------------
+/*
+ * Copies n >= 1 bytes with fixed-size moves that stay inside both ranges
+ * (the last word or half word overlaps the one before). This is the
+ * hottest copy of the write path: a memcpy call per field costs more than
+ * the copy, and a length-bounded memcpy that GCC inlines becomes a string
+ * instruction that is slow to start on many CPUs.
  */
+static inline void copy_field(uint8_t *dst, const char *src, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            store64(dst + i, load64(src + i));
+        store64(dst + n - 8, load64(src + n - 8));
+    } else if (n >= 4) {
+        store32(dst, load32(src));
+        store32(dst + n - 4, load32(src + n - 4));
+    } else {
+        dst[0] = (uint8_t)src[0];
+        dst[n / 2] = (uint8_t)src[n / 2];
+        dst[n - 1] = (uint8_t)src[n - 1];
+    }
+}
 
-int tss_key_fields_init(tss_key_fields *out, const tss_series_id *id,
-                        int kind)
+/* tss_key_encode's error, out of its fast path: the kind, then each field
+ * in order, missing or too long. */
+static int key_error(const tss_series_id *id, int kind)
 {
     static const char *const names[6] = {
         "host", "plugin", "plugin_instance", "type", "type_instance", "ds"};
     const char *f[6] = {id->host, id->plugin,        id->plugin_instance,
                         id->type, id->type_instance, id->ds};
-    uint64_t h = HASH_SEED;
-    size_t len = 1;
-    uint8_t kb = (uint8_t)kind;
 
-    if (kind < TSS_KIND_GAUGE || kind > TSS_KIND_ABSOLUTE)
+    if (!tss_kind_name(kind))
         return tss_error_set(TSS_EINVAL, "invalid kind %d", kind);
     for (int i = 0; i < 6; i++) {
-        const char *s = f[i];
         size_t n;
 
-        if (!s) {
-            if (i == 0 || i == 1 || i == 3 || i == 5)
-                return tss_error_set(TSS_EINVAL, "series %s is missing",
-                                     names[i]);
-            s = "";
-        }
-        n = strlen(s);
+        if (!f[i] && (i == 0 || i == 1 || i == 3 || i == 5))
+            return tss_error_set(TSS_EINVAL, "series %s is missing", names[i]);
+        n = f[i] ? strlen(f[i]) : 0;
         if (n > TSS_FIELD_MAX)
             return tss_error_set(TSS_EINVAL,
                                  "series %s is %zu bytes, more than %d",
                                  names[i], n, TSS_FIELD_MAX);
-        out->f[i] = s;
-        out->n[i] = n;
-        len += n + 1;
-        h = hash_field(h, (const uint8_t *)s, n);
     }
-    out->len = len;
-    out->hash = hash_final(hash_field(h, &kb, 1));
-    out->kind = kind;
-    return 0;
-}
-
-int tss_key_fields_of_key(tss_key_fields *out, const uint8_t *key, size_t len)
-{
-    tss_key_view kv;
-    int rc;
-
-    if ((rc = tss_key_decode(key, len, &kv)) != 0)
-        return rc;
-    return tss_key_fields_init(out, &kv.id, kv.kind);
-}
-
-void tss_key_fields_encode(uint8_t *out, const tss_key_fields *kf)
-{
-    size_t pos = 0;
-
-    for (int i = 0; i < 6; i++) {
-        /* memmove, not memcpy: GCC inlines a length-bounded memcpy as a
-         * string instruction that is slow to start on many CPUs; memmove
-         * stays a call into the C library's vectorised copy */
-        memmove(out + pos, kf->f[i], kf->n[i] + 1);
-        pos += kf->n[i] + 1;
-    }
-    out[pos] = (uint8_t)kf->kind;
-}
-
-/* a[0..n) == b[0..n) for n >= 1, with loads inside both ranges */
-static inline bool bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8)
-            if (load64(a + i) != load64(b + i))
-                return false;
-        return load64(a + n - 8) == load64(b + n - 8);
-    }
-    if (n >= 4)
-        return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
-    return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
-}
-
-bool tss_key_fields_equal(const tss_key_fields *kf, const uint8_t *key,
-                          size_t len)
-{
-    size_t pos = 0;
-
-    if (len != kf->len)
-        return false;
-    /* each field with its terminating NUL, which the caller's string has
-     * too: a field of the key that is longer or shorter differs there */
-    for (int i = 0; i < 6; i++) {
-        if (!bytes_equal(key + pos, (const uint8_t *)kf->f[i], kf->n[i] + 1))
-            return false;
-        pos += kf->n[i] + 1;
-    }
-    return key[pos] == (uint8_t)kf->kind;
+    return tss_error_set(TSS_EINVAL, "invalid series identifier");
 }
 
 int tss_key_encode(uint8_t *out, size_t *len, const tss_series_id *id, int kind)
 {
-    tss_key_fields kf;
-    int rc;
+    const char *pi = id->plugin_instance ? id->plugin_instance : "";
+    const char *ti = id->type_instance ? id->type_instance : "";
+    size_t n0, n1, n2, n3, n4, n5;
+    uint8_t *p = out;
 
-    if ((rc = tss_key_fields_init(&kf, id, kind)) != 0)
-        return rc;
-    tss_key_fields_encode(out, &kf);
-    *len = kf.len;
+    if (kind < TSS_KIND_GAUGE || kind > TSS_KIND_ABSOLUTE || !id->host ||
+        !id->plugin || !id->type || !id->ds)
+        return key_error(id, kind);
+    n0 = strlen(id->host);
+    n1 = strlen(id->plugin);
+    n2 = strlen(pi);
+    n3 = strlen(id->type);
+    n4 = strlen(ti);
+    n5 = strlen(id->ds);
+    /* one test for all six: TSS_FIELD_MAX is all ones, so a longer field
+     * sets a higher bit of the OR */
+    _Static_assert((TSS_FIELD_MAX & (TSS_FIELD_MAX + 1)) == 0,
+                   "TSS_FIELD_MAX is 2^k - 1");
+    if ((n0 | n1 | n2 | n3 | n4 | n5) > TSS_FIELD_MAX)
+        return key_error(id, kind);
+    /* each field with its NUL */
+    copy_field(p, id->host, n0 + 1);
+    p += n0 + 1;
+    copy_field(p, id->plugin, n1 + 1);
+    p += n1 + 1;
+    copy_field(p, pi, n2 + 1);
+    p += n2 + 1;
+    copy_field(p, id->type, n3 + 1);
+    p += n3 + 1;
+    copy_field(p, ti, n4 + 1);
+    p += n4 + 1;
+    copy_field(p, id->ds, n5 + 1);
+    p += n5 + 1;
+    *p++ = (uint8_t)kind;
+    *len = (size_t)(p - out);
     return 0;
 }
 
@@ -260,4 +182,9 @@ int tss_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     if (c)
         return c;
     return alen < blen ? -1 : alen > blen;
+}
+
+uint64_t tss_key_hash(const uint8_t *key, size_t len)
+{
+    return tss_checksum(key, len);
 }
