@@ -420,20 +420,6 @@ static inline bool ts_get(bitrd *r, tsstate *s, int64_t *t)
 
 /* ---- head encoder ----------------------------------------------------- */
 
-static void truncate_bits(tss_bits *w, uint64_t nbits)
-{
-    unsigned rem = (unsigned)(nbits & 7);
-    size_t len = (size_t)((nbits + 7) / 8);
-
-    if (w->buf.len > len) /* keep the bytes past the end zero */
-        memset(w->buf.data + len, 0, w->buf.len - len);
-    w->nbits = nbits;
-    w->buf.len = len;
-    w->buf.oom = false;
-    if (rem)
-        w->buf.data[len - 1] &= (uint8_t)(0xff << (8 - rem));
-}
-
 void tss_enc_init(tss_enc *e, int kind)
 {
     memset(e, 0, sizeof(*e));
@@ -441,11 +427,88 @@ void tss_enc_init(tss_enc *e, int kind)
     e->trail = 0xff;
 }
 
+/*
+ * The head encoder's puts. A point takes at most 5 + 64 timestamp bits
+ * and 13 + 64 value bits, in at most two puts per stream, each of which
+ * ORs one 8-byte word: ENC_ROOM bytes of zeroed room past a stream's end
+ * hold any point, and with that room reserved the puts below cannot fail.
+ */
+#define ENC_ROOM 24
+
+/* Appends the n bits of v (1 <= n <= 56, v < 2^n); room is reserved. */
+static inline void put_room(tss_bits *w, uint64_t v, unsigned n)
+{
+    uint8_t *p = w->buf.data + (w->nbits >> 3);
+    unsigned off = (unsigned)(w->nbits & 7);
+
+    store_be64(p, load_be64(p) | (v << (64 - off - n)));
+    w->nbits += n;
+}
+
+/* put_class with the class widths w1 < w2 < w3 < w4 <= 32 (and 64) as
+ * constants: one put for the prefix and the value together. */
+static inline void put_class_room(tss_bits *w, uint64_t z, unsigned w1,
+                                  unsigned w2, unsigned w3, unsigned w4)
+{
+    if (z == 0)
+        put_room(w, 0, 1);
+    else if (z >> w1 == 0)
+        put_room(w, UINT64_C(2) << w1 | z, w1 + 2);
+    else if (z >> w2 == 0)
+        put_room(w, UINT64_C(6) << w2 | z, w2 + 3);
+    else if (z >> w3 == 0)
+        put_room(w, UINT64_C(14) << w3 | z, w3 + 4);
+    else if (z >> w4 == 0)
+        put_room(w, UINT64_C(30) << w4 | z, w4 + 5);
+    else {
+        put_room(w, UINT64_C(31) << 32 | z >> 32, 37);
+        put_room(w, z & 0xffffffffu, 32);
+    }
+}
+
+/* Puts m, the low `mlen` (1..64) bits, after the `hlen`-bit header hdr. */
+static inline void put_header_bits(tss_bits *w, uint64_t hdr, unsigned hlen,
+                                   uint64_t m, unsigned mlen)
+{
+    if (hlen + mlen <= 56) {
+        put_room(w, hdr << mlen | m, hlen + mlen);
+    } else {
+        put_room(w, hdr << (mlen - 32) | m >> 32, hlen + mlen - 32);
+        put_room(w, m & 0xffffffffu, 32);
+    }
+}
+
+/* xor_put, bit for bit, for the head encoder's state. */
+static inline void xor_put_room(tss_bits *w, tss_enc *e, uint64_t v)
+{
+    uint64_t x = v ^ e->last_v;
+    unsigned lead, trail, mlen;
+
+    if (x == 0) {
+        put_room(w, 0, 1);
+        return;
+    }
+    lead = (unsigned)__builtin_clzll(x);
+    trail = (unsigned)__builtin_ctzll(x);
+    if (lead > 31)
+        lead = 31;
+    if (e->trail != 0xff && lead >= e->lead && trail >= e->trail) {
+        mlen = 64u - e->lead - e->trail;
+        put_header_bits(w, 2, 2, x >> e->trail, mlen);
+        return;
+    }
+    mlen = 64 - lead - trail;
+    e->lead = (uint8_t)lead;
+    e->trail = (uint8_t)trail;
+    /* '11' + 5 bits lead + 6 bits length (64 → 0) */
+    put_header_bits(w,
+                    (UINT64_C(3) << 11) | ((uint64_t)lead << 6) | (mlen & 63),
+                    13, x >> trail, mlen);
+}
+
 int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
 {
-    tss_bits ts_save = e->ts, val_save = e->val;
-    tsstate ts;
-    int rc;
+    uint64_t delta;
 
     if (e->count == 0) {
         e->t0 = e->last_t = t;
@@ -455,39 +518,36 @@ int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
     }
     if (e->count == UINT32_MAX)
         return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
-    /* Room for the largest point (10 bytes per stream) up front, so the
-     * puts below cannot fail half-way through a point. */
-    if (!bits_grow(&e->ts, e->ts.buf.len + 24) ||
-        !bits_grow(&e->val, e->val.buf.len + 24))
-        goto fail;
-    ts.prev = (uint64_t)e->last_t;
-    ts.prev_delta = e->last_delta;
-    if ((rc = ts_put(&e->ts, &ts, t)) != 0)
-        goto fail;
-    if (e->kind == TSS_KIND_GAUGE) {
-        xorstate xs = {e->last_v, e->lead, e->trail};
-
-        if ((rc = xor_put(&e->val, &xs, v.bits)) != 0)
-            goto fail;
-        e->lead = xs.lead;
-        e->trail = xs.trail;
-    } else {
-        intstate is = {e->last_v, e->last_vdelta};
-
-        if ((rc = int_put(&e->val, &is, v.bits, TSS_VMODE_DOD)) != 0)
-            goto fail;
-        e->last_vdelta = is.prev_delta;
+    /* Room for the largest point up front, so that nothing below can fail
+     * half-way through a point. */
+    if ((e->ts.buf.cap - e->ts.buf.len < ENC_ROOM &&
+         !bits_grow(&e->ts, e->ts.buf.len + ENC_ROOM)) ||
+        (e->val.buf.cap - e->val.buf.len < ENC_ROOM &&
+         !bits_grow(&e->val, e->val.buf.len + ENC_ROOM))) {
+        e->ts.buf.oom = e->val.buf.oom = false; /* retry next time */
+        return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
     }
-    e->last_delta = ts.prev_delta;
+    /* timestamps: ts_put */
+    delta = (uint64_t)t - (uint64_t)e->last_t;
+    put_class_room(&e->ts, tss_zigzag((int64_t)(delta - e->last_delta)), 4, 8,
+                   14, 24);
+    e->ts.buf.len = (size_t)((e->ts.nbits + 7) >> 3);
+    e->last_delta = delta;
     e->last_t = t;
+    /* values: xor_put for gauges, int_put in delta-of-delta for the rest */
+    if (e->kind == TSS_KIND_GAUGE) {
+        xor_put_room(&e->val, e, v.bits);
+    } else {
+        uint64_t vdelta = v.bits - e->last_v;
+
+        put_class_room(&e->val, tss_zigzag((int64_t)(vdelta - e->last_vdelta)),
+                       6, 12, 20, 32);
+        e->last_vdelta = vdelta;
+    }
+    e->val.buf.len = (size_t)((e->val.nbits + 7) >> 3);
     e->last_v = v.bits;
     e->count++;
     return 0;
-fail:
-    /* roll back to the last whole point: lengths and the partial byte */
-    truncate_bits(&e->ts, ts_save.nbits);
-    truncate_bits(&e->val, val_save.nbits);
-    return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
 }
 
 size_t tss_enc_mem(const tss_enc *e)
