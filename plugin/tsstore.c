@@ -42,7 +42,8 @@
  *     a crash replays at most one slice twice, never skips one.
  *
  * Version 1 files ("<done> <time> <dispatched> <hex group>") hold no
- * definition: they are taken as matching and rewritten as version 2.
+ * definition: they are taken as matching, and written as version 2 the
+ * next time the position moves.
  *
  * State lives in user_data: the flush callback owns it (collectd destroys
  * flush callbacks last, after the read threads stopped); the two read
@@ -771,8 +772,8 @@ static int dispatch_group(tstore *t, replay *r, uint32_t ups, int64_t *budget)
 
             memcpy(r->ds_pos, before, r->nds * sizeof(before[0]));
             snprintf(msg, sizeof(msg),
-                     "replay \"%s\": writing to \"%s\" failed (status %d); "
-                     "the replay waits and retries",
+                     "replay \"%s\": writing to \"%s\" failed (status "
+                     "%d); the same values are sent again",
                      r->name, r->target ? r->target : "all", rc);
             complain(t, msg);
             return rc;
