@@ -1,9 +1,16 @@
 /*
  * Head snapshots: base image + append-only delta log. Format, recovery and
  * durability rules are in snapshot.h.
+ *
+ * This file: the restored view and its item decoding (shared with the log
+ * replay), base images (write, parse), recovery (tss_snapshot_load: the
+ * newest valid base, then its log) and the writer's life (open, close). The
+ * delta log — its records, their append and replay, torn tail against
+ * corruption — is in snapshot_log.c; what the two share is declared in
+ * snapshot_internal.h.
  */
 #define _GNU_SOURCE
-#include "snapshot.h"
+#include "snapshot_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,42 +22,8 @@
 
 static const uint8_t BASE_MAGIC[8] = {0x89, 'T', 'S',  'H',
                                       'B',  'S', '\r', '\n'};
-#define LOG_MAGIC 0x314c5354u /* "TSL1" little-endian */
 #define HEADER_LEN 64
-#define REC_DELTA 1
-#define REC_INTENT 2
 #define MAX_SNAP_FILE (UINT64_C(1) << 36)
-
-/* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
-
-static int gamma_put(tss_bits *w, uint64_t x)
-{
-    unsigned n = 63 - (unsigned)__builtin_clzll(x); /* x >= 1 */
-    int rc;
-
-    if ((rc = tss_bits_put(w, 0, n)) != 0)
-        return rc;
-    return tss_bits_put(w, x, n + 1);
-}
-
-static bool gamma_get(tss_bitrd *r, uint64_t *x)
-{
-    unsigned n = 0;
-    uint64_t bit, rest;
-
-    for (;;) {
-        if (!tss_bitrd_get(r, 1, &bit))
-            return false;
-        if (bit)
-            break;
-        if (++n > 63)
-            return false;
-    }
-    if (!tss_bitrd_get(r, n, &rest))
-        return false;
-    *x = (UINT64_C(1) << n) | rest;
-    return true;
-}
 
 /* ---- the view (restored items) ------------------------------------------- */
 
@@ -65,7 +38,7 @@ void tss_snap_view_free(tss_snap_view *v)
     memset(v, 0, sizeof(*v));
 }
 
-static tss_snap_item *view_push(tss_snap_view *v)
+tss_snap_item *tss_snap_view_push(tss_snap_view *v)
 {
     if (v->n == v->cap) {
         size_t nc = v->cap ? v->cap * 2 : 256;
@@ -80,7 +53,7 @@ static tss_snap_item *view_push(tss_snap_view *v)
     return &v->items[v->n++];
 }
 
-static int ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
+int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
 {
     if (it->nooo == it->cap_ooo) {
         uint32_t nc = it->cap_ooo ? it->cap_ooo * 2 : 8;
@@ -97,26 +70,16 @@ static int ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
     return 0;
 }
 
-static int get_i64(tss_rd *r, int64_t *out)
-{
-    uint64_t z;
-
-    if (!tss_rd_varint(r, &z))
-        return -1;
-    *out = tss_unzigzag(z);
-    return 0;
-}
-
 /* Reads key, window start and first arrival of an item header. */
-static int get_item_head(tss_rd *r, tss_snap_item *it, int64_t span)
+int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span)
 {
     uint64_t klen;
     const uint8_t *k;
     tss_key_view kv;
 
     if (!tss_rd_varint(r, &klen) || klen > TSS_KEY_MAX ||
-        !tss_rd_bytes(r, (size_t)klen, &k) || get_i64(r, &it->start) ||
-        get_i64(r, &it->first_arrival))
+        !tss_rd_bytes(r, (size_t)klen, &k) || tss_snap_get_i64(r, &it->start) ||
+        tss_snap_get_i64(r, &it->first_arrival))
         return -1;
     if (tss_key_decode(k, (size_t)klen, &kv) != 0 || it->start % span != 0)
         return -1;
@@ -180,14 +143,14 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
                              rel);
     tss_rd_init(&r, buf + HEADER_LEN, len - HEADER_LEN - 8);
     for (uint64_t i = 0; i < nitems; i++) {
-        tss_snap_item *it = view_push(v);
+        tss_snap_item *it = tss_snap_view_push(v);
         uint64_t count, nooo;
         int bad = 0, rc;
 
         if (!it)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         it->id = (uint32_t)(i + 1);
-        if ((rc = get_item_head(&r, it, span)) != 0 ||
+        if ((rc = tss_snap_get_item_head(&r, it, span)) != 0 ||
             !tss_rd_varint(&r, &count) || count > UINT32_MAX) {
             bad = rc == -2 ? -2 : -1;
         } else if (count > 0) {
@@ -195,8 +158,9 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
             uint8_t lead = 0, trail = 0;
 
             e->count = (uint32_t)count;
-            if (get_i64(&r, &e->t0) || !tss_rd_u64(&r, &e->v0) ||
-                get_i64(&r, &e->last_t) || !tss_rd_u64(&r, &e->last_delta) ||
+            if (tss_snap_get_i64(&r, &e->t0) || !tss_rd_u64(&r, &e->v0) ||
+                tss_snap_get_i64(&r, &e->last_t) ||
+                !tss_rd_u64(&r, &e->last_delta) ||
                 !tss_rd_u64(&r, &e->last_v) ||
                 !tss_rd_u64(&r, &e->last_vdelta) || !tss_rd_u8(&r, &lead) ||
                 !tss_rd_u8(&r, &trail))
@@ -219,9 +183,9 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
             int64_t t;
             uint64_t bits;
 
-            if (get_i64(&r, &t) || !tss_rd_u64(&r, &bits))
+            if (tss_snap_get_i64(&r, &t) || !tss_rd_u64(&r, &bits))
                 bad = -1;
-            else if (ooo_push(it, t, bits) != 0)
+            else if (tss_snap_ooo_push(it, t, bits) != 0)
                 bad = -2;
         }
         if (bad == -2)
@@ -238,210 +202,11 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
 }
 
 /* id → item, for replay (ids are dense: 1..n). */
-static tss_snap_item *by_id(tss_snap_view *v, uint64_t id)
+tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id)
 {
     if (id == 0 || id > v->n || v->items[id - 1].id != id)
         return NULL;
     return &v->items[id - 1];
-}
-
-static int replay_delta(tss_rd *r, int64_t span, tss_snap_view *v)
-{
-    uint64_t nnew, ndrop, nooo, nchanged, nbytes, id = 0;
-    const uint8_t *bits;
-    tss_bitrd br;
-
-    if (!tss_rd_varint(r, &nnew) || nnew > tss_rd_left(r))
-        return -1;
-    for (uint64_t i = 0; i < nnew; i++) {
-        tss_snap_item *it = view_push(v);
-        tss_value first;
-        int64_t t0;
-        uint64_t v0;
-        int rc;
-
-        if (!it)
-            return -2;
-        it->id = (uint32_t)v->n;
-        if ((rc = get_item_head(r, it, span)) != 0)
-            return rc;
-        if (get_i64(r, &t0) || !tss_rd_u64(r, &v0))
-            return -1;
-        first.bits = v0;
-        if (tss_enc_append(&it->enc, t0, first) != 0)
-            return -2;
-    }
-    if (!tss_rd_varint(r, &ndrop) || ndrop > tss_rd_left(r))
-        return -1;
-    for (uint64_t i = 0; i < ndrop; i++) {
-        uint64_t d;
-        tss_snap_item *it;
-
-        if (!tss_rd_varint(r, &d) || !(it = by_id(v, d)))
-            return -1;
-        it->dropped = true;
-    }
-    if (!tss_rd_varint(r, &nooo) || nooo > tss_rd_left(r))
-        return -1;
-    for (uint64_t i = 0; i < nooo; i++) {
-        uint64_t oid, pv;
-        int64_t t;
-        tss_snap_item *it;
-
-        if (!tss_rd_varint(r, &oid) || get_i64(r, &t) || !tss_rd_u64(r, &pv) ||
-            !(it = by_id(v, oid)))
-            return -1;
-        if (ooo_push(it, t, pv) != 0)
-            return -2;
-    }
-    if (!tss_rd_varint(r, &nchanged) || !tss_rd_varint(r, &nbytes) ||
-        !tss_rd_bytes(r, (size_t)nbytes, &bits))
-        return -1;
-    br = (tss_bitrd){bits, 0, nbytes * 8};
-    for (uint64_t i = 0; i < nchanged; i++) {
-        uint64_t gap, count = 1, flag;
-        tss_snap_item *it;
-
-        if (!gamma_get(&br, &gap) || !tss_bitrd_get(&br, 1, &flag))
-            return -1;
-        if (flag && !gamma_get(&br, &count))
-            return -1;
-        count += flag ? 1 : 0;
-        id += gap;
-        if (!(it = by_id(v, id)) || count > UINT32_MAX)
-            return -1;
-        if (tss_enc_replay(&it->enc, &br, (uint32_t)count) != 0)
-            return tss_error_last_code() == TSS_ENOMEM ? -2 : -1;
-    }
-    return tss_rd_left(r) == 0 ? 0 : -1;
-}
-
-typedef struct intent {
-    char *rel;
-    uint32_t *ids;
-    size_t n;
-} intent;
-
-static int replay_intent(tss_rd *r, intent *in)
-{
-    uint64_t plen, n;
-    const uint8_t *p;
-
-    if (!tss_rd_varint(r, &plen) || plen == 0 || plen > 4096 ||
-        !tss_rd_bytes(r, (size_t)plen, &p) || !tss_rd_varint(r, &n) ||
-        n > tss_rd_left(r))
-        return -1;
-    in->rel = tss_malloc((size_t)plen + 1);
-    in->ids = tss_calloc(n ? (size_t)n : 1, sizeof(*in->ids));
-    if (!in->rel || !in->ids)
-        return -2;
-    memcpy(in->rel, p, (size_t)plen);
-    in->rel[plen] = '\0';
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t id;
-
-        if (!tss_rd_varint(r, &id) || id > UINT32_MAX)
-            return -1;
-        in->ids[in->n++] = (uint32_t)id;
-    }
-    return tss_rd_left(r) == 0 ? 0 : -1;
-}
-
-/*
- * Whether a whole record with a matching checksum starts anywhere in
- * buf[from, len). A crash mid-append only ever cuts the last record short,
- * so such a record after a bad one means the bad one is damage, not a tail
- * torn by a crash.
- */
-static bool record_follows(const uint8_t *buf, size_t len, size_t from)
-{
-    for (size_t p = from; p < len && len - p >= 16; p++) {
-        uint32_t blen;
-
-        if (tss_get_u32(buf + p) != LOG_MAGIC)
-            continue;
-        blen = tss_get_u32(buf + p + 4);
-        if (blen <= len - p - 16 &&
-            tss_get_u64(buf + p + 8) == tss_checksum(buf + p + 16, blen))
-            return true;
-    }
-    return false;
-}
-
-/*
- * Replays log records into the view until the end or a bad record. A torn
- * tail is logged here (a WARNING); corruption is left to the caller, which
- * may move the file aside first: *bad_why says what is wrong with the
- * record at *bad_off (NULL: none is).
- */
-static int replay_log(const uint8_t *buf, size_t len, const char *rel,
-                      int64_t span, tss_log_fn log, void *log_ctx,
-                      tss_snap_view *v, intent **intents, size_t *nint,
-                      size_t *bad_off, const char **bad_why)
-{
-    size_t off = 0;
-
-    *bad_why = NULL;
-    while (off < len) {
-        uint32_t blen = 0;
-        tss_rd r;
-        uint8_t type;
-        int rc;
-        bool whole = false;
-
-        if (len - off >= 16 && tss_get_u32(buf + off) == LOG_MAGIC) {
-            blen = tss_get_u32(buf + off + 4);
-            whole = blen <= len - off - 16;
-        }
-        if (!whole && !record_follows(buf, len, off + 1)) {
-            tss_log(log, log_ctx, TSS_LEVEL_WARNING,
-                    "head snapshot log %s: ignoring %zu bytes from offset "
-                    "%zu (a record cut short by a crash)",
-                    rel, len - off, off);
-            return 0;
-        }
-        *bad_off = off;
-        if (!whole) {
-            *bad_why = "is not a record, and a whole record follows it";
-            return 0;
-        }
-        if (tss_get_u64(buf + off + 8) != tss_checksum(buf + off + 16, blen)) {
-            *bad_why = "fails its checksum";
-            return 0;
-        }
-        tss_rd_init(&r, buf + off + 16, blen);
-        if (!tss_rd_u8(&r, &type))
-            type = 0;
-        if (type == REC_DELTA) {
-            rc = replay_delta(&r, span, v);
-        } else if (type == REC_INTENT) {
-            intent *ni = tss_realloc(*intents, (*nint + 1) * sizeof(*ni));
-
-            if (!ni)
-                return tss_error_set(TSS_ENOMEM, "out of memory");
-            *intents = ni;
-            memset(&ni[*nint], 0, sizeof(*ni));
-            rc = replay_intent(&r, &ni[*nint]);
-            if (rc == 0) {
-                (*nint)++;
-            } else {
-                /* a malformed intent says nothing: its path may be unset */
-                tss_free(ni[*nint].rel);
-                tss_free(ni[*nint].ids);
-            }
-        } else {
-            rc = -1;
-        }
-        if (rc == -2)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        if (rc) {
-            *bad_why = "is malformed";
-            return 0;
-        }
-        v->records++;
-        off += 16 + blen;
-    }
-    return 0;
 }
 
 static int list_gens(tss_storage *st, uint64_t **out, size_t *n)
@@ -517,36 +282,6 @@ static bool file_exists(tss_storage *st, const char *rel)
     return true;
 }
 
-/*
- * A log whose record at `off` is damaged (`why`): the records before it
- * are in the view. With `aside` (the writer), the file is renamed to it
- * (never deleted: it is evidence, and may hold more than a later look can
- * tell); if that fails it stays, and the view says so. Logs one ERROR
- * naming the file either way.
- */
-static void log_damaged(tss_storage *st, tss_log_fn log, void *log_ctx,
-                        tss_snap_view *v, const char *rel, const char *aside,
-                        size_t off, size_t len, const char *why)
-{
-    char fate[512] = "";
-
-    if (aside) {
-        if (tss_storage_rename(st, rel, aside) == 0) {
-            snprintf(fate, sizeof(fate), "; the file is kept as %s", aside);
-        } else {
-            snprintf(fate, sizeof(fate),
-                     "; it could not be moved aside (%s) and is kept as it is",
-                     tss_error_last());
-            tss_error_clear();
-            v->log_kept = true;
-        }
-    }
-    tss_log(log, log_ctx, TSS_LEVEL_ERR,
-            "head snapshot log %s: the record at offset %zu %s; kept the "
-            "%" PRIu64 " records before it, ignored %zu bytes%s",
-            rel, off, why, v->records, len - off, fate);
-}
-
 int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
                       tss_snap_view *out)
@@ -565,7 +300,7 @@ again:
         char rel[96], lrel[96], laside[128];
         uint8_t *buf = NULL;
         size_t len;
-        intent *ins = NULL;
+        tss_snap_intent *ins = NULL;
         size_t nin = 0;
         bool from_aside = false;
 
@@ -626,14 +361,15 @@ again:
             size_t bad_off = 0;
             const char *why;
 
-            rc = replay_log(buf, len, from_aside ? laside : lrel, info->span,
-                            log, log_ctx, out, &ins, &nin, &bad_off, &why);
+            rc = tss_snap_log_replay(buf, len, from_aside ? laside : lrel,
+                                     info->span, log, log_ctx, out, &ins, &nin,
+                                     &bad_off, &why);
             out->bytes += len;
             tss_free(buf);
             if (rc == 0 && why)
-                log_damaged(st, log, log_ctx, out, from_aside ? laside : lrel,
-                            repair && !from_aside ? laside : NULL, bad_off, len,
-                            why);
+                tss_snap_log_damaged(
+                    st, log, log_ctx, out, from_aside ? laside : lrel,
+                    repair && !from_aside ? laside : NULL, bad_off, len, why);
         }
         /* a log that could not be read fails the load too: recovering
          * the base alone, the writer would then remove the log */
@@ -641,7 +377,7 @@ again:
         for (size_t i = 0; rc == 0 && i < nin; i++) {
             if (file_exists(st, ins[i].rel))
                 for (size_t k = 0; k < ins[i].n; k++) {
-                    tss_snap_item *it = by_id(out, ins[i].ids[k]);
+                    tss_snap_item *it = tss_snap_by_id(out, ins[i].ids[k]);
 
                     if (it)
                         it->dropped = true;
@@ -668,39 +404,12 @@ again:
 
 /* ---- the writer ---------------------------------------------------------- */
 
-struct tss_snapshot {
-    tss_storage *st;
-    const tss_store_info *info;
-    tss_head *head;
-    tss_log_fn log;
-    void *log_ctx;
-    uint64_t gen;
-    /* the highest generation a base was written under, even if the write
-     * failed: a write_new that failed after its link() leaves the file,
-     * and the retry must not take its name */
-    uint64_t tried;
-    /* a corrupt log recovery could not move aside: never removed, and
-     * moved aside at the next base (0: none) */
-    uint64_t keep_log;
-    int log_fd;
-    char log_rel[96];
-    uint32_t next_id;
-    bool need_base, unsynced;
-    int64_t sync_interval, last_sync;
-    tss_snapshot_stats stats;
-};
-
-static void put_i64(tss_buf *b, int64_t v)
-{
-    tss_buf_put_varint(b, tss_zigzag(v));
-}
-
-static void put_item_head(tss_buf *b, const tss_head_view *v)
+void tss_snap_put_item_head(tss_buf *b, const tss_head_view *v)
 {
     tss_buf_put_varint(b, v->key_len);
     tss_buf_append(b, v->key, v->key_len);
-    put_i64(b, v->start);
-    put_i64(b, v->first_arrival);
+    tss_snap_put_i64(b, v->start);
+    tss_snap_put_i64(b, v->first_arrival);
 }
 
 /* Base pass 1: serialize every item and stage its cursor. */
@@ -715,12 +424,12 @@ static int base_visit(void *arg, tss_head_view *v)
     const tss_enc *e = v->enc;
     tss_buf *b = c->out;
 
-    put_item_head(b, v);
+    tss_snap_put_item_head(b, v);
     tss_buf_put_varint(b, e->count);
     if (e->count) {
-        put_i64(b, e->t0);
+        tss_snap_put_i64(b, e->t0);
         tss_buf_put_u64(b, e->v0);
-        put_i64(b, e->last_t);
+        tss_snap_put_i64(b, e->last_t);
         tss_buf_put_u64(b, e->last_delta);
         tss_buf_put_u64(b, e->last_v);
         tss_buf_put_u64(b, e->last_vdelta);
@@ -733,7 +442,7 @@ static int base_visit(void *arg, tss_head_view *v)
     }
     tss_buf_put_varint(b, v->nooo);
     for (uint32_t i = 0; i < v->nooo; i++) {
-        put_i64(b, v->ooo[i].t);
+        tss_snap_put_i64(b, v->ooo[i].t);
         tss_buf_put_u64(b, v->ooo[i].v.bits);
     }
     if (b->oom)
@@ -771,7 +480,7 @@ static int commit_visit(void *arg, tss_head_view *v)
     return 0;
 }
 
-static void commit(tss_snapshot *sn, bool ok)
+void tss_snapshot_commit(tss_snapshot *sn, bool ok)
 {
     (void)!tss_head_visit(sn->head, commit_visit, &ok);
 }
@@ -858,7 +567,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     sn->stats.bytes_written += img.len;
     sn->stats.last_write = now;
     log_name(sn->log_rel, sizeof(sn->log_rel), gen);
-    commit(sn, true);
+    tss_snapshot_commit(sn, true);
     tss_buf_free(&img);
     if (sn->keep_log) {
         char lrel[96], aside[128];
@@ -885,251 +594,9 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     tss_error_clear();
     return 0;
 fail:
-    commit(sn, false);
+    tss_snapshot_commit(sn, false);
     sn->need_base = true;
     tss_buf_free(&img);
-    return rc;
-}
-
-/* Delta pass 1 context. */
-typedef struct changed {
-    uint32_t id, count;
-    uint64_t from, nbits; /* range in the scratch stream */
-} changed;
-
-typedef struct delta_ctx {
-    tss_snapshot *sn;
-    tss_buf news, drops, ooo;
-    uint64_t nnew, ndrop, nooo;
-    tss_bits scratch;
-    changed *ch;
-    size_t nch, cap;
-    uint32_t next_id;
-} delta_ctx;
-
-static int delta_visit(void *arg, tss_head_view *v)
-{
-    delta_ctx *c = arg;
-    tss_snapcur *cur = v->cur;
-    const tss_enc *e = v->enc;
-    bool fresh = cur->id == 0 || cur->reset;
-    uint32_t from_count = fresh ? 1 : cur->count;
-    uint64_t ts_from = fresh ? 0 : cur->ts_bits;
-    uint64_t val_from = fresh ? 0 : cur->val_bits;
-    uint32_t ooo_from = fresh ? 0 : cur->nooo;
-    uint32_t id;
-
-    if (e->count == 0)
-        return 0;
-    if (!fresh && e->count == cur->count && v->nooo == cur->nooo)
-        return 0; /* unchanged */
-    if (fresh) {
-        if (cur->reset && cur->id) {
-            tss_buf_put_varint(&c->drops, cur->id);
-            c->ndrop++;
-        }
-        id = ++c->next_id;
-        put_item_head(&c->news, v);
-        put_i64(&c->news, e->t0);
-        tss_buf_put_u64(&c->news, e->v0);
-        c->nnew++;
-    } else {
-        id = cur->id;
-    }
-    for (uint32_t i = ooo_from; i < v->nooo; i++) {
-        tss_buf_put_varint(&c->ooo, id);
-        put_i64(&c->ooo, v->ooo[i].t);
-        tss_buf_put_u64(&c->ooo, v->ooo[i].v.bits);
-        c->nooo++;
-    }
-    if (e->count > from_count) {
-        uint64_t before = c->scratch.nbits;
-        int rc;
-
-        if (c->nch == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 256;
-            changed *nv = tss_realloc(c->ch, nc * sizeof(*nv));
-
-            if (!nv)
-                return tss_error_set(TSS_ENOMEM, "out of memory");
-            c->ch = nv;
-            c->cap = nc;
-        }
-        if ((rc = tss_enc_copy_since(e, ts_from, val_from, &c->scratch)) != 0)
-            return rc;
-        c->ch[c->nch++] = (changed){id, e->count - from_count, before,
-                                    c->scratch.nbits - before};
-    }
-    if (c->news.oom || c->drops.oom || c->ooo.oom)
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    cur->pend = true;
-    cur->pend_reset = cur->reset;
-    cur->reset = false;
-    cur->pend_id = id;
-    cur->pend_count = e->count;
-    cur->pend_ts_bits = e->ts.nbits;
-    cur->pend_val_bits = e->val.nbits;
-    cur->pend_nooo = v->nooo;
-    return 0;
-}
-
-static int cmp_changed(const void *a, const void *b)
-{
-    const changed *x = a, *y = b;
-
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Frames `body` as a record and appends it to the log. */
-static int append_record(tss_snapshot *sn, const tss_buf *body)
-{
-    uint8_t hdr[16];
-    tss_buf rec = {0};
-    int rc;
-
-    if (sn->log_fd < 0) {
-        uint64_t size;
-
-        if ((rc = tss_storage_open_append(sn->st, sn->log_rel, &sn->log_fd,
-                                          &size)) != 0)
-            return rc;
-    }
-    tss_put_u32(hdr, LOG_MAGIC);
-    tss_put_u32(hdr + 4, (uint32_t)body->len);
-    tss_put_u64(hdr + 8, tss_checksum(body->data, body->len));
-    tss_buf_append(&rec, hdr, 16);
-    tss_buf_append(&rec, body->data, body->len);
-    if (rec.oom || body->len > UINT32_MAX)
-        rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");
-    else
-        rc = tss_storage_append(sn->st, sn->log_fd, sn->log_rel, rec.data,
-                                rec.len);
-    if (rc == 0) {
-        sn->stats.records++;
-        sn->stats.bytes_written += rec.len;
-        sn->unsynced = true;
-    } else {
-        /* a partial record may be on disk: never append after it */
-        sn->need_base = true;
-    }
-    tss_buf_free(&rec);
-    return rc;
-}
-
-static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
-{
-    int rc;
-
-    if (!sn->unsynced || sn->log_fd < 0)
-        return 0;
-    /* a clock that stepped back (now < last_sync) makes it due too: else
-     * nothing would be synced until it caught up, days later maybe */
-    if (!force && now >= sn->last_sync &&
-        now - sn->last_sync < sn->sync_interval)
-        return 0;
-    if ((rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0) {
-        sn->need_base = true;
-        return rc;
-    }
-    sn->unsynced = false;
-    sn->last_sync = now;
-    return 0;
-}
-
-int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
-{
-    delta_ctx c;
-    tss_buf body = {0};
-    tss_bits out = {0};
-    int rc;
-
-    if (sn->need_base)
-        return tss_snapshot_base(sn, now);
-    memset(&c, 0, sizeof(c));
-    c.sn = sn;
-    c.next_id = sn->next_id;
-    rc = tss_head_visit(sn->head, delta_visit, &c);
-    if (rc == 0 && (c.nnew || c.ndrop || c.nooo || c.nch)) {
-        uint32_t prev = 0;
-
-        if (c.nch) /* qsort(NULL, 0) is undefined */
-            qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
-        for (size_t i = 0; i < c.nch && rc == 0; i++) {
-            const changed *ch = &c.ch[i];
-
-            rc = gamma_put(&out, ch->id - prev);
-            if (rc == 0)
-                rc = tss_bits_put(&out, ch->count > 1, 1);
-            if (rc == 0 && ch->count > 1)
-                rc = gamma_put(&out, ch->count - 1);
-            if (rc == 0)
-                rc = tss_bits_copy(&out, c.scratch.buf.data, ch->from,
-                                   ch->from + ch->nbits);
-            prev = ch->id;
-        }
-        tss_buf_put_u8(&body, REC_DELTA);
-        tss_buf_put_varint(&body, c.nnew);
-        tss_buf_append(&body, c.news.data, c.news.len);
-        tss_buf_put_varint(&body, c.ndrop);
-        tss_buf_append(&body, c.drops.data, c.drops.len);
-        tss_buf_put_varint(&body, c.nooo);
-        tss_buf_append(&body, c.ooo.data, c.ooo.len);
-        tss_buf_put_varint(&body, c.nch);
-        tss_buf_put_varint(&body, out.buf.len);
-        tss_buf_append(&body, out.buf.data, out.buf.len);
-        if (rc == 0 && body.oom)
-            rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
-        if (rc == 0)
-            rc = append_record(sn, &body);
-    }
-    commit(sn, rc == 0);
-    if (rc == 0) {
-        sn->next_id = c.next_id;
-        sn->stats.last_write = now;
-        rc = maybe_sync(sn, now, sync);
-    } else {
-        sn->need_base = true;
-    }
-    tss_buf_free(&c.news);
-    tss_buf_free(&c.drops);
-    tss_buf_free(&c.ooo);
-    tss_buf_free(&c.scratch.buf);
-    tss_free(c.ch);
-    tss_buf_free(&body);
-    tss_buf_free(&out.buf);
-    return rc;
-}
-
-int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
-                        const tss_head_batch *b)
-{
-    tss_buf body = {0};
-    uint64_t n = 0;
-    int rc;
-
-    if (sn->need_base)
-        return 0; /* the next base leaves these items out anyway */
-    for (const tss_head_item *it = b->items; it; it = tss_head_item_next(it))
-        n += tss_head_item_snap_id(it) != 0;
-    if (n == 0)
-        return 0;
-    tss_buf_put_u8(&body, REC_INTENT);
-    tss_buf_put_varint(&body, strlen(rel));
-    tss_buf_append(&body, rel, strlen(rel));
-    tss_buf_put_varint(&body, n);
-    for (const tss_head_item *it = b->items; it; it = tss_head_item_next(it))
-        if (tss_head_item_snap_id(it))
-            tss_buf_put_varint(&body, tss_head_item_snap_id(it));
-    rc = body.oom ? tss_error_set(TSS_ENOMEM, "out of memory")
-                  : append_record(sn, &body);
-    /* durable before the segment is: a power cut that keeps the segment
-     * and loses the intent would restore the items a second time */
-    if (rc == 0 &&
-        (rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0)
-        sn->need_base = true;
-    else if (rc == 0)
-        sn->unsynced = false;
-    tss_buf_free(&body);
     return rc;
 }
 

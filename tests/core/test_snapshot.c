@@ -1,6 +1,6 @@
 /*
- * Head snapshots (snapshot.c) through the public API: what a writer
- * snapshotted comes back bit for bit after a crash (the handle closed
+ * Head snapshots (snapshot.c, snapshot_log.c) through the public API: what a
+ * writer snapshotted comes back bit for bit after a crash (the handle closed
  * without sealing), across delta rounds, out-of-order folds and new series;
  * readers see the head merged with segments; torn log tails, corrupt log
  * records and bases, seals interrupted at each step, and stale temp files.

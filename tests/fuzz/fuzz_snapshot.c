@@ -1,9 +1,9 @@
 /*
  * Fuzz target: the head snapshot — base image (snapshot.c parse_base) and
- * delta log (replay_log: delta and intent records, Elias gamma codes, the
- * encoder replay) — reached through tss_snapshot_load as a reader reaches
- * it, then through tss_snapshot_open as the writer recovers from it:
- * restore into a head, write a new base, append a point to every
+ * delta log (snapshot_log.c tss_snap_log_replay: delta and intent records,
+ * Elias gamma codes, the encoder replay) — reached through tss_snapshot_load as
+ * a reader reaches it, then through tss_snapshot_open as the writer recovers
+ * from it: restore into a head, write a new base, append a point to every
  * restored series, write a log record, load again.
  *
  * Input: u32 base length (little-endian), the base file, then the log

@@ -1,0 +1,93 @@
+/*
+ * Private to the head snapshot module: what snapshot.c (the view, bases,
+ * load, the writer's life) and snapshot_log.c (the delta log) share. The
+ * module's interface and the on-disk format are in snapshot.h.
+ */
+#ifndef TSS_SNAPSHOT_INTERNAL_H
+#define TSS_SNAPSHOT_INTERNAL_H
+
+#include "snapshot.h"
+
+struct tss_snapshot {
+    tss_storage *st;
+    const tss_store_info *info;
+    tss_head *head;
+    tss_log_fn log;
+    void *log_ctx;
+    uint64_t gen;
+    /* the highest generation a base was written under, even if the write
+     * failed: a write_new that failed after its link() leaves the file,
+     * and the retry must not take its name */
+    uint64_t tried;
+    /* a corrupt log recovery could not move aside: never removed, and
+     * moved aside at the next base (0: none) */
+    uint64_t keep_log;
+    int log_fd;
+    char log_rel[96];
+    uint32_t next_id;
+    bool need_base, unsynced;
+    int64_t sync_interval, last_sync;
+    tss_snapshot_stats stats;
+};
+
+/* An intent record read back: the items (ids) that went to segment `rel`. */
+typedef struct tss_snap_intent {
+    char *rel;
+    uint32_t *ids;
+    size_t n;
+} tss_snap_intent;
+
+static inline int tss_snap_get_i64(tss_rd *r, int64_t *out)
+{
+    uint64_t z;
+
+    if (!tss_rd_varint(r, &z))
+        return -1;
+    *out = tss_unzigzag(z);
+    return 0;
+}
+
+static inline void tss_snap_put_i64(tss_buf *b, int64_t v)
+{
+    tss_buf_put_varint(b, tss_zigzag(v));
+}
+
+/* ---- snapshot.c: the view and its items (base parse and log replay) ---- */
+
+/* Appends a zeroed item to the view; NULL when out of memory. */
+tss_snap_item *tss_snap_view_push(tss_snap_view *v);
+
+/* Appends an out-of-order point to an item. 0 or TSS_ENOMEM. */
+int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
+
+/* Reads an item header into `it`: 0, -1 malformed, -2 out of memory. */
+int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span);
+
+/* The item of id `id` (ids are dense: 1..n), or NULL. */
+tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id);
+
+/* ---- snapshot.c: the writer -------------------------------------------- */
+
+/* Writes the header an item has in a base and in a delta's new items. */
+void tss_snap_put_item_head(tss_buf *b, const tss_head_view *v);
+
+/* Makes the cursors staged by a base or delta current (`ok`), or forgets
+ * them. */
+void tss_snapshot_commit(tss_snapshot *sn, bool ok);
+
+/* ---- snapshot_log.c: replay of a log at recovery ----------------------- */
+
+/* Replays the records of log `rel` (buf[len]) into the view, collecting
+ * its intents (the caller frees them); see the definition. */
+int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
+                        int64_t span, tss_log_fn log, void *log_ctx,
+                        tss_snap_view *v, tss_snap_intent **intents,
+                        size_t *nint, size_t *bad_off, const char **bad_why);
+
+/* Reports a log damaged at `off` and, with `aside`, moves it there; see
+ * the definition. */
+void tss_snap_log_damaged(tss_storage *st, tss_log_fn log, void *log_ctx,
+                          tss_snap_view *v, const char *rel, const char *aside,
+                          size_t off, size_t len, const char *why);
+
+#endif /* TSS_SNAPSHOT_INTERNAL_H */
