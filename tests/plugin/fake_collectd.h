@@ -1,6 +1,6 @@
 /*
  * A fake collectd daemon for the read plugin's unit tests: the daemon
- * functions plugin/tsstore.c calls (plugin_register_*, plugin_dispatch_*,
+ * functions plugin/tsstore*.c call (plugin_register_*, plugin_dispatch_*,
  * plugin_write, plugin_log, cf_util_get_*, meta_data_*, plugin_get_ds,
  * plugin_get_interval, cdtime, sstrncpy), implemented here so the plugin
  * links into a test program, and recording what the plugin registers,

@@ -1,8 +1,8 @@
 /*
- * Unit tests of the read plugin (plugin/tsstore.c) against a fake collectd
- * (fake_collectd.c): health values, replay (exact times, values and
- * identifiers, the rate, the range, the meta data tag, resuming, Trigger
- * "flush", a changed definition, failed writes), missing-data
+ * Unit tests of the read plugin (plugin/tsstore.c, tsstore_replay.c)
+ * against a fake collectd (fake_collectd.c): health values, replay (exact
+ * times, values and identifiers, the rate, the range, the meta data tag,
+ * resuming, Trigger "flush", a changed definition, failed writes), missing-data
  * notifications, and configuration errors. Stores are written with the
  * core API in a fresh temp directory per test.
  */

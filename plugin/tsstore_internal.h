@@ -1,0 +1,112 @@
+/*
+ * Private to the tsstore read plugin: the state that tsstore.c
+ * (configuration, callbacks, health, missing data) and tsstore_replay.c
+ * (replay) share, and the functions each calls in the other. Hidden like
+ * everything but module_register (-fvisibility=hidden).
+ */
+#ifndef TSS_PLUGIN_TSSTORE_INTERNAL_H
+#define TSS_PLUGIN_TSSTORE_INTERNAL_H
+
+#include "collectd.h"
+
+#include "plugin.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tsstore/query.h"
+#include "tsstore/store.h"
+
+#define PLUGIN "tsstore"
+#define LOG_PREFIX PLUGIN " plugin: "
+/* How often the replay callback runs: each run dispatches Rate x the time
+ * elapsed since the last one (at most MAX_BURST_S worth). */
+#define REPLAY_TICK_MS 100
+#define MAX_BURST_S 1.0
+#define SERIES_MAX 1024 /* bytes of a Series pattern */
+#define MAX_DS 16       /* data sources of a type we replay */
+
+typedef struct pt_list {
+    tss_point *pts;
+    size_t n;
+} pt_list;
+
+/* A group: the identifier host/plugin/pinst/type/tinst as its five
+ * fields joined by NUL (the order of the store's keys), plus its length. */
+#define GROUP_MAX (5 * 256)
+
+enum { RS_IDLE, RS_RUNNING, RS_DONE };
+
+typedef struct replay {
+    char *name, *series, *target; /* target NULL: all writers */
+    bool has_from, has_to, on_flush;
+    int64_t from, to; /* store units, set when the store is first open */
+    char *from_text, *to_text;
+    double rate; /* points per second */
+    /* runtime */
+    int state;            /* RS_* */
+    bool broken;          /* From/To do not fit the store: never runs */
+    bool loaded;          /* its position is read */
+    bool flush_requested; /* by ts_flush; applied in the replay callback */
+    double credit;        /* points the rate allows now */
+    cdtime_t last_tick, last_progress;
+    tss_query *q;
+    tss_series_info pending; /* first series of the next group */
+    bool have_pending;
+    char group[GROUP_MAX];
+    size_t group_len;
+    char fields[5][256];
+    pt_list ds_pts[MAX_DS]; /* the group's points, per data source */
+    size_t ds_pos[MAX_DS], nds;
+    const data_set_t *ds;
+    cdtime_t group_interval; /* the spacing of the group's points */
+    int64_t pos_t;           /* last time dispatched in pos_group */
+    char pos_group[GROUP_MAX];
+    size_t pos_len;
+    bool has_pos; /* a restored position not yet passed */
+    uint64_t dispatched;
+    bool dirty;
+} replay;
+
+typedef struct miss_state {
+    char *ident; /* identifier + "\n" + ds */
+    bool missing, known;
+} miss_state;
+
+typedef struct tstore {
+    char *name, *data_dir;
+    int missing; /* intervals; 0: off */
+    replay *replays;
+    size_t nreplays;
+    tss_store *s;
+    miss_state *miss;
+    size_t nmiss, capmiss;
+    time_t last_complaint;
+} tstore;
+
+/* tsstore.c: a store's error, rate-limited (logged every few minutes). */
+void ts_complain(tstore *t, const char *what);
+
+/* tsstore_replay.c: the name of r's position file in replay/,
+ * "<store>-<replay>" with characters other than alphanumerics, '.' and '-'
+ * made '_'. */
+void ts_state_name(char *out, size_t size, const tstore *t, const replay *r);
+
+/* Writes r's position if it moved (errors: ts_complain). */
+void ts_save_position(tstore *t, replay *r);
+
+/* Reads r's position, once t is open; -1: retry on the next run. */
+int ts_load_position(tstore *t, replay *r);
+
+/* Puts the From/To of t's replays in the store's units (once it is open). */
+void ts_parse_times(tstore *t);
+
+/* One run of the replay callback for r (at `now`; `dflt`: the interval of
+ * groups with too few points to tell theirs). */
+void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt);
+
+/* Stops r and frees what it holds (not r itself). */
+void ts_replay_free(replay *r);
+
+#endif /* TSS_PLUGIN_TSSTORE_INTERNAL_H */
