@@ -85,7 +85,23 @@ static void bits_reset(tss_bits *w)
 /* ---- bit reader -----------------------------------------------------------
  */
 
-typedef tss_bitrd bitrd;
+/*
+ * The decoders' reader: a tss_bitrd and `peek`, the first bit position
+ * from which a big-endian 64-bit load at the position's byte would leave
+ * the stream's ceil(nbits / 8) bytes (0 if there are fewer than 8).
+ */
+typedef struct bitrd {
+    const uint8_t *p;
+    uint64_t pos, nbits, peek;
+} bitrd;
+
+static inline bitrd br_init(const uint8_t *p, uint64_t pos, uint64_t nbits)
+{
+    uint64_t bytes = (nbits + 7) >> 3;
+    bitrd r = {p, pos, nbits, bytes >= 8 ? (bytes - 7) * 8 : 0};
+
+    return r;
+}
 
 static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
 {
@@ -94,7 +110,7 @@ static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
     if (n > r->nbits - r->pos)
         return false;
     /* fast path: one unaligned big-endian load covers the field */
-    if (n <= 56 && (r->pos >> 3) + 8 <= (r->nbits + 7) >> 3) {
+    if (n <= 56 && r->pos < r->peek) {
         uint64_t w = load_be64(r->p + (r->pos >> 3));
 
         if (n == 0) {
@@ -119,6 +135,19 @@ static inline bool br_get(bitrd *r, unsigned n, uint64_t *out)
     return true;
 }
 
+/* True if a big-endian 64-bit load at the reader's byte stays inside the
+ * stream's bytes: br_peek then holds at least 57 bits from pos on (bits
+ * past nbits are not to be used). */
+static inline bool br_can_peek(const bitrd *r)
+{
+    return r->pos < r->peek;
+}
+
+static inline uint64_t br_peek(const bitrd *r)
+{
+    return load_be64(r->p + (r->pos >> 3)) << (r->pos & 7);
+}
+
 static inline bool br_bit(bitrd *r, unsigned *bit)
 {
     if (r->pos >= r->nbits)
@@ -140,7 +169,8 @@ int tss_bits_put(tss_bits *w, uint64_t v, unsigned n)
     return bits_put(w, v, n);
 }
 
-bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
+/* Reads n <= 64 bits. */
+static inline bool br_get64(bitrd *r, unsigned n, uint64_t *out)
 {
     uint64_t hi, lo;
 
@@ -152,9 +182,18 @@ bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
     return true;
 }
 
+bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
+{
+    bitrd b = br_init(r->p, r->pos, r->nbits);
+    bool ok = br_get64(&b, n, out);
+
+    r->pos = b.pos;
+    return ok;
+}
+
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
 {
-    tss_bitrd r = {src, from, to};
+    bitrd r = br_init(src, from, to);
 
     while (r.pos < to) {
         unsigned n = to - r.pos > 32 ? 32 : (unsigned)(to - r.pos);
@@ -205,7 +244,9 @@ static int put_class(tss_bits *w, const vclass *c, uint64_t z)
     return TSS_EINVAL; /* unreachable: the last class takes any value */
 }
 
-static inline bool get_class(bitrd *r, const vclass *c, uint64_t *z)
+/* get_class, one bit at a time: near the end of a stream, and for the
+ * 64-bit class. */
+static bool get_class_slow(bitrd *r, const vclass *c, uint64_t *z)
 {
     unsigned i = 0, bit;
     uint64_t hi, lo;
@@ -228,6 +269,32 @@ static inline bool get_class(bitrd *r, const vclass *c, uint64_t *z)
         return true;
     }
     return br_get(r, c->width[i], z);
+}
+
+static inline bool get_class(bitrd *r, const vclass *c, uint64_t *z)
+{
+    if (br_can_peek(r)) {
+        uint64_t w = br_peek(r);
+        /* the prefix: up to 5 ones, then a zero below 5 */
+        unsigned i = (unsigned)__builtin_clzll(~w | UINT64_C(1) << 58);
+        unsigned plen = i < 5 ? i + 1 : 5, wd = c->width[i];
+
+        if (i == 0) {
+            if (r->pos >= r->nbits)
+                return false;
+            r->pos++;
+            *z = 0;
+            return true;
+        }
+        if (wd <= 32) { /* prefix and value in the word: one read */
+            if (plen + wd > r->nbits - r->pos)
+                return false;
+            *z = (w << plen) >> (64 - wd);
+            r->pos += plen + wd;
+            return true;
+        }
+    }
+    return get_class_slow(r, c, z);
 }
 
 /* ---- XOR (Gorilla §4.1.2) --------------------------------------------- */
@@ -267,7 +334,8 @@ static int xor_put(tss_bits *w, xorstate *s, uint64_t v)
     return bits_put(w, x >> trail, mlen);
 }
 
-static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
+/* xor_get, field by field: near the end of a stream. */
+static bool xor_get_slow(bitrd *r, xorstate *s, uint64_t *v)
 {
     unsigned bit;
     uint64_t hdr, m;
@@ -305,6 +373,52 @@ static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
         }
         s->prev ^= m << s->trail;
     }
+    *v = s->prev;
+    return true;
+}
+
+static inline bool xor_get(bitrd *r, xorstate *s, uint64_t *v)
+{
+    uint64_t w, left, m;
+    unsigned hlen, mlen;
+
+    if (!br_can_peek(r))
+        return xor_get_slow(r, s, v);
+    w = br_peek(r);
+    left = r->nbits - r->pos;
+    if (!(w >> 63)) { /* '0': the same value */
+        if (left < 1)
+            return false;
+        r->pos++;
+        *v = s->prev;
+        return true;
+    }
+    if (!(w >> 62 & 1)) { /* '10': the previous window */
+        if (s->trail == 0xff)
+            return false; /* window reuse before any window */
+        hlen = 2;
+    } else { /* '11' + 5 bits lead + 6 bits length (0 = 64) */
+        unsigned hdr = (unsigned)(w >> 51) & 0x7ff;
+
+        mlen = hdr & 63 ? hdr & 63 : 64;
+        s->lead = (uint8_t)(hdr >> 6);
+        if (s->lead + mlen > 64)
+            return false;
+        s->trail = (uint8_t)(64 - s->lead - mlen);
+        hlen = 13;
+    }
+    mlen = 64u - s->lead - s->trail;
+    if (hlen + mlen > left)
+        return false;
+    if (hlen + mlen <= 57) { /* header and bits in the word */
+        m = (w << hlen) >> (64 - mlen);
+        r->pos += hlen + mlen;
+    } else {
+        r->pos += hlen;
+        if (!br_get64(r, mlen, &m))
+            return false;
+    }
+    s->prev ^= m << s->trail;
     *v = s->prev;
     return true;
 }
@@ -582,20 +696,27 @@ static int grow_points(tss_point **pts, size_t *cap, size_t need)
     return 0;
 }
 
+/* What decode_streams found: */
+enum { DECODED = 0, STREAM_CORRUPT = 1, NOT_INCREASING = 2 };
+
 /*
- * Decodes count-1 points after (t0, v0) from the two streams, appending
- * to *pts. The caller has reserved room for count points.
+ * The loop of decode_streams for one value mode (`scaled`: gauges in an
+ * integer mode, as x / 10^k), inlined once per mode so that the loop has
+ * no per-point mode tests. Times are checked to increase on the way, and
+ * reported only if both streams decode.
  */
-static bool decode_streams(bitrd *tr, bitrd *vr, int kind, unsigned mode,
-                           unsigned k, int64_t t0, uint64_t v0, size_t count,
-                           tss_point *out)
+static inline __attribute__((always_inline)) int
+decode_loop(bitrd *tr, bitrd *vr, unsigned mode, bool scaled, unsigned k,
+            int64_t t0, uint64_t v0, size_t count, tss_point *out)
 {
     tsstate ts = {(uint64_t)t0, 0};
     xorstate xs = {v0, 0, 0xff};
     intstate is = {v0, 0};
+    int64_t prev = t0;
+    bool increasing = true;
 
     out[0].t = t0;
-    if (kind == TSS_KIND_GAUGE && mode != TSS_VMODE_XOR)
+    if (scaled)
         out[0].v.gauge = unscale((int64_t)v0, k);
     else
         out[0].v.bits = v0;
@@ -603,27 +724,53 @@ static bool decode_streams(bitrd *tr, bitrd *vr, int kind, unsigned mode,
         uint64_t v;
 
         if (!ts_get(tr, &ts, &out[i].t))
-            return false;
+            return STREAM_CORRUPT;
+        increasing &= out[i].t > prev;
+        prev = out[i].t;
         if (mode == TSS_VMODE_XOR) {
             if (!xor_get(vr, &xs, &v))
-                return false;
+                return STREAM_CORRUPT;
             out[i].v.bits = v;
         } else {
             if (!int_get(vr, &is, &v, mode))
-                return false;
-            if (kind == TSS_KIND_GAUGE)
+                return STREAM_CORRUPT;
+            if (scaled)
                 out[i].v.gauge = unscale((int64_t)v, k);
             else
                 out[i].v.bits = v;
         }
     }
-    return true;
+    return increasing ? DECODED : NOT_INCREASING;
+}
+
+/*
+ * Decodes count-1 points after (t0, v0) from the two streams into out[1..
+ * count) (out[0] is the first point). The caller has reserved room for
+ * count points. Returns DECODED, STREAM_CORRUPT or NOT_INCREASING.
+ */
+static int decode_streams(bitrd *tr, bitrd *vr, int kind, unsigned mode,
+                          unsigned k, int64_t t0, uint64_t v0, size_t count,
+                          tss_point *out)
+{
+    bool scaled = kind == TSS_KIND_GAUGE;
+
+    if (mode == TSS_VMODE_XOR)
+        return decode_loop(tr, vr, TSS_VMODE_XOR, false, 0, t0, v0, count, out);
+    if (mode == TSS_VMODE_DELTA)
+        return scaled ? decode_loop(tr, vr, TSS_VMODE_DELTA, true, k, t0, v0,
+                                    count, out)
+                      : decode_loop(tr, vr, TSS_VMODE_DELTA, false, 0, t0, v0,
+                                    count, out);
+    return scaled
+               ? decode_loop(tr, vr, TSS_VMODE_DOD, true, k, t0, v0, count, out)
+               : decode_loop(tr, vr, TSS_VMODE_DOD, false, 0, t0, v0, count,
+                             out);
 }
 
 int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
 {
-    bitrd tr = {e->ts.buf.data, 0, e->ts.nbits};
-    bitrd vr = {e->val.buf.data, 0, e->val.nbits};
+    bitrd tr = br_init(e->ts.buf.data, 0, e->ts.nbits);
+    bitrd vr = br_init(e->val.buf.data, 0, e->val.nbits);
     unsigned mode = e->kind == TSS_KIND_GAUGE ? TSS_VMODE_XOR : TSS_VMODE_DOD;
     int rc;
 
@@ -631,15 +778,18 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n, size_t *cap)
         return 0;
     if ((rc = grow_points(pts, cap, *n + e->count)) != 0)
         return rc;
-    if (!decode_streams(&tr, &vr, e->kind, mode, 0, e->t0, e->v0, e->count,
-                        *pts + *n))
+    switch (decode_streams(&tr, &vr, e->kind, mode, 0, e->t0, e->v0, e->count,
+                           *pts + *n)) {
+    case STREAM_CORRUPT:
         return tss_error_set(TSS_ECORRUPT, "head encoder stream is corrupt");
-    /* as for chunks: an encoder restored from a snapshot base is data from
-     * disk, and readers and the seal rely on increasing times */
-    for (size_t i = *n + 1; i < *n + e->count; i++)
-        if ((*pts)[i].t <= (*pts)[i - 1].t)
-            return tss_error_set(TSS_ECORRUPT,
-                                 "head encoder timestamps not increasing");
+    case NOT_INCREASING:
+        /* as for chunks: an encoder restored from a snapshot base is data
+         * from disk, and readers and the seal rely on increasing times */
+        return tss_error_set(TSS_ECORRUPT,
+                             "head encoder timestamps not increasing");
+    default:
+        break;
+    }
     *n += e->count;
     return 0;
 }
@@ -656,8 +806,9 @@ int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
     return tss_bits_copy(w, e->val.buf.data, val_from, e->val.nbits);
 }
 
-int tss_enc_replay(tss_enc *e, tss_bitrd *r, uint32_t count)
+int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
 {
+    bitrd rd = br_init(br->p, br->pos, br->nbits), *r = &rd;
     tsstate ts = {(uint64_t)e->last_t, e->last_delta};
     xorstate xs = {e->last_v, e->lead, e->trail};
     intstate is = {e->last_v, e->last_vdelta};
@@ -692,6 +843,7 @@ int tss_enc_replay(tss_enc *e, tss_bitrd *r, uint32_t count)
     for (uint32_t i = 0; i < count && rc == 0; i++)
         rc = tss_enc_append(e, pts[i].t, pts[i].v);
 out:
+    br->pos = rd.pos;
     tss_free(pts);
     return rc;
 }
@@ -875,16 +1027,18 @@ int tss_chunk_decode(const uint8_t *p, size_t len, int kind, int64_t base,
                              (unsigned long long)h.count, max_points);
     if ((rc = grow_points(pts, cap, *n + (size_t)h.count)) != 0)
         return rc;
-    tr = (bitrd){h.ts, 0, h.ts_bits};
-    vr = (bitrd){h.val, 0, (uint64_t)h.val_len * 8};
-    if (!decode_streams(&tr, &vr, kind, h.mode, h.k, h.t0, h.v0,
-                        (size_t)h.count, *pts + *n))
+    tr = br_init(h.ts, 0, h.ts_bits);
+    vr = br_init(h.val, 0, (uint64_t)h.val_len * 8);
+    switch (decode_streams(&tr, &vr, kind, h.mode, h.k, h.t0, h.v0,
+                           (size_t)h.count, *pts + *n)) {
+    case STREAM_CORRUPT:
         return tss_error_set(TSS_ECORRUPT, "chunk bit stream is corrupt");
-    /* timestamps must strictly increase: decoded data is trusted later */
-    for (size_t i = *n + 1; i < *n + h.count; i++)
-        if ((*pts)[i].t <= (*pts)[i - 1].t)
-            return tss_error_set(TSS_ECORRUPT,
-                                 "chunk timestamps not increasing");
+    case NOT_INCREASING:
+        /* decoded data is trusted later */
+        return tss_error_set(TSS_ECORRUPT, "chunk timestamps not increasing");
+    default:
+        break;
+    }
     *n += (size_t)h.count;
     return 0;
 }
