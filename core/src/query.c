@@ -469,61 +469,84 @@ bool tss_filter_match(const tss_filter *f, const tss_series_id *id)
     return fnmatch(f->series_glob, ident, 0) == 0;
 }
 
-/* Reads one entry's points into q->tmp (replacing its contents), without
- * the points deletes in effect hide. */
-static int read_entry(tss_query *q, const ref *r, size_t *n)
+/* Makes room for n more points in *pts (*used in use, *cap allocated). */
+static int reserve_pts(tss_point **pts, size_t used, size_t *cap, size_t n)
+{
+    size_t nc = *cap ? *cap : 256;
+    tss_point *np;
+
+    if (used + n <= *cap)
+        return 0;
+    while (nc < used + n)
+        nc *= 2;
+    np = tss_realloc(*pts, nc * sizeof(*np));
+    if (!np)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    *pts = np;
+    *cap = nc;
+    return 0;
+}
+
+/*
+ * Reads one entry's points and appends them to *pts (*n in use, *cap
+ * allocated), without the points outside the filter's range or hidden by
+ * deletes in effect. A segment's chunk is decoded straight into *pts. On
+ * failure *n is as it was.
+ */
+static int read_entry(tss_query *q, const ref *r, tss_point **pts, size_t *n,
+                      size_t *cap)
 {
     const tss_tombstones *tomb = NULL;
-    tss_segment *seg;
-    size_t nr = 0;
+    size_t before = *n, m, nr = 0;
+    tss_point *p;
     int rc;
 
-    *n = 0;
     if (r->seg == HEAD_REF) {
         const tss_snap_item *it = &q->head.items[r->entry];
 
-        rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, n,
-                                &q->tcap);
+        m = 0;
+        if ((rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &q->tmp, &m,
+                                     &q->tcap)) != 0 ||
+            (rc = reserve_pts(pts, *n, cap, m)) != 0)
+            return rc;
+        memcpy(*pts + *n, q->tmp, m * sizeof(*q->tmp));
+        *n += m;
     } else {
-        bool reopen;
+        tss_segment *seg = q->segs[r->seg];
+        bool reopen = seg->fd < 0;
 
-        seg = q->segs[r->seg];
         tomb = &q->tombs[r->seg];
-        reopen = seg->fd < 0;
         if (reopen && (rc = tss_storage_open_read(seg->st, seg->rel, &seg->fd,
                                                   &seg->file_size)) != 0)
             return rc;
-        rc = tss_segment_read_points(seg, r->entry, &q->tmp, n, &q->tcap);
+        rc = tss_segment_read_points(seg, r->entry, pts, n, cap);
         if (reopen) {
             tss_storage_close_fd(seg->st, seg->fd);
             seg->fd = -1;
         }
+        if (rc)
+            return rc;
     }
-    if (rc == 0 && q->any_deletes &&
-        (rc = tss_delset_ranges(&q->del, tomb, r->key, r->skey_len, &q->ranges,
-                                &nr, &q->rcap)) == 0)
-        tss_range_filter(q->tmp, n, q->ranges, nr);
-    return rc;
-}
-
-static int append_pts(tss_query *q, const tss_point *p, size_t n)
-{
-    if (q->npts + n > q->cap) {
-        size_t nc = q->cap ? q->cap : 256;
-        tss_point *np;
-
-        while (nc < q->npts + n)
-            nc *= 2;
-        np = tss_realloc(q->pts, nc * sizeof(*np));
-        if (!np)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        q->pts = np;
-        q->cap = nc;
+    p = *pts + before;
+    m = *n - before;
+    if (q->any_deletes) {
+        if ((rc = tss_delset_ranges(&q->del, tomb, r->key, r->skey_len,
+                                    &q->ranges, &nr, &q->rcap)) != 0) {
+            *n = before;
+            return rc;
+        }
+        tss_range_filter(p, &m, q->ranges, nr);
     }
-    for (size_t i = 0; i < n; i++)
-        if ((!q->f.has_from || p[i].t >= q->f.from) &&
-            (!q->f.has_to || p[i].t <= q->f.to))
-            q->pts[q->npts++] = p[i];
+    if (q->f.has_from || q->f.has_to) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < m; i++)
+            if ((!q->f.has_from || p[i].t >= q->f.from) &&
+                (!q->f.has_to || p[i].t <= q->f.to))
+                p[k++] = p[i];
+        m = k;
+    }
+    *n = before + m;
     return 0;
 }
 
@@ -549,9 +572,9 @@ static int merge_window(tss_query *q, size_t b, size_t e)
     int rc = 0;
 
     for (size_t i = b; i < e; i++) {
-        size_t n;
+        size_t n = 0;
 
-        rc = read_entry(q, &q->refs[i], &n);
+        rc = read_entry(q, &q->refs[i], &q->tmp, &n, &q->tcap);
         if (rc == TSS_ENOMEM)
             goto out;
         if (rc) {
@@ -581,11 +604,12 @@ static int merge_window(tss_query *q, size_t b, size_t e)
     }
     if (nall > 1)
         qsort(all, nall, sizeof(*all), tagged_cmp);
+    if ((rc = reserve_pts(&q->pts, q->npts, &q->cap, nall)) != 0)
+        goto out;
     for (size_t k = 0; k < nall; k++) {
         if (k + 1 < nall && all[k + 1].p.t == all[k].p.t)
             continue; /* a later-written point has this timestamp */
-        if ((rc = append_pts(q, &all[k].p, 1)) != 0)
-            goto out;
+        q->pts[q->npts++] = all[k].p;
     }
 out:
     tss_free(all);
@@ -605,15 +629,11 @@ static int decode_current(tss_query *q)
         while (j < q->cur_end && q->refs[j].start == start)
             j++;
         if (j == i + 1) {
-            size_t n;
-
-            rc = read_entry(q, &q->refs[i], &n);
+            rc = read_entry(q, &q->refs[i], &q->pts, &q->npts, &q->cap);
             if (rc == TSS_ENOMEM)
                 return rc;
             if (rc)
                 report(q, "unreadable chunk", tss_error_last());
-            else if ((rc = append_pts(q, q->tmp, n)) != 0)
-                return rc;
         } else if ((rc = merge_window(q, i, j)) != 0) {
             return rc;
         }
