@@ -52,6 +52,8 @@ typedef struct replay {
     double credit;        /* points the rate allows now */
     cdtime_t last_tick, last_progress;
     tss_query *q;
+    uint64_t mut_token;      /* tss_store_change_token when q was opened */
+    cdtime_t mut_checked;    /* when the token was last compared */
     tss_series_info pending; /* first series of the next group */
     bool have_pending;
     char group[GROUP_MAX];

@@ -45,12 +45,14 @@
 
 #include "../tools/cli_time.h"
 #include "tsstore/error.h"
+#include "tsstore/mutation.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 #include "tsstore_internal.h"
 
 #define REPLAY_META "tsstore:replayed" /* write_tsstore skips these */
 #define PROGRESS_EVERY_S 10 /* progress log lines of a running replay */
+#define MUT_CHECK_S 1       /* how often a running replay looks for deletes */
 
 /* ---- time ---------------------------------------------------------------- */
 
@@ -560,6 +562,22 @@ void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
     if (budget < 1)
         return;
     tss_store_info_get(t->s, &info);
+    if (r->q && now - r->mut_checked >= TIME_T_TO_CDTIME_T(MUT_CHECK_S)) {
+        uint64_t token;
+
+        /* A query sees the deletes visible when it opened; a delete
+         * that became visible since must not be replayed: reopen at the
+         * position (the group's buffered points are read again). */
+        r->mut_checked = now;
+        if (tss_store_change_token(t->s, &token) == 0 &&
+            token != r->mut_token) {
+            DEBUG(LOG_PREFIX "replay \"%s\" of store \"%s\": the store's "
+                             "deletes changed; reopened at its position",
+                  r->name, t->name);
+            replay_stop(r);
+            r->has_pos = r->pos_len > 0;
+        }
+    }
     if (!r->q) {
         tss_filter f = {0};
 
@@ -568,6 +586,13 @@ void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
         f.from = r->from;
         f.has_to = r->has_to;
         f.to = r->to;
+        /* the token before the open: a document changed in between
+         * makes the next check reopen once more, never miss a delete */
+        if (tss_store_change_token(t->s, &r->mut_token) != 0) {
+            ts_complain(t, tss_error_last());
+            return;
+        }
+        r->mut_checked = now;
         if (tss_query_open(&r->q, t->s, &f) != 0) {
             ts_complain(t, tss_error_last());
             return;

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <uuid/uuid.h>
@@ -171,6 +172,39 @@ int tss_mutation_state(tss_store *s, const char *id, int *state)
     *state = m.state;
     tss_mut_free(&m);
     return 0;
+}
+
+int tss_store_change_token(tss_store *s, uint64_t *out)
+{
+    tss_mut *docs = NULL;
+    char **names = NULL;
+    size_t n = 0, bad, nnames = 0, len = 0;
+    uint64_t *v = NULL;
+    int rc;
+
+    /* no log: a corrupt document is reported by the readers and the
+     * writer that act on it, not by every poll */
+    if ((rc = tss_mut_list(s->st, NULL, NULL, &docs, &n, &bad)) ||
+        (rc = tss_storage_list(s->st, TSS_SEG_DIR, "", NULL, &names, &nnames)))
+        goto out;
+    if (!(v = tss_calloc(n + nnames + 3, sizeof(*v)))) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[len++] = docs[i].etag;
+    v[len++] = n;
+    v[len++] = bad;
+    /* the listing is sorted: the same set gives the same token */
+    for (size_t i = 0; i < nnames; i++)
+        v[len++] = tss_storage_etag(names[i], strlen(names[i]));
+    v[len++] = nnames;
+    *out = tss_storage_etag(v, len * sizeof(*v));
+out:
+    tss_free(v);
+    tss_storage_names_free(names, nnames);
+    tss_mut_list_free(docs, n);
+    return rc;
 }
 
 /* ---- which series and points a delete touches ------------------------- */

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "tsstore/mutation.h"
 #include "tsstore/stats.h"
 #include "tsstore/store.h"
 
@@ -432,6 +433,79 @@ static void test_replay_resume(void **state)
     ticks(20);
     fake_assert_log(LOG_INFO, "is finished (120 values so far)");
     assert_int_equal(count_replayed(), NWANT);
+}
+
+/* A delete that becomes visible while a replay runs: none of its points is
+ * dispatched after that, including those of the group being replayed
+ * (already read into memory), and the rest arrives exactly once. With
+ * `compact` the writer also compacts at once (the default CompactAfter 1:
+ * the document is gone, the segments rewritten); without, the delete stays
+ * visible through its document and tombstones. */
+static void delete_midway(env *e, bool compact)
+{
+    const fake_value *got[2 * NWANT];
+    want_vl w[NWANT];
+    size_t n, before, k = 0;
+    tss_delete_spec spec = {0};
+    tss_apply_result ar;
+    char id[37];
+    tss_store *s;
+    int st = 0;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(replay_conf(e, "    Rate 100\n")), 0);
+    ticks(2); /* 20 of the gauge group's 30 lists */
+    before = count_replayed();
+    assert_int_equal(before, 20);
+    /* delete the gauge group's last 5 points and the whole counter */
+    {
+        tss_store_options o;
+
+        tss_store_options_init(&o);
+        o.compact_after_segments = compact ? 1 : 0;
+        assert_int_equal(tss_store_open(&s, e->store, TSS_OPEN_WRITER, &o), 0);
+    }
+    spec.series_glob = "h/p-1/gauge-a";
+    spec.has_from = spec.has_to = 1;
+    spec.from = T0 + (TO_I - 4) * 1000;
+    spec.to = T0 + TO_I * 1000;
+    assert_int_equal(tss_delete_create(s, &spec, id), 0);
+    spec = (tss_delete_spec){.series_glob = "h/q/counter"};
+    assert_int_equal(tss_delete_create(s, &spec, id), 0);
+    assert_int_equal(tss_store_apply_mutations(s, tss_store_now(s), &ar), 0);
+    assert_int_equal(tss_mutation_state(s, id, &st), 0);
+    assert_int_equal(st, compact ? TSS_MUTATION_REMOVED : TSS_MUTATION_VISIBLE);
+    tss_store_close(s);
+    /* the plugin learns of it within a second, before it sends more */
+    fake_cd.now += TIME_T_TO_CDTIME_T(1);
+    fake_run_read("tsstore/replay");
+    ticks(100);
+    n = replayed(0, got, 2 * NWANT);
+    /* what must have come: every list but the deleted ones */
+    expected(w);
+    for (size_t i = 0; i < NWANT; i++) {
+        bool gone = (i >= TO_I - FROM_I - 4 && i <= TO_I - FROM_I) ||
+                    strcmp(w[i].type, "counter") == 0;
+
+        if (gone)
+            continue;
+        assert_true(k < n);
+        assert_replay(&got[k], 1, i, "");
+        k++;
+    }
+    assert_int_equal(k, n);
+    fake_assert_log(LOG_INFO, "finished: 85 values dispatched");
+}
+
+static void test_replay_delete_visible(void **state)
+{
+    delete_midway(*state, false);
+}
+
+static void test_replay_delete_compacted(void **state)
+{
+    delete_midway(*state, true);
 }
 
 /* Trigger "flush": nothing until a flush; a restart in the middle resumes
@@ -908,6 +982,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_rate_fraction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_delete_visible, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_delete_compacted, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_replay_flush_trigger, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_flush_before_open, setup,

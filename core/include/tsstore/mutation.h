@@ -66,6 +66,19 @@ int tss_rollup_request(tss_store *s, char id_out[37]) TSS_WUR;
 /** State of document `id` (TSS_MUTATION_*); 0 once it was removed. */
 int tss_mutation_state(tss_store *s, const char *id, int *state) TSS_WUR;
 
+/**
+ * A token that changes whenever a delete may have changed what a query
+ * shows: a mutation document created, advanced or removed, or a segment
+ * file added or removed (compaction, which also removes the completed
+ * document). Seals change it too. A reader that keeps a query open for
+ * long (the read plugin's replay) compares tokens and reopens on a change.
+ * Reads wal/mutations/ (a listing and each document) and the listing of
+ * segments/; no lock; corrupt documents count by their content, silently.
+ * Returns 0, or TSS_EIO/TSS_ENOMEM (a listing or document that cannot be
+ * read). Thread safety: as any reader call on `s`.
+ */
+int tss_store_change_token(tss_store *s, uint64_t *out) TSS_WUR;
+
 /** Dry run of a delete: per matching series, where its points are. */
 typedef void (*tss_plan_cb)(void *ctx, const tss_series_id *id, int kind,
                             const char *where, uint64_t points);
