@@ -146,7 +146,9 @@ int tss_remove_superseded(tss_storage *st, tss_log_fn log, void *log_ctx,
             continue;
         for (size_t k = 0; k < seg->nsupersedes; k++)
             for (size_t j = 0; j < n; j++) {
-                if (v[j].start < v[i].start || v[j].end > v[i].end ||
+                /* never the segment itself: a (hostile or damaged) file
+                 * that names its own uuid must not remove itself */
+                if (j == i || v[j].start < v[i].start || v[j].end > v[i].end ||
                     memcmp(v[j].uuid, seg->supersedes[k], 16) != 0)
                     continue;
                 tss_seg_name_format(rel, sizeof(rel), &v[j]);

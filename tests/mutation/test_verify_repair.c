@@ -643,6 +643,12 @@ static void test_supersede_chains(void **state)
      * no longer on disk */
     findings(dir, 0, &l, &r);
     assert_int_equal(r.problems, 3);
+    /* the writer's cleanup of interrupted compactions at open does not
+     * remove a segment that names itself */
+    s = mu_open(dir, TSS_OPEN_WRITER, &o);
+    tss_store_close(s);
+    assert_true(seg_exists(dir, &self));
+    assert_true(seg_exists(dir, &c));
     tt_model_free(&m);
 }
 
