@@ -599,9 +599,11 @@ static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
 }
 
 /* A visible delete whose targets are gone is done. */
-static int complete(tss_store *s, tss_mut *m, tss_apply_result *res)
+static int complete(tss_store *s, tss_mut *m, int64_t now,
+                    tss_apply_result *res)
 {
     char rel[96];
+    uint64_t late = 0;
     int rc;
 
     if (m->kind == TSS_MUT_DELETE && !m->head_filtered)
@@ -616,6 +618,19 @@ static int complete(tss_store *s, tss_mut *m, tss_apply_result *res)
             tss_storage_close_fd(s->st, fd);
             return 0; /* still to be compacted */
         }
+    }
+    /* Points written into the range since the head was filtered were
+     * hidden by the predicate while the document was visible (and a seal
+     * drops them); before the predicate goes, they go too, so no reader
+     * sees them come back. */
+    if (m->kind == TSS_MUT_DELETE) {
+        if ((rc = tss_head_filter(s->head, head_match, m,
+                                  m->has_from ? m->from : INT64_MIN, m->to,
+                                  &late)) != 0)
+            return rc;
+        if (late && (rc = tss_snapshot_base(s->snap, now)) != 0)
+            return rc;
+        res->points_deleted += late;
     }
     if (m->state != TSS_MS_COMPACTED) {
         m->state = TSS_MS_COMPACTED;
@@ -724,7 +739,7 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
             continue;
         if (m->kind == TSS_MUT_DELETE && m->state < TSS_MS_VISIBLE)
             continue;
-        if ((rc = complete(s, m, res)) != 0)
+        if ((rc = complete(s, m, now, res)) != 0)
             last = rc;
     }
     rc = reload_deletes(s);

@@ -233,6 +233,13 @@ static void test_delete_spans_head_and_segments(void **state)
     mu_assert_reader("sealed", dir, &m, m.n, &del, 1);
     mu_assert_verify_clean("sealed", s);
 
+    /* a late point inside the range that is still in the head when the
+     * document completes: hidden while it is visible, and gone with the
+     * completion (never shown again once the predicate is removed) */
+    mu_put(s, &m, MU_H1_CPU1, MU_WIN(4) + 12500, 0x4048000000000000);
+    assert_int_equal(tss_store_snapshot(s, MU_WIN(20), TSS_SNAP_SYNC), 0);
+    mu_assert_reader("a late point in the head", dir, &m, m.n, &del, 1);
+
     /* compaction, then the document completes */
     compact(s, 0, 3); /* windows 1, 2 and 3 carry tombstones */
     assert_int_equal(mu_state(s, id), TSS_MUTATION_VISIBLE);
