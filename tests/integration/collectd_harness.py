@@ -337,6 +337,19 @@ class Collectd:
         return wait_for(find, timeout, "%r in %s" % (needle, self.log),
                         interval=0.05, alive=self.alive)
 
+    def wait_writer_started(self, timeout=30):
+        """Waits for write_tsstore's start line of the latest start;
+        raises TestFailure with the line if it logged an error first."""
+        started = "write_tsstore plugin: version"
+        line = wait_for(lambda: next(
+            (ln for ln in self.log_text(since_start=True).splitlines()
+             if started in ln or ("[error]" in ln and "write_tsstore" in ln)),
+            None), timeout, "write_tsstore to start", interval=0.01,
+            alive=self.alive)
+        if started not in line:
+            raise TestFailure("write_tsstore did not start: %s" % line)
+        return line
+
     def wait_socket(self, timeout):
         """Waits until the unixsock socket accepts connections."""
         def ready():

@@ -98,7 +98,6 @@ SLOW_KINDS = ("window_end",)
 CLI_TIMEOUT = 120
 ORPHAN = re.compile(r"note: (_coverage/segments/([0-9a-f]{8}-[0-9a-f-]{27})"
                     r"\.roar): coverage sidecar without a segment")
-STARTED = "write_tsstore plugin: version"
 RECOVERED = "recovered the head from snapshot generation"
 M64 = (1 << 64) - 1
 # (collectd type, tsstore kind) per value flavour, see value_of()
@@ -654,12 +653,7 @@ def start_collectd(cd, watch, had_base, warnings):
     """Starts collectd; checks that write_tsstore came up normally."""
     t0 = time.monotonic()
     cd.start()
-    line = wait_for(lambda: next(
-        (ln for ln in cd.log_text(since_start=True).splitlines()
-         if STARTED in ln or ("[error]" in ln and "write_tsstore" in ln)),
-        None), 30, "write_tsstore to start", interval=0.01, alive=cd.alive)
-    if STARTED not in line:
-        raise TestFailure("write_tsstore did not start: %s" % line)
+    cd.wait_writer_started(30)
     cd.wait_socket(30)
     took = time.monotonic() - t0
     lines = watch.new_lines()

@@ -48,7 +48,6 @@ SERIES = 20
 POINTS = 5
 DEADLINE_S = 20  # SnapshotInterval is 1 s; generous for a loaded machine
 HOST = "snapint"
-STARTED = "write_tsstore plugin: version"
 RECOVERED = "recovered the head from snapshot generation"
 CLI_TIMEOUT = 60
 
@@ -139,12 +138,7 @@ def check_store(cli, store, acked, maybe, label):
 
 def start(cd, recovered):
     cd.start()
-    line = wait_for(lambda: next(
-        (ln for ln in cd.log_text(since_start=True).splitlines()
-         if STARTED in ln or ("[error]" in ln and "write_tsstore" in ln)),
-        None), 30, "write_tsstore to start", interval=0.01, alive=cd.alive)
-    if STARTED not in line:
-        raise TestFailure("write_tsstore did not start: %s" % line)
+    cd.wait_writer_started(30)
     cd.wait_socket(30)
     text = cd.log_text(since_start=True)
     if recovered:
