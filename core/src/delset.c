@@ -6,7 +6,59 @@
 
 #include "series.h"
 
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
 #include <uuid/uuid.h>
+
+static bool is_active(const tss_mut *m)
+{
+    return m->kind == TSS_MUT_DELETE && m->state >= TSS_MS_VISIBLE;
+}
+
+static bool is_literal(const char *glob)
+{
+    return glob && !strpbrk(glob, "*?[\\");
+}
+
+static int cmp_lit(const void *a, const void *b)
+{
+    const tss_delset_lit *x = a, *y = b;
+    int c = strcmp(x->ident, y->ident);
+
+    return c ? c : (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+/* (Re)builds the index of the active deletes. */
+static int build_index(tss_delset *d)
+{
+    tss_free(d->lit);
+    tss_free(d->wild);
+    d->lit = NULL;
+    d->wild = NULL;
+    d->nlit = d->nwild = 0;
+    d->active = 0;
+    if (!d->n)
+        return 0;
+    d->lit = tss_calloc(d->n, sizeof(*d->lit));
+    d->wild = tss_calloc(d->n, sizeof(*d->wild));
+    if (!d->lit || !d->wild)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < d->n; i++) {
+        const tss_mut *m = &d->muts[i];
+
+        if (!is_active(m))
+            continue;
+        d->active++;
+        if (is_literal(m->series))
+            d->lit[d->nlit++] = (tss_delset_lit){m->series, i};
+        else
+            d->wild[d->nwild++] = i;
+    }
+    if (d->nlit > 1)
+        qsort(d->lit, d->nlit, sizeof(*d->lit), cmp_lit);
+    return 0;
+}
 
 int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
                     tss_delset *out)
@@ -15,18 +67,19 @@ int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = tss_mut_list(st, log, log_ctx, &out->muts, &out->n, &bad)))
+    if ((rc = tss_mut_list(st, log, log_ctx, &out->muts, &out->n, &bad)) ||
+        (rc = build_index(out))) {
+        tss_delset_free(out);
         return rc;
-    for (size_t i = 0; i < out->n; i++)
-        if (out->muts[i].kind == TSS_MUT_DELETE &&
-            out->muts[i].state >= TSS_MS_VISIBLE)
-            out->active++;
+    }
     return 0;
 }
 
 void tss_delset_free(tss_delset *d)
 {
     tss_mut_list_free(d->muts, d->n);
+    tss_free(d->lit);
+    tss_free(d->wild);
     memset(d, 0, sizeof(*d));
 }
 
@@ -61,8 +114,9 @@ int tss_delset_resolve(tss_storage *st, tss_delset *d, const tss_tombstones *t)
         }
         d->muts = nv;
         d->muts[d->n++] = m;
-        if (m.kind == TSS_MUT_DELETE && m.state >= TSS_MS_VISIBLE)
-            d->active++;
+        /* the index points into muts, which moved */
+        if ((rc = build_index(d)) != 0)
+            return rc;
     }
     return 0;
 }
@@ -100,16 +154,37 @@ int tss_delset_ranges(const tss_delset *d, const tss_tombstones *t,
 
     if (d->active) {
         uint8_t copy[TSS_KEY_MAX];
+        char ident[6 * (TSS_FIELD_MAX + 1)];
         tss_key_view kv;
+        size_t lo = 0, hi = d->nlit;
 
         memcpy(copy, key, key_len);
         if (tss_key_decode(copy, key_len, &kv) != 0)
             return tss_error_set(TSS_ECORRUPT, "malformed series key");
-        for (size_t i = 0; i < d->n; i++) {
-            const tss_mut *m = &d->muts[i];
+        tss_series_id_format(ident, sizeof(ident), &kv.id);
+        /* the first literal >= ident, then every one equal to it */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
 
-            if (m->kind != TSS_MUT_DELETE || m->state < TSS_MS_VISIBLE ||
-                !tss_mut_matches_series(m, &kv.id))
+            if (strcmp(d->lit[mid].ident, ident) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < d->nlit && strcmp(d->lit[lo].ident, ident) == 0; lo++) {
+            const tss_mut *m = &d->muts[d->lit[lo].doc];
+
+            if (m->ds && strcmp(m->ds, kv.id.ds) != 0)
+                continue;
+            if ((rc = push(r, n, cap, m->has_from ? m->from : INT64_MIN,
+                           m->to)) != 0)
+                return rc;
+        }
+        for (size_t i = 0; i < d->nwild; i++) {
+            const tss_mut *m = &d->muts[d->wild[i]];
+
+            if ((m->ds && strcmp(m->ds, kv.id.ds) != 0) ||
+                (m->series && fnmatch(m->series, ident, 0) != 0))
                 continue;
             if ((rc = push(r, n, cap, m->has_from ? m->from : INT64_MIN,
                            m->to)) != 0)

@@ -432,12 +432,70 @@ static void test_late_points_across_restart(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
+/* Many deletes at once, literal identifiers and patterns mixed (readers
+ * find literal ones by binary search, the others by fnmatch): each hides
+ * exactly its series, data source and range. */
+static void test_many_predicates(void **state)
+{
+    struct {
+        const char *glob, *ds;
+        unsigned long mask;
+        int64_t from, to;
+    } d[] = {
+        /* literal, twice the same series with two ranges */
+        {"h1/cpu-0/gauge", NULL, 1UL << MU_H1_CPU0, MU_WIN(0),
+         MU_WIN(0) + 9999},
+        {"h1/cpu-0/gauge", NULL, 1UL << MU_H1_CPU0, MU_WIN(1),
+         MU_WIN(1) + 4999},
+        /* literal with a data source */
+        {"h0/if/if_octets-eth0", "tx", 1UL << MU_H0_IF_TX, MU_WIN(0),
+         MU_WIN(2)},
+        /* a pattern, and one that is literal but for an escape */
+        {"h0/cpu-*", NULL, 1UL << MU_H0_CPU, MU_WIN(1) + 30000,
+         MU_WIN(1) + 39999},
+        {"h1/cpu\\-1/gauge", NULL, 1UL << MU_H1_CPU1, MU_WIN(2),
+         MU_WIN(2) + 19999},
+        /* literal that matches nothing, and a pattern that matches nothing */
+        {"h9/cpu-0/gauge", NULL, 0, MU_WIN(0), MU_WIN(3)},
+        {"h9/*", NULL, 0, MU_WIN(0), MU_WIN(3)},
+    };
+    const size_t nd = sizeof(d) / sizeof(d[0]);
+    mu_del dels[sizeof(d) / sizeof(d[0])];
+    char dir[4096], id[37];
+    tss_store_options o;
+    tss_store *s;
+    tt_model m = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    mu_options(&o, NULL, 0);
+    o.compact_after_segments = 0; /* visible through documents, tombstones */
+    s = mu_open(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    mu_fill(s, &m, MU_WIN(0), MU_WIN(3), 0);
+    assert_int_equal(tss_store_seal(s, MU_WIN(20), TSS_SEAL_ALL, NULL), 0);
+    for (size_t i = 0; i < nd; i++) {
+        tss_delete_spec spec = mu_spec(d[i].glob, d[i].ds, d[i].from, d[i].to);
+
+        mu_delete_create(s, &spec, id);
+        dels[i] = (mu_del){d[i].mask, d[i].from, d[i].to};
+    }
+    /* the two that match nothing have no target: done at once */
+    apply(s, (uint32_t)nd, 2);
+    mu_assert_store("visible, writer", s, &m, m.n, dels, nd);
+    mu_assert_reader("visible, reader", dir, &m, m.n, dels, nd);
+    compact(s, 0, 3);
+    apply(s, 0, (uint32_t)nd - 2);
+    mu_assert_reader("compacted", dir, &m, m.n, dels, nd);
+    mu_assert_verify_clean("compacted", s);
+    tss_store_close(s);
+    tt_model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_delete_spans_head_and_segments), T(test_delete_one_data_source),
         T(test_delete_without_range),           T(test_delete_between_points),
-        T(test_late_points_across_restart),
+        T(test_late_points_across_restart),     T(test_many_predicates),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
