@@ -14,10 +14,9 @@
  * the gap report through tss_coverage_* against tss_query_* + computing
  * the gaps from the points, and both must agree series by series.
  *
- * Both parts also time the two changes proposed in docs/benchmarks.md,
- * prototyped here: cov_judge_fast (walk the fewer of the present and the
- * empty buckets), cov_table_lookup (one series' bitmap by key) and
- * cov_table_pread (that bitmap alone, as an index would allow).
+ * Part A times a query of one series both on a handle that has queried
+ * before (it keeps the head snapshot and reads on in its log) and as the
+ * first query of a handle (the head snapshot read whole).
  */
 #define _GNU_SOURCE
 #include "bench_coverage.h"
@@ -250,173 +249,6 @@ void cov_same_gaps(const tss_coverage_series *cs, const gaps *x,
                cs->gaps, x->n / 2);
 }
 
-/* ---- the two changes proposed, prototyped ------------------------------- */
-
-/* The judge as proposed: the gaps are the empty runs in [bf, bt] longer
- * than tol, so walk the present buckets or the empty ones, whichever are
- * fewer (tss_coverage_next walks every present bucket: 30 days at 10 s are
- * 259,200 per series). */
-void cov_judge_fast(const roaring_bitmap_t *bm, int64_t bf, int64_t bt,
-                    int64_t tol, gaps *x)
-{
-    uint64_t vf = (uint64_t)(bf - TSS_COV_BASE_BUCKET);
-    uint64_t vt = (uint64_t)(bt - TSS_COV_BASE_BUCKET);
-    roaring_bitmap_t *range = roaring_bitmap_from_range(vf, vt + 1, 1);
-    int walk_empty =
-        2 * roaring_bitmap_and_cardinality(bm, range) > vt + 1 - vf;
-    roaring_bitmap_t *w = walk_empty ? roaring_bitmap_andnot(range, bm) : NULL;
-    roaring_uint32_iterator_t it;
-    int64_t rs = 0, prev = INT64_MIN;
-
-    gaps_start(x, bf, bt, tol);
-    roaring_init_iterator(w ? w : bm, &it);
-    roaring_move_uint32_iterator_equalorlarger(&it, (uint32_t)vf);
-    for (; it.has_value && it.current_value <= vt;
-         roaring_advance_uint32_iterator(&it)) {
-        int64_t b = (int64_t)it.current_value + TSS_COV_BASE_BUCKET;
-
-        if (!walk_empty) {
-            gaps_present(x, b, b);
-        } else if (b != prev + 1) { /* an empty run ended at prev */
-            if (prev != INT64_MIN && prev + 1 - rs > x->tol)
-                gaps_push(x, rs, prev + 1);
-            rs = b;
-        }
-        prev = b;
-    }
-    if (!walk_empty)
-        gaps_end(x);
-    else if (prev != INT64_MIN && prev + 1 - rs > x->tol)
-        gaps_push(x, rs, prev + 1);
-    roaring_bitmap_free(range);
-    if (w)
-        roaring_bitmap_free(w);
-}
-
-/* Compares gaps from a prototype with the plan's. */
-void cov_same_gap_list(const gaps *a, const gaps *b, const char *name)
-{
-    if (a->n != b->n || memcmp(a->g, b->g, a->n * sizeof(int64_t)))
-        bs_die("%s: the prototype finds %zu gaps, the plan has %zu", name,
-               a->n / 2, b->n / 2);
-}
-
-/* What tss_coverage_open builds (coverage_query.c: head snapshot, table
- * snapshot + newer sidecars, head points unioned), for the prototypes. */
-tss_covtable *cov_open_table(tss_store *s)
-{
-    tss_snap_view hv;
-    tss_covtable *t;
-    tss_cov_stats cst;
-    tss_point *pts = NULL;
-    size_t cap = 0;
-
-    bs_check(tss_snapshot_load(s->st, &s->info, NULL, NULL, false, &hv),
-             "tss_snapshot_load");
-    bs_check(tss_cov_collect(s, false, false, &t, &cst), "tss_cov_collect");
-    for (size_t i = 0; i < hv.n; i++) {
-        size_t np = 0;
-
-        if (hv.items[i].dropped)
-            continue;
-        bs_check(tss_head_points_of(&hv.items[i].enc, hv.items[i].ooo,
-                                    hv.items[i].nooo, &pts, &np, &cap),
-                 "tss_head_points_of");
-        bs_check(tss_covtable_add_points(t, hv.items[i].key,
-                                         hv.items[i].key_len, pts, np),
-                 "tss_covtable_add_points");
-    }
-    free(pts);
-    tss_snap_view_free(&hv);
-    return t;
-}
-
-/* One series the way an index in the table snapshot would let
- * tss_coverage_open find it: read the newest snapshot, check its frame and
- * checksum, walk the keys, deserialize only that bitmap (caller frees). */
-roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
-                                   size_t klen, cov_loc *loc)
-{
-    char **names, *rel = loc->rel, *end;
-    size_t count, best = 0, plen = 0, len;
-    uint64_t v, bestv = 0, n, x;
-    uint8_t *buf, prev[TSS_KEY_MAX];
-    roaring_bitmap_t *bm = NULL;
-    const uint8_t *p;
-    tss_rd r;
-
-    bs_check(
-        tss_storage_list(st, TSS_COV_TABLE_DIR, "", ".roar", &names, &count),
-        "list table");
-    for (size_t i = 0; i < count; i++)
-        if ((v = strtoull(names[i], &end, 10)) > bestv)
-            bestv = v, best = i;
-    snprintf(rel, sizeof(loc->rel), TSS_COV_TABLE_DIR "/%s", names[best]);
-    tss_storage_names_free(names, count);
-    bs_check(tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len), rel);
-    if (len < 72 || tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
-        bs_die("%s: bad table snapshot", rel);
-    n = tss_get_u32(buf + 48);
-    tss_rd_init(&r, buf + 64, len - 72);
-    tss_rd_varint(&r, &x); /* the union bitmap: skipped */
-    tss_rd_bytes(&r, (size_t)x, &p);
-    for (uint64_t i = 0; i < n && !r.bad && !bm; i++) {
-        uint64_t shared, slen, iv, blen;
-        const uint8_t *suffix;
-
-        tss_rd_varint(&r, &shared);
-        tss_rd_varint(&r, &slen);
-        if (!tss_rd_bytes(&r, (size_t)slen, &suffix) || shared > plen ||
-            shared + slen > sizeof(prev))
-            break;
-        memcpy(prev + shared, suffix, (size_t)slen);
-        plen = (size_t)(shared + slen);
-        tss_rd_varint(&r, &iv);
-        tss_rd_varint(&r, &blen);
-        if (!tss_rd_bytes(&r, (size_t)blen, &p))
-            break;
-        if (plen != klen || memcmp(prev, key, klen) != 0)
-            continue;
-        bm = roaring_bitmap_portable_deserialize_safe((const char *)p,
-                                                      (size_t)blen);
-        if (!bm)
-            bs_die("%s: bitmap rejected", rel);
-        loc->interval = (int64_t)iv;
-        loc->off = (uint64_t)(p - buf);
-        loc->len = blen;
-    }
-    tss_free(buf);
-    if (!bm)
-        bs_die("%s: key not found", rel);
-    return bm;
-}
-
-roaring_bitmap_t *cov_table_pread(tss_storage *st, const cov_loc *loc)
-{
-    uint8_t *buf = bs_alloc(loc->len);
-    roaring_bitmap_t *bm;
-    uint64_t size;
-    int fd;
-
-    bs_check(tss_storage_open_read(st, loc->rel, &fd, &size), loc->rel);
-    bs_check(tss_storage_pread(st, fd, loc->rel, buf, loc->len, loc->off),
-             loc->rel);
-    tss_storage_close_fd(st, fd);
-    bm = roaring_bitmap_portable_deserialize_safe((const char *)buf, loc->len);
-    if (!bm)
-        bs_die("%s: bitmap rejected", loc->rel);
-    free(buf);
-    return bm;
-}
-
-int cov_cmp_entry(const void *a, const void *b)
-{
-    const tss_cov_entry *x = *(const tss_cov_entry *const *)a;
-    const tss_cov_entry *y = *(const tss_cov_entry *const *)b;
-
-    return tss_key_cmp(x->key, x->key_len, y->key, y->key_len);
-}
-
 /* ---- part B: against decoding every point -------------------------------- */
 
 static int keep_planned(void *ctx, size_t i, int64_t t)
@@ -497,9 +329,7 @@ static uint64_t hash_points(const tss_point *p, size_t n, int64_t bf,
 
 /* Gap report of every series (one NULL) or of one, hashed per series into
  * h[]: mode 0 through tss_coverage_*, 1 the dump path (tss_query_* and the
- * gaps from the points), 2 the proposed judge (on the table
- * tss_coverage_open builds, or for one series the table looked up by key).
- * Returns ns. */
+ * gaps from the points). Returns ns. */
 static double report(tss_store *s, int mode, const bench_series *one,
                      int64_t nb, uint64_t *h, size_t n, size_t *found)
 {
@@ -539,30 +369,6 @@ static double report(tss_store *s, int mode, const bench_series *one,
             h[(*found)++] = hash_points(p, np, bf, bf + nb - 1, &x, diff);
         }
         tss_query_close(q);
-    } else if (one) {
-        cov_loc loc;
-        roaring_bitmap_t *bm =
-            cov_table_lookup(s->st, one->key, one->key_len, &loc);
-        int64_t iv = loc.interval;
-
-        cov_judge_fast(bm, bf, bf + nb - 1, (iv + BW - 1) / BW, &x);
-        h[(*found)++] = hash_gaps(iv, &x);
-        roaring_bitmap_free(bm);
-    } else {
-        tss_covtable *t = cov_open_table(s);
-        const tss_cov_entry **v = bs_alloc(n * sizeof(*v));
-
-        for (const tss_cov_entry *e = tss_covtable_iter(t, NULL);
-             e && *found < n; e = tss_covtable_iter(t, e))
-            v[(*found)++] = e;
-        qsort(v, *found, sizeof(*v), cov_cmp_entry);
-        for (size_t i = 0; i < *found; i++) {
-            cov_judge_fast(v[i]->bm, bf, bf + nb - 1,
-                           (v[i]->interval + BW - 1) / BW, &x);
-            h[i] = hash_gaps(v[i]->interval, &x);
-        }
-        tss_covtable_free(t);
-        free(v);
     }
     t0 = bench_now_ns() - t0;
     bs_check(rc < 0 ? rc : 0, mode ? "tss_query_next" : "tss_coverage_next");
@@ -573,8 +379,7 @@ static double report(tss_store *s, int mode, const bench_series *one,
 
 static void part_b(const cov_opts *o)
 {
-    static const char *const what[3] = {"coverage API", "decoding (dump)",
-                                        "proposed cov_judge_fast"};
+    static const char *const what[2] = {"coverage API", "decoding (dump)"};
     bench_dataset d;
     size_t n = o->series, nwin = (size_t)(o->decode_days * 12 + 0.5);
     size_t entries = 0, nf;
@@ -583,8 +388,8 @@ static void part_b(const cov_opts *o)
     char *dir = bs_make_tmp(&o->c, "covdec"), name[1600];
     plan *pl = bs_alloc(n * sizeof(*pl));
     uint8_t *had = bs_alloc(n);
-    uint64_t *h[3], pts = 0, read;
-    double(*t)[2][MAX_RUNS] = bs_alloc(3 * sizeof(*t)), ratio[MAX_RUNS];
+    uint64_t *h[2], pts = 0, read;
+    double(*t)[2][MAX_RUNS] = bs_alloc(2 * sizeof(*t)), ratio[MAX_RUNS];
     double t_dump, t0;
     bs_layout l;
     tss_store *s;
@@ -595,7 +400,7 @@ static void part_b(const cov_opts *o)
     l = (bs_layout){&d, 10000, BS_W0, BS_SPAN};
     for (size_t i = 0; i < n; i++)
         cov_make_plan(&pl[i], i, nb, o->c.seed + 1);
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m < 2; m++)
         h[m] = bs_alloc(n * sizeof(uint64_t));
     printf("coverage, part B: %zu series x %zu windows (%.2f days) at 10 s, "
            "real points\n",
@@ -630,29 +435,29 @@ static void part_b(const cov_opts *o)
     for (int r = 0; r < runs; r++) {
         const bench_series *one = &d.s[((size_t)r * 7919 + 13) % n];
 
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m < 2; m++) {
             t[m][0][r] = report(s, m, NULL, nb, h[m], n, &nf);
             if (nf != n)
                 bs_die("%s: %zu series, expected %zu", what[m], nf, n);
         }
         for (size_t k = 0; k < n; k++)
-            if (h[0][k] != h[1][k] || h[2][k] != h[1][k]) {
+            if (h[0][k] != h[1][k]) {
                 bs_ident(&d, k, name, sizeof(name));
-                bs_die("%s: the gaps of the three ways differ", name);
+                bs_die("%s: coverage and decoding find different gaps", name);
             }
-        for (int m = 0; m < 3; m++)
+        for (int m = 0; m < 2; m++)
             t[m][1][r] = report(s, m, one, nb, h[m], 1, &nf);
-        if (h[0][0] != h[1][0] || h[2][0] != h[1][0])
-            bs_die("%s: the gaps of the three ways differ", one->id.host);
+        if (h[0][0] != h[1][0])
+            bs_die("%s: coverage and decoding find different gaps",
+                   one->id.host);
     }
     tss_store_close(s);
-    printf("  checked: the dump equals the appended points; coverage, "
-           "decoding and cov_judge_fast agree on every series' gaps and "
-           "interval\n");
+    printf("  checked: the dump equals the appended points; coverage and "
+           "decoding agree on every series' gaps and interval\n");
     printf("  dump alone (query, no gaps): %.0f ms, %.1f ns/point\n",
            t_dump / 1e6, t_dump / (double)pts);
     for (int w = 0; w < 2; w++)
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m < 2; m++) {
             char label[128];
 
             snprintf(label, sizeof(label), "%s, %s", w ? "one series" : "all",
@@ -672,7 +477,7 @@ static void part_b(const cov_opts *o)
     printf("  sidecars (as the writer built them): %.1f bytes per series and "
            "segment\n",
            (double)bs_dir_bytes(dir, TSS_COV_SEG_DIR, NULL) / (double)entries);
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m < 2; m++)
         free(h[m]);
     cov_plans_free(pl, n);
     free(had);

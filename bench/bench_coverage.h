@@ -1,7 +1,7 @@
 /*
  * bench_store coverage: what its two files share (bench_coverage.c: the
- * coverage plans, the gap rule, the prototypes of the proposed changes,
- * part B and main; bench_coverage_30d.c: part A, the 30-day store).
+ * coverage plans, the gap rule, part B and main; bench_coverage_30d.c:
+ * part A, the 30-day store).
  */
 #ifndef TSS_BENCH_COVERAGE_H
 #define TSS_BENCH_COVERAGE_H
@@ -56,25 +56,6 @@ void cov_plan_gaps(const plan *p, int64_t nb, gaps *x);
 /** Dies unless the query's answer for series `name` is exactly x. */
 void cov_same_gaps(const tss_coverage_series *cs, const gaps *x,
                    const char *name);
-void cov_same_gap_list(const gaps *a, const gaps *b, const char *name);
-
-/* The proposed changes, prototyped. */
-void cov_judge_fast(const roaring_bitmap_t *bm, int64_t bf, int64_t bt,
-                    int64_t tol, gaps *x);
-tss_covtable *cov_open_table(tss_store *s);
-/* Where a series' entry lies in the newest table snapshot. */
-typedef struct cov_loc {
-    char rel[128];
-    uint64_t off, len; /* of the bitmap */
-    int64_t interval;
-} cov_loc;
-/** Reads the newest table snapshot whole, checks its checksum, walks the
- * keys and deserializes only the bitmap of `key` (caller frees). */
-roaring_bitmap_t *cov_table_lookup(tss_storage *st, const uint8_t *key,
-                                   size_t klen, cov_loc *loc);
-/** What an index of entry offsets would allow: that bitmap alone. */
-roaring_bitmap_t *cov_table_pread(tss_storage *st, const cov_loc *loc);
-int cov_cmp_entry(const void *a, const void *b);
 
 void cov_part_a(const cov_opts *o);
 

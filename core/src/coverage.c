@@ -1,9 +1,10 @@
 /*
- * Coverage sidecars and the table-level coverage snapshot (formats in
- * coverage.h).
+ * Coverage sidecars, the framing every coverage file shares, and reading
+ * a bitmap's runs in place from its portable bytes (formats in
+ * coverage.h; the table-level coverage is in coverage_table.c).
  */
 #define _GNU_SOURCE
-#include "coverage.h"
+#include "coverage_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,20 +14,11 @@
 
 #include "series.h"
 
-#define uthash_malloc(sz) tss_malloc(sz)
-#define uthash_free(ptr, sz) tss_free(ptr)
-#define HASH_NONFATAL_OOM 1
-static _Thread_local int cov_oom;
-#define uthash_nonfatal_oom(obj) (cov_oom = 1)
-#include <uthash.h>
-
 static const uint8_t SIDECAR_MAGIC[8] = {0x89, 'T', 'S',  'C',
                                          'O',  'V', '\r', '\n'};
-static const uint8_t TABLE_MAGIC[8] = {0x89, 'T', 'S',  'T',
-                                       'C',  'V', '\r', '\n'};
-#define HEADER_LEN 64
+#define HEADER_LEN TSS_COV_HEADER_LEN
 
-static int64_t floor_div(int64_t a, int64_t b)
+int64_t tss_cov_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
 
@@ -47,8 +39,9 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median spacing of sorted points; 0 with fewer than two. */
-static int64_t median_interval(const tss_point *pts, size_t n)
+#define floor_div tss_cov_floor_div
+
+int64_t tss_cov_median_interval(const tss_point *pts, size_t n)
 {
     int64_t *d, m;
 
@@ -67,18 +60,19 @@ static int64_t median_interval(const tss_point *pts, size_t n)
 
 /* ---- framing helpers ------------------------------------------------ */
 
-static void put_header(tss_buf *out, const uint8_t magic[8])
+void tss_cov_put_header(tss_buf *out, const uint8_t magic[8], uint16_t version,
+                        uint32_t header_len)
 {
     uint8_t h[16];
 
     memcpy(h, magic, 8);
-    tss_put_u16(h + 8, TSS_COV_VERSION);
+    tss_put_u16(h + 8, version);
     tss_put_u16(h + 10, 0);
-    tss_put_u32(h + 12, HEADER_LEN);
+    tss_put_u32(h + 12, header_len);
     tss_buf_append(out, h, 16);
 }
 
-static int put_bitmap(tss_buf *out, roaring_bitmap_t *bm)
+int tss_cov_put_bitmap(tss_buf *out, roaring_bitmap_t *bm)
 {
     size_t n;
 
@@ -92,8 +86,8 @@ static int put_bitmap(tss_buf *out, roaring_bitmap_t *bm)
     return 0;
 }
 
-static void put_key(tss_buf *out, const uint8_t *prev, size_t plen,
-                    const uint8_t *key, size_t klen)
+void tss_cov_put_key(tss_buf *out, const uint8_t *prev, size_t plen,
+                     const uint8_t *key, size_t klen)
 {
     size_t shared = 0;
 
@@ -105,21 +99,24 @@ static void put_key(tss_buf *out, const uint8_t *prev, size_t plen,
     tss_buf_append(out, key + shared, klen - shared);
 }
 
-static int corrupt(const char *rel, const char *what)
+int tss_cov_corrupt(const char *rel, const char *what)
 {
     return tss_error_set(TSS_ECORRUPT, "coverage file %s: %s", rel, what);
 }
 
+#define corrupt tss_cov_corrupt
+
 /*
- * Checks the outer frame: size, magic, version, checksum. On success
- * body and blen give the part after the 64-byte header, before the checksum.
+ * Checks a sidecar's outer frame: size, magic, version, checksum. On
+ * success body and blen give the part after the 64-byte header, before
+ * the checksum.
  */
-static int check_frame(const uint8_t *buf, size_t len, const uint8_t magic[8],
-                       const char *rel, const uint8_t **body, size_t *blen)
+static int check_frame(const uint8_t *buf, size_t len, const char *rel,
+                       const uint8_t **body, size_t *blen)
 {
     if (len < HEADER_LEN + 8)
         return corrupt(rel, len == 0 ? "empty file" : "truncated header");
-    if (memcmp(buf, magic, 8) != 0)
+    if (memcmp(buf, SIDECAR_MAGIC, 8) != 0)
         return corrupt(rel, "bad magic");
     if (tss_get_u16(buf + 8) != TSS_COV_VERSION)
         return tss_error_set(TSS_ECORRUPT,
@@ -135,25 +132,39 @@ static int check_frame(const uint8_t *buf, size_t len, const uint8_t magic[8],
     return 0;
 }
 
-/* Reads one length-framed portable bitmap; values must be < limit. */
-static int get_bitmap(tss_rd *r, const char *rel, uint64_t limit,
-                      roaring_bitmap_t **out)
+int tss_cov_get_frame(tss_rd *r, const char *rel, const uint8_t **p,
+                      size_t *len)
 {
-    uint64_t len;
-    const uint8_t *p;
-    size_t sz;
-    roaring_bitmap_t *bm;
+    uint64_t n;
 
-    *out = NULL;
-    if (!tss_rd_varint(r, &len) || len > tss_rd_left(r) ||
-        !tss_rd_bytes(r, (size_t)len, &p))
+    if (!tss_rd_varint(r, &n) || n > tss_rd_left(r) ||
+        !tss_rd_bytes(r, (size_t)n, p))
         return corrupt(rel, "bitmap frame overruns the file");
-    /* CRoaring's own size check before it parses anything */
-    sz = roaring_bitmap_portable_deserialize_size((const char *)p, (size_t)len);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* CRoaring's own size check, before it parses anything. */
+static int check_size(const uint8_t *p, size_t len, const char *rel)
+{
+    size_t sz = roaring_bitmap_portable_deserialize_size((const char *)p, len);
+
     if (sz == 0 || sz != len)
         return corrupt(rel, "bitmap frame length disagrees with its content "
                             "(rejected by CRoaring)");
-    bm = roaring_bitmap_portable_deserialize_safe((const char *)p, (size_t)len);
+    return 0;
+}
+
+int tss_cov_parse_bitmap(const uint8_t *p, size_t len, const char *rel,
+                         uint64_t limit, roaring_bitmap_t **out)
+{
+    roaring_bitmap_t *bm;
+    int rc;
+
+    *out = NULL;
+    if ((rc = check_size(p, len, rel)) != 0)
+        return rc;
+    bm = roaring_bitmap_portable_deserialize_safe((const char *)p, len);
     if (!bm)
         return corrupt(rel, "bitmap rejected by CRoaring");
     if (!roaring_bitmap_is_empty(bm) && roaring_bitmap_maximum(bm) >= limit) {
@@ -164,9 +175,8 @@ static int get_bitmap(tss_rd *r, const char *rel, uint64_t limit,
     return 0;
 }
 
-/* Reads a prefix-compressed key into arena-owned memory. */
-static int get_key(tss_rd *r, const char *rel, const uint8_t *prev, size_t plen,
-                   uint8_t **key, size_t *klen)
+int tss_cov_get_key(tss_rd *r, const char *rel, const uint8_t *prev,
+                    size_t plen, uint8_t **key, size_t *klen)
 {
     uint64_t shared, slen;
     const uint8_t *suffix;
@@ -265,7 +275,7 @@ int tss_sidecar_add(tss_sidecar *sc, const uint8_t *key, size_t key_len,
             roaring_bitmap_add(e->bm, (uint32_t)b);
         last = b;
     }
-    e->interval = median_interval(pts, n);
+    e->interval = tss_cov_median_interval(pts, n);
     sc->n++;
     return 0;
 }
@@ -275,7 +285,7 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
     size_t start = out->len;
     uint8_t h[HEADER_LEN - 16];
 
-    put_header(out, SIDECAR_MAGIC);
+    tss_cov_put_header(out, SIDECAR_MAGIC, TSS_COV_VERSION, HEADER_LEN);
     memset(h, 0, sizeof(h));
     memcpy(h, sc->uuid, 16);
     tss_put_u64(h + 16, (uint64_t)sc->window_start);
@@ -286,10 +296,10 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
         const tss_cov_entry *e = &sc->entries[i];
         int rc;
 
-        put_key(out, i ? sc->entries[i - 1].key : NULL,
-                i ? sc->entries[i - 1].key_len : 0, e->key, e->key_len);
+        tss_cov_put_key(out, i ? sc->entries[i - 1].key : NULL,
+                        i ? sc->entries[i - 1].key_len : 0, e->key, e->key_len);
         tss_buf_put_varint(out, (uint64_t)e->interval);
-        if ((rc = put_bitmap(out, e->bm)) != 0)
+        if ((rc = tss_cov_put_bitmap(out, e->bm)) != 0)
             return rc;
     }
     if (out->oom)
@@ -298,18 +308,32 @@ int tss_sidecar_encode(const tss_sidecar *sc, tss_buf *out)
     return out->oom ? tss_error_set(TSS_ENOMEM, "out of memory") : 0;
 }
 
-int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
-                       uint64_t max_buckets, tss_sidecar *out)
+bool tss_cov_selected(const tss_cov_select *sel, const uint8_t *key,
+                      size_t key_len)
 {
-    const uint8_t *body;
-    size_t blen;
+    if (!sel)
+        return true;
+    if (sel->lo && tss_key_cmp(key, key_len, sel->lo, sel->lo_len) < 0)
+        return false;
+    if (sel->hi && tss_key_cmp(key, key_len, sel->hi, sel->hi_len) >= 0)
+        return false;
+    return !sel->match || sel->match(sel->ctx, key, key_len);
+}
+
+/* tss_sidecar_decode keeping what `sel` selects (NULL: all). */
+static int sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
+                          uint64_t max_buckets, const tss_cov_select *sel,
+                          tss_sidecar *out)
+{
+    const uint8_t *body = NULL;
+    size_t blen = 0, plen = 0;
     uint32_t count;
-    uint64_t limit;
+    uint8_t *prev = NULL, *loose = NULL; /* loose: prev, owned by no entry */
     tss_rd r;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = check_frame(buf, len, SIDECAR_MAGIC, rel, &body, &blen)) != 0)
+    if ((rc = check_frame(buf, len, rel, &body, &blen)) != 0)
         return rc;
     memcpy(out->uuid, buf + 16, 16);
     out->window_start = (int64_t)tss_get_u64(buf + 32);
@@ -317,43 +341,64 @@ int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
     count = tss_get_u32(buf + 48);
     if (out->bucket_width <= 0)
         return corrupt(rel, "bad bucket width");
-    limit = max_buckets;
     if (count > blen / 3)
         return corrupt(rel, "series count does not fit the file");
     tss_rd_init(&r, body, blen);
     for (uint32_t i = 0; i < count; i++) {
-        tss_cov_entry *e = sidecar_push(out);
+        tss_cov_entry *e;
+        uint8_t *key;
+        size_t klen, flen;
         uint64_t interval;
+        const uint8_t *frame;
 
-        if (!e) {
-            rc = tss_error_set(TSS_ENOMEM, "out of memory");
+        if ((rc = tss_cov_get_key(&r, rel, prev, plen, &key, &klen)) != 0)
             goto fail;
-        }
-        rc = get_key(&r, rel, i ? out->entries[i - 1].key : NULL,
-                     i ? out->entries[i - 1].key_len : 0, &e->key, &e->key_len);
-        if (rc)
-            goto fail;
-        out->n++; /* owned from here: freed on failure */
+        tss_free(loose);
+        loose = key; /* until an entry owns it */
+        prev = key;
+        plen = klen;
         if (!tss_rd_varint(&r, &interval) || interval > INT64_MAX) {
             rc = corrupt(rel, "bad interval");
             goto fail;
         }
+        if ((rc = tss_cov_get_frame(&r, rel, &frame, &flen)) != 0)
+            goto fail;
+        if (!tss_cov_selected(sel, key, klen))
+            continue; /* checksummed, never parsed */
+        if (!(e = sidecar_push(out))) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory");
+            goto fail;
+        }
+        e->key = key;
+        e->key_len = klen;
+        loose = NULL;
+        out->n++; /* owned from here: freed on failure */
         e->interval = (int64_t)interval;
-        if ((rc = get_bitmap(&r, rel, limit, &e->bm)) != 0)
+        if ((rc = tss_cov_parse_bitmap(frame, flen, rel, max_buckets,
+                                       &e->bm)) != 0)
             goto fail;
     }
     if (tss_rd_left(&r) != 0) {
         rc = corrupt(rel, "trailing bytes");
         goto fail;
     }
+    tss_free(loose);
     return 0;
 fail:
+    tss_free(loose);
     tss_sidecar_free(out);
     return rc;
 }
 
-int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
-                     uint64_t max_buckets, tss_sidecar *out)
+int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
+                       uint64_t max_buckets, tss_sidecar *out)
+{
+    return sidecar_decode(buf, len, rel, max_buckets, NULL, out);
+}
+
+int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
+                            uint64_t max_buckets, const tss_cov_select *sel,
+                            tss_sidecar *out)
 {
     char rel[128];
     uint8_t *buf;
@@ -364,13 +409,37 @@ int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
     memset(out, 0, sizeof(*out));
     if ((rc = tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len)))
         return rc;
-    rc = tss_sidecar_decode(buf, len, rel, max_buckets, out);
+    rc = sidecar_decode(buf, len, rel, max_buckets, sel, out);
     tss_free(buf);
     if (rc == 0 && memcmp(out->uuid, uuid, 16) != 0) {
         tss_sidecar_free(out);
         rc = corrupt(rel, "sidecar belongs to another segment");
     }
     return rc;
+}
+
+int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
+                     uint64_t max_buckets, tss_sidecar *out)
+{
+    return tss_sidecar_read_select(st, uuid, max_buckets, NULL, out);
+}
+
+void tss_sidecar_select(tss_sidecar *sc, const tss_cov_select *sel)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < sc->n; i++) {
+        tss_cov_entry *e = &sc->entries[i];
+
+        if (tss_cov_selected(sel, e->key, e->key_len)) {
+            sc->entries[k++] = *e;
+            continue;
+        }
+        tss_free(e->key);
+        if (e->bm)
+            roaring_bitmap_free(e->bm);
+    }
+    sc->n = k;
 }
 
 int tss_sidecar_from_segment(tss_segment *seg, int64_t bucket_width,
@@ -430,450 +499,306 @@ int tss_sidecar_add_intervals(tss_sidecar *sc, const uint8_t *key,
     return 0;
 }
 
-/* ---- the table ---------------------------------------------------------- */
+/* ---- a bitmap's runs, read in place ------------------------------------
+ *
+ * Roaring's portable format (https://github.com/RoaringBitmap/
+ * RoaringFormatSpec): a cookie (12346, then a u32 container count; or
+ * 12347 + (count - 1) << 16, then a bit per container telling run
+ * containers), per container u16 key and u16 cardinality - 1, an offset
+ * header (u32 per container: not read, as CRoaring does not), then the
+ * containers: runs (u16 count, then u16 start and u16 length - 1 each),
+ * arrays (cardinality <= 4096: sorted u16 values) or bitsets (1024 u64).
+ */
 
-typedef struct cov_node {
-    tss_cov_entry e;
-    UT_hash_handle hh;
-} cov_node;
+#define COOKIE_NO_RUNS 12346
+#define COOKIE_RUNS 12347
+#define NO_OFFSET_THRESHOLD 4
+#define ARRAY_MAX 4096
+#define BITSET_BYTES 8192
 
-struct tss_covtable {
-    cov_node *map;
-    roaring_bitmap_t *all;
-    int64_t bucket_width;
-    uint64_t version, covered_seq;
-    /* the highest version a save tried, even if it failed: a write_new
-     * that failed after its link() (the directory's fsync) leaves the
-     * file, and a retry under that name would fail for ever */
-    uint64_t tried;
-};
-
-int tss_covtable_new(tss_covtable **out, int64_t bucket_width)
+/* Reads the headers: 0, or -1 when they do not fit or make no sense. */
+static int runs_head(tss_cov_runs *r, const uint8_t *p, size_t len)
 {
-    tss_covtable *t = tss_calloc(1, sizeof(*t));
+    uint32_t cookie, n;
+    size_t pos;
 
-    *out = NULL;
-    if (!t || !(t->all = roaring_bitmap_create())) {
-        tss_free(t);
-        return tss_error_set(TSS_ENOMEM, "out of memory");
+    memset(r, 0, sizeof(*r));
+    r->p = p;
+    r->end = p + len;
+    if (len < 4)
+        return -1;
+    cookie = tss_get_u32(p);
+    if ((cookie & 0xFFFF) == COOKIE_RUNS) {
+        n = (cookie >> 16) + 1;
+        r->runflags = p + 4;
+        pos = 4 + (n + 7) / 8;
+    } else if (cookie == COOKIE_NO_RUNS && len >= 8) {
+        n = tss_get_u32(p + 4);
+        pos = 8;
+    } else {
+        return -1;
     }
-    t->bucket_width = bucket_width;
-    *out = t;
+    if (n > 65536 || pos > len || len - pos < 4 * (size_t)n)
+        return -1;
+    r->desc = p + pos;
+    pos += 4 * (size_t)n;
+    if (!r->runflags || n >= NO_OFFSET_THRESHOLD) {
+        if (len - pos < 4 * (size_t)n)
+            return -1;
+        pos += 4 * (size_t)n;
+    }
+    r->data = p + pos;
+    r->n = n;
+    r->i = 0;
+    r->type = -1; /* no container open */
     return 0;
 }
 
-void tss_covtable_free(tss_covtable *t)
+/* Opens container r->i at r->data: false when its bytes do not fit. */
+static bool runs_open(tss_cov_runs *r)
 {
-    cov_node *n, *tmp;
+    size_t left = (size_t)(r->end - r->data);
+    uint32_t card = (uint32_t)tss_get_u16(r->desc + 4 * r->i + 2) + 1;
 
-    if (!t)
-        return;
-    for (n = t->map; n; n = tmp) {
-        tmp = n->hh.next;
-        HASH_DELETE(hh, t->map, n);
-        tss_free(n->e.key);
-        roaring_bitmap_free(n->e.bm);
-        tss_free(n);
+    r->base = (uint32_t)tss_get_u16(r->desc + 4 * r->i) << 16;
+    r->k = 0;
+    if (r->runflags && (r->runflags[r->i / 8] >> (r->i % 8)) & 1) {
+        if (left < 2)
+            return false;
+        r->kn = tss_get_u16(r->data);
+        if (left - 2 < 4 * (size_t)r->kn)
+            return false;
+        r->data += 2;
+        r->type = 2;
+    } else if (card <= ARRAY_MAX) {
+        if (left < 2 * (size_t)card)
+            return false;
+        r->kn = card;
+        r->type = 0;
+    } else {
+        if (left < BITSET_BYTES)
+            return false;
+        r->kn = 65536;
+        r->type = 1;
     }
-    roaring_bitmap_free(t->all);
-    tss_free(t);
+    return true;
 }
 
-static cov_node *table_entry(tss_covtable *t, const uint8_t *key, size_t len)
+/* Moves past the open container. */
+static void runs_close(tss_cov_runs *r)
 {
-    cov_node *n = NULL;
+    r->data += r->type == 2   ? 4 * (size_t)r->kn
+               : r->type == 0 ? 2 * (size_t)r->kn
+                              : BITSET_BYTES;
+    r->type = -1;
+    r->i++;
+}
 
-    HASH_FIND(hh, t->map, key, len, n);
-    if (n)
-        return n;
-    n = tss_calloc(1, sizeof(*n));
-    if (!n || !(n->e.key = tss_malloc(len)) ||
-        !(n->e.bm = roaring_bitmap_create())) {
-        if (n)
-            tss_free(n->e.key);
-        tss_free(n);
-        return NULL;
+/* Bitset: the first bit >= pos that is `set` (1) or clear (0), or 65536. */
+static uint32_t bit_find(const uint8_t *words, uint32_t pos, int set)
+{
+    while (pos < 65536) {
+        uint64_t w = tss_get_u64(words + 8 * (pos / 64));
+
+        if (!set)
+            w = ~w;
+        w &= ~UINT64_C(0) << (pos % 64);
+        if (w)
+            return (pos & ~UINT32_C(63)) + (uint32_t)__builtin_ctzll(w);
+        pos = (pos & ~UINT32_C(63)) + 64;
     }
-    memcpy(n->e.key, key, len);
-    n->e.key_len = len;
-    cov_oom = 0;
-    HASH_ADD_KEYPTR(hh, t->map, n->e.key, n->e.key_len, n);
-    if (cov_oom) {
-        roaring_bitmap_free(n->e.bm);
-        tss_free(n->e.key);
-        tss_free(n);
-        return NULL;
+    return 65536;
+}
+
+/* The next run of the open container, not merged across: 1, 0 when the
+ * container is done, -1 on bytes that are no valid container. */
+static int runs_raw(tss_cov_runs *r, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t a, b;
+
+    if (r->k >= r->kn)
+        return 0;
+    switch (r->type) {
+    case 0: {
+        /* values increase (checked at load): the next one continues the
+         * run when at most `slack` values are missing before it */
+        uint64_t reach;
+
+        a = b = tss_get_u16(r->data + 2 * (size_t)r->k++);
+        reach = (uint64_t)b + 1 + r->slack;
+        while (r->k < r->kn) {
+            uint32_t v = tss_get_u16(r->data + 2 * (size_t)r->k);
+
+            if (v > reach)
+                break;
+            b = v;
+            reach = (uint64_t)b + 1 + r->slack;
+            r->k++;
+        }
+        break;
+    }
+    case 2:
+        a = tss_get_u16(r->data + 4 * (size_t)r->k);
+        b = a + tss_get_u16(r->data + 4 * (size_t)r->k + 2);
+        r->k++;
+        if (b > 65535)
+            return -1;
+        break;
+    default:
+        a = bit_find(r->data, r->k, 1);
+        if (a == 65536) {
+            r->k = r->kn;
+            return 0;
+        }
+        b = bit_find(r->data, a, 0) - 1;
+        r->k = b + 1;
+        break;
+    }
+    *lo = r->base | a;
+    *hi = r->base | b;
+    return 1;
+}
+
+int tss_cov_runs_start(tss_cov_runs *r, const tss_cov_entry *e,
+                       tss_buf *scratch, uint32_t slack)
+{
+    const uint8_t *p = e->ser;
+    size_t len = e->ser_len;
+
+    if (e->bm) {
+        len = roaring_bitmap_portable_size_in_bytes(e->bm);
+        scratch->len = 0;
+        if (!tss_buf_reserve(scratch, len))
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        scratch->len =
+            roaring_bitmap_portable_serialize(e->bm, (char *)scratch->data);
+        p = scratch->data;
+        len = scratch->len;
+    }
+    if (runs_head(r, p, len) != 0)
+        r->bad = true;
+    r->slack = slack;
+    return 0;
+}
+
+void tss_cov_runs_seek(tss_cov_runs *r, uint32_t v)
+{
+    while (!r->bad && r->i < r->n &&
+           tss_get_u16(r->desc + 4 * r->i) < v >> 16) {
+        if (r->type < 0 && !runs_open(r)) {
+            r->bad = true;
+            return;
+        }
+        runs_close(r);
+    }
+}
+
+size_t tss_cov_runs_read(tss_cov_runs *r, uint32_t (*out)[2], size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && !r->bad && r->i < r->n) {
+        uint32_t a, b;
+        int got;
+
+        if (r->type < 0 && !runs_open(r)) {
+            r->bad = true;
+            break;
+        }
+        if ((got = runs_raw(r, &a, &b)) < 0) {
+            r->bad = true;
+            break;
+        }
+        if (got == 0) {
+            runs_close(r);
+            continue;
+        }
+        if (r->have && a <= (uint64_t)r->hi + 1 + r->slack) {
+            if (b > r->hi)
+                r->hi = b;
+            continue;
+        }
+        if (r->have) {
+            out[n][0] = r->lo;
+            out[n][1] = r->hi;
+            n++;
+        }
+        r->have = true;
+        r->lo = a;
+        r->hi = b;
+    }
+    /* at the end (or at bad bytes: what came before them is returned) */
+    if (n < max && r->have && (r->bad || r->i >= r->n)) {
+        out[n][0] = r->lo;
+        out[n][1] = r->hi;
+        n++;
+        r->have = false;
     }
     return n;
 }
 
-/* Adds absolute buckets [lo, hi] to a series' bitmap and to `all`, the
- * part that has a bitmap value. */
-static void add_bucket_run(roaring_bitmap_t *bm, roaring_bitmap_t *all,
-                           int64_t lo, int64_t hi)
+bool tss_cov_runs_next(tss_cov_runs *r, uint32_t *lo, uint32_t *hi)
 {
-    int64_t vlo = lo - TSS_COV_BASE_BUCKET, vhi = hi - TSS_COV_BASE_BUCKET;
+    uint32_t run[1][2];
 
-    if (vlo < 0)
-        vlo = 0;
-    if (vhi > (int64_t)UINT32_MAX)
-        vhi = UINT32_MAX;
-    if (vlo > vhi)
-        return;
-    roaring_bitmap_add_range_closed(bm, (uint32_t)vlo, (uint32_t)vhi);
-    roaring_bitmap_add_range_closed(all, (uint32_t)vlo, (uint32_t)vhi);
+    if (tss_cov_runs_read(r, run, 1) == 0)
+        return false;
+    *lo = run[0][0];
+    *hi = run[0][1];
+    return true;
 }
 
-int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
+int tss_cov_check_portable(const uint8_t *p, size_t len, const char *rel)
 {
-    int64_t base = floor_div(sc->window_start, sc->bucket_width);
+    tss_cov_runs r;
+    int rc;
 
-    if (sc->bucket_width != t->bucket_width)
-        return tss_error_set(TSS_EINVAL, "sidecar bucket width differs");
-    for (size_t i = 0; i < sc->n; i++) {
-        const tss_cov_entry *e = &sc->entries[i];
-        cov_node *n = table_entry(t, e->key, e->key_len);
-        roaring_uint32_iterator_t it;
-        uint32_t buf[256], got;
-        int64_t run_lo = 0, run_hi = 0;
-        bool in_run = false;
+    if ((rc = check_size(p, len, rel)) != 0)
+        return rc;
+    if (runs_head(&r, p, len) != 0)
+        return corrupt(rel, "bitmap headers do not fit");
+    for (; r.i < r.n;) {
+        uint32_t card = (uint32_t)tss_get_u16(r.desc + 4 * r.i + 2) + 1;
+        uint32_t seen = 0, a, b;
+        int64_t last = -1;
+        int got;
 
-        if (!n)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        /* by runs of consecutive buckets (a series that reports steadily
-         * is one run per window): one range insert each, not one insert
-         * per bucket, which made a rebuild of a year of sidecars take
-         * minutes */
-        roaring_init_iterator(e->bm, &it);
-        while ((got = roaring_read_uint32_iterator(&it, buf, 256)) > 0)
-            for (uint32_t k = 0; k < got; k++) {
-                int64_t b = base + (int64_t)buf[k];
+        if (r.i > 0 && tss_get_u16(r.desc + 4 * r.i) <=
+                           tss_get_u16(r.desc + 4 * (r.i - 1)))
+            return corrupt(rel, "bitmap containers out of order");
+        if (!runs_open(&r))
+            return corrupt(rel, "bitmap container overruns its frame");
+        if (r.type == 0) { /* card values, strictly increasing */
+            for (uint32_t k = 0; k < r.kn; k++) {
+                uint32_t v = tss_get_u16(r.data + 2 * (size_t)k);
 
-                if (in_run && b == run_hi + 1) {
-                    run_hi = b;
-                    continue;
-                }
-                if (in_run)
-                    add_bucket_run(n->e.bm, t->all, run_lo, run_hi);
-                run_lo = run_hi = b;
-                in_run = true;
+                if ((int64_t)v <= last)
+                    return corrupt(rel, "bitmap values out of order");
+                last = v;
             }
-        if (in_run)
-            add_bucket_run(n->e.bm, t->all, run_lo, run_hi);
-        if (e->interval > 0)
-            n->e.interval = e->interval;
+        } else if (r.type == 1) { /* card bits set */
+            for (size_t k = 0; k < BITSET_BYTES; k += 8)
+                seen += (uint32_t)__builtin_popcountll(tss_get_u64(r.data + k));
+            if (seen != card)
+                return corrupt(rel, "bitmap container cardinality "
+                                    "disagrees with its values");
+        } else { /* runs ordered, apart, inside the container, card
+                    values in all */
+            while ((got = runs_raw(&r, &a, &b)) == 1) {
+                if ((int64_t)(a & 0xFFFF) <= last)
+                    return corrupt(rel, "bitmap runs out of order");
+                last = b & 0xFFFF;
+                seen += (b - a) + 1;
+            }
+            if (got < 0)
+                return corrupt(rel, "bitmap run beyond its container");
+            if (seen != card)
+                return corrupt(rel, "bitmap container cardinality "
+                                    "disagrees with its values");
+        }
+        runs_close(&r);
     }
+    if (r.data != r.end)
+        return corrupt(rel, "bytes after the bitmap's last container");
     return 0;
-}
-
-int tss_covtable_add_points(tss_covtable *t, const uint8_t *key, size_t key_len,
-                            const tss_point *pts, size_t n)
-{
-    cov_node *node = table_entry(t, key, key_len);
-
-    if (!node)
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        int64_t v = tss_cov_bucket_value(floor_div(pts[i].t, t->bucket_width));
-
-        if (v >= 0) {
-            roaring_bitmap_add(node->e.bm, (uint32_t)v);
-            roaring_bitmap_add(t->all, (uint32_t)v);
-        }
-    }
-    if (n >= 2 && node->e.interval == 0)
-        node->e.interval = median_interval(pts, n);
-    return 0;
-}
-
-uint64_t tss_covtable_covered_seq(const tss_covtable *t)
-{
-    return t->covered_seq;
-}
-
-void tss_covtable_set_covered_seq(tss_covtable *t, uint64_t seq)
-{
-    if (seq > t->covered_seq)
-        t->covered_seq = seq;
-}
-
-uint64_t tss_covtable_version(const tss_covtable *t)
-{
-    return t->version;
-}
-
-void tss_covtable_set_version(tss_covtable *t, uint64_t version)
-{
-    t->version = version;
-}
-
-uint64_t tss_covtable_spent(const tss_covtable *t)
-{
-    return t->tried > t->version ? t->tried : t->version;
-}
-
-const tss_cov_entry *tss_covtable_get(const tss_covtable *t, const uint8_t *key,
-                                      size_t key_len)
-{
-    cov_node *n = NULL;
-
-    HASH_FIND(hh, t->map, key, key_len, n);
-    return n ? &n->e : NULL;
-}
-
-const tss_cov_entry *tss_covtable_iter(const tss_covtable *t,
-                                       const tss_cov_entry *prev)
-{
-    const cov_node *n;
-
-    if (!prev)
-        return t->map ? &t->map->e : NULL;
-    n = (const cov_node *)prev; /* e is the first member */
-    n = n->hh.next;
-    return n ? &n->e : NULL;
-}
-
-static int cmp_nodes(const void *a, const void *b)
-{
-    const cov_node *x = *(const cov_node *const *)a;
-    const cov_node *y = *(const cov_node *const *)b;
-
-    return tss_key_cmp(x->e.key, x->e.key_len, y->e.key, y->e.key_len);
-}
-
-static int table_encode(tss_covtable *t, uint64_t version, tss_buf *out)
-{
-    size_t count = HASH_COUNT(t->map), i = 0;
-    cov_node **v, *n, *tmp;
-    uint8_t h[HEADER_LEN - 16];
-    int rc = 0;
-
-    v = tss_calloc(count ? count : 1, sizeof(*v));
-    if (!v)
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    for (n = t->map; n; n = tmp) {
-        tmp = n->hh.next;
-        v[i++] = n;
-    }
-    qsort(v, count, sizeof(*v), cmp_nodes);
-    put_header(out, TABLE_MAGIC);
-    memset(h, 0, sizeof(h));
-    tss_put_u64(h, version);
-    tss_put_u64(h + 8, t->covered_seq);
-    tss_put_u64(h + 16, (uint64_t)TSS_COV_BASE_BUCKET);
-    tss_put_u64(h + 24, (uint64_t)t->bucket_width);
-    tss_put_u32(h + 32, (uint32_t)count);
-    tss_buf_append(out, h, sizeof(h));
-    if ((rc = put_bitmap(out, t->all)) != 0)
-        goto out;
-    for (i = 0; i < count; i++) {
-        put_key(out, i ? v[i - 1]->e.key : NULL, i ? v[i - 1]->e.key_len : 0,
-                v[i]->e.key, v[i]->e.key_len);
-        tss_buf_put_varint(out, (uint64_t)v[i]->e.interval);
-        if ((rc = put_bitmap(out, v[i]->e.bm)) != 0)
-            goto out;
-    }
-    tss_buf_put_u64(out, tss_checksum(out->data, out->len));
-    if (out->oom)
-        rc = tss_error_set(TSS_ENOMEM, "out of memory");
-out:
-    tss_free(v);
-    return rc;
-}
-
-static int table_decode(const uint8_t *buf, size_t len, const char *rel,
-                        int64_t bucket_width, tss_covtable **out)
-{
-    const uint8_t *body;
-    size_t blen;
-    uint32_t count;
-    const uint8_t *prev = NULL;
-    size_t plen = 0;
-    tss_covtable *t = NULL;
-    roaring_bitmap_t *all = NULL;
-    tss_rd r;
-    int rc;
-
-    *out = NULL;
-    if ((rc = check_frame(buf, len, TABLE_MAGIC, rel, &body, &blen)) != 0)
-        return rc;
-    if ((int64_t)tss_get_u64(buf + 32) != TSS_COV_BASE_BUCKET ||
-        (int64_t)tss_get_u64(buf + 40) != bucket_width)
-        return corrupt(rel, "base bucket or bucket width differs from STORE");
-    count = tss_get_u32(buf + 48);
-    if (count > blen / 3)
-        return corrupt(rel, "series count does not fit the file");
-    if ((rc = tss_covtable_new(&t, bucket_width)) != 0)
-        return rc;
-    t->version = tss_get_u64(buf + 16);
-    t->covered_seq = tss_get_u64(buf + 24);
-    tss_rd_init(&r, body, blen);
-    if ((rc = get_bitmap(&r, rel, (uint64_t)UINT32_MAX + 1, &all)) != 0)
-        goto fail;
-    roaring_bitmap_free(t->all);
-    t->all = all;
-    for (uint32_t i = 0; i < count; i++) {
-        cov_node *n = tss_calloc(1, sizeof(*n));
-        uint64_t interval;
-
-        if (!n) {
-            rc = tss_error_set(TSS_ENOMEM, "out of memory");
-            goto fail;
-        }
-        if ((rc = get_key(&r, rel, prev, plen, &n->e.key, &n->e.key_len))) {
-            tss_free(n);
-            goto fail;
-        }
-        if (!tss_rd_varint(&r, &interval) || interval > INT64_MAX ||
-            (rc = get_bitmap(&r, rel, (uint64_t)UINT32_MAX + 1, &n->e.bm))) {
-            if (!rc)
-                rc = corrupt(rel, "bad interval");
-            tss_free(n->e.key);
-            tss_free(n);
-            goto fail;
-        }
-        n->e.interval = (int64_t)interval;
-        cov_oom = 0;
-        HASH_ADD_KEYPTR(hh, t->map, n->e.key, n->e.key_len, n);
-        if (cov_oom) {
-            roaring_bitmap_free(n->e.bm);
-            tss_free(n->e.key);
-            tss_free(n);
-            rc = tss_error_set(TSS_ENOMEM, "out of memory");
-            goto fail;
-        }
-        prev = n->e.key;
-        plen = n->e.key_len;
-    }
-    if (tss_rd_left(&r) != 0) {
-        rc = corrupt(rel, "trailing bytes");
-        goto fail;
-    }
-    *out = t;
-    return 0;
-fail:
-    tss_covtable_free(t);
-    return rc;
-}
-
-/* Versions on disk, sorted descending. */
-static int list_versions(tss_storage *st, uint64_t **out, size_t *n)
-{
-    char **names;
-    size_t count, k = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = tss_storage_list(st, TSS_COV_TABLE_DIR, "", ".roar", &names,
-                               &count)) != 0)
-        return rc;
-    *out = tss_calloc(count ? count : 1, sizeof(**out));
-    if (!*out) {
-        tss_storage_names_free(names, count);
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        char *end;
-        unsigned long long v;
-
-        errno = 0;
-        v = strtoull(names[i], &end, 10);
-        if (!errno && end != names[i] && strcmp(end, ".roar") == 0 &&
-            names[i][0] != '0')
-            (*out)[k++] = v;
-    }
-    tss_storage_names_free(names, count);
-    /* descending */
-    for (size_t a = 1; a < k; a++)
-        for (size_t b = a; b > 0 && (*out)[b - 1] < (*out)[b]; b--) {
-            uint64_t x = (*out)[b];
-
-            (*out)[b] = (*out)[b - 1];
-            (*out)[b - 1] = x;
-        }
-    *n = k;
-    return 0;
-}
-
-int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
-                      tss_log_fn log, void *log_ctx)
-{
-    uint64_t *vers;
-    size_t n;
-    int rc;
-
-    *out = NULL;
-    if ((rc = list_versions(st, &vers, &n)) != 0)
-        return rc;
-    rc = tss_error_set(TSS_ENOTFOUND, "no table coverage snapshot");
-    for (size_t i = 0; i < n; i++) {
-        char rel[96];
-        uint8_t *buf;
-        size_t len;
-
-        snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar",
-                 vers[i]);
-        rc = tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len);
-        if (rc == 0) {
-            rc = table_decode(buf, len, rel, bucket_width, out);
-            tss_free(buf);
-        }
-        if (rc == 0 && (*out)->version != vers[i]) {
-            tss_covtable_free(*out);
-            *out = NULL;
-            rc = corrupt(rel, "version disagrees with the file name");
-        }
-        if (rc == 0) {
-            /* the next save must not collide with a newer, corrupt file */
-            (*out)->version = vers[0];
-            break;
-        }
-        if (rc == TSS_ENOMEM)
-            break;
-        tss_log(log, log_ctx, TSS_LEVEL_ERR, "skipping %s", tss_error_last());
-    }
-    if (rc != 0 && rc != TSS_ENOMEM && n > 0) {
-        /* none reads back: the table is derived data, so start empty
-         * (the caller unions every sidecar), numbered above the bad ones */
-        rc = tss_covtable_new(out, bucket_width);
-        if (rc == 0)
-            (*out)->version = vers[0];
-    }
-    tss_free(vers);
-    return rc;
-}
-
-int tss_covtable_save(tss_covtable *t, tss_storage *st)
-{
-    tss_buf img = {0};
-    uint64_t version = tss_covtable_spent(t) + 1, *vers;
-    char rel[96];
-    size_t n;
-    int rc;
-
-    if ((rc = tss_storage_mkdirs(st, TSS_COV_TABLE_DIR)) != 0)
-        return rc;
-    if ((rc = table_encode(t, version, &img)) != 0)
-        goto out;
-    snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar", version);
-    t->tried = version;
-    if ((rc = tss_storage_write_new(st, rel, img.data, img.len)) != 0)
-        goto out;
-    t->version = version;
-    /* keep the new version and its predecessor; older ones are garbage */
-    if (list_versions(st, &vers, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (vers[i] + 1 >= version)
-                continue;
-            snprintf(rel, sizeof(rel), TSS_COV_TABLE_DIR "/%" PRIu64 ".roar",
-                     vers[i]);
-            (void)!tss_storage_remove(st, rel);
-        }
-        tss_free(vers);
-    }
-    tss_error_clear();
-out:
-    tss_buf_free(&img);
-    return rc;
 }

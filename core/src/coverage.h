@@ -29,28 +29,54 @@
  *                       the window: bucket(t) - bucket(window start)
  *   u64 XXH3-64 of every byte before it
  *
- * Table snapshot: _coverage/table/<version>.roar (version decimal)
+ * Table snapshot: _coverage/table/<version>.roar (version decimal), format
+ * version 2 (docs/format.md, "Table-level coverage"): the entries in
+ * blocks, each with its own checksum, and an index of the blocks' first
+ * keys, so that a reader that wants a few series reads the header, the
+ * index and their blocks, not the file.
  *
  *   0   8  magic "\x89TSTCV\r\n"
- *   8   2  format version (1)
+ *   8   2  format version (2)
  *   10  2  flags (0)
- *   12  4  header length (64)
+ *   12  4  header length (96)
  *   16  8  version (equals the file name's)
  *   24  8  covered seq: every segment with seq <= this is included
  *   32  8  base bucket: bitmap value v means bucket base + v (-2^31)
  *   40  8  bucket width (store units)
  *   48  4  series count
- *   52 12  reserved, zero
- *   varint length, bitmap: union over all series
- *   per series, sorted by key: key (shared/suffix), varint interval,
- *     varint length, bitmap
- *   u64 XXH3-64 of every byte before it
+ *   52  4  block count
+ *   56  8  union offset: where the union section starts
+ *   64  8  index offset: where the index section starts
+ *   72  8  index length, its checksum included
+ *   80  8  reserved, zero
+ *   88  8  XXH3-64 of bytes 0..87
+ *   96     blocks, one after the other up to the union offset; a block:
+ *            per series, sorted by key: key (shared/suffix; shared is 0
+ *            for a block's first key), varint interval, varint length,
+ *            bitmap
+ *            u64 XXH3-64 of the block's bytes before it
+ *          union section: varint length, bitmap (union over all series),
+ *            u64 XXH3-64 of the section's bytes before it
+ *          index section: per block, varint first key length, first key,
+ *            varint block offset, varint block length (its checksum
+ *            included), varint series count; u64 XXH3-64 of the
+ *            section's bytes before it
+ *   end-8  u64 XXH3-64 of every byte before it
  *
- * Reading either file, the length, magic, version and checksum are checked
- * before any byte reaches CRoaring; each bitmap's frame is checked against
+ * Format version 1 (read, no longer written): the header above up to the
+ * series count, header length 64, bytes 52..63 zero; then varint length +
+ * bitmap of the union, then every series as in a block (keys prefix-
+ * compressed against the previous one throughout), then the checksum.
+ *
+ * Reading either file, the length, magic, version and checksum (of the
+ * file, or of the header, index and each block read) are checked before
+ * any byte reaches CRoaring; each bitmap's frame is checked against
  * roaring_bitmap_portable_deserialize_size before
  * roaring_bitmap_portable_deserialize_safe parses it, and the result is
- * range-checked (a sidecar's buckets lie inside the window).
+ * range-checked (a sidecar's buckets lie inside the window). A table
+ * loaded for a query (tss_covtable_load_select) keeps its bitmaps as the
+ * file's bytes, checked container by container (tss_cov_runs reads them
+ * in place), and hands them to CRoaring only when one must change.
  */
 #ifndef TSS_COVERAGE_H
 #define TSS_COVERAGE_H
@@ -67,17 +93,43 @@
 #define TSS_COV_DIR "_coverage"
 #define TSS_COV_SEG_DIR "_coverage/segments"
 #define TSS_COV_TABLE_DIR "_coverage/table"
-#define TSS_COV_VERSION 1
+#define TSS_COV_VERSION 1       /* sidecars */
+#define TSS_COV_TABLE_VERSION 2 /* table snapshots written; 1 is read too */
 #define TSS_COV_BASE_BUCKET (-(INT64_C(1) << 31))
 #define TSS_COV_MAX_FILE (UINT64_C(1) << 31)
 
-/** One series' coverage: key, interval, bitmap (owned). */
+/**
+ * One series' coverage: key, interval, bitmap (owned). In a table loaded
+ * with tss_covtable_load_select, `bm` is NULL until tss_covtable_bitmap
+ * parses `ser` (ser_len portable bytes inside the table's copy of the
+ * file); everywhere else `ser` is NULL and `bm` set.
+ */
 typedef struct tss_cov_entry {
     uint8_t *key;
     size_t key_len;
     int64_t interval;
     roaring_bitmap_t *bm;
+    const uint8_t *ser;
+    size_t ser_len;
 } tss_cov_entry;
+
+/**
+ * Which series a load keeps: keys in [lo, hi) (memcmp order; lo NULL: no
+ * lower bound, hi NULL: no upper bound) for which `match` (NULL: all)
+ * says yes. The bounds let a load skip what cannot match (the blocks of a
+ * table snapshot outside them); `match` is the exact test. Everything it
+ * points to must outlive the load.
+ */
+typedef struct tss_cov_select {
+    const uint8_t *lo, *hi;
+    size_t lo_len, hi_len;
+    bool (*match)(void *ctx, const uint8_t *key, size_t key_len);
+    void *ctx;
+} tss_cov_select;
+
+/** True if `sel` (NULL: everything) keeps series `key`. */
+bool tss_cov_selected(const tss_cov_select *sel, const uint8_t *key,
+                      size_t key_len);
 
 /** A decoded or built sidecar. */
 typedef struct tss_sidecar {
@@ -129,6 +181,17 @@ int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
 int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
                      uint64_t max_buckets, tss_sidecar *out) TSS_WUR;
 
+/**
+ * tss_sidecar_read keeping the series `sel` selects only: the others'
+ * bitmaps are framed and checksummed, never parsed.
+ */
+int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
+                            uint64_t max_buckets, const tss_cov_select *sel,
+                            tss_sidecar *out) TSS_WUR;
+
+/** Frees the entries of `sc` that `sel` does not select. */
+void tss_sidecar_select(tss_sidecar *sc, const tss_cov_select *sel);
+
 /** Builds a sidecar from an opened segment's points (decodes it). */
 int tss_sidecar_from_segment(tss_segment *seg, int64_t bucket_width,
                              tss_sidecar *out) TSS_WUR;
@@ -137,9 +200,14 @@ void tss_sidecar_free(tss_sidecar *sc);
 
 /* ---- table-level coverage (in memory, and its snapshot file) ---------- */
 
+/* coverage_table.c. A table is used by one thread at a time. */
 typedef struct tss_covtable tss_covtable;
 
 int tss_covtable_new(tss_covtable **out, int64_t bucket_width) TSS_WUR;
+
+/** A table for a query's own use: it keeps no union over all series and
+ * cannot be saved (TSS_EINVAL), like one tss_covtable_load_select gives. */
+int tss_covtable_new_part(tss_covtable **out, int64_t bucket_width) TSS_WUR;
 void tss_covtable_free(tss_covtable *t);
 
 /** Unions a sidecar into the table (window-relative buckets made absolute). */
@@ -148,6 +216,13 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc) TSS_WUR;
 /** Unions points of one series (absolute times) into the table. */
 int tss_covtable_add_points(tss_covtable *t, const uint8_t *key, size_t key_len,
                             const tss_point *pts, size_t n) TSS_WUR;
+
+/**
+ * Unions every series of `from` into `t` (their bitmaps parsed if still
+ * bytes); a series of `t` without an interval takes `from`'s.
+ * TSS_ENOMEM, TSS_ECORRUPT (CRoaring rejected a series' bytes).
+ */
+int tss_covtable_union(tss_covtable *t, tss_covtable *from) TSS_WUR;
 
 /** The highest segment seq included / the snapshot version. */
 uint64_t tss_covtable_covered_seq(const tss_covtable *t);
@@ -170,6 +245,18 @@ int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
                       tss_log_fn log, void *log_ctx) TSS_WUR;
 
 /**
+ * tss_covtable_load for a query: keeps only the series `sel` selects, and
+ * from a version 2 snapshot reads only the header, the index and the
+ * blocks that can hold them (checking each one's checksum; the file's own
+ * is not read). Bitmaps stay unparsed (tss_cov_entry); the union over all
+ * series is not loaded. Such a table cannot be saved (TSS_EINVAL). Same
+ * fallbacks and errors as tss_covtable_load. `sel` NULL selects all.
+ */
+int tss_covtable_load_select(tss_covtable **out, tss_storage *st,
+                             int64_t bucket_width, const tss_cov_select *sel,
+                             tss_log_fn log, void *log_ctx) TSS_WUR;
+
+/**
  * Writes the table as version (current + 1) with write_new, then removes
  * versions older than the new one's predecessor. On failure the previous
  * snapshot stays the valid one (and tss_covtable_version the same), but the
@@ -177,6 +264,14 @@ int tss_covtable_load(tss_covtable **out, tss_storage *st, int64_t bucket_width,
  * takes the one after it (tss_covtable_spent).
  */
 int tss_covtable_save(tss_covtable *t, tss_storage *st) TSS_WUR;
+
+/**
+ * The bitmap of entry `e` of `t`, parsed by CRoaring on first use when
+ * the table was loaded with tss_covtable_load_select (the entry's `bm` is
+ * set then too). Owned by the table; the caller may change it. NULL with
+ * TSS_ENOMEM or TSS_ECORRUPT (CRoaring rejected the bytes) set.
+ */
+roaring_bitmap_t *tss_covtable_bitmap(tss_covtable *t, const tss_cov_entry *e);
 
 /** Looks up a series; NULL if absent. The entry stays owned by the table. */
 const tss_cov_entry *tss_covtable_get(const tss_covtable *t, const uint8_t *key,
@@ -188,5 +283,61 @@ const tss_cov_entry *tss_covtable_iter(const tss_covtable *t,
 
 /** Bitmap value of absolute bucket b, or -1 when out of range. */
 int64_t tss_cov_bucket_value(int64_t bucket);
+
+/* ---- reading a bitmap's runs in place (coverage.c) --------------------- */
+
+/**
+ * A cursor over the runs of consecutive values of a bitmap, read from its
+ * portable bytes (no CRoaring, no allocation): a bitmap kept as
+ * bytes is O(its runs) to walk, where CRoaring's iterator is O(its values)
+ * (a series that reports every 10 s has 259,200 buckets in 30 days and a
+ * handful of runs).
+ */
+typedef struct tss_cov_runs {
+    const uint8_t *p, *end;
+    const uint8_t *desc, *runflags; /* container headers; runflags NULL:
+                                       no run containers */
+    const uint8_t *data;            /* the current container's data */
+    uint32_t n, i;                  /* containers, current (n: done) */
+    uint32_t k, kn;                 /* position in it: value, run, bit */
+    int type;                       /* 0 array, 1 bitset, 2 runs */
+    uint32_t base;                  /* key << 16 */
+    bool have, bad;
+    uint32_t lo, hi; /* the run being merged */
+    uint32_t slack;  /* runs this few values apart are one */
+} tss_cov_runs;
+
+/**
+ * Starts a cursor over `e`'s bitmap: in place when it is still the bytes
+ * of its snapshot (which the load checked), else over `scratch`, into
+ * which the bitmap is serialized (the caller frees it with tss_buf_free;
+ * reuse it across calls). The cursor is valid while `e` and `scratch`
+ * are unchanged. Runs at most `slack` missing values apart are returned
+ * as one (0: exact runs): a gap rule that ignores short absences walks a
+ * series written every 60 s in 10 s buckets as one run, not one per
+ * bucket. TSS_ENOMEM.
+ */
+int tss_cov_runs_start(tss_cov_runs *r, const tss_cov_entry *e,
+                       tss_buf *scratch, uint32_t slack) TSS_WUR;
+
+/**
+ * Skips to the containers that can hold values >= v (the runs before it
+ * may still be returned: the caller clips them).
+ */
+void tss_cov_runs_seek(tss_cov_runs *r, uint32_t v);
+
+/**
+ * The next maximal run [*lo, *hi] of consecutive values (less the slack),
+ * in increasing order: true, or false at the end (and on bytes that are not a
+ * valid portable bitmap, which sets r->bad; the load's check makes that
+ * impossible for a table's bytes).
+ */
+bool tss_cov_runs_next(tss_cov_runs *r, uint32_t *lo, uint32_t *hi);
+
+/**
+ * tss_cov_runs_next for up to `max` runs at once, into out[k][0] (first
+ * value) and out[k][1] (last): how many, 0 at the end.
+ */
+size_t tss_cov_runs_read(tss_cov_runs *r, uint32_t (*out)[2], size_t max);
 
 #endif /* TSS_COVERAGE_H */

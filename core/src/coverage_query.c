@@ -1,63 +1,24 @@
 /*
  * Coverage queries: covered ranges and gaps per series, from the table
- * snapshot and sidecars (see tsstore/coverage.h for the gap rule), less
- * what deletes in effect hide.
+ * snapshot, the sidecars of segments newer than it and the head snapshot
+ * (see tsstore/coverage.h for the gap rule), less what deletes in effect
+ * hide (coverage_delete.c).
  *
- * Deletes, without decoding a chunk (docs/format.md, "Coverage and
- * deletes"): a bucket of a series is cleared when it lies wholly inside a
- * range a delete in effect removes from that series; a bucket a range
- * covers in part keeps its coverage (it may hold points outside the range)
- * until compaction rebuilds the sidecars. A delete document's predicate
- * applies to every source of the series, so its buckets are cleared from
- * the union. A tombstone entry stands for its document's predicate when
- * the document is in the set; one whose document is gone (removed or
- * unreadable) applies to its own segment only: its buckets are cleared
- * unless another visible segment of the window, or the head, still has a
- * point there.
+ * A query loads only the series its filter can match: the table snapshot
+ * by its index (the keys a glob's literal start allows), the head's items
+ * in that key range; and keeps the table's bitmaps as the file's bytes,
+ * walked run by run (tss_cov_runs) rather than bucket by bucket, unless a
+ * sidecar, the head or a delete changes one.
  */
 #define _GNU_SOURCE
-#include "tsstore/coverage.h"
+#include "coverage_query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <uuid/uuid.h>
-
-#include "coverage.h"
-#include "delset.h"
+#include "coverage_internal.h"
 #include "series.h"
 #include "snapshot.h"
-#include "store_internal.h"
-#include "tombstone.h"
-
-/* A segment with tombstones, read while the coverage loads. */
-typedef struct tomb_seg {
-    tss_seg_name sn;
-    tss_tombstones t;
-    bool orphans; /* holds entries in effect that no document stands for */
-} tomb_seg;
-
-struct tss_coverage {
-    tss_store *s;
-    tss_filter f;
-    char *glob, *ds;
-    tss_covtable *t;
-    tss_snap_view head;
-    tss_covtable *hcov; /* the head's alone, when orphan tombstones need it */
-    tss_delset del;
-    tomb_seg *tombs;
-    size_t ntombs;
-    char **names; /* the segment listing the coverage was loaded against */
-    size_t nnames;
-    tss_range *ranges;
-    size_t rcap;
-    const tss_cov_entry **v;
-    size_t n, pos;
-    tss_cov_stats stats;
-    uint8_t key[TSS_KEY_MAX];
-    tss_cov_run *runs;
-    size_t nruns, cap;
-};
 
 static int cmp_entries(const void *a, const void *b)
 {
@@ -67,41 +28,49 @@ static int cmp_entries(const void *a, const void *b)
     return tss_key_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
+#define floor_div tss_cov_floor_div
 
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-/* The head snapshot is loaded before the segment listing (see query.c)
- * and unioned in after: coverage is segments plus head. */
+/*
+ * The head snapshot is read before the segment listing (see query.c) and
+ * unioned in after: coverage is segments plus head. It is read through
+ * the store handle's cache (snapshot_cache.c), so a handle that queries
+ * again replays only the log records appended since; and of the series
+ * the query selects only.
+ */
 static int add_head(tss_coverage *c)
 {
-    return tss_snapshot_load(c->s->st, &c->s->info, c->s->log, c->s->log_ctx,
-                             false, &c->head);
-}
-
-static int merge_head(tss_coverage *c)
-{
+    tss_store *s = c->s;
+    const tss_snap_view *v;
+    const uint32_t *idx = NULL;
     tss_point *pts = NULL;
-    size_t cap = 0;
-    int rc = 0;
+    size_t cap = 0, nidx = 0;
+    int rc;
 
-    for (size_t i = 0; i < c->head.n && rc == 0; i++) {
-        const tss_snap_item *it = &c->head.items[i];
+    if ((rc = tss_covtable_new_part(&c->hcov, s->info.bucket_width)) != 0)
+        return rc;
+    pthread_mutex_lock(&s->head_mu);
+    rc = tss_snap_cache_load(&s->head_cache, s->st, &s->info, s->log,
+                             s->log_ctx, &v);
+    if (rc == 0) {
+        c->head_gen = v->gen;
+        nidx = v->n;
+    }
+    /* within the glob's key bounds only: the cache keeps them sorted */
+    if (rc == 0 && (c->sel.lo || c->sel.hi))
+        rc = tss_snap_cache_range(s->head_cache, c->sel.lo, c->sel.lo_len,
+                                  c->sel.hi, c->sel.hi_len, &idx, &nidx);
+    for (size_t i = 0; rc == 0 && i < nidx; i++) {
+        const tss_snap_item *it = &v->items[idx ? idx[i] : i];
         size_t n = 0;
 
-        if (it->dropped)
+        if (it->dropped || !tss_cov_selected(&c->sel, it->key, it->key_len))
             continue;
         rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, &n, &cap);
         if (rc == 0)
-            rc = tss_covtable_add_points(c->t, it->key, it->key_len, pts, n);
-        if (rc == 0 && c->hcov)
             rc = tss_covtable_add_points(c->hcov, it->key, it->key_len, pts, n);
     }
+    pthread_mutex_unlock(&s->head_mu);
     tss_free(pts);
-    tss_snap_view_free(&c->head);
     return rc;
 }
 
@@ -111,7 +80,6 @@ static void unload(tss_coverage *c)
     tss_covtable_free(c->t);
     tss_covtable_free(c->hcov);
     c->t = c->hcov = NULL;
-    tss_snap_view_free(&c->head);
     tss_delset_free(&c->del);
     for (size_t i = 0; i < c->ntombs; i++)
         tss_tomb_free(&c->tombs[i].t);
@@ -119,381 +87,71 @@ static void unload(tss_coverage *c)
     c->tombs = NULL;
     c->ntombs = 0;
     tss_storage_names_free(c->names, c->nnames);
-    c->names = NULL;
-    c->nnames = 0;
+    tss_storage_names_free(c->tnames, c->ntnames);
+    c->names = c->tnames = NULL;
+    c->nnames = c->ntnames = 0;
     memset(&c->stats, 0, sizeof(c->stats));
 }
 
-static int cmp_name(const void *key, const void *elem)
+static bool ends_with(const char *s, const char *suffix)
 {
-    return strcmp(key, *(char *const *)elem);
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n > k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Reads the tombstones of every listed segment that has them. Unreadable
- * ones are logged and counted: the documents' predicates still hide what
- * they deleted. */
-static int read_tombstones(tss_coverage *c)
+/*
+ * Lists the segments directory once: the segments (c->names) and their
+ * tombstone files (c->tnames), each sorted. The tombstones are listed
+ * before the head is read now, not after the table; the listing after the
+ * load compares both, so a tombstone file that appears meanwhile loads
+ * again as a new segment does.
+ */
+static int list_segments(tss_coverage *c)
 {
-    tss_store *s = c->s;
-    char **tn = NULL;
-    size_t nt = 0;
+    char **all = NULL;
+    size_t nall = 0, ns = 0, nt = 0;
     int rc;
 
-    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".tombstones", &tn,
-                               &nt)) != 0 ||
-        nt == 0)
-        goto out;
-    if (!(c->tombs = tss_calloc(nt, sizeof(*c->tombs)))) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < c->nnames; i++) {
-        char want[64], rel[512];
-        tss_seg_name sn;
-        tss_segment *seg;
-        tomb_seg *ts = &c->tombs[c->ntombs];
-
-        if (tss_seg_name_parse(c->names[i], &sn) != 0) {
-            tss_error_clear();
-            continue;
-        }
-        uuid_unparse_lower(sn.uuid, want);
-        strcat(want, ".tombstones");
-        if (!bsearch(want, tn, nt, sizeof(*tn), cmp_name))
-            continue;
-        snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", c->names[i]);
-        rc = tss_segment_open(&seg, s->st, rel);
-        if (rc == 0) {
-            rc = tss_tomb_read(s->st, seg, &ts->t);
-            tss_segment_close(seg);
-        }
-        if (rc == TSS_ENOMEM)
-            goto out;
-        if (rc == TSS_ENOTFOUND) { /* went meanwhile: the listing check */
-            rc = 0;
-            continue;
-        }
-        if (rc) {
-            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "%s", tss_error_last());
-            c->stats.errors++;
-            rc = 0;
-            continue;
-        }
-        ts->sn = sn;
-        if (ts->t.n == 0) {
-            tss_tomb_free(&ts->t);
-            continue;
-        }
-        if (++c->ntombs == nt)
-            break;
-    }
-out:
-    tss_storage_names_free(tn, nt);
-    return rc;
-}
-/* An entry in effect that no document in the set stands for. */
-static bool orphan(const tss_coverage *c, const tss_tomb_entry *e)
-{
-    return tss_delset_find(&c->del, e->mutation) == NULL;
-}
-
-/* Window-relative sidecar bucket v of a segment starting at `start`, as a
- * table bitmap value; -1 outside the table's range. */
-static int64_t table_value(int64_t start, int64_t w, uint32_t v)
-{
-    return tss_cov_bucket_value(floor_div(start, w) + (int64_t)v);
-}
-
-/* Adds to `bm` the table values of the buckets wholly inside [from, to]
- * that also lie in [lo, hi] (buckets). */
-static void add_whole(roaring_bitmap_t *bm, int64_t from, int64_t to, int64_t w,
-                      int64_t lo, int64_t hi)
-{
-    const int64_t top = TSS_COV_BASE_BUCKET + (int64_t)UINT32_MAX;
-    tss_range r = {from, to};
-    int64_t f, l;
-
-    if (!tss_range_whole_buckets(&r, w, &f, &l))
-        return;
-    if (lo < TSS_COV_BASE_BUCKET)
-        lo = TSS_COV_BASE_BUCKET;
-    if (hi > top)
-        hi = top;
-    if (f < lo)
-        f = lo;
-    if (l > hi)
-        l = hi;
-    if (f <= l)
-        roaring_bitmap_add_range_closed(bm, (uint32_t)(f - TSS_COV_BASE_BUCKET),
-                                        (uint32_t)(l - TSS_COV_BASE_BUCKET));
-}
-
-/* The buckets segment ts's orphan entries for `key` clear, in its window. */
-static void orphan_buckets(const tss_coverage *c, const tomb_seg *ts,
-                           const uint8_t *key, size_t key_len,
-                           roaring_bitmap_t *out)
-{
-    int64_t w = c->s->info.bucket_width;
-
-    for (size_t i = 0; i < ts->t.n; i++) {
-        const tss_tomb_entry *e = &ts->t.entries[i];
-
-        if (e->key_len == key_len && memcmp(e->key, key, key_len) == 0 &&
-            orphan(c, e))
-            add_whole(out, e->from, e->to, w, floor_div(ts->sn.start, w),
-                      floor_div(ts->sn.end, w) - 1);
-    }
-}
-
-/* A segment overlapping a window with orphan tombstones. */
-typedef struct near_seg {
-    tss_seg_name sn;
-    uint8_t (*sup)[16];
-    size_t nsup;
-    bool readable, visible;
-    int sidecar; /* 0 not read yet, 1 read, -1 unreadable */
-    tss_sidecar sc;
-    const tomb_seg *tomb; /* its tombstones, if any */
-} near_seg;
-
-static bool windows_overlap(const tss_seg_name *a, const tss_seg_name *b)
-{
-    return a->start < b->end && b->start < a->end;
-}
-
-static bool window_within(const tss_seg_name *in, const tss_seg_name *out)
-{
-    return out->start <= in->start && in->end <= out->end;
-}
-
-/* Opens the segments overlapping the windows of orphan-bearing tombstoned
- * segments (their tables, for the supersede lists: no chunk) and marks
- * which are visible. */
-static int near_segments(tss_coverage *c, near_seg **out, size_t *nout)
-{
-    near_seg *v;
-    size_t n = 0;
-
-    *out = NULL;
-    *nout = 0;
-    if (!(v = tss_calloc(c->nnames ? c->nnames : 1, sizeof(*v))))
+    if ((rc = tss_storage_list(c->s->st, TSS_SEG_DIR, "", NULL, &all, &nall)) !=
+        0)
+        return rc;
+    c->names = tss_calloc(nall ? nall : 1, sizeof(*c->names));
+    c->tnames = tss_calloc(nall ? nall : 1, sizeof(*c->tnames));
+    if (!c->names || !c->tnames) {
+        tss_storage_names_free(all, nall);
         return tss_error_set(TSS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->nnames; i++) {
-        char rel[512];
-        tss_seg_name sn;
-        tss_segment *seg;
-        bool near = false;
-
-        if (tss_seg_name_parse(c->names[i], &sn) != 0) {
-            tss_error_clear();
-            continue;
-        }
-        for (size_t k = 0; k < c->ntombs && !near; k++)
-            near = c->tombs[k].orphans && windows_overlap(&sn, &c->tombs[k].sn);
-        if (!near)
-            continue;
-        v[n].sn = sn;
-        for (size_t k = 0; k < c->ntombs; k++)
-            if (memcmp(c->tombs[k].sn.uuid, sn.uuid, 16) == 0)
-                v[n].tomb = &c->tombs[k];
-        snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", c->names[i]);
-        if (tss_segment_open(&seg, c->s->st, rel) == 0) {
-            v[n].readable = true;
-            if (seg->nsupersedes &&
-                (v[n].sup = tss_malloc(seg->nsupersedes * 16)) != NULL) {
-                memcpy(v[n].sup, seg->supersedes, seg->nsupersedes * 16);
-                v[n].nsup = seg->nsupersedes;
-            }
-            tss_segment_close(seg);
-        } else {
-            tss_error_clear(); /* readers skip it: no coverage of its own */
-        }
-        n++;
     }
-    /* a segment another one whose window holds its own supersedes is
-     * invisible (the reader's rule, query.c) */
-    for (size_t i = 0; i < n; i++) {
-        v[i].visible = v[i].readable;
-        for (size_t j = 0; j < n && v[i].visible; j++)
-            for (size_t k = 0; k < v[j].nsup && v[i].visible; k++)
-                if (window_within(&v[i].sn, &v[j].sn) &&
-                    memcmp(v[j].sup[k], v[i].sn.uuid, 16) == 0)
-                    v[i].visible = false;
+    for (size_t i = 0; i < nall; i++) {
+        if (ends_with(all[i], ".seg"))
+            c->names[ns++] = all[i];
+        else if (ends_with(all[i], ".tombstones"))
+            c->tnames[nt++] = all[i];
+        else
+            tss_free(all[i]);
     }
-    *out = v;
-    *nout = n;
+    tss_free(all);
+    c->nnames = ns;
+    c->ntnames = nt;
     return 0;
 }
 
-static void near_free(near_seg *v, size_t n)
+/* True if the segments directory lists what c->names and c->tnames hold
+ * (names: tss_storage_list's, sorted). */
+static bool same_listing(const tss_coverage *c, char **now, size_t nnow)
 {
-    for (size_t i = 0; i < n; i++) {
-        tss_free(v[i].sup);
-        if (v[i].sidecar == 1)
-            tss_sidecar_free(&v[i].sc);
-    }
-    tss_free(v);
-}
+    size_t ks = 0, kt = 0;
 
-/* Adds to `keep` the buckets of `d` where segment o still has a point of
- * the series (its sidecar less its own orphan tombstones). False when its
- * sidecar cannot be read: then nothing is known to be gone. */
-static bool still_held(tss_coverage *c, near_seg *o, const uint8_t *key,
-                       size_t key_len, const roaring_bitmap_t *d,
-                       roaring_bitmap_t *keep)
-{
-    int64_t w = c->s->info.bucket_width;
-    roaring_bitmap_t *held;
-    const tss_cov_entry *e = NULL;
-
-    if (o->sidecar == 0) {
-        int rc =
-            tss_sidecar_read(c->s->st, o->sn.uuid,
-                             (uint64_t)((o->sn.end - o->sn.start) / w), &o->sc);
-
-        o->sidecar = rc == 0 ? 1 : -1;
-        if (rc)
-            tss_error_clear();
-    }
-    if (o->sidecar < 0)
-        return false;
-    for (size_t i = 0; i < o->sc.n && !e; i++)
-        if (o->sc.entries[i].key_len == key_len &&
-            memcmp(o->sc.entries[i].key, key, key_len) == 0)
-            e = &o->sc.entries[i];
-    if (!e)
-        return true;
-    if (!(held = roaring_bitmap_create()))
-        return false;
-    {
-        roaring_uint32_iterator_t it;
-
-        roaring_init_iterator(e->bm, &it);
-        for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
-            int64_t tv = table_value(o->sn.start, w, it.current_value);
-
-            if (tv >= 0 && roaring_bitmap_contains(d, (uint32_t)tv))
-                roaring_bitmap_add(held, (uint32_t)tv);
+    for (size_t i = 0; i < nnow; i++) {
+        if (ends_with(now[i], ".seg")) {
+            if (ks == c->nnames || strcmp(now[i], c->names[ks++]) != 0)
+                return false;
+        } else if (ends_with(now[i], ".tombstones")) {
+            if (kt == c->ntnames || strcmp(now[i], c->tnames[kt++]) != 0)
+                return false;
         }
     }
-    if (o->tomb && o->tomb->orphans) {
-        roaring_bitmap_t *gone = roaring_bitmap_create();
-
-        if (!gone) {
-            roaring_bitmap_free(held);
-            return false;
-        }
-        orphan_buckets(c, o->tomb, key, key_len, gone);
-        roaring_bitmap_andnot_inplace(held, gone);
-        roaring_bitmap_free(gone);
-    }
-    roaring_bitmap_or_inplace(keep, held);
-    roaring_bitmap_free(held);
-    return true;
-}
-
-/* One series of one tombstoned segment: clears the buckets its orphan
- * entries empty, unless another source still has a point there. */
-static int clear_orphan_key(tss_coverage *c, near_seg *near, size_t nnear,
-                            size_t self, const uint8_t *key, size_t key_len)
-{
-    const tss_cov_entry *e = tss_covtable_get(c->t, key, key_len);
-    roaring_bitmap_t *d, *keep;
-    bool known = true;
-    int rc = 0;
-
-    if (!e)
-        return 0;
-    d = roaring_bitmap_create();
-    keep = roaring_bitmap_create();
-    if (!d || !keep) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory");
-        goto out;
-    }
-    orphan_buckets(c, near[self].tomb, key, key_len, d);
-    for (size_t j = 0; j < nnear && known && !roaring_bitmap_is_empty(d); j++)
-        if (j != self && near[j].visible &&
-            windows_overlap(&near[j].sn, &near[self].sn))
-            known = still_held(c, &near[j], key, key_len, d, keep);
-    if (known && c->hcov) {
-        const tss_cov_entry *h = tss_covtable_get(c->hcov, key, key_len);
-
-        if (h)
-            roaring_bitmap_or_inplace(keep, h->bm);
-    }
-    if (known) {
-        roaring_bitmap_andnot_inplace(d, keep);
-        roaring_bitmap_andnot_inplace(e->bm, d);
-    }
-out:
-    roaring_bitmap_free(d);
-    roaring_bitmap_free(keep);
-    return rc;
-}
-
-/* Tombstone entries whose document is gone apply to their own segment. */
-static int clear_orphans(tss_coverage *c)
-{
-    near_seg *near;
-    size_t nnear;
-    int rc;
-
-    if ((rc = near_segments(c, &near, &nnear)) != 0)
-        return rc;
-    for (size_t i = 0; i < nnear && rc == 0; i++) {
-        const tomb_seg *ts = near[i].tomb;
-
-        if (!ts || !ts->orphans || !near[i].visible)
-            continue;
-        for (size_t k = 0; k < ts->t.n && rc == 0; k++) {
-            const tss_tomb_entry *e = &ts->t.entries[k];
-            bool seen = false;
-
-            /* each key once */
-            for (size_t p = 0; p < k && !seen; p++)
-                seen = ts->t.entries[p].key_len == e->key_len &&
-                       memcmp(ts->t.entries[p].key, e->key, e->key_len) == 0;
-            if (!seen && orphan(c, e))
-                rc = clear_orphan_key(c, near, nnear, i, e->key, e->key_len);
-        }
-    }
-    near_free(near, nnear);
-    return rc;
-}
-
-/* A document's predicate hides the series' points in its range from every
- * source: the buckets wholly inside go from the union. */
-static int clear_predicates(tss_coverage *c, const tss_cov_entry *e)
-{
-    size_t nr = 0;
-    int rc;
-
-    if (c->del.active == 0)
-        return 0;
-    if ((rc = tss_delset_ranges(&c->del, NULL, e->key, e->key_len, &c->ranges,
-                                &nr, &c->rcap)) != 0)
-        return rc;
-    for (size_t i = 0; i < nr; i++) {
-        roaring_bitmap_t *gone = roaring_bitmap_create();
-
-        if (!gone)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        add_whole(gone, c->ranges[i].from, c->ranges[i].to,
-                  c->s->info.bucket_width, INT64_MIN, INT64_MAX);
-        roaring_bitmap_andnot_inplace(e->bm, gone);
-        roaring_bitmap_free(gone);
-    }
-    return 0;
-}
-
-static bool same_listing(char **a, size_t na, char **b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
+    return ks == c->nnames && kt == c->ntnames;
 }
 
 /*
@@ -502,8 +160,8 @@ static bool same_listing(char **a, size_t na, char **b, size_t nb)
  * last, so whatever effect of a delete this load saw, it also sees the
  * document. A delete that completed meanwhile (compaction removed its
  * targets, the head was rewritten) can have left the coverage loaded
- * before it and lost its document: when the segments listed or the
- * head's generation changed during the load, load again.
+ * before it and lost its document: when the segments or tombstone files
+ * listed or the head's generation changed during the load, load again.
  */
 static int load(tss_coverage *c)
 {
@@ -511,11 +169,10 @@ static int load(tss_coverage *c)
     int rc, attempt = 0;
 
 again:
-    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &c->names,
-                               &c->nnames)) != 0 ||
-        (rc = add_head(c)) != 0 ||
-        (rc = tss_cov_collect(s, false, false, &c->t, &c->stats)) != 0 ||
-        (rc = read_tombstones(c)) != 0 ||
+    if ((rc = list_segments(c)) != 0 || (rc = add_head(c)) != 0 ||
+        (rc = tss_cov_collect_select(s, false, false, &c->sel, c->names,
+                                     c->nnames, &c->t, &c->stats)) != 0 ||
+        (rc = tss_cov_read_tombstones(c)) != 0 ||
         (rc = tss_delset_load(s->st, s->log, s->log_ctx, &c->del)) != 0)
         return rc;
     for (size_t i = 0; i < c->ntombs; i++) {
@@ -527,11 +184,11 @@ again:
         size_t nnow = 0;
         bool same;
 
-        if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &now,
+        if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", NULL, &now,
                                    &nnow)) != 0)
             return rc;
-        same = same_listing(c->names, c->nnames, now, nnow) &&
-               tss_snapshot_newest(s->st) <= c->head.gen;
+        same = same_listing(c, now, nnow) &&
+               tss_snapshot_newest(s->st) <= c->head_gen;
         tss_storage_names_free(now, nnow);
         if (!same) {
             unload(c);
@@ -540,14 +197,78 @@ again:
     }
     for (size_t i = 0; i < c->ntombs; i++)
         for (size_t k = 0; k < c->tombs[i].t.n && !c->tombs[i].orphans; k++)
-            c->tombs[i].orphans = orphan(c, &c->tombs[i].t.entries[k]);
-    for (size_t i = 0; i < c->ntombs && !c->hcov; i++)
-        if (c->tombs[i].orphans &&
-            (rc = tss_covtable_new(&c->hcov, s->info.bucket_width)) != 0)
-            return rc;
-    if ((rc = merge_head(c)) != 0)
+            c->tombs[i].orphans = tss_cov_orphan(c, &c->tombs[i].t.entries[k]);
+    if ((rc = tss_covtable_union(c->t, c->hcov)) != 0)
         return rc;
-    return c->hcov ? clear_orphans(c) : 0;
+    for (size_t i = 0; i < c->ntombs; i++)
+        if (c->tombs[i].orphans)
+            return tss_cov_clear_orphans(c);
+    return 0;
+}
+
+/*
+ * The keys a series glob can match: a matching identifier starts with
+ * the glob's literal text up to its first '/' or wildcard, and, that text
+ * holding no '/', the host field starts with it, so the key does too
+ * (series.h: the key starts with the host).
+ */
+static void glob_bounds(tss_coverage *c)
+{
+    const char *g = c->f.series_glob;
+    size_t k = 0, h;
+
+    while (g && g[k] && !strchr("*?[\\/", g[k]) && k < TSS_FIELD_MAX)
+        k++;
+    if (k == 0)
+        return;
+    memcpy(c->lo, g, k);
+    memcpy(c->hi, g, k);
+    /* above every key that starts with lo: lo's last byte below 0xff
+     * raised by one, the bytes after it dropped */
+    for (h = k; h > 0 && c->hi[h - 1] == 0xff; h--)
+        ;
+    c->sel.lo = c->lo;
+    c->sel.lo_len = k;
+    if (h > 0) {
+        c->hi[h - 1]++;
+        c->sel.hi = c->hi;
+        c->sel.hi_len = h;
+    }
+}
+
+static bool filter_match(void *ctx, const uint8_t *key, size_t len)
+{
+    tss_coverage *c = ctx;
+    tss_key_view kv;
+
+    return tss_key_decode(key, len, &kv) == 0 &&
+           tss_filter_match(&c->f, &kv.id);
+}
+
+/* True if the entry holds no bucket. */
+static int entry_empty(tss_coverage *c, const tss_cov_entry *e, bool *empty)
+{
+    tss_cov_runs r;
+    uint32_t lo, hi;
+    int rc;
+
+    if (e->bm) {
+        *empty = roaring_bitmap_is_empty(e->bm);
+        return 0;
+    }
+    if ((rc = tss_cov_runs_start(&r, e, &c->scratch, 0)) != 0)
+        return rc;
+    *empty = !tss_cov_runs_next(&r, &lo, &hi);
+    return 0;
+}
+
+static bool sorted(const tss_cov_entry *const *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (tss_key_cmp(v[i - 1]->key, v[i - 1]->key_len, v[i]->key,
+                        v[i]->key_len) > 0)
+            return false;
+    return true;
 }
 
 int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
@@ -574,20 +295,23 @@ int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
         rc = tss_error_set(TSS_EINVAL, "the range ends before it starts");
         goto fail;
     }
+    glob_bounds(c);
+    if (c->f.series_glob || c->f.ds) {
+        c->sel.match = filter_match;
+        c->sel.ctx = c;
+    }
     if ((rc = load(c)) != 0)
         goto fail;
+    /* the load kept only what the filter matches */
     for (const tss_cov_entry *e = tss_covtable_iter(c->t, NULL); e;
          e = tss_covtable_iter(c->t, e)) {
-        tss_key_view kv;
+        bool empty;
 
-        memcpy(c->key, e->key, e->key_len);
-        if (tss_key_decode(c->key, e->key_len, &kv) != 0 ||
-            !tss_filter_match(&c->f, &kv.id))
-            continue;
-        if ((rc = clear_predicates(c, e)) != 0)
+        if ((rc = tss_cov_clear_predicates(c, e)) != 0 ||
+            (rc = entry_empty(c, e, &empty)) != 0)
             goto fail;
         /* every point deleted: gone, as after compaction */
-        if (roaring_bitmap_is_empty(e->bm))
+        if (empty)
             continue;
         if (c->n == cap) {
             size_t nc = cap ? cap * 2 : 64;
@@ -602,7 +326,9 @@ int tss_coverage_open(tss_coverage **out, tss_store *s, const tss_filter *f)
         }
         c->v[c->n++] = e;
     }
-    if (c->n > 1)
+    /* a table snapshot's series come in key order; only series it does
+     * not hold (newer sidecars, the head) can be out of place */
+    if (c->n > 1 && !sorted(c->v, c->n))
         qsort(c->v, c->n, sizeof(*c->v), cmp_entries);
     *out = c;
     return 0;
@@ -619,6 +345,8 @@ void tss_coverage_close(tss_coverage *c)
     tss_free(c->ranges);
     tss_free(c->v);
     tss_free(c->runs);
+    tss_free(c->dist);
+    tss_buf_free(&c->scratch);
     tss_free(c->glob);
     tss_free(c->ds);
     tss_free(c);
@@ -666,91 +394,152 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /*
+ * A cursor over the runs of present buckets of `e` that meet [bf, bt],
+ * clipped to it: absolute buckets.
+ */
+typedef struct bucket_runs {
+    tss_cov_runs r;
+    int64_t bf, bt;
+    uint32_t buf[128][2];
+    size_t k, n;
+} bucket_runs;
+
+/* `slack`: tss_cov_runs_start's. */
+static int bucket_runs_start(tss_coverage *c, bucket_runs *br,
+                             const tss_cov_entry *e, int64_t bf, int64_t bt,
+                             uint32_t slack)
+{
+    int rc = tss_cov_runs_start(&br->r, e, &c->scratch, slack);
+
+    if (rc)
+        return rc;
+    br->bf = bf;
+    br->bt = bt;
+    br->k = br->n = 0;
+    if (bf > TSS_COV_BASE_BUCKET)
+        tss_cov_runs_seek(&br->r, bf - TSS_COV_BASE_BUCKET > UINT32_MAX
+                                      ? UINT32_MAX
+                                      : (uint32_t)(bf - TSS_COV_BASE_BUCKET));
+    return 0;
+}
+
+static inline bool bucket_runs_next(bucket_runs *br, int64_t *lo, int64_t *hi)
+{
+    for (;;) {
+        if (br->k == br->n) {
+            br->n = tss_cov_runs_read(&br->r, br->buf, 128);
+            br->k = 0;
+            if (br->n == 0)
+                return false;
+        }
+        *lo = (int64_t)br->buf[br->k][0] + TSS_COV_BASE_BUCKET;
+        *hi = (int64_t)br->buf[br->k][1] + TSS_COV_BASE_BUCKET;
+        br->k++;
+        if (*hi < br->bf)
+            continue;
+        if (*lo > br->bt)
+            return false;
+        if (*lo < br->bf)
+            *lo = br->bf;
+        if (*hi > br->bt)
+            *hi = br->bt;
+        return true;
+    }
+}
+
+/*
  * The interval of a series no sidecar knows one for (every segment holds
  * at most one of its points: a series written every 60 s in 60 s
  * segments): the median distance between its buckets in [bf, bt], in
- * buckets; 0 with fewer than two buckets. Out of memory, it estimates from
- * the distances gathered so far.
+ * buckets; 0 with fewer than two buckets. Within a run of buckets every
+ * distance is 1; between runs it is the run's start less the last one's
+ * end.
  */
-static int64_t bucket_spacing(const tss_cov_entry *e, int64_t bf, int64_t bt)
+static int bucket_spacing(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
+                          int64_t bt, int64_t *out)
 {
-    int64_t vf = tss_cov_bucket_value(bf), prev = 0, m = 0, *d = NULL;
-    size_t n = 0, cap = 0;
-    roaring_uint32_iterator_t it;
+    bucket_runs br;
+    int64_t lo, hi, prev = 0;
+    uint64_t ones = 0;
+    size_t n = 0;
     bool first = true;
+    int rc;
 
-    roaring_init_iterator(e->bm, &it);
-    if (vf > 0)
-        roaring_move_uint32_iterator_equalorlarger(&it, (uint32_t)vf);
-    for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
-        int64_t b = (int64_t)it.current_value + TSS_COV_BASE_BUCKET;
+    *out = 0;
+    if ((rc = bucket_runs_start(c, &br, e, bf, bt, 0)) != 0)
+        return rc;
+    while (bucket_runs_next(&br, &lo, &hi)) {
+        ones += (uint64_t)(hi - lo);
+        if (!first) {
+            if (n == c->dcap) {
+                size_t nc = c->dcap ? c->dcap * 2 : 64;
+                int64_t *nd = tss_realloc(c->dist, nc * sizeof(*nd));
 
-        if (b < bf)
-            continue;
-        if (b > bt)
-            break;
-        if (!first && n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int64_t *nd = tss_realloc(d, nc * sizeof(*nd));
-
-            if (!nd)
-                break;
-            d = nd;
-            cap = nc;
+                if (!nd)
+                    return tss_error_set(TSS_ENOMEM, "out of memory");
+                c->dist = nd;
+                c->dcap = nc;
+            }
+            c->dist[n++] = lo - prev;
         }
-        if (!first)
-            d[n++] = b - prev;
         first = false;
-        prev = b;
+        prev = hi;
     }
-    if (n) {
-        qsort(d, n, sizeof(*d), cmp_i64);
-        m = d[n / 2];
+    if (ones + n == 0)
+        return 0;
+    qsort(c->dist, n, sizeof(*c->dist), cmp_i64);
+    /* the sorted distances are `ones` ones, then dist[] (all > 1) */
+    {
+        uint64_t mid = (ones + n) / 2;
+
+        *out = mid < ones ? 1 : c->dist[mid - ones];
     }
-    tss_free(d);
-    return m;
+    return 0;
 }
 
 /*
  * Classifies buckets [bf, bt] of one series: runs of empty buckets longer
- * than `tolerance` are gaps, everything else is covered.
+ * than `tolerance` are gaps, everything else is covered. Walks the runs of
+ * present buckets, so a series costs its runs, not its buckets; runs no
+ * more than `tol` buckets apart come as one (no gap can lie between them,
+ * and the bucket after the merged run is the one after its last present
+ * bucket, as it is after the run's own).
  */
 static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
                  int64_t bt, tss_coverage_series *out)
 {
-    int64_t w = c->s->info.bucket_width, cur = bf, tol;
-    int64_t vf = tss_cov_bucket_value(bf);
-    roaring_uint32_iterator_t it;
+    int64_t w = c->s->info.bucket_width, cur = bf, tol, lo, hi;
+    bucket_runs br;
     int rc = 0;
 
     out->interval = e->interval;
-    if (out->interval <= 0)
-        out->interval = bucket_spacing(e, bf, bt) * w;
+    if (out->interval <= 0) {
+        int64_t spacing;
+
+        if ((rc = bucket_spacing(c, e, bf, bt, &spacing)) != 0)
+            return rc;
+        out->interval = spacing * w;
+    }
     tol = out->interval > 0 ? (out->interval + w - 1) / w : 1;
     if (tol < 1)
         tol = 1;
     c->nruns = 0;
     out->gaps = 0;
     out->gap_time = 0;
-    roaring_init_iterator(e->bm, &it);
-    if (vf > 0)
-        roaring_move_uint32_iterator_equalorlarger(&it, (uint32_t)vf);
-    for (; it.has_value && rc == 0; roaring_advance_uint32_iterator(&it)) {
-        int64_t b = (int64_t)it.current_value + TSS_COV_BASE_BUCKET;
-
-        if (b < bf)
-            continue;
-        if (b > bt)
-            break;
-        if (b - cur > tol) {
+    if ((rc = bucket_runs_start(c, &br, e, bf, bt,
+                                tol > UINT32_MAX ? UINT32_MAX
+                                                 : (uint32_t)tol)) != 0)
+        return rc;
+    while (rc == 0 && bucket_runs_next(&br, &lo, &hi)) {
+        if (lo - cur > tol) {
             rc = push_run(c, bf * w, cur * w, 1);
             if (rc == 0)
-                rc = push_run(c, cur * w, b * w, 0);
+                rc = push_run(c, cur * w, lo * w, 0);
             out->gaps++;
-            out->gap_time += (b - cur) * w;
-            bf = b;
+            out->gap_time += (lo - cur) * w;
+            bf = lo;
         }
-        cur = b + 1;
+        cur = hi + 1;
     }
     if (rc == 0 && bt + 1 - cur > tol) {
         rc = push_run(c, bf * w, cur * w, 1);
@@ -764,6 +553,27 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
     return rc;
 }
 
+/* The first and last bucket of a non-empty entry. */
+static int bucket_bounds(tss_coverage *c, const tss_cov_entry *e,
+                         int64_t *first, int64_t *last)
+{
+    bucket_runs br;
+    int64_t lo, hi;
+    bool any = false;
+    int rc;
+
+    if ((rc = bucket_runs_start(c, &br, e, INT64_MIN, INT64_MAX, UINT32_MAX)) !=
+        0)
+        return rc;
+    while (bucket_runs_next(&br, &lo, &hi)) {
+        if (!any)
+            *first = lo;
+        *last = hi;
+        any = true;
+    }
+    return any ? 0 : 1;
+}
+
 int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
 {
     int64_t w = c->s->info.bucket_width;
@@ -771,25 +581,21 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out)
     while (c->pos < c->n) {
         const tss_cov_entry *e = c->v[c->pos++];
         tss_key_view kv;
-        int64_t bf, bt;
+        int64_t bf, bt, first = 0, last = 0;
         double span;
         int rc;
 
         memcpy(c->key, e->key, e->key_len);
         if (tss_key_decode(c->key, e->key_len, &kv) != 0)
             continue;
-        if (c->f.has_from)
-            bf = floor_div(c->f.from, w);
-        else if (!roaring_bitmap_is_empty(e->bm))
-            bf = (int64_t)roaring_bitmap_minimum(e->bm) + TSS_COV_BASE_BUCKET;
-        else
-            continue;
-        if (c->f.has_to)
-            bt = floor_div(c->f.to, w);
-        else if (!roaring_bitmap_is_empty(e->bm))
-            bt = (int64_t)roaring_bitmap_maximum(e->bm) + TSS_COV_BASE_BUCKET;
-        else
-            continue;
+        if ((!c->f.has_from || !c->f.has_to) &&
+            (rc = bucket_bounds(c, e, &first, &last)) != 0) {
+            if (rc < 0)
+                return rc;
+            continue; /* no bucket */
+        }
+        bf = c->f.has_from ? floor_div(c->f.from, w) : first;
+        bt = c->f.has_to ? floor_div(c->f.to, w) : last;
         /* Times stay within +-TSS_TIME_LIMIT, so every bucket edge
          * (bucket * w) fits in int64 even for a filter beyond them. */
         if (bf < floor_div(-TSS_TIME_LIMIT, w))

@@ -23,7 +23,7 @@
 static const uint8_t BASE_MAGIC[8] = {0x89, 'T', 'S',  'H',
                                       'B',  'S', '\r', '\n'};
 #define HEADER_LEN 64
-#define MAX_SNAP_FILE (UINT64_C(1) << 36)
+#define MAX_SNAP_FILE TSS_SNAP_MAX_FILE
 
 /* ---- the view (restored items) ------------------------------------------- */
 
@@ -271,7 +271,7 @@ static void log_name(char *out, size_t size, uint64_t gen)
     snprintf(out, size, TSS_HEAD_DIR "/log-%" PRIu64, gen);
 }
 
-static bool file_exists(tss_storage *st, const char *rel)
+bool tss_snap_file_exists(tss_storage *st, const char *rel)
 {
     uint64_t size;
     int fd;
@@ -282,9 +282,41 @@ static bool file_exists(tss_storage *st, const char *rel)
     return true;
 }
 
+void tss_snap_intents_free(tss_snap_intent *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        tss_free(in[i].rel);
+        tss_free(in[i].ids);
+    }
+    tss_free(in);
+}
+
+void tss_snap_tail_free(tss_snap_tail *t)
+{
+    tss_snap_intents_free(t->pending, t->npending);
+    memset(t, 0, sizeof(*t));
+}
+
+void tss_snap_drop_intent(tss_snap_view *v, const tss_snap_intent *in)
+{
+    for (size_t k = 0; k < in->n; k++) {
+        tss_snap_item *it = tss_snap_by_id(v, in->ids[k]);
+
+        if (it)
+            it->dropped = true;
+    }
+}
+
 int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
                       tss_snap_view *out)
+{
+    return tss_snap_load_tail(st, info, log, log_ctx, repair, out, NULL);
+}
+
+int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
+                       tss_log_fn log, void *log_ctx, bool repair,
+                       tss_snap_view *out, tss_snap_tail *tail)
 {
     uint64_t *gens;
     size_t ngens;
@@ -293,6 +325,10 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
 
 again:
     memset(out, 0, sizeof(*out));
+    if (tail) {
+        tss_snap_tail_free(tail);
+        tail->extendable = true; /* no log yet: any is read from 0 */
+    }
     vanished = false;
     if ((rc = list_gens(st, &gens, &ngens)) != 0)
         return rc;
@@ -351,20 +387,26 @@ again:
             from_aside = rc == 0;
         }
         if (rc == TSS_ENOTFOUND && !repair && attempt < 16 &&
-            !file_exists(st, rel)) {
+            !tss_snap_file_exists(st, rel)) {
             /* no log because the generation was replaced meanwhile (its
              * base is gone too): the records are in the newer one */
             vanished = true;
         } else if (rc == TSS_ENOTFOUND) {
             rc = 0;
         } else if (rc == 0) {
-            size_t bad_off = 0;
+            size_t bad_off = 0, done = 0;
             const char *why;
 
             rc = tss_snap_log_replay(buf, len, from_aside ? laside : lrel,
                                      info->span, log, log_ctx, out, &ins, &nin,
-                                     &bad_off, &why);
+                                     &bad_off, &why, &done);
             out->bytes += len;
+            if (tail) {
+                tail->log_off = done;
+                if (len >= sizeof(tail->log_head))
+                    memcpy(tail->log_head, buf, sizeof(tail->log_head));
+                tail->extendable = !from_aside && !why;
+            }
             tss_free(buf);
             if (rc == 0 && why)
                 tss_snap_log_damaged(
@@ -373,21 +415,25 @@ again:
         }
         /* a log that could not be read fails the load too: recovering
          * the base alone, the writer would then remove the log */
-        /* items whose segment was written are already stored */
+        /* items whose segment was written are already stored; the others
+         * a cache checks again later */
         for (size_t i = 0; rc == 0 && i < nin; i++) {
-            if (file_exists(st, ins[i].rel))
-                for (size_t k = 0; k < ins[i].n; k++) {
-                    tss_snap_item *it = tss_snap_by_id(out, ins[i].ids[k]);
+            if (tss_snap_file_exists(st, ins[i].rel)) {
+                tss_snap_drop_intent(out, &ins[i]);
+            } else if (tail) {
+                tss_snap_intent *np = tss_realloc(
+                    tail->pending, (tail->npending + 1) * sizeof(*np));
 
-                    if (it)
-                        it->dropped = true;
+                if (!np) {
+                    rc = tss_error_set(TSS_ENOMEM, "out of memory");
+                    break;
                 }
+                tail->pending = np;
+                tail->pending[tail->npending++] = ins[i];
+                memset(&ins[i], 0, sizeof(ins[i]));
+            }
         }
-        for (size_t i = 0; i < nin; i++) {
-            tss_free(ins[i].rel);
-            tss_free(ins[i].ids);
-        }
-        tss_free(ins);
+        tss_snap_intents_free(ins, nin);
         break;
     }
     tss_free(gens);
@@ -397,8 +443,11 @@ again:
         attempt++;
         goto again;
     }
-    if (rc)
+    if (rc) {
         tss_snap_view_free(out);
+        if (tail)
+            tss_snap_tail_free(tail);
+    }
     return rc;
 }
 

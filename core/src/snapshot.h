@@ -124,6 +124,40 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
 
 void tss_snap_view_free(tss_snap_view *v);
 
+/**
+ * A reader's copy of the head snapshot (snapshot_cache.c): the view a load
+ * gave, brought up to date at each call by replaying only the log records
+ * appended since, while the generation and its log stay the same; a full
+ * load otherwise. Free with tss_snap_cache_free (NULL is a no-op).
+ */
+typedef struct tss_snap_cache tss_snap_cache;
+
+/**
+ * Brings *cache (NULL: created here) up to date with the snapshot on disk
+ * and points *view at its view: what tss_snapshot_load (without repair)
+ * would load now. The view stays owned by the cache, valid until the next
+ * call or tss_snap_cache_free; callers may not change it. Errors and logs
+ * as tss_snapshot_load (then the cache is empty, and the next call loads
+ * in full). Not thread safe: one caller at a time per cache, holding its
+ * lock while it uses the view.
+ */
+int tss_snap_cache_load(tss_snap_cache **cache, tss_storage *st,
+                        const tss_store_info *info, tss_log_fn log,
+                        void *log_ctx, const tss_snap_view **view) TSS_WUR;
+
+/**
+ * The items of the cache's view whose key lies in [lo, hi) (memcmp order;
+ * NULL: unbounded), as positions in view->items sorted by key: (*idx)[0]
+ * to (*idx)[*n - 1], valid until the next call on the cache. Sorts the
+ * items when the view gained some since the last call. TSS_ENOMEM. Same
+ * locking as tss_snap_cache_load.
+ */
+int tss_snap_cache_range(tss_snap_cache *c, const uint8_t *lo, size_t lo_len,
+                         const uint8_t *hi, size_t hi_len, const uint32_t **idx,
+                         size_t *n) TSS_WUR;
+
+void tss_snap_cache_free(tss_snap_cache *c);
+
 /** The newest base generation on disk (0 if none or the listing fails). */
 uint64_t tss_snapshot_newest(tss_storage *st);
 

@@ -8,6 +8,9 @@
 
 #include "snapshot.h"
 
+/* The largest base or log a load reads. */
+#define TSS_SNAP_MAX_FILE (UINT64_C(1) << 36)
+
 struct tss_snapshot {
     tss_storage *st;
     const tss_store_info *info;
@@ -82,7 +85,38 @@ void tss_snapshot_commit(tss_snapshot *sn, bool ok);
 int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
                         int64_t span, tss_log_fn log, void *log_ctx,
                         tss_snap_view *v, tss_snap_intent **intents,
-                        size_t *nint, size_t *bad_off, const char **bad_why);
+                        size_t *nint, size_t *bad_off, const char **bad_why,
+                        size_t *done);
+
+void tss_snap_intents_free(tss_snap_intent *in, size_t n);
+
+/* ---- snapshot.c: the load, and what it leaves for a reader's cache ------ */
+
+/* Where a load's replay of log-<gen> stopped, for snapshot_cache.c to read
+ * on from there. */
+typedef struct tss_snap_tail {
+    uint64_t log_off;         /* bytes replayed: whole records */
+    uint8_t log_head[16];     /* the log's first 16 bytes, when log_off >= 16:
+                                 a log recreated under the same name differs */
+    bool extendable;          /* read under its own name and undamaged (or
+                                 not there yet): records appended later are
+                                 the ones after log_off */
+    tss_snap_intent *pending; /* intents whose segment did not exist */
+    size_t npending;
+} tss_snap_tail;
+
+/* tss_snapshot_load, filling *tail (NULL: not wanted). */
+int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
+                       tss_log_fn log, void *log_ctx, bool repair,
+                       tss_snap_view *out, tss_snap_tail *tail) TSS_WUR;
+
+void tss_snap_tail_free(tss_snap_tail *t);
+
+/* True if file `rel` exists (an intent's segment, a base). */
+bool tss_snap_file_exists(tss_storage *st, const char *rel);
+
+/* Marks dropped the items of intent `in` (its segment exists). */
+void tss_snap_drop_intent(tss_snap_view *v, const tss_snap_intent *in);
 
 /* Reports a log damaged at `off` and, with `aside`, moves it there; see
  * the definition. */

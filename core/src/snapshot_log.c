@@ -173,16 +173,19 @@ static bool record_follows(const uint8_t *buf, size_t len, size_t from)
  * Replays log records into the view until the end or a bad record. A torn
  * tail is logged here (a WARNING); corruption is left to the caller, which
  * may move the file aside first: *bad_why says what is wrong with the
- * record at *bad_off (NULL: none is).
+ * record at *bad_off (NULL: none is). *done is where the records replayed
+ * end (a reader that reads on from there later: snapshot_cache.c).
  */
 int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
                         int64_t span, tss_log_fn log, void *log_ctx,
                         tss_snap_view *v, tss_snap_intent **intents,
-                        size_t *nint, size_t *bad_off, const char **bad_why)
+                        size_t *nint, size_t *bad_off, const char **bad_why,
+                        size_t *done)
 {
     size_t off = 0;
 
     *bad_why = NULL;
+    *done = 0;
     while (off < len) {
         uint32_t blen = 0;
         tss_rd r;
@@ -242,6 +245,7 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         }
         v->records++;
         off += 16 + blen;
+        *done = off;
     }
     return 0;
 }

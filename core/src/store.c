@@ -264,6 +264,7 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
     s->log_ctx = opts->log_ctx;
     s->io = opts->io ? opts->io : tss_io_default();
     pthread_mutex_init(&s->seal_mu, NULL);
+    pthread_mutex_init(&s->head_mu, NULL);
     rc = tss_storage_open(&s->st, dir, s->io, flags & TSS_OPEN_CREATE);
     if (rc == TSS_ENOTFOUND)
         rc = tss_error_set(rc, "store directory %s does not exist", dir);
@@ -371,6 +372,8 @@ void tss_store_close(tss_store *s)
     if (s->lock_fd >= 0)
         tss_storage_close_fd(s->st, s->lock_fd);
     tss_storage_close(s->st);
+    tss_snap_cache_free(s->head_cache);
+    pthread_mutex_destroy(&s->head_mu);
     pthread_mutex_destroy(&s->seal_mu);
     tss_free(s->path);
     tss_free(s);

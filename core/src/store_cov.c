@@ -16,9 +16,56 @@
 
 typedef struct seg_ref {
     char *name;
-    tss_seg_name sn;
+    tss_seg_name sn; /* start, end, seq; the uuid once `parsed` */
     bool superseded;
+    bool parsed, dead; /* tss_seg_name_parse ran; it refused the name */
 } seg_ref;
+
+/*
+ * A name's window and seq, the fields tss_seg_name_parse reads first,
+ * without its checks of the uuid and of the canonical form: a name it
+ * accepts gives the same figures here. A query of a few series reads the
+ * table snapshot for the segments up to its covered seq and needs nothing
+ * else of them when they are alone in their window; the full parse (a
+ * uuid, a name formatted back) of every name in a directory of hundreds
+ * cost a query more than its table lookup.
+ */
+static bool name_fields(const char *name, tss_seg_name *sn)
+{
+    const char *p = name;
+    char *end;
+    long long a, b;
+    unsigned long long q;
+
+    errno = 0;
+    a = strtoll(p, &end, 10);
+    if (end == p || *end != '_')
+        return false;
+    p = end + 1;
+    b = strtoll(p, &end, 10);
+    if (end == p || *end != '_')
+        return false;
+    p = end + 1;
+    q = strtoull(p, &end, 10);
+    if (end == p || *end != '_' || errno || b <= a)
+        return false;
+    sn->start = a;
+    sn->end = b;
+    sn->seq = q;
+    return true;
+}
+
+/* The full parse, once: false (the name is ignored) if it refuses it. */
+static bool live(seg_ref *r)
+{
+    if (!r->parsed) {
+        r->parsed = true;
+        r->dead = tss_seg_name_parse(r->name, &r->sn) != 0;
+        if (r->dead)
+            tss_error_clear();
+    }
+    return !r->dead;
+}
 
 static int cmp_seq(const void *a, const void *b)
 {
@@ -56,12 +103,16 @@ static void mark_superseded(tss_store *s, seg_ref *segs, size_t n)
             e++;
         if (e - b < 2)
             continue;
+        for (size_t j = b; j < e; j++)
+            (void)live(&segs[j]);
+        if (segs[i].dead)
+            continue;
         snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", segs[i].name);
         if (tss_segment_open(&seg, s->st, rel) != 0)
             continue; /* reported when its coverage is read */
         for (size_t k = 0; k < seg->nsupersedes; k++)
             for (size_t j = b; j < e; j++)
-                if (segs[j].sn.end <= segs[i].sn.end &&
+                if (!segs[j].dead && segs[j].sn.end <= segs[i].sn.end &&
                     memcmp(segs[j].sn.uuid, seg->supersedes[k], 16) == 0)
                     segs[j].superseded = true;
         tss_segment_close(seg);
@@ -154,7 +205,7 @@ static void remove_orphans(tss_store *s, const seg_ref *segs, size_t n,
  * the snapshot may then hold buckets of the segments it replaced, removed
  * since (a crash or an error between their removal and the rebuild of the
  * table), which a union can never take out. */
-static bool compacted_since(tss_store *s, const seg_ref *segs, size_t n,
+static bool compacted_since(tss_store *s, seg_ref *segs, size_t n,
                             uint64_t covered_seq)
 {
     bool found = false;
@@ -163,7 +214,7 @@ static bool compacted_since(tss_store *s, const seg_ref *segs, size_t n,
         char rel[512];
         tss_segment *seg;
 
-        if (segs[i].sn.seq <= covered_seq)
+        if (segs[i].sn.seq <= covered_seq || !live(&segs[i]))
             continue;
         snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", segs[i].name);
         if (tss_segment_open(&seg, s->st, rel) != 0)
@@ -178,33 +229,47 @@ static bool compacted_since(tss_store *s, const seg_ref *segs, size_t n,
 int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
                     tss_covtable **out, tss_cov_stats *stats)
 {
+    return tss_cov_collect_select(s, repair, from_scratch, NULL, NULL, 0, out,
+                                  stats);
+}
+
+int tss_cov_collect_select(tss_store *s, bool repair, bool from_scratch,
+                           const tss_cov_select *sel, char **listed,
+                           size_t nlisted, tss_covtable **out,
+                           tss_cov_stats *stats)
+{
     tss_covtable *t = NULL;
     seg_ref *segs = NULL;
-    char **names = NULL, **cov_names = NULL;
-    size_t count = 0, n = 0, cov_count = 0;
+    char **names = listed, **cov_names = NULL;
+    size_t count = nlisted, n = 0, cov_count = 0;
     int rc;
 
     *out = NULL;
     memset(stats, 0, sizeof(*stats));
     rc = from_scratch ? TSS_ENOTFOUND
-                      : tss_covtable_load(&t, s->st, s->info.bucket_width,
-                                          s->log, s->log_ctx);
+         : sel ? tss_covtable_load_select(&t, s->st, s->info.bucket_width, sel,
+                                          s->log, s->log_ctx)
+               : tss_covtable_load(&t, s->st, s->info.bucket_width, s->log,
+                                   s->log_ctx);
     if (rc == TSS_ENOTFOUND)
         rc = tss_covtable_new(&t, s->info.bucket_width);
     if (rc)
         return rc;
-    if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names,
-                               &count)) != 0)
+    if (!listed && (rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg",
+                                          &names, &count)) != 0)
         goto out;
     segs = tss_calloc(count ? count : 1, sizeof(*segs));
     if (!segs) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < count; i++)
-        if (tss_seg_name_parse(names[i], &segs[n].sn) == 0)
-            segs[n++].name = names[i];
-    tss_error_clear();
+    for (size_t i = 0; i < count; i++) {
+        segs[n].name = names[i];
+        /* the writer's repairs need every uuid (has_sidecar,
+         * remove_orphans): all names parsed in full */
+        if (name_fields(names[i], &segs[n].sn) && (!repair || live(&segs[n])))
+            n++;
+    }
     qsort(segs, n, sizeof(*segs), cmp_window);
     mark_superseded(s, segs, n);
     qsort(segs, n, sizeof(*segs), cmp_seq);
@@ -225,7 +290,7 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
     for (size_t i = 0; i < n; i++) {
         tss_sidecar sc;
 
-        if (segs[i].superseded)
+        if (segs[i].superseded || segs[i].dead)
             continue;
         if (segs[i].sn.seq <= tss_covtable_covered_seq(t)) {
             if (repair && !has_sidecar(cov_names, cov_count, segs[i].sn.uuid)) {
@@ -235,11 +300,14 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
             }
             continue;
         }
+        if (!live(&segs[i]))
+            continue;
         /* the segment's window bounds its buckets (a rollup's is wider) */
-        rc = tss_sidecar_read(s->st, segs[i].sn.uuid,
-                              (uint64_t)((segs[i].sn.end - segs[i].sn.start) /
-                                         s->info.bucket_width),
-                              &sc);
+        rc = tss_sidecar_read_select(
+            s->st, segs[i].sn.uuid,
+            (uint64_t)((segs[i].sn.end - segs[i].sn.start) /
+                       s->info.bucket_width),
+            sel, &sc);
         if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
             int why = rc;
 
@@ -250,6 +318,8 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
             }
             rc = rebuild(s, &segs[i], repair, why, &sc);
             stats->decoded++;
+            if (rc == 0)
+                tss_sidecar_select(&sc, sel);
         }
         /* the writer's table must hold every segment it claims to cover:
          * it fails (and is retried) rather than skip one it cannot read;
@@ -278,7 +348,8 @@ int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
     t = NULL;
 out:
     tss_free(segs);
-    tss_storage_names_free(names, count);
+    if (!listed)
+        tss_storage_names_free(names, count);
     tss_storage_names_free(cov_names, cov_count);
     tss_covtable_free(t);
     return rc;

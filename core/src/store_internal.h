@@ -77,6 +77,10 @@ struct tss_store {
     bool cov_dirty;         /* a table save failed: retry */
     bool cov_stale;         /* compaction changed segments, the table is
                                not rebuilt yet: retry */
+    /* any handle: the head snapshot as coverage queries last read it,
+     * under head_mu (snapshot_cache.c) */
+    pthread_mutex_t head_mu;
+    tss_snap_cache *head_cache;
     /* appended and late points are counted in the head's shards, under
      * the locks the appends take anyway */
     atomic_uint_fast64_t n_written, n_segments, n_bytes, n_errors, n_dropped;
@@ -100,6 +104,16 @@ typedef struct tss_cov_stats {
 
 int tss_cov_collect(tss_store *s, bool repair, bool from_scratch,
                     tss_covtable **out, tss_cov_stats *st) TSS_WUR;
+
+/* tss_cov_collect for a query: only the series `sel` selects (NULL: all),
+ * the table loaded with tss_covtable_load_select (its bitmaps unparsed
+ * until needed; it cannot be saved). `listed` (NULL: it lists them) are
+ * the segment names (*.seg, sorted) the caller listed, still the
+ * caller's. */
+int tss_cov_collect_select(tss_store *s, bool repair, bool from_scratch,
+                           const tss_cov_select *sel, char **listed,
+                           size_t nlisted, tss_covtable **out,
+                           tss_cov_stats *st) TSS_WUR;
 
 /* True if a decoded series key passes the filter's glob and ds. */
 bool tss_filter_match(const tss_filter *f, const tss_series_id *id);

@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "coverage.h"
+#include "coverage_internal.h"
 #include "series.h"
 #include "storage.h"
 #include "tsstore/coverage.h"
@@ -894,6 +895,483 @@ static void test_writer_with_no_readable_table(void **state)
     tss_store_close(r);
 }
 
+/* ---- the table snapshot's index, version 1 files -------------------------
+ *
+ * 300 series "h000".."h299" (keys in that order): series i covers buckets
+ * B + 3i .. B + 3i + 10 (a run container), every 7th series also the
+ * isolated buckets B + 100 + 9k, k < 50 (an array), and series 150 the
+ * buckets of [B2, B2 + 65536) but every 5th (a bitset: too dense for an
+ * array, too broken for runs), B2 a container boundary.
+ */
+#define IDX_N 300
+#define IDX_B INT64_C(170000000)
+#define IDX_B2 ((INT64_C(1) << 16) * 2700) /* value a multiple of 2^16 */
+
+static void idx_key(uint8_t *key, size_t *len, int i)
+{
+    char host[8];
+
+    snprintf(host, sizeof(host), "h%03d", i);
+    *len = key_of(key, host, "value", TSS_KIND_GAUGE);
+}
+
+static roaring_bitmap_t *idx_bitmap(int i)
+{
+    roaring_bitmap_t *bm = roaring_bitmap_create();
+
+    roaring_bitmap_add_range_closed(bm, V(IDX_B + 3 * i),
+                                    V(IDX_B + 3 * i + 10));
+    if (i % 7 == 0)
+        for (int k = 0; k < 50; k++)
+            roaring_bitmap_add(bm, V(IDX_B + 100 + 9 * k));
+    if (i == 150)
+        for (int64_t b = 0; b < 65536; b++)
+            if (b % 5)
+                roaring_bitmap_add(bm, V(IDX_B2 + b));
+    return bm;
+}
+
+/* Saves the 300 series as table version 1 (covered seq 9). */
+static void idx_table(tss_storage *st)
+{
+    tss_covtable *t;
+
+    assert_int_equal(tss_covtable_new(&t, BW), 0);
+    for (int i = 0; i < IDX_N; i++) {
+        tss_sidecar sc;
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen;
+
+        /* a sidecar at window 0 (bucket 0) puts relative = absolute */
+        assert_int_equal(tss_sidecar_init(&sc, UUID1, 0, BW), 0);
+        idx_key(key, &klen, i);
+        assert_int_equal(tss_sidecar_add(&sc, key, klen, NULL, 0), 0);
+        roaring_bitmap_free(sc.entries[0].bm);
+        sc.entries[0].bm = roaring_bitmap_create();
+        {
+            roaring_bitmap_t *bm = idx_bitmap(i);
+            roaring_uint32_iterator_t it;
+
+            /* relative values: the bucket itself (window start 0) */
+            roaring_init_iterator(bm, &it);
+            for (; it.has_value; roaring_advance_uint32_iterator(&it))
+                roaring_bitmap_add(sc.entries[0].bm,
+                                   (uint32_t)((int64_t)it.current_value +
+                                              TSS_COV_BASE_BUCKET));
+            roaring_bitmap_free(bm);
+        }
+        sc.entries[0].interval = BW * (1 + i % 3);
+        assert_int_equal(tss_covtable_add_sidecar(t, &sc), 0);
+        tss_sidecar_free(&sc);
+    }
+    tss_covtable_set_covered_seq(t, 9);
+    assert_int_equal(tss_covtable_save(t, st), 0);
+    tss_covtable_free(t);
+}
+
+/* Loads [h<from>, h<to>) by key bounds; checks every series it holds. */
+static size_t idx_lookup(tss_storage *st, int from, int to, tt_log *log)
+{
+    uint8_t lo[TSS_KEY_MAX], hi[TSS_KEY_MAX];
+    tss_cov_select sel = {0};
+    tss_covtable *t;
+    tss_buf scratch = {0};
+    size_t n = 0;
+
+    idx_key(lo, &sel.lo_len, from);
+    idx_key(hi, &sel.hi_len, to);
+    sel.lo = lo;
+    sel.hi = to < IDX_N ? hi : NULL;
+    assert_int_equal(
+        tss_covtable_load_select(&t, st, BW, &sel, log ? tt_log_fn : NULL, log),
+        0);
+    assert_int_equal(tss_covtable_save(t, st), TSS_EINVAL);
+    for (const tss_cov_entry *e = tss_covtable_iter(t, NULL); e;
+         e = tss_covtable_iter(t, e), n++) {
+        int i = atoi((const char *)e->key + 1);
+        roaring_bitmap_t *want = idx_bitmap(i), *got;
+        roaring_uint32_iterator_t it;
+        tss_cov_runs r;
+        uint32_t a, b;
+
+        assert_true(i >= from && i < to);
+        assert_int_equal(e->interval, BW * (1 + i % 3));
+        /* the runs, read in place from the file's bytes */
+        assert_null(e->bm);
+        assert_int_equal(tss_cov_runs_start(&r, e, &scratch, 0), 0);
+        roaring_init_iterator(want, &it);
+        while (tss_cov_runs_next(&r, &a, &b))
+            for (uint64_t v = a; v <= b; v++) {
+                assert_true(it.has_value);
+                assert_int_equal(it.current_value, v);
+                roaring_advance_uint32_iterator(&it);
+            }
+        assert_false(it.has_value);
+        assert_false(r.bad);
+        got = tss_covtable_bitmap(t, e);
+        assert_non_null(got);
+        assert_true(roaring_bitmap_equals(got, want));
+        roaring_bitmap_free(want);
+    }
+    tss_buf_free(&scratch);
+    tss_covtable_free(t);
+    return n;
+}
+
+/* Format version 2: blocks, an index, lookups that read only what they
+ * need and check what they read. */
+static void test_table_index_lookup(void **state)
+{
+    char path[4096];
+    tss_storage *st = open_storage(*state, NULL);
+    tss_covtable *t;
+    uint8_t *img;
+    size_t len;
+    uint32_t nblocks;
+    uint64_t index_off;
+    tt_log log = {0};
+
+    idx_table(st);
+    tt_join(path, sizeof(path), *state, TSS_COV_TABLE_DIR "/1.roar");
+    assert_int_equal(tt_slurp(path, &img, &len), 0);
+    assert_int_equal(tss_get_u16(img + 8), 2);
+    assert_int_equal(tss_get_u32(img + 12), 96);
+    assert_int_equal(tss_get_u32(img + 48), IDX_N);
+    nblocks = tss_get_u32(img + 52);
+    assert_true(nblocks >= 3); /* 128 series or 16 KB a block */
+    index_off = tss_get_u64(img + 64);
+    assert_int_equal(tss_get_u64(img + 72), len - 8 - index_off);
+
+    /* the whole file, eagerly; one series, a range, everything */
+    assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_covered_seq(t), 9);
+    for (int i = 0; i < IDX_N; i++) {
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen;
+        roaring_bitmap_t *want = idx_bitmap(i);
+        const tss_cov_entry *e;
+
+        idx_key(key, &klen, i);
+        e = tss_covtable_get(t, key, klen);
+        assert_non_null(e);
+        assert_true(roaring_bitmap_equals(e->bm, want));
+        roaring_bitmap_free(want);
+    }
+    tss_covtable_free(t);
+    assert_int_equal(idx_lookup(st, 0, 1, NULL), 1);
+    assert_int_equal(idx_lookup(st, 150, 151, NULL), 1);
+    assert_int_equal(idx_lookup(st, 299, IDX_N, NULL), 1);
+    assert_int_equal(idx_lookup(st, 100, 200, NULL), 100);
+    assert_int_equal(idx_lookup(st, 0, IDX_N, NULL), IDX_N);
+
+    /* a byte of the last block flipped: the file fails its checksum, so a
+     * whole load gives the empty table to rebuild; a lookup in the first
+     * block never reads the last one; one in it fails on its checksum */
+    tt_flip(path, tss_get_u64(img + 56) - 20, 0x10);
+    assert_int_equal(tss_covtable_load(&t, st, BW, tt_log_fn, &log), 0);
+    assert_null(tss_covtable_iter(t, NULL));
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "1.roar: checksum") >= 0);
+    tss_covtable_free(t);
+    assert_int_equal(idx_lookup(st, 0, 1, NULL), 1);
+    log.n = 0;
+    assert_int_equal(idx_lookup(st, 299, IDX_N, &log), 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "block checksum") >= 0);
+    tt_flip(path, tss_get_u64(img + 56) - 20, 0x10);
+    /* the index, the header */
+    tt_flip(path, index_off + 2, 0x01);
+    log.n = 0;
+    assert_int_equal(idx_lookup(st, 0, 1, &log), 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "index checksum") >= 0);
+    tt_flip(path, index_off + 2, 0x01);
+    tt_flip(path, 50, 0x01);
+    log.n = 0;
+    assert_int_equal(idx_lookup(st, 0, 1, &log), 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "header checksum") >= 0);
+    tt_flip(path, 50, 0x01);
+    assert_int_equal(idx_lookup(st, 0, IDX_N, NULL), IDX_N);
+    free(img);
+    tss_storage_close(st);
+}
+
+/* A version 1 table, as earlier builds wrote it, is read (whole, and by a
+ * lookup, which reads it whole); the next save writes version 2. */
+static void test_table_version_1(void **state)
+{
+    char path[4096], names[256];
+    tss_storage *st = open_storage(*state, NULL);
+    tss_covtable *t;
+    tss_buf img = {0};
+    uint8_t h[48], prev[TSS_KEY_MAX];
+    size_t plen = 0;
+    roaring_bitmap_t *all = roaring_bitmap_create();
+
+    for (int i = 0; i < IDX_N; i++) {
+        roaring_bitmap_t *bm = idx_bitmap(i);
+
+        roaring_bitmap_or_inplace(all, bm);
+        roaring_bitmap_free(bm);
+    }
+    /* header: magic, version 1, flags, length 64, version 7, covered seq
+     * 9, base bucket, width, count, zeros */
+    tss_buf_append(&img, "\x89TSTCV\r\n\x01\x00\x00\x00\x40\x00\x00\x00", 16);
+    memset(h, 0, sizeof(h));
+    tss_put_u64(h, 7);
+    tss_put_u64(h + 8, 9);
+    tss_put_u64(h + 16, (uint64_t)TSS_COV_BASE_BUCKET);
+    tss_put_u64(h + 24, BW);
+    tss_put_u32(h + 32, IDX_N);
+    tss_buf_append(&img, h, sizeof(h));
+    for (int i = -1; i < IDX_N; i++) {
+        roaring_bitmap_t *bm = i < 0 ? all : idx_bitmap(i);
+        size_t n;
+
+        if (i >= 0) { /* key prefix-compressed against the previous */
+            uint8_t key[TSS_KEY_MAX];
+            size_t klen, shared = 0;
+
+            idx_key(key, &klen, i);
+            while (shared < plen && shared < klen &&
+                   prev[shared] == key[shared])
+                shared++;
+            tss_buf_put_varint(&img, shared);
+            tss_buf_put_varint(&img, klen - shared);
+            tss_buf_append(&img, key + shared, klen - shared);
+            memcpy(prev, key, klen);
+            plen = klen;
+            tss_buf_put_varint(&img, (uint64_t)(BW * (1 + i % 3)));
+        }
+        roaring_bitmap_run_optimize(bm);
+        n = roaring_bitmap_portable_size_in_bytes(bm);
+        tss_buf_put_varint(&img, n);
+        assert_true(tss_buf_reserve(&img, n));
+        img.len +=
+            roaring_bitmap_portable_serialize(bm, (char *)img.data + img.len);
+        roaring_bitmap_free(bm);
+    }
+    tss_buf_put_u64(&img, tss_checksum(img.data, img.len));
+    tt_join(path, sizeof(path), *state, TSS_COV_TABLE_DIR "/7.roar");
+    tt_spit(path, img.data, img.len);
+
+    assert_int_equal(idx_lookup(st, 150, 151, NULL), 1);
+    assert_int_equal(idx_lookup(st, 0, IDX_N, NULL), IDX_N);
+    assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_version(t), 7);
+    assert_int_equal(tss_covtable_covered_seq(t), 9);
+    assert_int_equal(tss_covtable_save(t, st), 0);
+    tss_covtable_free(t);
+    tt_list(*state, "", names, sizeof(names));
+    tt_join(path, sizeof(path), *state, TSS_COV_TABLE_DIR);
+    tt_list(path, "", names, sizeof(names));
+    assert_string_equal(names, "7.roar,8.roar");
+    tt_join(path, sizeof(path), *state, TSS_COV_TABLE_DIR "/8.roar");
+    tss_buf_free(&img);
+    assert_int_equal(tt_slurp(path, &img.data, &img.len), 0);
+    assert_int_equal(tss_get_u16(img.data + 8), 2);
+    assert_int_equal(idx_lookup(st, 0, IDX_N, NULL), IDX_N);
+    free(img.data);
+    tss_storage_close(st);
+}
+
+/* ---- reading runs in place ---------------------------------------------- */
+
+/* The runs of portable bytes p[len] with `slack`, as "lo-hi,..." (values
+ * less `base`). */
+static void runs_of(const uint8_t *p, size_t len, uint32_t slack, uint32_t seek,
+                    uint32_t base, char *out, size_t size)
+{
+    tss_cov_entry e = {.ser = p, .ser_len = len};
+    tss_cov_runs r;
+    uint32_t a, b;
+    size_t at = 0;
+
+    out[0] = '\0';
+    assert_int_equal(tss_cov_runs_start(&r, &e, NULL, slack), 0);
+    tss_cov_runs_seek(&r, seek);
+    while (tss_cov_runs_next(&r, &a, &b))
+        at += (size_t)snprintf(out + at, size - at, "%s%u-%u", at ? "," : "",
+                               a - base, b - base);
+    assert_false(r.bad);
+}
+
+static size_t serialize(roaring_bitmap_t *bm, uint8_t *out, bool runs)
+{
+    if (runs)
+        roaring_bitmap_run_optimize(bm);
+    return roaring_bitmap_portable_serialize(bm, (char *)out);
+}
+
+static void test_runs_in_place(void **state)
+{
+    static uint8_t buf[1 << 17];
+    const uint32_t base = 5u << 16;
+    roaring_bitmap_t *bm = roaring_bitmap_create();
+    char got[1024];
+    size_t n;
+
+    (void)state;
+    /* array container: 1, 2, 3, 10, then every 6th from 100 to 130; a
+     * run container: [65530, 65545] across two containers, one run */
+    for (uint32_t v = 1; v <= 3; v++)
+        roaring_bitmap_add(bm, base + v);
+    roaring_bitmap_add(bm, base + 10);
+    for (uint32_t v = 100; v <= 130; v += 6)
+        roaring_bitmap_add(bm, base + v);
+    n = serialize(bm, buf, false);
+    assert_int_equal(tss_cov_check_portable(buf, n, "t"), 0);
+    runs_of(buf, n, 0, 0, base, got, sizeof(got));
+    assert_string_equal(got, "1-3,10-10,100-100,106-106,112-112,118-118,"
+                             "124-124,130-130");
+    runs_of(buf, n, 5, 0, base, got, sizeof(got));
+    assert_string_equal(got, "1-3,10-10,100-130");
+    runs_of(buf, n, 6, 0, base, got, sizeof(got));
+    assert_string_equal(got, "1-10,100-130");
+    runs_of(buf, n, 89, 0, base, got, sizeof(got));
+    assert_string_equal(got, "1-130");
+    roaring_bitmap_add_range_closed(bm, base + 65530, base + 65545);
+    n = serialize(bm, buf, true);
+    assert_int_equal(tss_cov_check_portable(buf, n, "t"), 0);
+    runs_of(buf, n, 0, 0, base, got, sizeof(got));
+    assert_string_equal(got, "1-3,10-10,100-100,106-106,112-112,118-118,"
+                             "124-124,130-130,65530-65545");
+    /* seek: the containers below the value are skipped */
+    runs_of(buf, n, 0, base + 65536, base, got, sizeof(got));
+    assert_string_equal(got, "65536-65545");
+    /* a bitset: all of container 7 but every 1000th value */
+    roaring_bitmap_free(bm);
+    bm = roaring_bitmap_create();
+    for (uint32_t v = 0; v < 65536; v++)
+        if (v % 1000)
+            roaring_bitmap_add(bm, (7u << 16) + v);
+    n = serialize(bm, buf, false);
+    assert_int_equal(tss_cov_check_portable(buf, n, "t"), 0);
+    runs_of(buf, n, 0, 0, 7u << 16, got, sizeof(got));
+    assert_int_equal(strncmp(got, "1-999,1001-1999,", 16), 0);
+    assert_non_null(strstr(got, ",65001-65535"));
+    runs_of(buf, n, 1, 0, 7u << 16, got, sizeof(got));
+    assert_string_equal(got, "1-65535");
+    /* the empty bitmap */
+    roaring_bitmap_clear(bm);
+    n = serialize(bm, buf, false);
+    assert_int_equal(tss_cov_check_portable(buf, n, "t"), 0);
+    runs_of(buf, n, 0, 0, 0, got, sizeof(got));
+    assert_string_equal(got, "");
+    roaring_bitmap_free(bm);
+}
+
+/* Bytes CRoaring would parse but that are no valid bitmap are refused. */
+static void test_runs_check_refuses(void **state)
+{
+    /* cookie 12346, one container: key 0, cardinality 3 (2 + 1), its
+     * offset (16), then the values */
+    uint8_t b[22] = {0x3a, 0x30, 0, 0, 1, 0, 0, 0, 0, 0, 2,
+                     0,    16,   0, 0, 0, 5, 0, 7, 0, 9, 0};
+
+    (void)state;
+    assert_int_equal(tss_cov_check_portable(b, sizeof(b), "t"), 0);
+    b[18] = 4; /* 5, 4, 9: out of order */
+    assert_int_equal(tss_cov_check_portable(b, sizeof(b), "t"), TSS_ECORRUPT);
+    tt_assert_msg_has("out of order");
+    b[18] = 7;
+    assert_int_equal(tss_cov_check_portable(b, sizeof(b) - 2, "t"),
+                     TSS_ECORRUPT);
+    b[4] = 2; /* two containers claimed */
+    assert_int_equal(tss_cov_check_portable(b, sizeof(b), "t"), TSS_ECORRUPT);
+}
+
+/* ---- a reader's copy of the head ---------------------------------------- */
+
+/* Every series' coverage through `s` as text: host, range, runs. */
+static void cov_text(tss_store *s, char *out, size_t size)
+{
+    tss_filter f = {0};
+    tss_coverage *c;
+    tss_coverage_series cs;
+    size_t at = 0;
+    int rc;
+
+    out[0] = '\0';
+    assert_int_equal(tss_coverage_open(&c, s, &f), 0);
+    while ((rc = tss_coverage_next(c, &cs)) == 1) {
+        at += (size_t)snprintf(out + at, size - at, "%s:", cs.id.host);
+        for (size_t i = 0; i < cs.nruns; i++)
+            at += (size_t)snprintf(
+                out + at, size - at, "%c%" PRId64 "-%" PRId64,
+                cs.runs[i].covered ? '+' : '-', (cs.runs[i].from - T0) / 1000,
+                (cs.runs[i].to - T0) / 1000);
+        at += (size_t)snprintf(out + at, size - at, ";");
+    }
+    assert_int_equal(rc, 0);
+    tss_coverage_close(c);
+}
+
+/* The same as a fresh reader sees. */
+static void same_as_fresh(tss_store *r, const char *dir, const char *want)
+{
+    static char a[8192], b[8192];
+    tss_store *fresh = open_store(dir, 0, NULL, NULL);
+
+    cov_text(r, a, sizeof(a));
+    cov_text(fresh, b, sizeof(b));
+    tss_store_close(fresh);
+    assert_string_equal(a, b);
+    if (want)
+        assert_string_equal(a, want);
+}
+
+/* A reader that queries again reads on in the head snapshot's log, and
+ * loads it whole when the writer started a new generation (after a seal)
+ * or the log is no longer the file it read; it always answers as a fresh
+ * reader would. */
+static void test_head_cache(void **state)
+{
+    char dir[4096], head[4096], path[4096], names[256];
+    tss_store *w, *r;
+    tt_log log = {0};
+    uint64_t size;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    r = open_store(dir, 0, &log, NULL);
+    same_as_fresh(r, dir, NULL);
+    /* records appended: read on */
+    for (int k = 36; k < 42; k++)
+        put(w, "fast", T0 + S(10 * k));
+    put(w, "new", T0 + S(400));
+    put(w, "new", T0 + S(410));
+    assert_int_equal(tss_store_snapshot(w, tss_store_now(w), 0), 0);
+    same_as_fresh(r, dir, NULL);
+    for (int k = 45; k < 48; k++)
+        put(w, "fast", T0 + S(10 * k));
+    put(w, "new", T0 + S(450));
+    assert_int_equal(tss_store_snapshot(w, tss_store_now(w), 0), 0);
+    same_as_fresh(r, dir,
+                  "fast:+30-100-100-150+150-330-330-360+360-420-420-450+450-"
+                  "480;"
+                  "new:+400-420-420-450+450-460;"
+                  "slow:+0-130-130-300+300-550;");
+    /* a seal: the points go to a segment, the head to a new base */
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    same_as_fresh(r, dir, NULL);
+    put(w, "new", T0 + S(470));
+    assert_int_equal(tss_store_snapshot(w, tss_store_now(w), 0), 0);
+    same_as_fresh(r, dir, NULL);
+    /* the log replaced by another file under its name: a full load */
+    tt_join(head, sizeof(head), dir, "head");
+    tt_list(head, "log-", names, sizeof(names));
+    tt_join(path, sizeof(path), head, names);
+    size = tt_file_size(path);
+    assert_true(size > 16);
+    tt_flip(path, 9, 0x01); /* the first record's checksum */
+    same_as_fresh(r, dir, NULL);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "fails its checksum") >= 0);
+    tt_flip(path, 9, 0x01);
+    same_as_fresh(r, dir, NULL);
+    tss_store_close(r);
+    tss_store_close(w);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -912,6 +1390,11 @@ int main(void)
         T(test_writer_repairs_sidecars),
         T(test_writer_catches_up_table),
         T(test_writer_with_no_readable_table),
+        T(test_table_index_lookup),
+        T(test_table_version_1),
+        T(test_runs_in_place),
+        T(test_runs_check_refuses),
+        T(test_head_cache),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

@@ -57,10 +57,18 @@ typedef struct tss_coverage tss_coverage;
 /**
  * Loads coverage for the series matching `f` (glob, ds). With f->has_from
  * / has_to the judged range is [from, to] (a series with nothing in it is
- * one gap); otherwise each series' own first to last bucket. Reader or
- * writer handle; takes no lock. Errors: TSS_EIO, TSS_ENOMEM (corrupt files
- * are logged, counted in tss_coverage_errors and skipped). Free with
- * tss_coverage_close; used by one thread.
+ * one gap); otherwise each series' own first to last bucket. Only what the
+ * filter can match is read: a glob that starts with literal text (the
+ * host, or its start) reads those series' part of the table snapshot and
+ * of the head. Reader or writer handle; takes no store lock. The handle
+ * keeps the head snapshot it read (memory: about the snapshot's size,
+ * until tss_store_close) and, at the next query, reads only the log
+ * records appended since: the first query on a handle reads the head
+ * snapshot whole, later ones what changed. Errors: TSS_EINVAL (the range
+ * ends before it starts), TSS_EIO, TSS_ENOMEM (corrupt files are logged,
+ * counted in tss_coverage_errors and skipped). Free with
+ * tss_coverage_close; a query is used by one thread, and queries on one
+ * handle from several threads take turns reading the head.
  */
 int tss_coverage_open(tss_coverage **out, tss_store *s,
                       const tss_filter *f) TSS_WUR;
