@@ -360,6 +360,10 @@ def writers(b, names):
             "write_tsstore, SnapshotInterval 60s",
             [("write_tsstore", b.write_tsstore)],
             {"write_tsstore": "DataDir %s\nSnapshotInterval \"60s\"" % data}),
+        "tsstore-sync600": (
+            "write_tsstore, SnapshotSync 600s",
+            [("write_tsstore", b.write_tsstore)],
+            {"write_tsstore": "DataDir %s\nSnapshotSync \"600s\"" % data}),
         "csv": ("csv", [("csv", None)],
                 {"csv": "DataDir %s\nStoreRates false" % data}),
         "rrdtool": ("rrdtool (defaults)", [("rrdtool", None)],
