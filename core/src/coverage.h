@@ -303,8 +303,10 @@ typedef struct tss_cov_runs {
     int type;                       /* 0 array, 1 bitset, 2 runs */
     uint32_t base;                  /* key << 16 */
     bool have, bad;
-    uint32_t lo, hi; /* the run being merged */
-    uint32_t slack;  /* runs this few values apart are one */
+    uint32_t lo, hi;    /* the run being merged */
+    uint32_t slack;     /* runs this few values apart are one */
+    bool dilated;       /* dil holds the open bitset container, dilated */
+    uint64_t dil[1024]; /* by the slack (coverage.c, dilate) */
 } tss_cov_runs;
 
 /**

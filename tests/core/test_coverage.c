@@ -1258,6 +1258,71 @@ static void test_runs_in_place(void **state)
     roaring_bitmap_free(bm);
 }
 
+/* The runs with slack, as merging the exact runs would give them. */
+static void check_slack(const uint8_t *p, size_t len, uint32_t slack)
+{
+    tss_cov_entry e = {.ser = p, .ser_len = len};
+    tss_cov_runs exact, merged;
+    uint32_t a, b, lo = 0, hi = 0, mlo, mhi;
+    bool have = false;
+
+    assert_int_equal(tss_cov_runs_start(&exact, &e, NULL, 0), 0);
+    assert_int_equal(tss_cov_runs_start(&merged, &e, NULL, slack), 0);
+    while (tss_cov_runs_next(&exact, &a, &b)) {
+        if (have && (uint64_t)a <= (uint64_t)hi + 1 + slack) {
+            hi = b;
+            continue;
+        }
+        if (have) {
+            assert_true(tss_cov_runs_next(&merged, &mlo, &mhi));
+            if (mlo != lo || mhi != hi)
+                fail_msg("slack %u: run %u-%u, want %u-%u", slack, mlo, mhi, lo,
+                         hi);
+        }
+        lo = a;
+        hi = b;
+        have = true;
+    }
+    if (have) {
+        assert_true(tss_cov_runs_next(&merged, &mlo, &mhi));
+        if (mlo != lo || mhi != hi)
+            fail_msg("slack %u: run %u-%u, want %u-%u", slack, mlo, mhi, lo,
+                     hi);
+    }
+    assert_false(tss_cov_runs_next(&merged, &mlo, &mhi));
+    assert_false(merged.bad);
+}
+
+/* Slack over bitsets (dilated word by word), arrays and runs, across
+ * containers: random gaps of 0..80 values, 200,000 values in all. */
+static void test_runs_slack(void **state)
+{
+    static const uint32_t slacks[] = {
+        1,  2,   3,    5,     6,     7,     31,       63,        64,
+        65, 100, 1000, 65534, 65535, 65536, 1u << 20, UINT32_MAX};
+    static uint8_t buf[1 << 20];
+    uint64_t rng = 42;
+
+    (void)state;
+    for (int round = 0; round < 6; round++) {
+        roaring_bitmap_t *bm = roaring_bitmap_create();
+        uint32_t v = (uint32_t)tt_below(&rng, 70000);
+        size_t n;
+
+        while (v < 200000) {
+            uint32_t len = 1 + (uint32_t)tt_below(&rng, round < 3 ? 3 : 40);
+
+            roaring_bitmap_add_range_closed(bm, v, v + len - 1);
+            v += len + (uint32_t)tt_below(&rng, round % 2 ? 9 : 81);
+        }
+        n = serialize(bm, buf, round >= 4);
+        assert_int_equal(tss_cov_check_portable(buf, n, "t"), 0);
+        for (size_t k = 0; k < sizeof(slacks) / sizeof(slacks[0]); k++)
+            check_slack(buf, n, slacks[k]);
+        roaring_bitmap_free(bm);
+    }
+}
+
 /* Bytes CRoaring would parse but that are no valid bitmap are refused. */
 static void test_runs_check_refuses(void **state)
 {
@@ -1393,6 +1458,7 @@ int main(void)
         T(test_table_index_lookup),
         T(test_table_version_1),
         T(test_runs_in_place),
+        T(test_runs_slack),
         T(test_runs_check_refuses),
         T(test_head_cache),
     };

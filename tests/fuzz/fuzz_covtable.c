@@ -65,6 +65,37 @@ static void check_runs(const tss_cov_entry *e, const roaring_bitmap_t *bm)
     tss_buf_free(&scratch);
 }
 
+/* With slack, the runs are the exact runs merged across gaps no longer
+ * than the slack (a bitset container is dilated word by word for it). */
+static void check_slack(const tss_cov_entry *e, uint32_t slack)
+{
+    tss_cov_runs exact, merged;
+    tss_buf s1 = {0}, s2 = {0};
+    uint32_t a, b, lo = 0, hi = 0, mlo, mhi;
+    bool have = false;
+
+    FZ_CHECK(tss_cov_runs_start(&exact, e, &s1, 0) == 0);
+    FZ_CHECK(tss_cov_runs_start(&merged, e, &s2, slack) == 0);
+    while (tss_cov_runs_next(&exact, &a, &b)) {
+        if (have && (uint64_t)a <= (uint64_t)hi + 1 + slack) {
+            hi = b;
+            continue;
+        }
+        if (have)
+            FZ_CHECK(tss_cov_runs_next(&merged, &mlo, &mhi) && mlo == lo &&
+                     mhi == hi);
+        lo = a;
+        hi = b;
+        have = true;
+    }
+    if (have)
+        FZ_CHECK(tss_cov_runs_next(&merged, &mlo, &mhi) && mlo == lo &&
+                 mhi == hi);
+    FZ_CHECK(!tss_cov_runs_next(&merged, &mlo, &mhi) && !merged.bad);
+    tss_buf_free(&s1);
+    tss_buf_free(&s2);
+}
+
 /* e (from the whole load) against the same series in a selective load. */
 static void same_entry(tss_covtable *sel, const tss_cov_entry *e)
 {
@@ -74,6 +105,9 @@ static void same_entry(tss_covtable *sel, const tss_cov_entry *e)
     FZ_CHECK(s && s->interval == e->interval && s->bm == NULL &&
              s->ser != NULL);
     check_runs(s, e->bm);
+    /* a slack from the entry's interval, as the judge takes it */
+    check_slack(s, (uint32_t)((uint64_t)e->interval % 70));
+    check_slack(s, e->interval > 0 ? UINT32_MAX : 5);
     bm = tss_covtable_bitmap(sel, s);
     FZ_CHECK(bm && roaring_bitmap_equals(bm, e->bm));
 }
