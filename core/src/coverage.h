@@ -265,6 +265,11 @@ int tss_covtable_load_select(tss_covtable **out, tss_storage *st,
  */
 int tss_covtable_save(tss_covtable *t, tss_storage *st) TSS_WUR;
 
+/** Size in bytes of the file the table was last saved as by
+ * tss_covtable_save (0 before its first save). */
+uint64_t tss_covtable_saved_bytes(const tss_covtable *t);
+void tss_covtable_set_saved_bytes(tss_covtable *t, uint64_t bytes);
+
 /**
  * The bitmap of entry `e` of `t`, parsed by CRoaring on first use when
  * the table was loaded with tss_covtable_load_select (the entry's `bm` is

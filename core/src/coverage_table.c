@@ -35,6 +35,8 @@ struct tss_covtable {
      * that failed after its link() (the directory's fsync) leaves the
      * file, and a retry under that name would fail for ever */
     uint64_t tried;
+    /* bytes of the last file this table was saved as (0: unknown) */
+    uint64_t saved_bytes;
     /* loaded with a selection: not the whole table, never saved */
     bool partial;
     char rel[96];   /* the file a partial table's bytes come from */
@@ -369,6 +371,16 @@ void tss_covtable_set_all(tss_covtable *t, roaring_bitmap_t *all)
 {
     roaring_bitmap_free(t->all);
     t->all = all;
+}
+
+void tss_covtable_set_saved_bytes(tss_covtable *t, uint64_t bytes)
+{
+    t->saved_bytes = bytes;
+}
+
+uint64_t tss_covtable_saved_bytes(const tss_covtable *t)
+{
+    return t->saved_bytes;
 }
 
 void tss_covtable_set_tried(tss_covtable *t, uint64_t version)

@@ -699,6 +699,7 @@ int tss_covtable_save(tss_covtable *t, tss_storage *st)
     if ((rc = tss_storage_write_new(st, rel, img.data, img.len)) != 0)
         goto out;
     tss_covtable_set_version(t, version);
+    tss_covtable_set_saved_bytes(t, img.len);
     /* keep the new version and its predecessor; older ones are garbage */
     if (list_versions(st, &vers, &n) == 0) {
         for (size_t i = 0; i < n; i++) {

@@ -36,6 +36,9 @@
 #define MAX_STORE_META 65536
 #define COMPLAIN_MAX_S 86400
 #define DEFAULT_SNAP_SYNC_S 60
+/* the table coverage is saved again once the sidecars sealed since add up
+ * to 1/TABLE_LAG_DIV of its size (save_coverage) */
+#define TABLE_LAG_DIV 4
 
 static void pending_free(tss_pending *p);
 
@@ -355,10 +358,15 @@ fail:
     return rc;
 }
 
+static void save_coverage(tss_store *s, bool force);
+
 void tss_store_close(tss_store *s)
 {
     if (!s)
         return;
+    /* a writer leaves the table coverage current */
+    if (s->cov && s->lock_fd >= 0)
+        save_coverage(s, true);
     tss_head_free(s->head);
     while (s->pending) {
         tss_pending *p = s->pending;
@@ -602,14 +610,30 @@ fail:
     return rc;
 }
 
-/* Writes the table coverage snapshot when it changed; a failure is only
- * logged: sidecars hold the same facts and the next seal retries. */
-static void save_coverage(tss_store *s)
+/*
+ * Writes the table coverage snapshot when it changed. Not at every seal:
+ * the table holds the whole history and is written whole, so it is written
+ * again only once the sidecars sealed since its last save add up to a
+ * quarter of its size (or with `force`: at close). Readers union the table
+ * with the sidecars of segments newer than its covered seq, so a lagging
+ * table costs them at most that quarter more to read, and the table's
+ * writes stay within 4x the sidecars' bytes instead of one whole table per
+ * seal. A failure is only logged: sidecars hold the same facts and the
+ * next seal retries.
+ */
+static void save_coverage(tss_store *s, bool force)
 {
+    uint64_t saved = tss_covtable_saved_bytes(s->cov);
+
     if (!s->cov_dirty)
+        return;
+    if (!force && saved && s->cov_unsaved_ver == tss_covtable_version(s->cov) &&
+        s->cov_unsaved * TABLE_LAG_DIV < saved)
         return;
     if (tss_covtable_save(s->cov, s->st) == 0) {
         s->cov_dirty = false;
+        s->cov_unsaved = 0;
+        s->cov_unsaved_ver = tss_covtable_version(s->cov);
         return;
     }
     tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
@@ -654,12 +678,18 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
             tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
                     "table coverage not updated for %s: %s", p->rel,
                     tss_error_last());
+        if (s->cov_unsaved_ver != tss_covtable_version(s->cov)) {
+            /* saved elsewhere since (recovery, compaction): count anew */
+            s->cov_unsaved = 0;
+            s->cov_unsaved_ver = tss_covtable_version(s->cov);
+        }
+        s->cov_unsaved += p->cov_img.len;
         s->cov_dirty = true;
         s->sealed_since_base = true;
         pending_free(p);
     }
     complain_done(s);
-    save_coverage(s);
+    save_coverage(s, false);
     /* the sealed items left the head: restart the snapshot from a small
      * base (only with nothing queued, which the base would not hold) */
     if (s->snap && s->sealed_since_base) {

@@ -74,9 +74,12 @@ struct tss_store {
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
     bool sealed_since_base; /* a new snapshot base is due */
-    bool cov_dirty;         /* a table save failed: retry */
-    bool cov_stale;         /* compaction changed segments, the table is
-                               not rebuilt yet: retry */
+    bool cov_dirty;         /* the table on disk lags s->cov: save */
+    /* sidecar bytes added to s->cov since it was saved as version
+     * cov_unsaved_ver (see save_coverage in store.c) */
+    uint64_t cov_unsaved, cov_unsaved_ver;
+    bool cov_stale; /* compaction changed segments, the table is
+                       not rebuilt yet: retry */
     /* any handle: the head snapshot as coverage queries last read it,
      * under head_mu (snapshot_cache.c) */
     pthread_mutex_t head_mu;

@@ -1439,6 +1439,72 @@ static void test_head_cache(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
+/* The writer does not rewrite the whole table coverage at every seal: only
+ * once the sidecars sealed since its last save add up to a quarter of it,
+ * and at close. Readers meanwhile union the table with the newer sidecars
+ * and see every bucket. */
+static void test_table_saved_lazily(void **state)
+{
+    char dir[4096];
+    tss_store *w;
+    tss_storage *st;
+    tss_covtable *t;
+    uint64_t first = 0, last = 0;
+    const int hist = 100, nwin = hist + 40, nseries = 200;
+    bool lagged = false;
+
+    tt_join(dir, sizeof(dir), *state, "lazy");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+    for (int k = 0; k < nwin; k++) {
+        /* a point every 20 s: every other 10 s bucket, no runs */
+        for (int i = 0; i < nseries; i++) {
+            char host[16];
+
+            snprintf(host, sizeof(host), "h%d", i);
+            for (int j = 0; j < 3; j++)
+                put(w, host, T0 + S(60 * k + 20 * j));
+        }
+        if (k + 1 < hist)
+            continue; /* the history: sealed at once, one table save */
+        assert_int_equal(
+            tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL), 0);
+        assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+        last = tss_covtable_version(t);
+        if (k + 1 == hist)
+            first = last;
+        /* the table on disk lags the segments: a reader unions the newer
+         * sidecars and sees every bucket */
+        if (tss_covtable_covered_seq(t) < (uint64_t)k + 1 && !lagged) {
+            tss_coverage *c;
+            tss_coverage_series cs;
+            tss_filter f;
+
+            lagged = true;
+            memset(&f, 0, sizeof(f));
+            f.series_glob = "h7/*";
+            assert_int_equal(tss_coverage_open(&c, w, &f), 0);
+            assert_int_equal(tss_coverage_next(c, &cs), 1);
+            assert_int_equal(cs.gaps, 0);
+            assert_int_equal(cs.from, T0 - T0 % BW);
+            assert_int_equal(cs.to, T0 + S(60 * k + 40) + BW);
+            assert_int_equal(tss_coverage_next(c, &cs), 0);
+            tss_coverage_close(c);
+        }
+        tss_covtable_free(t);
+    }
+    assert_true(lagged);
+    /* 40 seals of one window each: a save every few seals, not each */
+    if (last - first > 40 / 3)
+        fail_msg("40 seals wrote %" PRIu64 " table versions", last - first);
+    /* close leaves it current */
+    tss_store_close(w);
+    assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+    assert_int_equal(tss_covtable_covered_seq(t), (uint64_t)nwin);
+    tss_covtable_free(t);
+    tss_storage_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1461,6 +1527,7 @@ int main(void)
         T(test_runs_slack),
         T(test_runs_check_refuses),
         T(test_head_cache),
+        T(test_table_saved_lazily),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
