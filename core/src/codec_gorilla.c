@@ -542,17 +542,29 @@ void tss_enc_init(tss_enc *e, int kind)
 }
 
 /*
- * The head encoder's puts. A point takes at most 5 + 64 timestamp bits
- * and 13 + 64 value bits, in at most two puts per stream, each of which
- * ORs one 8-byte word: ENC_ROOM bytes of zeroed room past a stream's end
- * hold any point, and with that room reserved the puts below cannot fail.
+ * The encoders' puts. A point takes at most TS_MAX_BITS timestamp bits and
+ * VAL_MAX_BITS value bits, in at most two puts per stream, each of which
+ * ORs one big-endian 8-byte word in at the byte of the stream's end. The
+ * bits a put adds must fall on zeroed bytes; the word's other bytes are
+ * written back unchanged, so they need only be there. tss_enc keeps
+ * ENC_ROOM bytes of zeroed room past a stream's end, which holds any
+ * point; tss_henc checks a point's bits against its regions when they
+ * might not hold the largest point.
  */
 #define ENC_ROOM 24
+#define TS_MAX_BITS 69  /* '11111' + 64 bits */
+#define VAL_MAX_BITS 77 /* '11' + 11 bits of XOR header + 64 bits */
 
-/* Appends the n bits of v (1 <= n <= 56, v < 2^n); room is reserved. */
-static inline void put_room(tss_bits *w, uint64_t v, unsigned n)
+/* A stream being written, in registers: its bytes and its end. */
+typedef struct bitw {
+    uint8_t *p;
+    uint64_t nbits;
+} bitw;
+
+/* Appends the n bits of v (1 <= n <= 56, v < 2^n); room is assured. */
+static inline void put_room(bitw *w, uint64_t v, unsigned n)
 {
-    uint8_t *p = w->buf.data + (w->nbits >> 3);
+    uint8_t *p = w->p + (w->nbits >> 3);
     unsigned off = (unsigned)(w->nbits & 7);
 
     store_be64(p, load_be64(p) | (v << (64 - off - n)));
@@ -561,8 +573,8 @@ static inline void put_room(tss_bits *w, uint64_t v, unsigned n)
 
 /* put_class with the class widths w1 < w2 < w3 < w4 <= 32 (and 64) as
  * constants: one put for the prefix and the value together. */
-static inline void put_class_room(tss_bits *w, uint64_t z, unsigned w1,
-                                  unsigned w2, unsigned w3, unsigned w4)
+static inline void put_class_room(bitw *w, uint64_t z, unsigned w1, unsigned w2,
+                                  unsigned w3, unsigned w4)
 {
     if (z == 0)
         put_room(w, 0, 1);
@@ -580,8 +592,25 @@ static inline void put_class_room(tss_bits *w, uint64_t z, unsigned w1,
     }
 }
 
+/* The bits put_class_room takes for z. */
+static inline unsigned class_bits(uint64_t z, unsigned w1, unsigned w2,
+                                  unsigned w3, unsigned w4)
+{
+    if (z == 0)
+        return 1;
+    if (z >> w1 == 0)
+        return w1 + 2;
+    if (z >> w2 == 0)
+        return w2 + 3;
+    if (z >> w3 == 0)
+        return w3 + 4;
+    if (z >> w4 == 0)
+        return w4 + 5;
+    return 69;
+}
+
 /* Puts m, the low `mlen` (1..64) bits, after the `hlen`-bit header hdr. */
-static inline void put_header_bits(tss_bits *w, uint64_t hdr, unsigned hlen,
+static inline void put_header_bits(bitw *w, uint64_t hdr, unsigned hlen,
                                    uint64_t m, unsigned mlen)
 {
     if (hlen + mlen <= 56) {
@@ -592,10 +621,12 @@ static inline void put_header_bits(tss_bits *w, uint64_t hdr, unsigned hlen,
     }
 }
 
-/* xor_put, bit for bit, for the head encoder's state. */
-static inline void xor_put_room(tss_bits *w, tss_enc *e, uint64_t v)
+/* xor_put, bit for bit, for an encoder's state: the previous value `prev`
+ * and the XOR window in *wlead, *wtrail. */
+static inline void xor_put_room(bitw *w, uint8_t *wlead, uint8_t *wtrail,
+                                uint64_t prev, uint64_t v)
 {
-    uint64_t x = v ^ e->last_v;
+    uint64_t x = v ^ prev;
     unsigned lead, trail, mlen;
 
     if (x == 0) {
@@ -606,23 +637,62 @@ static inline void xor_put_room(tss_bits *w, tss_enc *e, uint64_t v)
     trail = (unsigned)__builtin_ctzll(x);
     if (lead > 31)
         lead = 31;
-    if (e->trail != 0xff && lead >= e->lead && trail >= e->trail) {
-        mlen = 64u - e->lead - e->trail;
-        put_header_bits(w, 2, 2, x >> e->trail, mlen);
+    if (*wtrail != 0xff && lead >= *wlead && trail >= *wtrail) {
+        mlen = 64u - *wlead - *wtrail;
+        put_header_bits(w, 2, 2, x >> *wtrail, mlen);
         return;
     }
     mlen = 64 - lead - trail;
-    e->lead = (uint8_t)lead;
-    e->trail = (uint8_t)trail;
+    *wlead = (uint8_t)lead;
+    *wtrail = (uint8_t)trail;
     /* '11' + 5 bits lead + 6 bits length (64 → 0) */
     put_header_bits(w,
                     (UINT64_C(3) << 11) | ((uint64_t)lead << 6) | (mlen & 63),
                     13, x >> trail, mlen);
 }
 
+/* The bits xor_put_room takes for v. */
+static inline unsigned xor_bits(uint8_t wlead, uint8_t wtrail, uint64_t prev,
+                                uint64_t v)
+{
+    uint64_t x = v ^ prev;
+    unsigned lead, trail;
+
+    if (x == 0)
+        return 1;
+    lead = (unsigned)__builtin_clzll(x);
+    trail = (unsigned)__builtin_ctzll(x);
+    if (lead > 31)
+        lead = 31;
+    if (wtrail != 0xff && lead >= wlead && trail >= wtrail)
+        return 2 + 64u - wlead - wtrail;
+    return 13 + 64 - lead - trail;
+}
+
+/*
+ * Puts a point after the first: the delta-of-delta `dod` of its time, and
+ * its value v after the previous value `prev` (XOR for gauges, with the
+ * window in *lead, *trail; delta-of-delta after *vdelta for the rest).
+ */
+static inline void put_point(bitw *ts, bitw *val, int kind, uint64_t dod,
+                             uint64_t v, uint64_t prev, uint64_t *vdelta,
+                             uint8_t *lead, uint8_t *trail)
+{
+    put_class_room(ts, tss_zigzag((int64_t)dod), 4, 8, 14, 24);
+    if (kind == TSS_KIND_GAUGE) {
+        xor_put_room(val, lead, trail, prev, v);
+    } else {
+        uint64_t d = v - prev;
+
+        put_class_room(val, tss_zigzag((int64_t)(d - *vdelta)), 6, 12, 20, 32);
+        *vdelta = d;
+    }
+}
+
 int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
 {
     uint64_t delta;
+    bitw ts, val;
 
     if (e->count == 0) {
         e->t0 = e->last_t = t;
@@ -641,26 +711,150 @@ int tss_enc_append(tss_enc *e, int64_t t, tss_value v)
         e->ts.buf.oom = e->val.buf.oom = false; /* retry next time */
         return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
     }
-    /* timestamps: ts_put */
+    ts = (bitw){e->ts.buf.data, e->ts.nbits};
+    val = (bitw){e->val.buf.data, e->val.nbits};
     delta = (uint64_t)t - (uint64_t)e->last_t;
-    put_class_room(&e->ts, tss_zigzag((int64_t)(delta - e->last_delta)), 4, 8,
-                   14, 24);
-    e->ts.buf.len = (size_t)((e->ts.nbits + 7) >> 3);
+    put_point(&ts, &val, e->kind, delta - e->last_delta, v.bits, e->last_v,
+              &e->last_vdelta, &e->lead, &e->trail);
+    e->ts.nbits = ts.nbits;
+    e->ts.buf.len = (size_t)((ts.nbits + 7) >> 3);
+    e->val.nbits = val.nbits;
+    e->val.buf.len = (size_t)((val.nbits + 7) >> 3);
     e->last_delta = delta;
     e->last_t = t;
-    /* values: xor_put for gauges, int_put in delta-of-delta for the rest */
-    if (e->kind == TSS_KIND_GAUGE) {
-        xor_put_room(&e->val, e, v.bits);
-    } else {
-        uint64_t vdelta = v.bits - e->last_v;
-
-        put_class_room(&e->val, tss_zigzag((int64_t)(vdelta - e->last_vdelta)),
-                       6, 12, 20, 32);
-        e->last_vdelta = vdelta;
-    }
-    e->val.buf.len = (size_t)((e->val.nbits + 7) >> 3);
     e->last_v = v.bits;
     e->count++;
+    return 0;
+}
+
+/* ---- the head's compact encoder ---------------------------------------- */
+
+void tss_henc_init(tss_henc *e, int kind)
+{
+    memset(e, 0, sizeof(*e));
+    e->kind = (uint8_t)kind;
+    e->trail = 0xff;
+}
+
+/* The bits of a point (t's delta `delta`, v) in each stream, when the
+ * streams' regions might be short of it: whether it fits; if not, need[]
+ * gets the bytes they need. */
+static bool henc_fits(const tss_henc *e, uint64_t delta, uint64_t v,
+                      uint32_t need[2])
+{
+    uint64_t d = v - e->last_v;
+    uint32_t tb =
+        e->ts_nbits +
+        class_bits(tss_zigzag((int64_t)(delta - e->last_delta)), 4, 8, 14, 24);
+    uint32_t vb = e->val_nbits +
+                  (e->kind == TSS_KIND_GAUGE
+                       ? xor_bits(e->lead, e->trail, e->last_v, v)
+                       : class_bits(tss_zigzag((int64_t)(d - e->last_vdelta)),
+                                    6, 12, 20, 32));
+
+    if (tb <= e->ts_cap * 8 && vb <= e->val_cap * 8)
+        return true;
+    need[0] = (tb + 7) / 8;
+    need[1] = (vb + 7) / 8;
+    return false;
+}
+
+int tss_henc_append(tss_henc *e, uint8_t *buf, int64_t t, tss_value v,
+                    uint32_t need[2])
+{
+    uint64_t delta;
+    bitw ts, val;
+
+    if (e->count == 0) {
+        e->t0 = e->last_t = t;
+        e->v0 = e->last_v = v.bits;
+        e->count = 1;
+        return 0;
+    }
+    if (e->count == UINT32_MAX)
+        return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
+    delta = (uint64_t)t - (uint64_t)e->last_t;
+    /* short of room for the largest point: count this one's bits (caps
+     * are at most TSS_HENC_MAX_BYTES: no sum here overflows) */
+    if ((e->ts_nbits + TS_MAX_BITS > e->ts_cap * 8 ||
+         e->val_nbits + VAL_MAX_BITS > e->val_cap * 8) &&
+        !henc_fits(e, delta, v.bits, need))
+        return 1;
+    ts = (bitw){buf, e->ts_nbits};
+    val = (bitw){buf + e->ts_cap, e->val_nbits};
+    put_point(&ts, &val, e->kind, delta - e->last_delta, v.bits, e->last_v,
+              &e->last_vdelta, &e->lead, &e->trail);
+    e->ts_nbits = (uint32_t)ts.nbits;
+    e->val_nbits = (uint32_t)val.nbits;
+    e->last_delta = delta;
+    e->last_t = t;
+    e->last_v = v.bits;
+    e->count++;
+    return 0;
+}
+
+void tss_henc_view(const tss_henc *h, uint8_t *buf, tss_enc *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ts.buf.data = buf;
+    out->ts.buf.len = (h->ts_nbits + 7) / 8;
+    out->ts.buf.cap = h->ts_cap;
+    out->ts.nbits = h->ts_nbits;
+    out->val.buf.data = buf + h->ts_cap;
+    out->val.buf.len = (h->val_nbits + 7) / 8;
+    out->val.buf.cap = h->val_cap;
+    out->val.nbits = h->val_nbits;
+    out->t0 = h->t0;
+    out->last_t = h->last_t;
+    out->last_delta = h->last_delta;
+    out->v0 = h->v0;
+    out->last_v = h->last_v;
+    out->last_vdelta = h->last_vdelta;
+    out->count = h->count;
+    out->kind = h->kind;
+    out->lead = h->lead;
+    out->trail = h->trail;
+}
+
+int tss_henc_load(tss_henc *h, const tss_enc *e, uint32_t ts_cap,
+                  uint32_t val_cap, uint8_t *buf)
+{
+    size_t ts_len = (size_t)((e->ts.nbits + 7) / 8);
+    size_t val_len = (size_t)((e->val.nbits + 7) / 8);
+
+    if (ts_len > ts_cap || val_len > val_cap || ts_cap > TSS_HENC_MAX_BYTES ||
+        val_cap > TSS_HENC_MAX_BYTES)
+        return tss_error_set(TSS_EINVAL,
+                             "encoder streams of %zu and %zu "
+                             "bytes do not fit the head",
+                             ts_len, val_len);
+    h->t0 = e->t0;
+    h->last_t = e->last_t;
+    h->last_delta = e->last_delta;
+    h->v0 = e->v0;
+    h->last_v = e->last_v;
+    h->last_vdelta = e->last_vdelta;
+    h->count = e->count;
+    h->ts_nbits = (uint32_t)e->ts.nbits;
+    h->val_nbits = (uint32_t)e->val.nbits;
+    h->ts_cap = ts_cap;
+    h->val_cap = val_cap;
+    h->kind = e->kind;
+    h->lead = e->lead;
+    h->trail = e->trail;
+    /* bytes past a stream's bits are zero, in its last byte too */
+    memset(buf, 0, (size_t)ts_cap + val_cap);
+    if (ts_len) {
+        memcpy(buf, e->ts.buf.data, ts_len);
+        if (e->ts.nbits & 7)
+            buf[ts_len - 1] &= (uint8_t)(0xff << (8 - (e->ts.nbits & 7)));
+    }
+    if (val_len) {
+        memcpy(buf + ts_cap, e->val.buf.data, val_len);
+        if (e->val.nbits & 7)
+            buf[ts_cap + val_len - 1] &=
+                (uint8_t)(0xff << (8 - (e->val.nbits & 7)));
+    }
     return 0;
 }
 

@@ -65,9 +65,10 @@ int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
                   uint64_t to) TSS_WUR;
 
 /**
- * Incremental encoder for points appended in strictly increasing time order
- * (the head). Zero-initialise, then tss_enc_init. Not thread safe: the
- * owner serialises access (the head's shard lock).
+ * Incremental encoder for points appended in strictly increasing time order,
+ * with its own growable streams (head snapshot readers, rebuilt head
+ * windows; the head itself keeps tss_henc). Zero-initialise, then
+ * tss_enc_init. Not thread safe: the owner serialises access.
  */
 typedef struct tss_enc {
     tss_bits ts, val;
@@ -99,6 +100,56 @@ int tss_enc_decode(const tss_enc *e, tss_point **pts, size_t *n,
                    size_t *cap) TSS_WUR;
 
 void tss_enc_free(tss_enc *e);
+
+/**
+ * The head's encoder: tss_enc's state without its buffers, the streams'
+ * ends as 32-bit bit counts. The owner keeps the stream bytes in one
+ * buffer `buf`: the timestamp stream in bytes [0, ts_cap), the value
+ * stream in [ts_cap, ts_cap + val_cap), and after them at least 7 more
+ * bytes that a put may read and write back unchanged. Bytes of a stream's
+ * region past its bits are zero. Zero-initialise, then tss_henc_init. Not
+ * thread safe: the owner serialises access (the head's shard lock).
+ */
+typedef struct tss_henc {
+    int64_t t0, last_t;
+    uint64_t last_delta;
+    uint64_t v0, last_v, last_vdelta;
+    uint32_t count;
+    uint32_t ts_nbits, val_nbits; /* bits in each stream */
+    uint32_t ts_cap, val_cap;     /* bytes of each stream's region */
+    uint8_t kind;
+    uint8_t lead, trail; /* XOR window; trail == 0xff: none yet */
+} tss_henc;
+
+/** Largest ts_cap or val_cap: a stream's bit count stays below 2^31. */
+#define TSS_HENC_MAX_BYTES (UINT32_C(1) << 28)
+
+void tss_henc_init(tss_henc *e, int kind);
+
+/**
+ * Appends a point as tss_enc_append does, to the streams in `buf` (see
+ * tss_henc). Returns 0; 1 if a stream's region is too small for the point:
+ * need[0] and need[1] get the bytes the timestamp and value streams need
+ * (the owner grows the regions, each to at least its need, and calls
+ * again); or TSS_ENOMEM (2^32 points). Nothing changes unless it returns 0.
+ */
+int tss_henc_append(tss_henc *e, uint8_t *buf, int64_t t, tss_value v,
+                    uint32_t need[2]) TSS_WUR;
+
+/**
+ * Fills *out with a read-only tss_enc over h's state and the streams in
+ * buf (no copy), for tss_enc_decode, tss_enc_copy_since and the snapshot
+ * writer; valid while buf is. Never append to it or free it.
+ */
+void tss_henc_view(const tss_henc *h, uint8_t *buf, tss_enc *out);
+
+/**
+ * Sets h to e's state and copies e's streams into `buf` laid out with
+ * regions of ts_cap and val_cap bytes (the rest zeroed). TSS_EINVAL if a
+ * stream does not fit its region or a region is over TSS_HENC_MAX_BYTES.
+ */
+int tss_henc_load(tss_henc *h, const tss_enc *e, uint32_t ts_cap,
+                  uint32_t val_cap, uint8_t *buf) TSS_WUR;
 
 /**
  * For the head snapshot: appends to `w` the encoder's timestamp bits from

@@ -11,42 +11,228 @@
 /* Out-of-order points beyond this are folded into the encoder. */
 #define OOO_FOLD 128
 
-/* The append path touches the first fields: keep them together. */
-struct tss_head_item {
-    int64_t start;
-    tss_enc enc;
-    tss_point *ooo;
-    uint32_t nooo, cap_ooo;
-    int64_t first_arrival;
-    struct tss_head_item *next;
-    tss_snapcur cur; /* snapshot bookkeeping, owned by snapshot.c */
-    /* set once detached: the item owns a copy of its series key */
-    uint8_t *key;
-    size_t key_len;
-};
-
-/* One series: its windows and its key, in one allocation. */
-typedef struct head_series {
-    tss_head_item *wins; /* newest first */
-    size_t key_len;
-    uint8_t key[];
-} head_series;
+/* A window's out-of-order points, in arrival order. */
+typedef struct ooo_buf {
+    uint32_t n, cap;
+    tss_point p[];
+} ooo_buf;
 
 /*
- * A shard's series table: open addressing, linear probing, the full hash
- * beside each pointer, so a lookup is one slot and one compare of the key
- * in place. A removed series leaves a tombstone, so
- * a walk over the slots may remove as it goes; tombstones go when the
- * table is rebuilt, before it would be 3/4 full.
+ * One series window, in one allocation: the fields below, then in data[]
+ * the timestamp stream (enc.ts_cap bytes), the value stream (enc.val_cap
+ * bytes) and the series key (key_len bytes, at least KEY_ROOM with
+ * padding: the encoder's word puts may read and write back up to 7 bytes
+ * past the value stream, tss_henc). An item moves when its streams grow,
+ * so only its list link (the table slot or the newer window's `next`)
+ * may point to it.
  */
-typedef struct slot {
-    uint64_t hash;
-    head_series *s; /* NULL: empty; &tombstone: removed */
-} slot;
+struct tss_head_item {
+    int64_t start;
+    tss_henc enc;
+    struct tss_head_item *next; /* the older window; once detached, the
+                                   next item of its batch */
+    ooo_buf *ooo;               /* NULL: none yet */
+    int64_t first_arrival;
+    tss_snapcur cur; /* snapshot bookkeeping, owned by snapshot.c */
+    uint16_t key_len;
+    uint8_t data[];
+};
 
-static head_series tombstone;
+#define KEY_ROOM 7
 
+/* Room to start a window's streams with: a timestamp stream of points at a
+ * steady interval takes a bit each after the first delta, a value stream
+ * from 1 to 77 bits. */
+#define TS_START 8
+#define VAL_START 8
+
+_Static_assert(TSS_KEY_MAX <= UINT16_MAX, "key_len is 16 bits");
+
+static size_t key_room(size_t key_len)
+{
+    return key_len > KEY_ROOM ? key_len : KEY_ROOM;
+}
+
+static size_t item_size(size_t key_len, uint32_t ts_cap, uint32_t val_cap)
+{
+    return offsetof(tss_head_item, data) + (size_t)ts_cap + val_cap +
+           key_room(key_len);
+}
+
+/* Bytes the allocator would waste past `size`: glibc's malloc hands out
+ * chunks of a multiple of 16 bytes with 8 of header. A stream region takes
+ * them. */
+static uint32_t chunk_slack(size_t size)
+{
+    return (uint32_t)((16 - (size + 8) % 16) % 16);
+}
+
+static const uint8_t *item_key(const tss_head_item *w)
+{
+    return w->data + w->enc.ts_cap + w->enc.val_cap;
+}
+
+static uint32_t item_nooo(const tss_head_item *w)
+{
+    return w->ooo ? w->ooo->n : 0;
+}
+
+static const tss_point *item_ooo(const tss_head_item *w)
+{
+    return w->ooo ? w->ooo->p : NULL;
+}
+
+/* A new, empty window of the series `key`; NULL if out of memory. */
+static tss_head_item *item_new(const uint8_t *key, size_t key_len,
+                               int64_t start, int64_t now)
+{
+    uint32_t ts_cap = TS_START, val_cap = VAL_START;
+    size_t size = item_size(key_len, ts_cap, val_cap);
+    tss_head_item *w;
+
+    val_cap += chunk_slack(size);
+    size = item_size(key_len, ts_cap, val_cap);
+    w = tss_malloc(size);
+    if (!w)
+        return NULL;
+    memset(w, 0, size);
+    w->start = start;
+    w->first_arrival = now;
+    tss_henc_init(&w->enc, key[key_len - 1]);
+    w->enc.ts_cap = ts_cap;
+    w->enc.val_cap = val_cap;
+    w->key_len = (uint16_t)key_len;
+    memcpy(w->data + ts_cap + val_cap, key, key_len);
+    return w;
+}
+
+static void item_free(tss_head_item *w)
+{
+    tss_free(w->ooo);
+    tss_free(w);
+}
+
+/* cap grown to at least `need`, doubled at least, so that a window's
+ * stream is copied a bounded number of times per byte. */
+static uint32_t grow_cap(uint32_t cap, uint32_t need)
+{
+    uint32_t n = cap * 2;
+
+    if (need <= cap)
+        return cap;
+    return n > need ? n : need;
+}
+
+/* Grows the stream regions of *ref to at least need[0] and need[1] bytes,
+ * moving the value stream and the key; *ref is updated. TSS_ENOMEM leaves
+ * the item as it was. */
+static int item_grow(tss_head_item **ref, const uint32_t need[2])
+{
+    tss_head_item *w = *ref;
+    uint32_t ots = w->enc.ts_cap, oval = w->enc.val_cap;
+    uint32_t ts = grow_cap(ots, need[0]), val = grow_cap(oval, need[1]);
+    size_t room = key_room(w->key_len), size;
+    uint8_t *d;
+
+    size = item_size(w->key_len, ts, val);
+    if (val > oval)
+        val += chunk_slack(size);
+    else
+        ts += chunk_slack(size);
+    if (ts > TSS_HENC_MAX_BYTES || val > TSS_HENC_MAX_BYTES)
+        return tss_error_set(TSS_ENOMEM, "series window over %u bytes",
+                             (unsigned)TSS_HENC_MAX_BYTES);
+    size = item_size(w->key_len, ts, val);
+    w = tss_realloc(w, size);
+    if (!w)
+        return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
+    d = w->data;
+    memmove(d + ts + val, d + ots + oval, room);
+    memmove(d + ts, d + ots, oval);
+    memset(d + ots, 0, ts - ots);
+    memset(d + ts + oval, 0, val - oval);
+    w->enc.ts_cap = ts;
+    w->enc.val_cap = val;
+    *ref = w;
+    return 0;
+}
+
+/* Grows the streams of *ref to need[] (from tss_henc_append) and appends
+ * the point it had no room for; *ref is updated. */
+static __attribute__((noinline)) int grow_append(tss_head_item **ref, int64_t t,
+                                                 tss_value v, uint32_t need[2])
+{
+    int rc;
+
+    if ((rc = item_grow(ref, need)) != 0)
+        return rc;
+    rc = tss_henc_append(&(*ref)->enc, (*ref)->data, t, v, need);
+    return rc > 0 ? tss_error_set(TSS_ENOMEM, "head stream did not grow") : rc;
+}
+
+/* Replaces the encoder of *ref with `fresh` (which stays the caller's),
+ * in a new allocation sized to it; *ref is updated. TSS_ENOMEM leaves the
+ * item as it was. */
+static int item_install(tss_head_item **ref, const tss_enc *fresh)
+{
+    tss_head_item *w = *ref, *nw;
+    uint64_t ts = (fresh->ts.nbits + 7) / 8, val = (fresh->val.nbits + 7) / 8;
+    size_t size;
+    int rc;
+
+    if (ts > TSS_HENC_MAX_BYTES || val > TSS_HENC_MAX_BYTES)
+        return tss_error_set(TSS_ENOMEM, "series window over %u bytes",
+                             (unsigned)TSS_HENC_MAX_BYTES);
+    size = item_size(w->key_len, (uint32_t)ts, (uint32_t)val);
+    val += chunk_slack(size); /* tss_henc_load checks the bound again */
+    size = item_size(w->key_len, (uint32_t)ts, (uint32_t)val);
+    if (!(nw = tss_malloc(size)))
+        return tss_error_set(TSS_ENOMEM, "out of memory rebuilding a window");
+    memcpy(nw, w, offsetof(tss_head_item, data));
+    if ((rc = tss_henc_load(&nw->enc, fresh, (uint32_t)ts, (uint32_t)val,
+                            nw->data)) != 0) {
+        tss_free(nw);
+        return rc;
+    }
+    memcpy(nw->data + ts + val, item_key(w), key_room(w->key_len));
+    tss_free(w);
+    *ref = nw;
+    return 0;
+}
+
+/*
+ * A shard's series table: open addressing, linear probing. A series is
+ * its newest window; the older ones hang from its `next`, each item with
+ * its own copy of the key. A slot holds the newest window's address with 3
+ * bits of the key's hash in its low bits (items are 8-byte aligned), so
+ * that a probe looks at one in eight of the other series it passes; 0 is
+ * an empty slot. A removed series leaves a tombstone (TOMB: an item no key
+ * matches), so a walk over the slots may remove as it goes; tombstones go
+ * when the table is rebuilt, before it would be 3/4 full. The rebuild
+ * hashes the keys again.
+ */
+typedef uintptr_t slot;
+
+static tss_head_item tomb_item = {.key_len = UINT16_MAX};
+
+#define TAG_MASK ((uintptr_t)7)
+#define TOMB ((uintptr_t)&tomb_item)
 #define TABLE_MIN 16
+
+_Static_assert(_Alignof(tss_head_item) >= 8, "slots tag 3 low bits");
+
+/* Bits of the hash that neither the slot index (low bits) nor the shard
+ * (bits 32..43) uses. */
+static inline uintptr_t hash_tag(uint64_t hash)
+{
+    return (uintptr_t)(hash >> 61);
+}
+
+/* The item of a live slot. */
+static inline tss_head_item *slot_item(slot e)
+{
+    return (tss_head_item *)(e & ~TAG_MASK);
+}
 
 /* One lock and its table; cache-line aligned so that write threads on
  * different shards do not share a line (false sharing). */
@@ -68,39 +254,57 @@ struct tss_head {
 /* ---- series tables -------------------------------------------------------
  */
 
-static inline head_series *tab_find(const head_shard *sh, const uint8_t *key,
-                                    size_t len, uint64_t hash)
+/* The newest window of the series in slot i, or NULL for an empty or
+ * removed slot. */
+static tss_head_item *tab_at(const head_shard *sh, size_t i)
+{
+    slot e = sh->tab[i];
+
+    return e == TOMB ? NULL : slot_item(e);
+}
+
+static inline slot *tab_find(const head_shard *sh, const uint8_t *key,
+                             size_t len, uint64_t hash)
 {
     size_t mask = (size_t)sh->cap - 1, i;
-    const slot *e;
+    uintptr_t tag = hash_tag(hash);
+    slot *e;
 
     if (!sh->cap)
         return NULL;
-    for (i = (size_t)hash & mask; (e = &sh->tab[i])->s; i = (i + 1) & mask)
-        if (e->hash == hash && e->s != &tombstone && e->s->key_len == len &&
-            memcmp(e->s->key, key, len) == 0)
-            return e->s;
+    for (i = (size_t)hash & mask; *(e = &sh->tab[i]); i = (i + 1) & mask) {
+        /* the item if the tag matches (a tombstone's key never does) */
+        const tss_head_item *w = (const tss_head_item *)(*e ^ tag);
+
+        if (((uintptr_t)w & TAG_MASK) == 0 && w->key_len == len &&
+            memcmp(item_key(w), key, len) == 0)
+            return e;
+    }
     return NULL;
 }
 
-/* Puts s, absent from the table, in the first free slot of its probe. */
-static void tab_put(slot *tab, size_t cap, uint64_t hash, head_series *s,
-                    uint32_t *dead)
+/* Puts w, whose series is absent from the table, in the first free slot of
+ * its probe. */
+static slot *tab_put(slot *tab, size_t cap, uint64_t hash, tss_head_item *w,
+                     uint32_t *dead)
 {
     size_t mask = cap - 1, i = (size_t)hash & mask;
 
-    while (tab[i].s && tab[i].s != &tombstone)
+    while (tab[i] && tab[i] != TOMB)
         i = (i + 1) & mask;
-    if (tab[i].s == &tombstone)
+    if (tab[i] == TOMB)
         (*dead)--;
-    tab[i].hash = hash;
-    tab[i].s = s;
+    tab[i] = (uintptr_t)w | hash_tag(hash);
+    return &tab[i];
 }
 
-/* Adds s (absent), rebuilding the table first if it would be 3/4 full.
- * TSS_ENOMEM leaves the table as it was. */
-static int tab_add(head_shard *sh, uint64_t hash, head_series *s)
+/* Adds the series of w (absent), rebuilding the table first if it would
+ * be 3/4 full; returns its slot. NULL (out of memory) leaves the table as
+ * it was. */
+static slot *tab_add(head_shard *sh, uint64_t hash, tss_head_item *w)
 {
+    slot *e;
+
     if ((sh->series + sh->dead + 1) * 4 > (uint64_t)sh->cap * 3) {
         size_t cap = TABLE_MIN;
         uint32_t dead = 0;
@@ -109,25 +313,28 @@ static int tab_add(head_shard *sh, uint64_t hash, head_series *s)
         while (cap < (sh->series + 1) * 2)
             cap *= 2;
         if (cap > UINT32_MAX || !(tab = tss_calloc(cap, sizeof(*tab))))
-            return TSS_ENOMEM;
-        for (size_t i = 0; i < sh->cap; i++)
-            if (sh->tab[i].s && sh->tab[i].s != &tombstone)
-                tab_put(tab, cap, sh->tab[i].hash, sh->tab[i].s, &dead);
+            return NULL;
+        for (size_t i = 0; i < sh->cap; i++) {
+            tss_head_item *o = tab_at(sh, i);
+
+            if (o)
+                tab_put(tab, cap, tss_key_hash(item_key(o), o->key_len), o,
+                        &dead);
+        }
         tss_free(sh->tab);
         sh->tab = tab;
         sh->cap = (uint32_t)cap;
         sh->dead = 0;
     }
-    tab_put(sh->tab, sh->cap, hash, s, &sh->dead);
+    e = tab_put(sh->tab, sh->cap, hash, w, &sh->dead);
     sh->series++;
-    return 0;
+    return e;
 }
 
-/* Removes and frees the series in slot i (its windows are gone). */
+/* Removes the series in slot i (its windows are gone). */
 static void tab_remove(head_shard *sh, size_t i)
 {
-    tss_free(sh->tab[i].s);
-    sh->tab[i].s = &tombstone;
+    sh->tab[i] = TOMB;
     sh->dead++;
     sh->series--;
     if (sh->series == 0) { /* nothing left to probe past: start clean */
@@ -136,31 +343,14 @@ static void tab_remove(head_shard *sh, size_t i)
     }
 }
 
-/* The series in slot i, or NULL for an empty or removed slot. */
-static head_series *tab_at(const head_shard *sh, size_t i)
+/* Stores `first`, the series' newest window after a change to its list,
+ * in slot i (keeping the tag); removes the series if it has none left. */
+static void tab_set(head_shard *sh, size_t i, tss_head_item *first)
 {
-    head_series *s = sh->tab[i].s;
-
-    return s == &tombstone ? NULL : s;
-}
-
-/* Adds the series of a key, absent from the table; NULL if out of
- * memory. */
-static head_series *add_series(head_shard *sh, const uint8_t *key, size_t len,
-                               uint64_t hash)
-{
-    head_series *s = tss_malloc(sizeof(*s) + len);
-
-    if (!s)
-        return NULL;
-    s->wins = NULL;
-    s->key_len = len;
-    memcpy(s->key, key, len);
-    if (tab_add(sh, hash, s) != 0) {
-        tss_free(s);
-        return NULL;
-    }
-    return s;
+    if (!first)
+        tab_remove(sh, i);
+    else
+        sh->tab[i] = (uintptr_t)first | (sh->tab[i] & TAG_MASK);
 }
 
 int tss_head_create(tss_head **out, unsigned nshards, int64_t span)
@@ -188,14 +378,6 @@ int tss_head_create(tss_head **out, unsigned nshards, int64_t span)
     return 0;
 }
 
-static void item_free(tss_head_item *w)
-{
-    tss_enc_free(&w->enc);
-    tss_free(w->ooo);
-    tss_free(w->key);
-    tss_free(w);
-}
-
 void tss_head_free(tss_head *h)
 {
     if (!h)
@@ -204,15 +386,14 @@ void tss_head_free(tss_head *h)
         head_shard *sh = &h->shards[i];
 
         for (size_t j = 0; j < sh->cap; j++) {
-            head_series *s = tab_at(sh, j);
+            tss_head_item *w = tab_at(sh, j);
 
-            while (s && s->wins) {
-                tss_head_item *w = s->wins;
+            while (w) {
+                tss_head_item *next = w->next;
 
-                s->wins = w->next;
                 item_free(w);
+                w = next;
             }
-            tss_free(s);
         }
         tss_free(sh->tab);
         pthread_mutex_destroy(&sh->mu);
@@ -304,31 +485,35 @@ out:
 static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
                        size_t *cap)
 {
-    return tss_head_points_of(&w->enc, w->ooo, w->nooo, pts, n, cap);
+    tss_enc e;
+
+    /* the view only reads the streams */
+    tss_henc_view(&w->enc, (uint8_t *)(uintptr_t)w->data, &e);
+    return tss_head_points_of(&e, item_ooo(w), item_nooo(w), pts, n, cap);
 }
 
-/* Folds the out-of-order buffer into a fresh encoder. On failure nothing
- * changes (the caller keeps appending to the buffer). */
-static int fold_ooo(tss_head_item *w, int kind)
+/* Folds the out-of-order buffer of *ref into a fresh encoder; *ref is
+ * updated. On failure nothing changes (the caller keeps appending to the
+ * buffer). */
+static __attribute__((noinline)) int fold_ooo(tss_head_item **ref, int kind)
 {
     tss_point *pts = NULL;
     size_t n = 0, cap = 0;
     tss_enc fresh;
     int rc;
 
-    if ((rc = item_points(w, &pts, &n, &cap)) != 0)
-        goto out;
     tss_enc_init(&fresh, kind);
+    if ((rc = item_points(*ref, &pts, &n, &cap)) != 0)
+        goto out;
     for (size_t i = 0; i < n; i++)
-        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0) {
-            tss_enc_free(&fresh);
+        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0)
             goto out;
-        }
-    tss_enc_free(&w->enc);
-    w->enc = fresh;
-    w->nooo = 0;
-    w->cur.reset = true; /* the snapshot must resend this item whole */
+    if ((rc = item_install(ref, &fresh)) != 0)
+        goto out;
+    (*ref)->ooo->n = 0;
+    (*ref)->cur.reset = true; /* the snapshot must resend this item whole */
 out:
+    tss_enc_free(&fresh);
     tss_free(pts);
     return rc;
 }
@@ -336,44 +521,50 @@ out:
 /* ---- append ---------------------------------------------------------------
  */
 
-static int ooo_push(tss_head_item *w, int64_t t, tss_value v)
+static __attribute__((noinline)) int ooo_push(tss_head_item *w, int64_t t,
+                                              tss_value v)
 {
-    if (w->nooo == w->cap_ooo) {
-        uint32_t ncap = w->cap_ooo ? w->cap_ooo * 2 : 8;
-        tss_point *np = tss_realloc(w->ooo, ncap * sizeof(tss_point));
+    ooo_buf *o = w->ooo;
 
-        if (!np)
+    if (!o || o->n == o->cap) {
+        uint32_t ncap = o ? o->cap * 2 : 8;
+        ooo_buf *no;
+
+        if (o && o->cap > UINT32_MAX / 2 / sizeof(tss_point))
             return tss_error_set(TSS_ENOMEM, "out of memory (out-of-order)");
-        w->ooo = np;
-        w->cap_ooo = ncap;
+        no = tss_realloc(o, sizeof(*o) + ncap * sizeof(tss_point));
+        if (!no)
+            return tss_error_set(TSS_ENOMEM, "out of memory (out-of-order)");
+        if (!o)
+            no->n = 0;
+        no->cap = ncap;
+        w->ooo = o = no;
     }
-    w->ooo[w->nooo].t = t;
-    w->ooo[w->nooo].v = v;
-    w->nooo++;
+    o->p[o->n].t = t;
+    o->p[o->n].v = v;
+    o->n++;
     return 0;
 }
 
-/* The series' item for window `start`, created if missing; NULL if out of
- * memory. Windows are kept newest first: appends almost always hit the
- * first. */
-static tss_head_item *find_window(head_series *s, int64_t start, int kind,
-                                  int64_t now)
+/* The link to the series' item for window `start` (the series' newest
+ * window is *pw), created if missing; NULL if out of memory. Windows are
+ * kept newest first: appends almost always hit the first. */
+static __attribute__((noinline)) tss_head_item **
+find_window(tss_head_item **pw, int64_t start, const uint8_t *key,
+            size_t key_len, int64_t now)
 {
-    tss_head_item **pw, *w, *nw;
+    tss_head_item *w, *nw;
 
-    for (pw = &s->wins; (w = *pw) != NULL && w->start > start; pw = &w->next)
+    for (; (w = *pw) != NULL && w->start > start; pw = &w->next)
         ;
     if (w && w->start == start)
-        return w;
-    nw = tss_calloc(1, sizeof(*nw));
+        return pw;
+    nw = item_new(key, key_len, start, now);
     if (!nw)
         return NULL;
-    nw->start = start;
-    nw->first_arrival = now;
-    tss_enc_init(&nw->enc, kind);
     nw->next = w;
     *pw = nw;
-    return nw;
+    return pw;
 }
 
 int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
@@ -382,40 +573,58 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
 {
     head_shard *sh = &h->shards[(hash >> 32) & h->mask];
     int kind = key[key_len - 1];
-    head_series *s;
-    tss_head_item *w;
+    tss_head_item **ref, *w, *first;
+    slot *e;
     int rc = 0;
 
     pthread_mutex_lock(&sh->mu);
-    s = tab_find(sh, key, key_len, hash);
-    if (!s && !(s = add_series(sh, key, key_len, hash))) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
-        goto out;
-    }
-    /* almost every point falls in the series' newest window: no division
-     * (t >= start, so the unsigned difference is exact) */
-    w = s->wins;
-    if (!w || t < w->start ||
-        (uint64_t)t - (uint64_t)w->start >= (uint64_t)h->span) {
-        w = find_window(s, tss_head_window(h, t), kind, now);
-        if (!w) {
-            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+    e = tab_find(sh, key, key_len, hash);
+    if (!e) {
+        w = item_new(key, key_len, tss_head_window(h, t), now);
+        if (!w || !(e = tab_add(sh, hash, w))) {
+            tss_free(w);
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a series");
             goto out;
         }
     }
+    /* almost every point falls in the series' newest window: no division
+     * (t >= start, so the unsigned difference is exact) */
+    first = slot_item(*e);
+    ref = &first;
+    w = first;
+    if (t < w->start || (uint64_t)t - (uint64_t)w->start >= (uint64_t)h->span) {
+        ref = find_window(ref, tss_head_window(h, t), key, key_len, now);
+        if (!ref) {
+            rc = tss_error_set(TSS_ENOMEM, "out of memory adding a window");
+            goto out;
+        }
+        *e = (uintptr_t)first | (*e & TAG_MASK); /* may be newer */
+        w = *ref;
+    }
     if (w->enc.count == 0 || t > w->enc.last_t) {
-        rc = tss_enc_append(&w->enc, t, v);
+        uint32_t need[2];
+
+        rc = tss_henc_append(&w->enc, w->data, t, v, need);
+        if (rc > 0) {
+            rc = grow_append(ref, t, v, need);
+            *e = (uintptr_t)first | (*e & TAG_MASK); /* may have moved */
+            w = *ref;
+        }
     } else {
-        if (w->nooo >= OOO_FOLD) {
-            uint64_t held = w->enc.count + w->nooo, nooo = w->nooo;
+        uint32_t nooo = item_nooo(w);
+
+        if (nooo >= OOO_FOLD) {
+            uint64_t held = w->enc.count + nooo;
 
             /* on failure the buffer just grows; on success the duplicates
              * merged away are no longer held, nor is anything out of order */
-            if (fold_ooo(w, kind) == 0) {
-                sh->points -= held - w->enc.count;
+            if (fold_ooo(ref, kind) == 0) {
+                sh->points -= held - (*ref)->enc.count;
                 sh->ooo -= nooo;
+                *e = (uintptr_t)first | (*e & TAG_MASK); /* moved */
             }
         }
+        w = *ref;
         if ((rc = ooo_push(w, t, v)) == 0)
             sh->ooo++;
     }
@@ -445,9 +654,7 @@ int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
 
         pthread_mutex_lock(&sh->mu);
         for (size_t j = 0; j < sh->cap; j++) {
-            head_series *s = tab_at(sh, j);
-
-            for (tss_head_item *w = s ? s->wins : NULL; w; w = w->next) {
+            for (tss_head_item *w = tab_at(sh, j); w; w = w->next) {
                 size_t k;
 
                 for (k = 0; k < n && v[k].start != w->start; k++)
@@ -471,7 +678,7 @@ int tss_head_windows(tss_head *h, tss_head_winfo **out, size_t *nout)
                 }
                 if (w->first_arrival < v[k].first_arrival)
                     v[k].first_arrival = w->first_arrival;
-                v[k].points += w->enc.count + w->nooo;
+                v[k].points += w->enc.count + item_nooo(w);
             }
             if (rc)
                 break;
@@ -501,16 +708,14 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
         out->late += sh->late;
         if (sh->series)
             out->bytes += (uint64_t)sh->cap * sizeof(slot);
-        for (size_t j = 0; j < sh->cap; j++) {
-            head_series *s = tab_at(sh, j);
-
-            if (!s)
-                continue;
-            out->bytes += sizeof(*s) + s->key_len;
-            for (tss_head_item *w = s->wins; w; w = w->next)
-                out->bytes += sizeof(*w) + tss_enc_mem(&w->enc) +
-                              w->cap_ooo * sizeof(tss_point);
-        }
+        for (size_t j = 0; j < sh->cap; j++)
+            for (tss_head_item *w = tab_at(sh, j); w; w = w->next) {
+                out->bytes +=
+                    item_size(w->key_len, w->enc.ts_cap, w->enc.val_cap);
+                if (w->ooo)
+                    out->bytes +=
+                        sizeof(ooo_buf) + w->ooo->cap * sizeof(tss_point);
+            }
         pthread_mutex_unlock(&sh->mu);
     }
 }
@@ -520,7 +725,7 @@ void tss_head_stats_get(tss_head *h, tss_head_stats *out)
 
 static int item_cmp(const tss_head_item *a, const tss_head_item *b)
 {
-    return tss_key_cmp(a->key, a->key_len, b->key, b->key_len);
+    return tss_key_cmp(item_key(a), a->key_len, item_key(b), b->key_len);
 }
 
 /* Merge sort of a singly linked list by key (no allocation). */
@@ -576,14 +781,10 @@ void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
 
         pthread_mutex_lock(&sh->mu);
         for (size_t j = 0; j < sh->cap; j++) {
-            head_series *s = tab_at(sh, j);
-            tss_head_item **pw, *w;
-
-            if (!s)
-                continue;
-            pw = &s->wins;
+            tss_head_item *first = tab_at(sh, j), **pw = &first, *w;
 
             while ((w = *pw) != NULL) {
+                uint64_t held = w->enc.count + item_nooo(w);
                 size_t k;
 
                 for (k = 0; k < nstarts && starts[k] != w->start; k++)
@@ -592,23 +793,16 @@ void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
                     pw = &w->next;
                     continue;
                 }
-                w->key = tss_malloc(s->key_len);
-                if (!w->key) { /* stays in the head for the next pass */
-                    pw = &w->next;
-                    continue;
-                }
-                memcpy(w->key, s->key, s->key_len);
-                w->key_len = s->key_len;
                 *pw = w->next;
-                sh->points -= w->enc.count + w->nooo;
-                sh->ooo -= w->nooo;
+                sh->points -= held;
+                sh->ooo -= item_nooo(w);
                 w->next = out[k].items;
                 out[k].items = w;
                 out[k].n++;
-                out[k].points += w->enc.count + w->nooo;
+                out[k].points += held;
             }
-            if (!s->wins)
-                tab_remove(sh, j);
+            if (first != tab_at(sh, j))
+                tab_set(sh, j, first);
         }
         pthread_mutex_unlock(&sh->mu);
     }
@@ -640,7 +834,7 @@ const tss_head_item *tss_head_item_next(const tss_head_item *it)
 const uint8_t *tss_head_item_key(const tss_head_item *it, size_t *len)
 {
     *len = it->key_len;
-    return it->key;
+    return item_key(it);
 }
 
 int tss_head_item_points(const tss_head_item *it, tss_point **pts, size_t *n,
@@ -672,14 +866,13 @@ int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
 
         pthread_mutex_lock(&sh->mu);
         for (size_t j = 0; j < sh->cap && rc == 0; j++) {
-            head_series *s = tab_at(sh, j);
+            for (tss_head_item *w = tab_at(sh, j); w && rc == 0; w = w->next) {
+                tss_enc e;
+                tss_head_view v = {item_key(w),      w->key_len, w->start,
+                                   w->first_arrival, &e,         item_ooo(w),
+                                   item_nooo(w),     &w->cur};
 
-            for (tss_head_item *w = s ? s->wins : NULL; w && rc == 0;
-                 w = w->next) {
-                tss_head_view v = {s->key,           s->key_len, w->start,
-                                   w->first_arrival, &w->enc,    w->ooo,
-                                   w->nooo,          &w->cur};
-
+                tss_henc_view(&w->enc, w->data, &e);
                 rc = fn(ctx, &v);
             }
         }
@@ -694,40 +887,74 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
 {
     uint64_t hash = tss_key_hash(key, key_len);
     head_shard *sh = &h->shards[(hash >> 32) & h->mask];
-    head_series *s;
-    tss_head_item *w, **pw;
+    uint64_t ts = (enc->ts.nbits + 7) / 8, val = (enc->val.nbits + 7) / 8;
+    tss_head_item *w = NULL;
+    ooo_buf *o = NULL;
+    size_t size;
+    slot *e;
     int rc = 0;
 
-    w = tss_calloc(1, sizeof(*w));
-    if (!w)
+    if (key_len > TSS_KEY_MAX || ts > TSS_HENC_MAX_BYTES ||
+        val > TSS_HENC_MAX_BYTES)
+        return tss_error_set(TSS_EINVAL, "window too large to restore");
+    size = item_size(key_len, (uint32_t)ts, (uint32_t)val);
+    val += chunk_slack(size);
+    size = item_size(key_len, (uint32_t)ts, (uint32_t)val);
+    w = tss_malloc(size);
+    if (w && nooo &&
+        (o = tss_malloc(sizeof(*o) + (size_t)nooo * sizeof(tss_point))))
+        o->n = o->cap = nooo;
+    if (!w || (nooo && !o)) {
+        tss_free(w);
         return tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
-    pthread_mutex_lock(&sh->mu);
-    s = tab_find(sh, key, key_len, hash);
-    if (!s && !(s = add_series(sh, key, key_len, hash))) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
-        goto out;
     }
-    for (pw = &s->wins; *pw && (*pw)->start > start; pw = &(*pw)->next)
-        ;
-    if (*pw && (*pw)->start == start) {
-        rc = tss_error_set(TSS_EINVAL, "window restored twice");
-        goto out;
+    memset(w, 0, offsetof(tss_head_item, data));
+    if ((rc = tss_henc_load(&w->enc, enc, (uint32_t)ts, (uint32_t)val,
+                            w->data)) != 0) {
+        tss_free(o);
+        tss_free(w);
+        return rc;
     }
+    if (o)
+        memcpy(o->p, ooo, (size_t)nooo * sizeof(tss_point));
     w->start = start;
     w->first_arrival = first_arrival;
-    w->enc = *enc;
-    w->ooo = ooo;
-    w->nooo = w->cap_ooo = nooo;
-    w->next = *pw;
-    *pw = w;
-    sh->points += w->enc.count + nooo;
-    sh->ooo += nooo;
-    memset(enc, 0, sizeof(*enc));
-    w = NULL;
-out:
+    w->ooo = o;
+    w->key_len = (uint16_t)key_len;
+    memset(w->data + ts + val, 0, key_room(key_len));
+    memcpy(w->data + ts + val, key, key_len);
+
+    pthread_mutex_lock(&sh->mu);
+    e = tab_find(sh, key, key_len, hash);
+    if (!e) {
+        if (!tab_add(sh, hash, w))
+            rc = tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
+    } else {
+        tss_head_item *first = slot_item(*e), **pw;
+
+        for (pw = &first; *pw && (*pw)->start > start; pw = &(*pw)->next)
+            ;
+        if (*pw && (*pw)->start == start) {
+            rc = tss_error_set(TSS_EINVAL, "window restored twice");
+        } else {
+            w->next = *pw;
+            *pw = w;
+            *e = (uintptr_t)first | (*e & TAG_MASK);
+        }
+    }
+    if (rc == 0) {
+        sh->points += w->enc.count + nooo;
+        sh->ooo += nooo;
+    }
     pthread_mutex_unlock(&sh->mu);
-    tss_free(w);
-    return rc;
+    if (rc) {
+        item_free(w);
+        return rc;
+    }
+    tss_enc_free(enc);
+    memset(enc, 0, sizeof(*enc));
+    tss_free(ooo);
+    return 0;
 }
 
 uint32_t tss_head_item_snap_id(const tss_head_item *it)
@@ -737,10 +964,11 @@ uint32_t tss_head_item_snap_id(const tss_head_item *it)
 
 /* ---- deletes ------------------------------------------------------------ */
 
-/* Rebuilds one item without the points in [from, to]. Returns the number
- * removed, or a negative error; *empty when nothing is left. */
-static int64_t filter_item(tss_head_item *w, int kind, int64_t from, int64_t to,
-                           bool *empty)
+/* Rebuilds the item *ref without the points in [from, to]; *ref is
+ * updated. Returns the number removed, or a negative error; *empty when
+ * nothing is left. */
+static int64_t filter_item(tss_head_item **ref, int kind, int64_t from,
+                           int64_t to, bool *empty)
 {
     tss_point *pts = NULL;
     size_t n = 0, cap = 0, kept = 0;
@@ -748,30 +976,28 @@ static int64_t filter_item(tss_head_item *w, int kind, int64_t from, int64_t to,
     int rc;
 
     *empty = false;
-    if ((rc = item_points(w, &pts, &n, &cap)) != 0)
-        return rc;
     tss_enc_init(&fresh, kind);
+    if ((rc = item_points(*ref, &pts, &n, &cap)) != 0)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         if (pts[i].t >= from && pts[i].t <= to)
             continue;
-        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0) {
-            tss_enc_free(&fresh);
-            tss_free(pts);
-            return rc;
-        }
+        if ((rc = tss_enc_append(&fresh, pts[i].t, pts[i].v)) != 0)
+            goto out;
         kept++;
     }
-    tss_free(pts);
-    if (kept == n) {
-        tss_enc_free(&fresh);
-        return 0;
-    }
-    tss_enc_free(&w->enc);
-    w->enc = fresh;
-    w->nooo = 0;
-    w->cur.reset = true;
+    if (kept == n)
+        goto out;
+    if ((rc = item_install(ref, &fresh)) != 0)
+        goto out;
+    if ((*ref)->ooo)
+        (*ref)->ooo->n = 0;
+    (*ref)->cur.reset = true;
     *empty = kept == 0;
-    return (int64_t)(n - kept);
+out:
+    tss_enc_free(&fresh);
+    tss_free(pts);
+    return rc ? rc : (int64_t)(n - kept);
 }
 
 int tss_head_filter(tss_head *h,
@@ -786,14 +1012,13 @@ int tss_head_filter(tss_head *h,
 
         pthread_mutex_lock(&sh->mu);
         for (size_t j = 0; j < sh->cap && rc == 0; j++) {
-            head_series *s = tab_at(sh, j);
-            tss_head_item **pw, *w;
+            tss_head_item *first = tab_at(sh, j), **pw = &first, *w;
 
-            if (!s || !match(ctx, s->key, s->key_len))
+            if (!first || !match(ctx, item_key(first), first->key_len))
                 continue;
-            pw = &s->wins;
             while ((w = *pw) != NULL && rc == 0) {
-                uint64_t held = w->enc.count + w->nooo, nooo = w->nooo;
+                uint64_t held = w->enc.count + item_nooo(w);
+                uint32_t nooo = item_nooo(w);
                 bool empty;
                 int64_t k;
 
@@ -802,15 +1027,16 @@ int tss_head_filter(tss_head *h,
                     pw = &w->next;
                     continue;
                 }
-                k = filter_item(w, s->key[s->key_len - 1], from, to, &empty);
+                k = filter_item(pw, w->enc.kind, from, to, &empty);
                 if (k < 0) {
                     rc = (int)k;
                     break;
                 }
+                w = *pw;
                 if (k > 0) {
                     *removed += (uint64_t)k;
-                    sh->points -= held - (w->enc.count + w->nooo);
-                    sh->ooo -= nooo - w->nooo;
+                    sh->points -= held - (w->enc.count + item_nooo(w));
+                    sh->ooo -= nooo - item_nooo(w);
                 }
                 if (empty) {
                     *pw = w->next;
@@ -819,8 +1045,8 @@ int tss_head_filter(tss_head *h,
                     pw = &w->next;
                 }
             }
-            if (!s->wins)
-                tab_remove(sh, j);
+            if (first != tab_at(sh, j))
+                tab_set(sh, j, first);
         }
         pthread_mutex_unlock(&sh->mu);
     }

@@ -70,9 +70,9 @@ typedef struct tss_head_batch {
  * Detaches every series window whose start is in starts[0..nstarts) from
  * the head and returns them as batches in out[] (caller-allocated, room for
  * nstarts; *nout filled), sorted by start, items sorted by key. Shard locks
- * are held only to unlink; no point is decoded under a lock. Windows that
- * cannot be detached for lack of memory stay in the head (nothing is lost).
- * Free each batch with tss_head_batch_free. Thread safe.
+ * are held only to unlink; no point is decoded under a lock, and nothing is
+ * allocated (an item holds its series key). Free each batch with
+ * tss_head_batch_free. Thread safe.
  */
 void tss_head_detach(tss_head *h, const int64_t *starts, size_t nstarts,
                      tss_head_batch *out, size_t *nout);
@@ -99,14 +99,16 @@ void tss_head_batch_free(tss_head_batch *b);
 typedef struct tss_snapcur {
     uint32_t id;    /* item id in the current snapshot generation, 0: none */
     uint32_t count; /* encoder points already in the snapshot */
-    uint64_t ts_bits, val_bits; /* encoder stream positions at that point */
+    /* encoder stream positions at that point (a head stream is shorter
+     * than 2^31 bits: TSS_HENC_MAX_BYTES) */
+    uint32_t ts_bits, val_bits;
     uint32_t nooo; /* out-of-order points already in the snapshot */
-    bool reset;    /* encoder rebuilt since: resend the item whole */
     /* a snapshot being written: committed only once it is on disk */
+    uint32_t pend_id, pend_count, pend_nooo;
+    uint32_t pend_ts_bits, pend_val_bits;
+    bool reset; /* encoder rebuilt since: resend the item whole */
     bool pend;
     bool pend_reset; /* `reset` was consumed by the pending snapshot */
-    uint32_t pend_id, pend_count, pend_nooo;
-    uint64_t pend_ts_bits, pend_val_bits;
 } tss_snapcur;
 
 /** What a visitor sees of one item, with its shard's lock held. */
@@ -114,7 +116,7 @@ typedef struct tss_head_view {
     const uint8_t *key;
     size_t key_len;
     int64_t start, first_arrival;
-    const tss_enc *enc;
+    const tss_enc *enc; /* a view of the item's encoder (tss_henc_view) */
     const tss_point *ooo;
     uint32_t nooo;
     tss_snapcur *cur;
@@ -129,9 +131,11 @@ int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
                    void *ctx) TSS_WUR;
 
 /**
- * Inserts a recovered item, taking ownership of enc's buffers (enc is
- * zeroed) and of `ooo` (tss_malloc'ed, nooo points). TSS_EINVAL if the
- * series already has that window; TSS_ENOMEM.
+ * Inserts a recovered item. On success the head has copied and freed
+ * enc's buffers (enc is zeroed) and `ooo` (tss_malloc'ed, nooo points); on
+ * failure both stay the caller's. TSS_EINVAL if the series already has
+ * that window or a stream is too long for the head (TSS_HENC_MAX_BYTES);
+ * TSS_ENOMEM.
  */
 int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
                      int64_t start, int64_t first_arrival, tss_enc *enc,

@@ -501,8 +501,8 @@ static int base_visit(void *arg, tss_head_view *v)
     v->cur->reset = false;
     v->cur->pend_id = ++c->n;
     v->cur->pend_count = e->count;
-    v->cur->pend_ts_bits = e->ts.nbits;
-    v->cur->pend_val_bits = e->val.nbits;
+    v->cur->pend_ts_bits = (uint32_t)e->ts.nbits;
+    v->cur->pend_val_bits = (uint32_t)e->val.nbits;
     v->cur->pend_nooo = v->nooo;
     return 0;
 }

@@ -358,8 +358,8 @@ static int delta_visit(void *arg, tss_head_view *v)
     cur->reset = false;
     cur->pend_id = id;
     cur->pend_count = e->count;
-    cur->pend_ts_bits = e->ts.nbits;
-    cur->pend_val_bits = e->val.nbits;
+    cur->pend_ts_bits = (uint32_t)e->ts.nbits;
+    cur->pend_val_bits = (uint32_t)e->val.nbits;
     cur->pend_nooo = v->nooo;
     return 0;
 }
