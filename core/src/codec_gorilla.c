@@ -736,33 +736,22 @@ void tss_henc_init(tss_henc *e, int kind)
     e->trail = 0xff;
 }
 
-/* The bits of a point (t's delta `delta`, v) in each stream, when the
- * streams' regions might be short of it: whether it fits; if not, need[]
- * gets the bytes they need. */
-static bool henc_fits(const tss_henc *e, uint64_t delta, uint64_t v,
-                      uint32_t need[2])
+/* Out of tss_henc_append's way: the bits of the value v in the value
+ * stream. */
+static __attribute__((noinline)) uint32_t henc_val_bits(const tss_henc *e,
+                                                        uint64_t v)
 {
-    uint64_t d = v - e->last_v;
-    uint32_t tb =
-        e->ts_nbits +
-        class_bits(tss_zigzag((int64_t)(delta - e->last_delta)), 4, 8, 14, 24);
-    uint32_t vb = e->val_nbits +
-                  (e->kind == TSS_KIND_GAUGE
-                       ? xor_bits(e->lead, e->trail, e->last_v, v)
-                       : class_bits(tss_zigzag((int64_t)(d - e->last_vdelta)),
-                                    6, 12, 20, 32));
-
-    if (tb <= e->ts_cap * 8 && vb <= e->val_cap * 8)
-        return true;
-    need[0] = (tb + 7) / 8;
-    need[1] = (vb + 7) / 8;
-    return false;
+    if (e->kind == TSS_KIND_GAUGE)
+        return xor_bits(e->lead, e->trail, e->last_v, v);
+    return class_bits(tss_zigzag((int64_t)(v - e->last_v - e->last_vdelta)), 6,
+                      12, 20, 32);
 }
 
 int tss_henc_append(tss_henc *e, uint8_t *buf, int64_t t, tss_value v,
                     uint32_t need[2])
 {
-    uint64_t delta;
+    uint64_t delta, dod;
+    uint32_t tb, vb;
     bitw ts, val;
 
     if (e->count == 0) {
@@ -774,16 +763,24 @@ int tss_henc_append(tss_henc *e, uint8_t *buf, int64_t t, tss_value v,
     if (e->count == UINT32_MAX)
         return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
     delta = (uint64_t)t - (uint64_t)e->last_t;
-    /* short of room for the largest point: count this one's bits (caps
-     * are at most TSS_HENC_MAX_BYTES: no sum here overflows) */
-    if ((e->ts_nbits + TS_MAX_BITS > e->ts_cap * 8 ||
-         e->val_nbits + VAL_MAX_BITS > e->val_cap * 8) &&
-        !henc_fits(e, delta, v.bits, need))
+    dod = delta - e->last_delta;
+    /* the point's bits against the regions: the timestamp's exactly (a
+     * steady interval takes one), the value's as the largest value code
+     * unless that is short (caps are at most TSS_HENC_MAX_BYTES: no sum
+     * here overflows) */
+    tb = e->ts_nbits + class_bits(tss_zigzag((int64_t)dod), 4, 8, 14, 24);
+    vb = e->val_nbits + VAL_MAX_BITS;
+    if (vb > e->val_cap * 8)
+        vb = e->val_nbits + henc_val_bits(e, v.bits);
+    if (tb > e->ts_cap * 8 || vb > e->val_cap * 8) {
+        need[0] = (tb + 7) / 8;
+        need[1] = (vb + 7) / 8;
         return 1;
+    }
     ts = (bitw){buf, e->ts_nbits};
     val = (bitw){buf + e->ts_cap, e->val_nbits};
-    put_point(&ts, &val, e->kind, delta - e->last_delta, v.bits, e->last_v,
-              &e->last_vdelta, &e->lead, &e->trail);
+    put_point(&ts, &val, e->kind, dod, v.bits, e->last_v, &e->last_vdelta,
+              &e->lead, &e->trail);
     e->ts_nbits = (uint32_t)ts.nbits;
     e->val_nbits = (uint32_t)val.nbits;
     e->last_delta = delta;

@@ -112,11 +112,12 @@ static void item_free(tss_head_item *w)
     tss_free(w);
 }
 
-/* cap grown to at least `need`, doubled at least, so that a window's
+/* cap grown to at least `need`, doubled at least (quadrupled while small:
+ * fewer copies of windows that have barely started), so that a window's
  * stream is copied a bounded number of times per byte. */
 static uint32_t grow_cap(uint32_t cap, uint32_t need)
 {
-    uint32_t n = cap * 2;
+    uint32_t n = cap < 64 ? cap * 4 : cap * 2;
 
     if (need <= cap)
         return cap;
@@ -124,11 +125,11 @@ static uint32_t grow_cap(uint32_t cap, uint32_t need)
 }
 
 /* Grows the stream regions of *ref to at least need[0] and need[1] bytes,
- * moving the value stream and the key; *ref is updated. TSS_ENOMEM leaves
- * the item as it was. */
+ * in a new allocation (each byte is copied once); *ref is updated.
+ * TSS_ENOMEM leaves the item as it was. */
 static int item_grow(tss_head_item **ref, const uint32_t need[2])
 {
-    tss_head_item *w = *ref;
+    tss_head_item *w = *ref, *nw;
     uint32_t ots = w->enc.ts_cap, oval = w->enc.val_cap;
     uint32_t ts = grow_cap(ots, need[0]), val = grow_cap(oval, need[1]);
     size_t room = key_room(w->key_len), size;
@@ -143,17 +144,18 @@ static int item_grow(tss_head_item **ref, const uint32_t need[2])
         return tss_error_set(TSS_ENOMEM, "series window over %u bytes",
                              (unsigned)TSS_HENC_MAX_BYTES);
     size = item_size(w->key_len, ts, val);
-    w = tss_realloc(w, size);
-    if (!w)
+    if (!(nw = tss_malloc(size)))
         return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
-    d = w->data;
-    memmove(d + ts + val, d + ots + oval, room);
-    memmove(d + ts, d + ots, oval);
+    d = nw->data;
+    memcpy(nw, w, offsetof(tss_head_item, data) + ots);
     memset(d + ots, 0, ts - ots);
+    memcpy(d + ts, w->data + ots, oval);
     memset(d + ts + oval, 0, val - oval);
-    w->enc.ts_cap = ts;
-    w->enc.val_cap = val;
-    *ref = w;
+    memcpy(d + ts + val, w->data + ots + oval, room);
+    nw->enc.ts_cap = ts;
+    nw->enc.val_cap = val;
+    tss_free(w);
+    *ref = nw;
     return 0;
 }
 
