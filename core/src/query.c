@@ -54,6 +54,7 @@ struct tss_query {
     size_t rcap;
     ref *refs;
     size_t nrefs, pos, cur_begin, cur_end;
+    size_t glob_lit; /* bytes of the glob before its first '/' or wildcard */
     uint8_t key[TSS_KEY_MAX + 1]; /* a rollup's: and an aggregate byte */
     tss_point *pts, *tmp;
     size_t npts, cap, tcap;
@@ -296,9 +297,37 @@ static void item_range(const tss_snap_item *it, int64_t *lo, int64_t *hi)
     }
 }
 
+/*
+ * Whether the series with key `key` (skey_len bytes, without a rollup's
+ * aggregate byte) can be in the result: the key must start with the
+ * series glob's literal text up to its first '/' or wildcard (a key
+ * starts with the host field, series.h), and then the identifier must
+ * match the glob and the ds the filter. Checked while the refs are
+ * collected, so that a query for one series does not sort every entry of
+ * every segment (tss_query_next applies the same filter again).
+ */
+static bool selected(const tss_query *q, const uint8_t *key, size_t skey_len)
+{
+    uint8_t copy[TSS_KEY_MAX];
+    tss_key_view kv;
+
+    if (!q->f.series_glob && !q->f.ds)
+        return true;
+    if (q->glob_lit > skey_len ||
+        (q->glob_lit && memcmp(key, q->f.series_glob, q->glob_lit) != 0))
+        return false;
+    if (skey_len > sizeof(copy))
+        return true; /* left to tss_query_next, which reports it */
+    memcpy(copy, key, skey_len);
+    return tss_key_decode(copy, skey_len, &kv) != 0 ||
+           tss_filter_match(&q->f, &kv.id);
+}
+
 static int collect_refs(tss_query *q)
 {
     size_t total = q->head.n;
+
+    q->glob_lit = q->f.series_glob ? strcspn(q->f.series_glob, "*?[\\/") : 0;
 
     for (size_t i = 0; i < q->nsegs; i++)
         total += q->segs[i]->nentries;
@@ -311,7 +340,8 @@ static int collect_refs(tss_query *q)
         for (size_t e = 0; e < seg->nentries; e++) {
             const tss_seg_entry *en = &seg->entries[e];
 
-            if (!in_range(&q->f, en->min_t, en->max_t))
+            if (!in_range(&q->f, en->min_t, en->max_t) ||
+                !selected(q, en->key, en->key_len - (en->agg ? 1 : 0)))
                 continue;
             q->refs[q->nrefs] = (ref){en->key,
                                       en->key_len,
@@ -329,7 +359,8 @@ static int collect_refs(tss_query *q)
         int64_t lo, hi;
 
         item_range(it, &lo, &hi);
-        if (it->dropped || lo > hi || !in_range(&q->f, lo, hi))
+        if (it->dropped || lo > hi || !in_range(&q->f, lo, hi) ||
+            !selected(q, it->key, it->key_len))
             continue;
         q->refs[q->nrefs] =
             (ref){it->key,   it->key_len, it->key_len, 0,
