@@ -152,22 +152,22 @@ int tss_key_decode(const uint8_t *key, size_t len, tss_key_view *out)
     const char **f[6] = {
         &out->id.host, &out->id.plugin,        &out->id.plugin_instance,
         &out->id.type, &out->id.type_instance, &out->id.ds};
-    size_t pos = 0;
+    size_t pos = 0, p = 0;
+    int i = 0;
 
-    for (int i = 0; i < 6; i++) {
-        const uint8_t *nul;
-        size_t maxn = len - pos;
-
+    /* one pass over the bytes (fields are short: a memchr per field cost
+     * more in its calls than in its scanning) */
+    while (i < 6) {
         if (pos >= len)
             return tss_error_set(TSS_ECORRUPT, "series key truncated");
-        if (maxn > TSS_FIELD_MAX + 1)
-            maxn = TSS_FIELD_MAX + 1;
-        nul = memchr(key + pos, 0, maxn);
-        if (!nul)
+        if (p == len || p - pos > TSS_FIELD_MAX)
             return tss_error_set(TSS_ECORRUPT,
                                  "series key field %d unterminated", i);
-        *f[i] = (const char *)key + pos;
-        pos = (size_t)(nul - key) + 1;
+        if (key[p] == 0) {
+            *f[i++] = (const char *)key + pos;
+            pos = p + 1;
+        }
+        p++;
     }
     if (pos + 1 != len || !tss_kind_name(key[pos]))
         return tss_error_set(TSS_ECORRUPT, "series key has a bad kind/tail");
