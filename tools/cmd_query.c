@@ -13,11 +13,29 @@
 #include "cli_time.h"
 #include "tsstore/error.h"
 
-/* One dump row; `agg` names the aggregate (rollups only, else NULL). */
+/* The csv columns that name a series, and a comma, once per series
+ * rather than once per row: into out[size], NUL-terminated; "" if they do
+ * not fit (the rows then format them each). */
+static void csv_id_text(char *out, size_t size, const tss_series_info *si)
+{
+    FILE *m = fmemopen(out, size, "w");
+
+    out[0] = '\0';
+    if (!m)
+        return;
+    cli_csv_id(m, &si->id, si->kind);
+    fputc(',', m);
+    if (fflush(m) != 0 || ftell(m) >= (long)size - 1)
+        out[0] = '\0';
+    fclose(m);
+}
+
+/* One dump row; `agg` names the aggregate (rollups only, else NULL);
+ * csv_id: the series' csv columns (csv_id_text), or "". */
 static void dump_row(FILE *out, int fmt, cli_jsonl *j,
-                     const tss_series_info *si, const char *res,
-                     const char *agg, const char *t, int value_kind,
-                     tss_value value)
+                     const tss_series_info *si, const char *csv_id,
+                     const char *res, const char *agg, const char *t,
+                     int value_kind, tss_value value)
 {
     char v[64];
 
@@ -33,8 +51,15 @@ static void dump_row(FILE *out, int fmt, cli_jsonl *j,
         }
         cli_jsonl_end(j);
     } else if (fmt == FMT_CSV) {
-        cli_csv_id(out, &si->id, si->kind);
-        fprintf(out, ",%s,%s", t, v);
+        if (*csv_id) {
+            fputs(csv_id, out);
+        } else {
+            cli_csv_id(out, &si->id, si->kind);
+            fputc(',', out);
+        }
+        fputs(t, out);
+        fputc(',', out);
+        fputs(v, out);
         if (agg)
             fprintf(out, ",%s,%s", res, agg);
         fputc('\n', out);
@@ -83,9 +108,9 @@ static int sums_keep(sums *m, const tss_series_info *si, const tss_point *pts,
 /* Rows of aggregate "mean" = sum / valid (NaN when no value was valid),
  * printed after the valid counts of the same intervals. */
 static void dump_means(FILE *out, int fmt, cli_jsonl *j,
-                       const tss_series_info *si, const char *res,
-                       const sums *m, const tss_point *valid, size_t n,
-                       int64_t ups)
+                       const tss_series_info *si, const char *csv_id,
+                       const char *res, const sums *m, const tss_point *valid,
+                       size_t n, int64_t ups)
 {
     size_t k = 0;
 
@@ -101,7 +126,7 @@ static void dump_means(FILE *out, int fmt, cli_jsonl *j,
                       ? m->p[k].v.gauge / (double)valid[i].v.counter
                       : NAN;
         cli_time_epoch(t, sizeof(t), valid[i].t, ups);
-        dump_row(out, fmt, j, si, res, "mean", t, TSS_KIND_GAUGE, v);
+        dump_row(out, fmt, j, si, csv_id, res, "mean", t, TSS_KIND_GAUGE, v);
     }
 }
 
@@ -125,6 +150,8 @@ int cmd_query(const cli_opts *opts, bool dump)
 static int run_query(const cli_opts *o, bool dump)
 {
     sums sum[TSS_MAX_ROLLUPS + 1] = {{0}};
+    /* a series' csv columns: six quoted fields of up to 255 bytes */
+    char csv_id[4096];
     tss_store *s = NULL;
     tss_store_info info;
     tss_query *q = NULL;
@@ -237,9 +264,12 @@ static int run_query(const cli_opts *o, bool dump)
         }
         if ((rc = tss_query_points(q, &pts, &n)) != 0)
             break;
+        csv_id[0] = '\0';
+        if (fmt == FMT_CSV && n > 0)
+            csv_id_text(csv_id, sizeof(csv_id), &si);
         for (size_t i = 0; i < n; i++) {
             cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
-            dump_row(out, fmt, j, &si, res,
+            dump_row(out, fmt, j, &si, csv_id, res,
                      rollups ? cli_aggregate(si.aggregate) : NULL, t1,
                      si.value_kind, pts[i].v);
         }
@@ -265,7 +295,7 @@ static int run_query(const cli_opts *o, bool dump)
                     break;
                 }
             } else if (si.aggregate == TSS_AGGREGATE_VALID && m->have) {
-                dump_means(out, fmt, j, &si, res, m, pts, n,
+                dump_means(out, fmt, j, &si, csv_id, res, m, pts, n,
                            info.units_per_second);
                 m->have = false;
             }

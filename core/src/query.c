@@ -40,6 +40,12 @@ typedef struct ref {
 
 #define HEAD_REF UINT32_MAX
 
+/* At most this many key prefixes for a series glob; more: read every
+ * segment's whole table. */
+#define QUERY_MAX_PREFIXES 64
+/* Glob text mapped to key prefixes (more is cut: a shorter prefix). */
+#define QUERY_PREFIX_TEXT 255
+
 struct tss_query {
     tss_store *s;
     char *glob, *ds;
@@ -55,6 +61,10 @@ struct tss_query {
     ref *refs;
     size_t nrefs, pos, cur_begin, cur_end;
     size_t glob_lit; /* bytes of the glob before its first '/' or wildcard */
+    /* key prefixes of the series the glob can match (glob_prefixes) */
+    tss_seg_prefix pre[QUERY_MAX_PREFIXES];
+    uint8_t *pre_bytes;
+    size_t npre;
     uint8_t key[TSS_KEY_MAX + 1]; /* a rollup's: and an aggregate byte */
     tss_point *pts, *tmp;
     size_t npts, cap, tcap;
@@ -176,6 +186,97 @@ static bool all_still_listed(tss_query *q)
     return all;
 }
 
+/* Where a prefix enumeration stands (glob_prefixes). */
+typedef struct prefix_gen {
+    const char *lit;
+    size_t n;
+    uint8_t buf[2 * QUERY_PREFIX_TEXT + 8];
+    uint8_t *out; /* QUERY_MAX_PREFIXES slots of sizeof(buf) */
+    size_t len[QUERY_MAX_PREFIXES];
+    size_t count;
+    bool overflow;
+} prefix_gen;
+
+/* The fields of an identifier host/plugin[-pinst]/type[-tinst], in the
+ * order a key holds them (series.h). */
+enum { F_HOST, F_PLUGIN, F_PINST, F_TYPE, F_TINST };
+
+static void gen_prefixes(prefix_gen *g, size_t i, int field, size_t blen)
+{
+    char ch;
+    int to = -1, nuls = 1;
+
+    if (g->overflow)
+        return;
+    if (i == g->n) {
+        if (g->count == QUERY_MAX_PREFIXES) {
+            g->overflow = true;
+            return;
+        }
+        memcpy(g->out + g->count * sizeof(g->buf), g->buf, blen);
+        g->len[g->count++] = blen;
+        return;
+    }
+    ch = g->lit[i];
+    /* the character is part of the field ... */
+    g->buf[blen] = (uint8_t)ch;
+    gen_prefixes(g, i + 1, field, blen + 1);
+    /* ... or the separator that ends it (any field may hold either) */
+    if (ch == '/' && field == F_HOST)
+        to = F_PLUGIN;
+    else if (ch == '-' && field == F_PLUGIN)
+        to = F_PINST;
+    else if (ch == '/' && field == F_PLUGIN)
+        to = F_TYPE, nuls = 2; /* no plugin instance */
+    else if (ch == '/' && field == F_PINST)
+        to = F_TYPE;
+    else if (ch == '-' && field == F_TYPE)
+        to = F_TINST;
+    if (to < 0)
+        return;
+    memset(g->buf + blen, 0, (size_t)nuls);
+    gen_prefixes(g, i + 1, to, blen + (size_t)nuls);
+}
+
+/*
+ * The key prefixes that every series the glob can match starts with:
+ * the glob's text up to its first wildcard, read as the start of an
+ * identifier in every way its '/' and '-' can split it into fields (a
+ * field may hold either character). Segments are then opened for those
+ * prefixes only (tss_segment_open_select). None (whole tables) without a
+ * glob, when it starts with a wildcard, or when it splits too many ways.
+ */
+static int glob_prefixes(tss_query *q)
+{
+    prefix_gen *g;
+
+    q->npre = 0;
+    if (!q->f.series_glob)
+        return 0;
+    g = tss_calloc(1, sizeof(*g));
+    if (!g || !(g->out = tss_malloc(QUERY_MAX_PREFIXES * sizeof(g->buf)))) {
+        tss_free(g);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    g->lit = q->f.series_glob;
+    g->n = strcspn(g->lit, "*?[\\");
+    if (g->n > QUERY_PREFIX_TEXT)
+        g->n = QUERY_PREFIX_TEXT;
+    if (g->n > 0)
+        gen_prefixes(g, 0, F_HOST, 0);
+    if (!g->overflow && g->count > 0) {
+        for (size_t i = 0; i < g->count; i++)
+            q->pre[i] =
+                (tss_seg_prefix){g->out + i * sizeof(g->buf), g->len[i]};
+        q->npre = g->count;
+        q->pre_bytes = g->out;
+        g->out = NULL;
+    }
+    tss_free(g->out);
+    tss_free(g);
+    return 0;
+}
+
 static int open_segments(tss_query *q)
 {
     char **names = NULL;
@@ -205,7 +306,7 @@ again:
         if (!in_range(&q->f, sn.start, sn.end - 1))
             continue;
         snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", names[i]);
-        rc = tss_segment_open(&seg, q->s->st, rel);
+        rc = tss_segment_open_select(&seg, q->s->st, rel, q->pre, q->npre);
         if (rc == TSS_ENOMEM)
             goto out;
         if (rc == TSS_ENOTFOUND) { /* removed since the listing */
@@ -424,6 +525,10 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
     }
     q->f.series_glob = q->glob;
     q->f.ds = q->ds;
+    if ((rc = glob_prefixes(q)) != 0) {
+        tss_query_close(q);
+        return rc;
+    }
     /* the head snapshot first, then the listing: a window sealed between
      * the two shows up twice (merged away), never not at all. The delete
      * documents last: a delete's effects on disk (the head filtered,
@@ -475,6 +580,7 @@ void tss_query_close(tss_query *q)
     tss_free(q->tmp);
     tss_free(q->glob);
     tss_free(q->ds);
+    tss_free(q->pre_bytes);
     tss_free(q);
 }
 

@@ -15,6 +15,8 @@
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
+#include "store_internal.h" /* tss_filter_match */
+
 #define SPAN 3600000 /* ms: windows of one hour */
 
 static tss_store *open_store(const char *dir, unsigned flags, tt_log *log)
@@ -408,6 +410,148 @@ static void test_filters(void **state)
     tss_store_close(r);
 }
 
+/* ---- globs read only the table blocks they need -------------------------
+ */
+
+/* Identifiers whose text splits into fields in more than one way: '/' in a
+ * host or plugin instance, '-' in a plugin or type, empty fields. */
+static const tss_series_id AMBIGUOUS[] = {
+    {"x/y", "p", "", "t", "", "value"},  /* x/y/p/t */
+    {"x", "y-p", "", "t", "", "value"},  /* x/y-p/t */
+    {"x", "y", "p", "t", "", "value"},   /* x/y-p/t */
+    {"x", "y", "p/t", "u", "", "value"}, /* x/y-p/t/u */
+    {"x", "", "q", "t", "", "value"},    /* x/-q/t */
+    {"x", "y", "", "t", "a-b", "value"}, /* x/y/t-a-b */
+    {"x", "y", "", "t-a", "b", "value"}, /* x/y/t-a-b */
+    {"x", "y", "", "t", "a-b", "other"}, /* x/y/t-a-b, another ds */
+    {"x-", "y", "", "t", "", "value"},   /* x-/y/t */
+    {"x", "y/t", "", "t", "", "value"},  /* x/y/t/t */
+    {"h0100", "cpu", "3", "cpu", "idle", "value"},
+    {"x/y", "z", "", "t", "", "value"}, /* x/y/z/t */
+};
+#define NAMB (sizeof(AMBIGUOUS) / sizeof(AMBIGUOUS[0]))
+/* Filler series: groups of 200 (a table block holds about 130 of these
+ * entries), one between each two ambiguous series in key order, so that
+ * those lie in different blocks and a missing prefix misses one. Each
+ * group: its fields, with "%s" for the running name. */
+static const char *const FILL[][5] = {
+    {"h%s", "cpu", "1", "cpu", "idle"}, /* before x */
+    {"x", "m%s", "", "t", ""},          /* x/-q/t < here < x/y/t-a-b */
+    {"x", "y", "", "t", "c%s"},         /* < x/y/t-a-b (type t-a) */
+    {"x", "y", "", "u%s", ""},          /* < x/y-p/t (pinst p) */
+    {"x", "y", "p-%s", "t", ""},        /* < x/y-p/t/u (pinst p/t) */
+    {"x", "y", "p%s", "t", ""},         /* < x/y-p/t (plugin y-p) */
+    {"x", "y-q%s", "", "t", ""},        /* < x/y/t/t (plugin y/t) */
+    {"x", "z%s", "", "t", ""},          /* < x-/y/t */
+    {"x.%s", "y", "", "t", ""},         /* < x/y/p/t (host x/y) */
+    {"x/y", "q%s", "", "t", ""},        /* < x/y/z/t */
+};
+#define NGROUP 200
+#define NFILL (NGROUP * (int)(sizeof(FILL) / sizeof(FILL[0])))
+
+static void filler_id(tss_series_id *id, char buf[5][32], int i)
+{
+    const char *const *f = FILL[i / NGROUP];
+    const char *v[5];
+    char name[8];
+
+    snprintf(name, sizeof(name), "%04d", i % NGROUP);
+    for (int k = 0; k < 5; k++) {
+        const char *pct = strstr(f[k], "%s");
+
+        if (pct)
+            snprintf(buf[k], 32, "%.*s%s%s", (int)(pct - f[k]), f[k], name,
+                     pct + 2);
+        else
+            snprintf(buf[k], 32, "%s", f[k]);
+        v[k] = buf[k];
+    }
+    *id = (tss_series_id){v[0], v[1], v[2], v[3], v[4], "value"};
+}
+
+/*
+ * A query with a series glob opens each segment for the key prefixes the
+ * glob's literal text can stand for, and reads only the table blocks that
+ * can hold them: the result must be what matching every series against
+ * the glob gives, whatever '/' and '-' the fields hold.
+ */
+static void test_glob_prefixes(void **state)
+{
+    static const char *const globs[] = {"x/y/p/t",
+                                        "x/y/z/t",
+                                        "x/y-p/t",
+                                        "x/y-p/t/u",
+                                        "x/-q/t",
+                                        "x/y/t-a-b",
+                                        "x-/y/t",
+                                        "x/y/t/t",
+                                        "x/y-p*",
+                                        "x/y*",
+                                        "x/*",
+                                        "x*",
+                                        "x/y/t-a*",
+                                        "x/y/t-a-b*",
+                                        "h0100/cpu-3/cpu-idle",
+                                        "h0100/cpu-3/*",
+                                        "h01*",
+                                        "h0005/cpu-1/cpu-idle",
+                                        "h0299/cpu-9/cpu-idle",
+                                        "h0000/cpu-0/cpu-idle",
+                                        "h0000/cpu-0/cpu",
+                                        "x/y/t",
+                                        "nothing",
+                                        "h0150/cpu-[0-4]/cpu-idle",
+                                        "?/y/t-a-b",
+                                        "h0042/cpu-7/cpu-idle-",
+                                        "x/y/t-a-b\\"};
+    char dir[4096], buf[5][32];
+    tss_store *s;
+
+    writer_dir(dir, sizeof(dir), state);
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL);
+    for (int i = 0; i < NFILL; i++) {
+        tss_series_id id;
+
+        filler_id(&id, buf, i);
+        put(s, &id, TSS_KIND_DERIVE, T0, (uint64_t)i);
+    }
+    for (size_t i = 0; i < NAMB; i++)
+        put(s, &AMBIGUOUS[i], TSS_KIND_GAUGE, T0 + 1000, i);
+    seal_all(s);
+    tss_store_close(s);
+    s = open_store(dir, 0, NULL);
+
+    for (size_t g = 0; g < sizeof(globs) / sizeof(globs[0]); g++) {
+        tss_filter f = {.series_glob = globs[g]};
+        size_t want = 0, n;
+        uint64_t errors;
+        tt_series *got;
+
+        for (int i = 0; i < NFILL; i++) {
+            tss_series_id id;
+
+            filler_id(&id, buf, i);
+            want += tss_filter_match(&f, &id);
+        }
+        for (size_t i = 0; i < NAMB; i++)
+            want += tss_filter_match(&f, &AMBIGUOUS[i]);
+        n = tt_query(s, &f, &got, &errors);
+        assert_int_equal(errors, 0);
+        if (n != want)
+            fail_msg("glob \"%s\": %zu series, want %zu", globs[g], n, want);
+        for (size_t i = 0; i < n; i++) {
+            tss_series_id id = {got[i].field[0], got[i].field[1],
+                                got[i].field[2], got[i].field[3],
+                                got[i].field[4], got[i].field[5]};
+
+            assert_true(tss_filter_match(&f, &id));
+            assert_int_equal(got[i].n, 1);
+        }
+        tt_series_free(got, n);
+    }
+    tss_store_close(s);
+}
+
 /* ---- corrupt segments ----------------------------------------------------
  */
 
@@ -523,6 +667,7 @@ int main(void)
         T(test_hostile_identifiers),
         T(test_late_points_merge),
         T(test_filters),
+        T(test_glob_prefixes),
         T(test_corrupt_segment_skipped),
         T(test_empty_store),
     };

@@ -403,13 +403,13 @@ static void test_chunk_decoder_error_names_file(void **state)
     write_segment(&fx, 0, 7200000, 1, NULL, 0);
     assert_int_equal(tt_slurp(fx.path, &img, &len), 0);
     /* one series: its chunk starts at the header's end, its checksum is the
-     * table entry's last 8 bytes, then comes the table checksum */
+     * table entry's last 8 bytes, then come the block index (its length at
+     * 112) and the table checksum */
     img[TSS_SEG_HEADER] = 0x0f; /* value mode 15 does not exist */
-    tss_put_u64(img + len - 16,
+    tss_put_u64(img + len - 16 - tss_get_u32(img + 112),
                 tss_checksum(img + TSS_SEG_HEADER,
                              (size_t)(tss_get_u64(img + 64) - TSS_SEG_HEADER)));
-    tss_put_u64(img + len - 8, tss_checksum(img + tss_get_u64(img + 64),
-                                            (size_t)tss_get_u64(img + 72) - 8));
+    assert_true(tss_segment_reseal(img, len));
     tt_spit(fx.path, img, len);
     free(img);
 
@@ -438,7 +438,7 @@ static void rewrite_header(const char *path, void (*edit)(uint8_t *hdr))
 
 static void edit_version(uint8_t *hdr)
 {
-    tss_put_u16(hdr + 8, 2);
+    tss_put_u16(hdr + 8, TSS_SEG_VERSION + 1);
 }
 
 static void edit_magic(uint8_t *hdr)
@@ -459,8 +459,8 @@ static void test_magic_and_version(void **state)
     make_series(&fx, 2, 0, 7200000, 17);
     write_segment(&fx, 0, 7200000, 1, NULL, 0);
     rewrite_header(fx.path, edit_version);
-    assert_corrupt(&fx, "version 2");
-    tt_assert_msg_has("format version 2 is not supported");
+    assert_corrupt(&fx, "a later version");
+    tt_assert_msg_has("format version 3 is not supported");
     assert_null(strstr(tss_error_last(), "magic"));
     rewrite_header(fx.path, edit_magic);
     assert_corrupt(&fx, "magic");
@@ -476,7 +476,7 @@ static void test_magic_and_version(void **state)
     fx_close(&fx);
 }
 
-/* Rewrites the table (checksum recomputed) of the segment at `path`:
+/* Rewrites the table (checksums recomputed) of the segment at `path`:
  * replaces the first `len` bytes equal to `from` by `to`. */
 static void rewrite_table(const char *path, const char *from, const char *to,
                           size_t len)
@@ -490,7 +490,7 @@ static void rewrite_table(const char *path, const char *from, const char *to,
     hit = memmem(tab, tlen - 8, from, len);
     assert_non_null(hit);
     memcpy(hit, to, len);
-    tss_put_u64(tab + tlen - 8, tss_checksum(tab, tlen - 8));
+    assert_true(tss_segment_reseal(img, n));
     tt_spit(path, img, n);
     free(img);
 }
@@ -611,6 +611,248 @@ static void test_truncated_and_extended_files(void **state)
     img[len] = 0;
     tt_spit(fx.path, img, len + 1);
     assert_corrupt(&fx, "extended");
+    free(img);
+    fx_close(&fx);
+}
+
+/* ---- the block index: reading a few series ---------------------------------
+ */
+
+#define NMANY 2000 /* series: about 15 blocks of the table */
+
+/* Writes a segment of NMANY series "h0000".."h1999" (two points each) with
+ * one superseded uuid; returns its image. */
+static void write_many(fixture *fx, uint8_t **img, size_t *len)
+{
+    static const uint8_t sup[1][16] = {{7, 7, 7}};
+    tss_seg_builder b;
+    tss_buf out = {0};
+
+    fx->name = (tss_seg_name){0, 7200000, 1, {1, 2, 3}};
+    assert_int_equal(tss_seg_builder_begin(&b, &out, &fx->name, 1000, sup, 1),
+                     0);
+    for (int i = 0; i < NMANY; i++) {
+        char host[16];
+        tss_series_id id = {host, "cpu", "0", "cpu", "idle", "value"};
+        uint8_t key[TSS_KEY_MAX];
+        size_t klen;
+        tss_point pts[2] = {{1000 * i, {.derive = i}},
+                            {1000 * i + 500, {.derive = -i}}};
+
+        snprintf(host, sizeof(host), "h%04d", i);
+        assert_int_equal(tss_key_encode(key, &klen, &id, TSS_KIND_DERIVE), 0);
+        assert_int_equal(tss_seg_builder_add(&b, key, klen, pts, 2), 0);
+    }
+    assert_int_equal(tss_seg_builder_finish(&b), 0);
+    tss_seg_name_format(fx->rel, sizeof(fx->rel), &fx->name);
+    tt_join(fx->path, sizeof(fx->path), fx->root, fx->rel);
+    assert_int_equal(tss_storage_write_new(fx->st, fx->rel, out.data, out.len),
+                     0);
+    *img = malloc(out.len);
+    assert_non_null(*img);
+    memcpy(*img, out.data, out.len);
+    *len = out.len;
+    tss_buf_free(&out);
+}
+
+static tss_seg_prefix host_prefix(char *buf, int i)
+{
+    snprintf(buf, 16, "h%04d", i);
+    return (tss_seg_prefix){(const uint8_t *)buf, strlen(buf) + 1};
+}
+
+/* An open for prefixes holds every entry of the whole table that starts
+ * with one of them, the same entry, and reads far fewer than all. */
+static void check_selected(fixture *fx, const tss_segment *full,
+                           const tss_seg_prefix *pre, size_t npre)
+{
+    tss_segment *seg;
+    tss_point *pts = NULL;
+    size_t n, cap = 0, found = 0;
+
+    assert_int_equal(tss_segment_open_select(&seg, fx->st, fx->rel, pre, npre),
+                     0);
+    assert_true(seg->partial);
+    assert_true(seg->nentries < NMANY / 4);
+    assert_int_equal(seg->content_hash, full->content_hash);
+    assert_int_equal(seg->nsupersedes, 1);
+    assert_int_equal(seg->supersedes[0][0], 7);
+    for (size_t i = 0; i < full->nentries; i++) {
+        const tss_seg_entry *e = &full->entries[i];
+        bool wanted = false;
+        long k;
+
+        for (size_t p = 0; p < npre; p++)
+            wanted = wanted || (e->key_len >= pre[p].len &&
+                                memcmp(e->key, pre[p].bytes, pre[p].len) == 0);
+        if (!wanted)
+            continue;
+        found++;
+        k = tss_segment_find(seg, e->key, e->key_len);
+        assert_true(k >= 0);
+        assert_int_equal(seg->entries[k].offset, e->offset);
+        assert_int_equal(seg->entries[k].checksum, e->checksum);
+        n = 0;
+        assert_int_equal(
+            tss_segment_read_points(seg, (size_t)k, &pts, &n, &cap), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(pts[0].t, e->min_t);
+    }
+    assert_int_equal(found, npre);
+    free(pts);
+    tss_segment_close(seg);
+}
+
+static void test_select_reads_blocks(void **state)
+{
+    fixture fx;
+    tss_segment *full;
+    uint8_t *img;
+    size_t len;
+    char b[4][16];
+
+    fx_open(&fx, state);
+    write_many(&fx, &img, &len);
+    assert_int_equal(tss_get_u16(img + 8), 2);
+    assert_true(tss_get_u32(img + 112) > 0);
+    assert_int_equal(tss_get_u32(img + 116), 1 + 16);
+    assert_int_equal(tss_segment_open(&full, fx.st, fx.rel), 0);
+    assert_false(full->partial);
+    assert_int_equal(full->nentries, NMANY);
+    {
+        /* the first, the last, one in the middle; two far apart */
+        tss_seg_prefix p0 = host_prefix(b[0], 0);
+        tss_seg_prefix p1 = host_prefix(b[1], NMANY - 1);
+        tss_seg_prefix p2 = host_prefix(b[2], 1234);
+        tss_seg_prefix two[2] = {host_prefix(b[3], 17), p1};
+
+        check_selected(&fx, full, &p0, 1);
+        check_selected(&fx, full, &p1, 1);
+        check_selected(&fx, full, &p2, 1);
+        check_selected(&fx, full, two, 2);
+    }
+    {
+        /* a prefix no key has: no entry, no error */
+        tss_seg_prefix none = {(const uint8_t *)"g", 1};
+        tss_segment *seg;
+
+        assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &none, 1),
+                         0);
+        assert_int_equal(tss_segment_find(seg, full->entries[0].key,
+                                          full->entries[0].key_len),
+                         -1);
+        tss_segment_close(seg);
+    }
+    {
+        /* an empty prefix wants everything: the whole table */
+        tss_seg_prefix all = {(const uint8_t *)"", 0};
+        tss_segment *seg;
+
+        assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &all, 1),
+                         0);
+        assert_false(seg->partial);
+        assert_int_equal(seg->nentries, NMANY);
+        tss_segment_close(seg);
+    }
+    tss_segment_close(full);
+    free(img);
+    fx_close(&fx);
+}
+
+/* Damage to a block an open for prefixes reads is reported (the block's
+ * checksum); damage to one it does not read is not its business (a whole
+ * open, or verify, reports it); damage to the index always is. */
+static void test_select_damage(void **state)
+{
+    fixture fx;
+    tss_segment *seg;
+    uint8_t *img;
+    size_t len;
+    char b[16];
+    tss_seg_prefix last;
+    uint64_t tab = 0, entries, index;
+
+    fx_open(&fx, state);
+    write_many(&fx, &img, &len);
+    last = host_prefix(b, NMANY - 1);
+    tab = tss_get_u64(img + 64);
+    entries = tab + tss_get_u32(img + 116);   /* the first block */
+    index = len - 8 - tss_get_u32(img + 112); /* the block index */
+
+    tt_flip(fx.path, entries + 20, 0x04); /* the first block */
+    assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &last, 1), 0);
+    tss_segment_close(seg);
+    assert_corrupt(&fx, "first block");
+    tt_assert_msg_has("series table checksum mismatch");
+    tt_flip(fx.path, entries + 20, 0x04);
+
+    tt_flip(fx.path, index - 20, 0x04); /* the last block */
+    assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &last, 1),
+                     TSS_ECORRUPT);
+    assert_null(seg);
+    tt_assert_msg_has(fx.rel);
+    tt_assert_msg_has("table block checksum mismatch");
+    tt_flip(fx.path, index - 20, 0x04);
+
+    for (uint64_t off = index; off < len - 8; off += 7) {
+        tt_flip(fx.path, off, 0x20);
+        assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &last, 1),
+                         TSS_ECORRUPT);
+        tt_assert_msg_has("table index checksum mismatch");
+        tt_flip(fx.path, off, 0x20);
+    }
+    assert_int_equal(tss_segment_open_select(&seg, fx.st, fx.rel, &last, 1), 0);
+    tss_segment_close(seg);
+    free(img);
+    fx_close(&fx);
+}
+
+/* Version 1 files, without the block index, are still read: whole, also
+ * by an open for prefixes. */
+static void test_version_1_read(void **state)
+{
+    fixture fx;
+    tss_segment *v2, *v1;
+    uint8_t *img;
+    size_t len, v1_len;
+    uint64_t tab, tab_len, index_len;
+    char b[16];
+    tss_seg_prefix p;
+
+    fx_open(&fx, state);
+    write_many(&fx, &img, &len);
+    assert_int_equal(tss_segment_open(&v2, fx.st, fx.rel), 0);
+    /* drop the index: the supersede list and the entries are version 1's */
+    tab = tss_get_u64(img + 64);
+    tab_len = tss_get_u64(img + 72);
+    index_len = tss_get_u32(img + 112);
+    v1_len = len - (size_t)index_len;
+    tss_put_u64(img + v1_len - 8,
+                tss_checksum(img + tab, (size_t)(tab_len - index_len - 8)));
+    tss_put_u16(img + 8, 1);
+    tss_put_u64(img + 72, tab_len - index_len);
+    tss_put_u64(img + 112, 0);
+    tss_put_u64(img + 120, tss_checksum(img, 120));
+    tt_spit(fx.path, img, v1_len);
+
+    p = host_prefix(b, 5);
+    assert_int_equal(tss_segment_open_select(&v1, fx.st, fx.rel, &p, 1), 0);
+    assert_false(v1->partial);
+    assert_int_equal(v1->nentries, NMANY);
+    for (size_t i = 0; i < NMANY; i++) {
+        assert_int_equal(v1->entries[i].key_len, v2->entries[i].key_len);
+        assert_memory_equal(v1->entries[i].key, v2->entries[i].key,
+                            v1->entries[i].key_len);
+        assert_int_equal(v1->entries[i].offset, v2->entries[i].offset);
+    }
+    tss_segment_close(v1);
+    /* a version 1 header with index lengths is not version 1 */
+    tss_put_u32(img + 112, 17);
+    tss_put_u64(img + 120, tss_checksum(img, 120));
+    tt_spit(fx.path, img, v1_len);
+    assert_corrupt(&fx, "v1 with an index length");
+    tt_assert_msg_has("table parts do not fit");
+    tss_segment_close(v2);
     free(img);
     fx_close(&fx);
 }
@@ -742,6 +984,9 @@ int main(void)
         T(test_table_consistency),
         T(test_name_disagrees_with_header),
         T(test_truncated_and_extended_files),
+        T(test_select_reads_blocks),
+        T(test_select_damage),
+        T(test_version_1_read),
         cmocka_unit_test(test_name_format_parse),
         cmocka_unit_test(test_bad_names),
     };
