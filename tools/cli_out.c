@@ -2,6 +2,7 @@
  * CLI output formats (see cli_out.h).
  */
 #include "cli_out.h"
+#include "cli_time.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -75,10 +76,20 @@ char *cli_value(char *out, size_t size, int kind, tss_value v)
             snprintf(out, size, "%.17g", v.gauge);
         break;
     case TSS_KIND_DERIVE:
-        snprintf(out, size, "%" PRId64, v.derive);
+        if (size < 22) {
+            snprintf(out, size, "%" PRId64, v.derive);
+        } else if (v.derive < 0) {
+            out[0] = '-';
+            out[1 + cli_u64_digits(out + 1, 0 - (uint64_t)v.derive)] = '\0';
+        } else {
+            out[cli_u64_digits(out, (uint64_t)v.derive)] = '\0';
+        }
         break;
     default:
-        snprintf(out, size, "%" PRIu64, v.counter);
+        if (size < 21)
+            snprintf(out, size, "%" PRIu64, v.counter);
+        else
+            out[cli_u64_digits(out, v.counter)] = '\0';
         break;
     }
     return out;

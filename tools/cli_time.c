@@ -178,6 +178,20 @@ int cli_time_parse(const char *s, uint32_t ups, bool round_up, int64_t *out,
     return -1;
 }
 
+size_t cli_u64_digits(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t n = 0;
+
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    return n;
+}
+
 char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups)
 {
     int d = digits_of(ups) & 15;
@@ -185,7 +199,15 @@ char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups)
     /* unsigned: no overflow near the int64 limits */
     int64_t sub = (int64_t)((uint64_t)t - (uint64_t)sec * ups);
 
-    if (d == 0) {
+    if (d > 0 && sec >= 0 && size >= 20 + 1 + 15 + 1) {
+        /* the usual case, a row of every dump: without snprintf */
+        size_t n = cli_u64_digits(out, (uint64_t)sec);
+
+        out[n++] = '.';
+        for (int i = d - 1; i >= 0; i--, sub /= 10)
+            out[n + (size_t)i] = (char)('0' + sub % 10);
+        out[n + (size_t)d] = '\0';
+    } else if (d == 0) {
         snprintf(out, size, "%" PRId64, t);
     } else if (sec < 0 && sub != 0) {
         /* -1.500 is sec -2 + 0.5: print the magnitude */

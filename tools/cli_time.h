@@ -22,6 +22,10 @@
 int cli_time_parse(const char *s, uint32_t ups, bool round_up, int64_t *out,
                    char *err, size_t errlen);
 
+/** Writes v in decimal to out (at least 20 bytes; no NUL) and returns the
+ * number of digits. Thread safe. */
+size_t cli_u64_digits(char *out, uint64_t v);
+
 /** Formats t as epoch seconds with as many decimals as the precision has
  * ("1700000000.123" for ms). Returns out. */
 char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups);

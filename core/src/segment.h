@@ -168,9 +168,8 @@ typedef struct tss_segment {
     uint8_t (*supersedes)[16];
     size_t nsupersedes;
     uint8_t *keys; /* arena for entry keys */
-    /* opened with a key selection: entries holds the table's blocks that
-     * can hold the selected keys, not every series (tss_segment_open_select)
-     */
+    /* opened with key prefixes: entries holds the entries whose keys start
+     * with one of them, not every series (tss_segment_open_select) */
     bool partial;
     int fd;
     tss_storage *st;
@@ -199,10 +198,10 @@ typedef struct tss_seg_prefix {
  * byte). Of a version 2 segment it reads the header, the block index and
  * the blocks of the table that can hold such keys, and checks the
  * checksums of what it read (not the table's, which spans the rest); the
- * segment is then `partial`: `entries` holds those blocks' entries, all the
- * wanted ones among them, in key order, and the counts and ranges of the
- * header are not checked against the table. With n == 0, an empty prefix,
- * or a version 1 segment, it opens the whole table (tss_segment_open).
+ * segment is then `partial`: `entries` holds the entries whose keys start
+ * with a prefix, in key order, and the counts and ranges of the header are
+ * not checked against the table. With n == 0, an empty prefix, or a
+ * version 1 segment, it opens the whole table (tss_segment_open).
  * Returns what tss_segment_open returns; the prefixes are not kept.
  * Thread safety: as tss_segment_open (no shared state).
  */

@@ -69,12 +69,12 @@ static int parse_supersedes(tss_segment *seg, tss_rd *r)
 }
 
 /*
- * Parses `count` entries from p[0..len) (exactly) into seg->entries[at..]:
- * one block, whose first key is whole (shared 0). Chunks follow from
- * c->off and must end by `chunks_end`.
+ * Parses `count` entries from p[0..len) (exactly) into out[0..count): one
+ * block, whose first key is whole (shared 0), keys into c->arena. Chunks
+ * follow from c->off and must end by `chunks_end`.
  */
 static int parse_entries(tss_segment *seg, entry_cursor *c, const uint8_t *p,
-                         size_t len, size_t at, uint64_t count,
+                         size_t len, tss_seg_entry *out, uint64_t count,
                          uint64_t chunks_end)
 {
     tss_rd r;
@@ -84,7 +84,7 @@ static int parse_entries(tss_segment *seg, entry_cursor *c, const uint8_t *p,
 
     tss_rd_init(&r, p, len);
     for (uint64_t i = 0; i < count; i++) {
-        tss_seg_entry *e = &seg->entries[at + i];
+        tss_seg_entry *e = &out[i];
         uint64_t shared, slen, clen, cnt, zmin, span;
         const uint8_t *suffix;
         tss_key_view kv;
@@ -215,21 +215,21 @@ static int parse_index(tss_segment *seg, const uint8_t *idx, size_t len,
 }
 
 /* Parses the entries of block b, read into p[0..b->len), into
- * seg->entries[at..]; checks its checksum and first key. */
+ * out[0..b->count); checks its checksum and first key. */
 static int parse_block(tss_segment *seg, entry_cursor *c, const seg_block *b,
-                       const uint8_t *p, size_t at)
+                       const uint8_t *p, tss_seg_entry *out)
 {
     int rc;
 
     if (tss_checksum(p, (size_t)b->len) != b->checksum)
         return corrupt(seg->rel, "table block checksum mismatch");
     c->off = b->chunk_off;
-    if ((rc = parse_entries(seg, c, p, (size_t)b->len, at, b->count,
+    if ((rc = parse_entries(seg, c, p, (size_t)b->len, out, b->count,
                             b->chunk_off + b->chunks)) != 0)
         return rc;
     if (c->off != b->chunk_off + b->chunks ||
-        tss_key_cmp(c->arena.data + seg->entries[at].key_off,
-                    seg->entries[at].key_len, b->key, b->key_len) != 0)
+        tss_key_cmp(c->arena.data + out[0].key_off, out[0].key_len, b->key,
+                    b->key_len) != 0)
         return corrupt(seg->rel, "a table block disagrees with its index");
     return 0;
 }
@@ -272,8 +272,8 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
     if (!seg->entries)
         return tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
     if (version < 2) {
-        rc = parse_entries(seg, &c, tab + sup_len, (size_t)entries_len, 0,
-                           seg->nentries, chunks_end);
+        rc = parse_entries(seg, &c, tab + sup_len, (size_t)entries_len,
+                           seg->entries, seg->nentries, chunks_end);
         goto done;
     }
     {
@@ -293,7 +293,7 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
     }
     for (size_t i = 0; i < nbl && rc == 0; i++)
         rc = parse_block(seg, &c, &bl[i], tab + sup_len + bl[i].table_off,
-                         (size_t)bl[i].first);
+                         seg->entries + bl[i].first);
 done:
     if (rc == 0 && c.off != chunks_end)
         rc = corrupt(seg->rel, "chunks do not fill the chunk area");
@@ -304,20 +304,62 @@ done:
     return rc;
 }
 
-/* Whether block i of n can hold a key starting with prefix p: the last
- * block whose first key is <= p, and every later block whose first key
- * starts with p. */
-static bool block_wanted(const seg_block *bl, size_t n, size_t i,
-                         const tss_seg_prefix *p)
+/* Marks the blocks of bl[0..n) that can hold a key starting with prefix
+ * p: the last block whose first key is <= p, and the blocks after it whose
+ * first keys start with p (they are > p, and no other block before them
+ * can start with p: first keys strictly increase). */
+static void mark_blocks(const seg_block *bl, size_t n, const tss_seg_prefix *p,
+                        bool *want)
 {
-    const seg_block *b = &bl[i];
+    size_t lo = 0, hi = n; /* the first block whose first key is > p */
 
-    if (b->key_len >= p->len && memcmp(b->key, p->bytes, p->len) == 0)
-        return true;
-    if (tss_key_cmp(b->key, b->key_len, p->bytes, p->len) > 0)
-        return false;
-    return i + 1 == n ||
-           tss_key_cmp(bl[i + 1].key, bl[i + 1].key_len, p->bytes, p->len) > 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (tss_key_cmp(bl[mid].key, bl[mid].key_len, p->bytes, p->len) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0)
+        want[lo - 1] = true;
+    for (; lo < n && bl[lo].key_len >= p->len &&
+           memcmp(bl[lo].key, p->bytes, p->len) == 0;
+         lo++)
+        want[lo] = true;
+}
+
+/* Appends entry e (its key at `key`) to the segment's entries if the key
+ * starts with one of the prefixes; its key goes to kept's arena. */
+static int keep_wanted(tss_segment *seg, entry_cursor *kept, size_t *cap,
+                       const tss_seg_entry *e, const uint8_t *key,
+                       const tss_seg_prefix *pre, size_t npre)
+{
+    bool wanted = false;
+    tss_seg_entry *ne;
+
+    for (size_t i = 0; i < npre && !wanted; i++)
+        wanted = e->key_len >= pre[i].len &&
+                 memcmp(key, pre[i].bytes, pre[i].len) == 0;
+    if (!wanted)
+        return 0;
+    if (seg->nentries == *cap) {
+        size_t nc = *cap ? 2 * *cap : 8;
+
+        if (!(ne = tss_realloc(seg->entries, nc * sizeof(*ne))))
+            return tss_error_set(TSS_ENOMEM, "out of memory reading %s",
+                                 seg->rel);
+        seg->entries = ne;
+        *cap = nc;
+    }
+    ne = &seg->entries[seg->nentries];
+    *ne = *e;
+    ne->key_off = kept->arena.len;
+    tss_buf_append(&kept->arena, key, e->key_len);
+    if (kept->arena.oom)
+        return tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
+    seg->nentries++;
+    return 0;
 }
 
 /* Reads what a selection needs of a version 2 table at tab_off: the block
@@ -330,9 +372,10 @@ static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
     uint8_t *tail = NULL, *buf = NULL;
     seg_block *bl = NULL;
     bool *want = NULL;
-    size_t nbl = 0, nwant = 0;
+    tss_seg_entry *scratch = NULL;
+    size_t nbl = 0, most = 0, cap = 0;
     uint64_t entries_len = tab_len - 8 - sup_len - index_len, sup_sum;
-    entry_cursor c = {0};
+    entry_cursor c = {0}, kept = {0};
     tss_rd r;
     int rc;
 
@@ -374,22 +417,19 @@ static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
                                "header");
         goto out;
     }
+    for (size_t k = 0; k < npre; k++)
+        mark_blocks(bl, nbl, &pre[k], want);
     for (size_t i = 0; i < nbl; i++)
-        for (size_t k = 0; k < npre && !want[i]; k++)
-            if (block_wanted(bl, nbl, i, &pre[k])) {
-                want[i] = true;
-                nwant += (size_t)bl[i].count;
-            }
+        if (want[i] && bl[i].count > most)
+            most = (size_t)bl[i].count;
     seg->partial = true;
     seg->nentries = 0;
-    if (!(seg->entries =
-              tss_calloc(nwant ? nwant : 1, sizeof(*seg->entries)))) {
+    if (!(scratch = tss_calloc(most ? most : 1, sizeof(*scratch)))) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory reading %s", seg->rel);
         goto out;
     }
-    seg->nentries = nwant;
-    /* each run of wanted blocks in one read */
-    nwant = 0;
+    /* each run of wanted blocks in one read, each block parsed into the
+     * scratch entries, the wanted ones kept */
     for (size_t i = 0, j; i < nbl && rc == 0; i = j) {
         uint64_t run = 0;
         uint8_t *p;
@@ -408,15 +448,21 @@ static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
         buf = p;
         rc = tss_storage_pread(seg->st, seg->fd, seg->rel, buf, (size_t)run,
                                tab_off + sup_len + bl[i].table_off);
-        c.have_prev = false; /* order is checked within a run */
         for (size_t k = i; k < j && rc == 0; k++) {
-            rc = parse_block(seg, &c, &bl[k],
-                             buf + (bl[k].table_off - bl[i].table_off), nwant);
-            nwant += (size_t)bl[k].count;
+            c.arena.len = 0; /* order is checked within a block */
+            c.have_prev = false;
+            rc =
+                parse_block(seg, &c, &bl[k],
+                            buf + (bl[k].table_off - bl[i].table_off), scratch);
+            for (uint64_t e = 0; e < bl[k].count && rc == 0; e++)
+                rc = keep_wanted(seg, &kept, &cap, &scratch[e],
+                                 c.arena.data + scratch[e].key_off, pre, npre);
         }
     }
 out:
-    keep_arena(seg, &c);
+    keep_arena(seg, &kept);
+    tss_buf_free(&c.arena);
+    tss_free(scratch);
     tss_free(want);
     tss_free(buf);
     tss_free(bl);
