@@ -307,8 +307,8 @@ static int run_query(const cli_opts *o, bool dump)
     } else if (tss_query_errors(q) > 0) {
         fprintf(stderr,
                 "tsstore: %" PRIu64 " unreadable file(s) or chunk(s) were "
-                "skipped (see above); run 'tsstore verify' when available\n",
-                tss_query_errors(q));
+                "skipped (see above); 'tsstore verify %s' checks the store\n",
+                tss_query_errors(q), o->dir);
         ret = EXIT_ERR;
     }
     if (fflush(out) != 0 || ferror(out)) {
