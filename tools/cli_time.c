@@ -178,6 +178,16 @@ int cli_time_parse(const char *s, uint32_t ups, bool round_up, int64_t *out,
     return -1;
 }
 
+/* Whether ups is 10^d: the fraction then has exactly d digits. */
+static bool is_pow10(uint32_t ups, int d)
+{
+    uint64_t p = 1;
+
+    for (int i = 0; i < d; i++)
+        p *= 10;
+    return p == ups;
+}
+
 size_t cli_u64_digits(char *out, uint64_t v)
 {
     char rev[20];
@@ -199,7 +209,7 @@ char *cli_time_epoch(char *out, size_t size, int64_t t, uint32_t ups)
     /* unsigned: no overflow near the int64 limits */
     int64_t sub = (int64_t)((uint64_t)t - (uint64_t)sec * ups);
 
-    if (d > 0 && sec >= 0 && size >= 20 + 1 + 15 + 1) {
+    if (d > 0 && sec >= 0 && size >= 20 + 1 + 15 + 1 && is_pow10(ups, d)) {
         /* the usual case, a row of every dump: without snprintf */
         size_t n = cli_u64_digits(out, (uint64_t)sec);
 

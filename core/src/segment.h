@@ -160,8 +160,8 @@ typedef struct tss_segment {
     uint64_t points;
     int64_t min_t, max_t;
     uint64_t file_size;
-    /* XXH3-64 of (header checksum, table checksum): identifies the content;
-     * tombstones record it */
+    /* XXH3-64 of (header checksum, block index checksum; version 1: table
+     * checksum): identifies the content; tombstones record it */
     uint64_t content_hash;
     tss_seg_entry *entries;
     size_t nentries;

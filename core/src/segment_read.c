@@ -215,10 +215,15 @@ static int parse_index(tss_segment *seg, const uint8_t *idx, size_t len,
 }
 
 /* Parses the entries of block b, read into p[0..b->len), into
- * out[0..b->count); checks its checksum and first key. */
+ * out[0..b->count); checks its checksum, its first key, and that its last
+ * key is below the next block's first (`next`, NULL for the last block):
+ * with the index's increasing first keys, the blocks' keys are then in
+ * order even when only some blocks are read. */
 static int parse_block(tss_segment *seg, entry_cursor *c, const seg_block *b,
-                       const uint8_t *p, tss_seg_entry *out)
+                       const seg_block *next, const uint8_t *p,
+                       tss_seg_entry *out)
 {
+    const tss_seg_entry *last = &out[b->count - 1];
     int rc;
 
     if (tss_checksum(p, (size_t)b->len) != b->checksum)
@@ -229,7 +234,9 @@ static int parse_block(tss_segment *seg, entry_cursor *c, const seg_block *b,
         return rc;
     if (c->off != b->chunk_off + b->chunks ||
         tss_key_cmp(c->arena.data + out[0].key_off, out[0].key_len, b->key,
-                    b->key_len) != 0)
+                    b->key_len) != 0 ||
+        (next && tss_key_cmp(c->arena.data + last->key_off, last->key_len,
+                             next->key, next->key_len) >= 0))
         return corrupt(seg->rel, "a table block disagrees with its index");
     return 0;
 }
@@ -292,7 +299,8 @@ static int parse_table(tss_segment *seg, const uint8_t *tab, size_t len,
         }
     }
     for (size_t i = 0; i < nbl && rc == 0; i++)
-        rc = parse_block(seg, &c, &bl[i], tab + sup_len + bl[i].table_off,
+        rc = parse_block(seg, &c, &bl[i], i + 1 < nbl ? &bl[i + 1] : NULL,
+                         tab + sup_len + bl[i].table_off,
                          seg->entries + bl[i].first);
 done:
     if (rc == 0 && c.off != chunks_end)
@@ -363,11 +371,12 @@ static int keep_wanted(tss_segment *seg, entry_cursor *kept, size_t *cap,
 }
 
 /* Reads what a selection needs of a version 2 table at tab_off: the block
- * index and supersede list, then the wanted blocks. */
+ * index and supersede list, then the wanted blocks. *index_sum gets the
+ * index's checksum, checked. */
 static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
                          uint64_t sup_len, uint64_t index_len,
                          const tss_seg_prefix *pre, size_t npre,
-                         uint64_t *table_sum)
+                         uint64_t *index_sum)
 {
     uint8_t *tail = NULL, *buf = NULL;
     seg_block *bl = NULL;
@@ -388,7 +397,7 @@ static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
                                 (size_t)index_len + 8,
                                 tab_off + tab_len - 8 - index_len)) != 0)
         goto out;
-    *table_sum = tss_get_u64(tail + index_len);
+    *index_sum = tss_get_u64(tail + index_len - 8);
     if (tss_get_u64(tail + index_len - 8) !=
         tss_checksum(tail, (size_t)index_len - 8)) {
         rc = corrupt(seg->rel, "table index checksum mismatch");
@@ -449,10 +458,11 @@ static int read_selected(tss_segment *seg, uint64_t tab_off, uint64_t tab_len,
         rc = tss_storage_pread(seg->st, seg->fd, seg->rel, buf, (size_t)run,
                                tab_off + sup_len + bl[i].table_off);
         for (size_t k = i; k < j && rc == 0; k++) {
-            c.arena.len = 0; /* order is checked within a block */
+            c.arena.len = 0; /* order: within the block, and its last key
+                              * against the next block's first */
             c.have_prev = false;
             rc =
-                parse_block(seg, &c, &bl[k],
+                parse_block(seg, &c, &bl[k], k + 1 < nbl ? &bl[k + 1] : NULL,
                             buf + (bl[k].table_off - bl[i].table_off), scratch);
             for (uint64_t e = 0; e < bl[k].count && rc == 0; e++)
                 rc = keep_wanted(seg, &kept, &cap, &scratch[e],
@@ -475,7 +485,8 @@ static int open_segment(tss_segment **out, tss_storage *st, const char *rel,
 {
     uint8_t hdr[TSS_SEG_HEADER];
     uint8_t *tab = NULL;
-    uint64_t tab_off, tab_len, sup_len, index_len, table_sum = 0;
+    uint64_t tab_off, tab_len, sup_len, index_len, table_sum;
+    uint64_t content_sum = 0; /* the checksum that names the content */
     tss_segment *seg;
     const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
     int rc, version;
@@ -562,7 +573,7 @@ static int open_segment(tss_segment **out, tss_storage *st, const char *rel,
             all = all || pre[i].len == 0;
         if (!all) {
             if ((rc = read_selected(seg, tab_off, tab_len, sup_len, index_len,
-                                    pre, npre, &table_sum)) != 0)
+                                    pre, npre, &content_sum)) != 0)
                 goto out;
             goto hash;
         }
@@ -583,13 +594,16 @@ static int open_segment(tss_segment **out, tss_storage *st, const char *rel,
     if ((rc = parse_table(seg, tab, (size_t)tab_len - 8, tab_off, version,
                           sup_len, index_len)) != 0)
         goto out;
+    content_sum = version >= 2 ? tss_get_u64(tab + tab_len - 16) : table_sum;
 hash : {
-    /* content hash: both checksums, which transitively cover every chunk
-     * (the table holds the chunk checksums) */
+    /* content hash: the header's checksum and (version 2) the block
+     * index's, which covers the supersede list's and every block's, so
+     * every chunk checksum: a selective read checks it as a whole one does;
+     * (version 1) the table's */
     uint8_t both[16];
 
     memcpy(both, hdr + 120, 8);
-    tss_put_u64(both + 8, table_sum);
+    tss_put_u64(both + 8, content_sum);
     seg->content_hash = tss_checksum(both, 16);
 }
     *out = seg;
