@@ -580,44 +580,10 @@ out:
     return rc;
 }
 
-/* Versions on disk, sorted descending. */
+/* Versions on disk, highest first. */
 static int list_versions(tss_storage *st, uint64_t **out, size_t *n)
 {
-    char **names;
-    size_t count, k = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = tss_storage_list(st, TSS_COV_TABLE_DIR, "", ".roar", &names,
-                               &count)) != 0)
-        return rc;
-    *out = tss_calloc(count ? count : 1, sizeof(**out));
-    if (!*out) {
-        tss_storage_names_free(names, count);
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        char *end;
-        unsigned long long v;
-
-        errno = 0;
-        v = strtoull(names[i], &end, 10);
-        if (!errno && end != names[i] && strcmp(end, ".roar") == 0 &&
-            names[i][0] != '0')
-            (*out)[k++] = v;
-    }
-    tss_storage_names_free(names, count);
-    /* descending */
-    for (size_t a = 1; a < k; a++)
-        for (size_t b = a; b > 0 && (*out)[b - 1] < (*out)[b]; b--) {
-            uint64_t x = (*out)[b];
-
-            (*out)[b] = (*out)[b - 1];
-            (*out)[b - 1] = x;
-        }
-    *n = k;
-    return 0;
+    return tss_storage_list_numbers(st, TSS_COV_TABLE_DIR, "", ".roar", out, n);
 }
 
 static int load_versions(tss_covtable **out, tss_storage *st,

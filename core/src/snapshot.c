@@ -209,41 +209,10 @@ tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id)
     return &v->items[id - 1];
 }
 
+/* Generations of base snapshots on disk, highest first. */
 static int list_gens(tss_storage *st, uint64_t **out, size_t *n)
 {
-    char **names;
-    size_t count, k = 0;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    if ((rc = tss_storage_list(st, TSS_HEAD_DIR, "base-", ".snap", &names,
-                               &count)) != 0)
-        return rc;
-    *out = tss_calloc(count ? count : 1, sizeof(**out));
-    if (!*out) {
-        tss_storage_names_free(names, count);
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < count; i++) {
-        char *end;
-        unsigned long long g;
-
-        errno = 0;
-        g = strtoull(names[i] + 5, &end, 10);
-        if (!errno && end != names[i] + 5 && strcmp(end, ".snap") == 0 && g)
-            (*out)[k++] = g;
-    }
-    tss_storage_names_free(names, count);
-    for (size_t a = 1; a < k; a++) /* descending */
-        for (size_t b = a; b > 0 && (*out)[b - 1] < (*out)[b]; b--) {
-            uint64_t x = (*out)[b];
-
-            (*out)[b] = (*out)[b - 1];
-            (*out)[b - 1] = x;
-        }
-    *n = k;
-    return 0;
+    return tss_storage_list_numbers(st, TSS_HEAD_DIR, "base-", ".snap", out, n);
 }
 
 uint64_t tss_snapshot_newest(tss_storage *st)

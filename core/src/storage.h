@@ -92,6 +92,18 @@ int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
                      const char *suffix, char ***names, size_t *count) TSS_WUR;
 void tss_storage_names_free(char **names, size_t count);
 
+/**
+ * The numbers n > 0 of the files "<prefix><n><suffix>" in `reldir` (the
+ * versions or generations of versioned files), n in the decimal a writer
+ * formats ("%" PRIu64: no sign, no leading zero), highest first; other
+ * names are skipped. *out is tss_free()able, *n entries (NULL and 0 when
+ * none). Errors: those of tss_storage_list; TSS_ENOMEM. Thread safety: as
+ * tss_storage_list.
+ */
+int tss_storage_list_numbers(tss_storage *st, const char *reldir,
+                             const char *prefix, const char *suffix,
+                             uint64_t **out, size_t *n) TSS_WUR;
+
 /** Size and modification time (ns since the epoch) of file `rel`. */
 int tss_storage_stat(tss_storage *st, const char *rel, uint64_t *size,
                      int64_t *mtime_ns) TSS_WUR;

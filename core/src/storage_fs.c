@@ -636,6 +636,47 @@ void tss_storage_names_free(char **names, size_t count)
     tss_free(names);
 }
 
+int tss_storage_list_numbers(tss_storage *st, const char *reldir,
+                             const char *prefix, const char *suffix,
+                             uint64_t **out, size_t *n)
+{
+    char **names;
+    size_t count, k = 0, plen = strlen(prefix);
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = tss_storage_list(st, reldir, prefix, suffix, &names, &count)) !=
+        0)
+        return rc;
+    if (count && !(*out = tss_calloc(count, sizeof(**out)))) {
+        tss_storage_names_free(names, count);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *num = names[i] + plen;
+        char *end;
+        unsigned long long v;
+
+        if (*num < '1' || *num > '9') /* no sign, no leading zero, not 0 */
+            continue;
+        errno = 0;
+        v = strtoull(num, &end, 10);
+        if (!errno && strcmp(end, suffix) == 0)
+            (*out)[k++] = v;
+    }
+    tss_storage_names_free(names, count);
+    for (size_t a = 1; a < k; a++) /* descending */
+        for (size_t b = a; b > 0 && (*out)[b - 1] < (*out)[b]; b--) {
+            uint64_t x = (*out)[b];
+
+            (*out)[b] = (*out)[b - 1];
+            (*out)[b - 1] = x;
+        }
+    *n = k;
+    return 0;
+}
+
 int tss_storage_list(tss_storage *st, const char *reldir, const char *prefix,
                      const char *suffix, char ***names, size_t *count)
 {
