@@ -73,8 +73,7 @@ static int bits_put(tss_bits *w, uint64_t v, unsigned n)
     return 0;
 }
 
-/* Empties a bit buffer for reuse, keeping its memory (and the invariant). */
-static void bits_reset(tss_bits *w)
+void tss_bits_reset(tss_bits *w)
 {
     if (w->buf.len)
         memset(w->buf.data, 0, w->buf.len);
@@ -1110,7 +1109,7 @@ int tss_chunk_encode(tss_buf *out, int kind, int64_t base, const tss_point *pts,
     for (size_t m = 0; m < nmodes; m++) {
         unsigned k = modes[m] == TSS_VMODE_XOR ? 0 : (unsigned)scale;
 
-        bits_reset(&cand);
+        tss_bits_reset(&cand);
         if ((rc = encode_values(&cand, kind, modes[m], k, pts, n, &v0)) != 0)
             goto out;
         if (m == 0 || cand.nbits < best.nbits) {

@@ -60,6 +60,10 @@ int tss_bits_put(tss_bits *w, uint64_t v, unsigned n) TSS_WUR;
 /** Reads `n` (<= 64) bits; false at the end of the stream. */
 bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out);
 
+/** Empties a bit buffer for reuse, keeping its memory (and the invariant:
+ * zeros past the end). */
+void tss_bits_reset(tss_bits *w);
+
 /** Appends bits [from, to) of the stream at src. */
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
                   uint64_t to) TSS_WUR;

@@ -50,7 +50,8 @@ static int add_head(tss_coverage *c)
         return rc;
     pthread_mutex_lock(&s->head_mu);
     rc = tss_snap_cache_load(&s->head_cache, s->st, &s->info, s->log,
-                             s->log_ctx, &v);
+                             s->log_ctx, c->sel.lo, c->sel.lo_len, c->sel.hi,
+                             c->sel.hi_len, &v);
     if (rc == 0) {
         c->head_gen = v->gen;
         nidx = v->n;

@@ -504,8 +504,21 @@ static void unload(tss_query *q)
     q->any_deletes = false;
 }
 
+/* tss_snap_sel's test: the key starts with one of the query's prefixes. */
+static bool key_wanted(const void *ctx, const uint8_t *key, size_t len)
+{
+    const tss_query *q = ctx;
+
+    for (size_t i = 0; i < q->npre; i++)
+        if (len >= q->pre[i].len &&
+            memcmp(key, q->pre[i].bytes, q->pre[i].len) == 0)
+            return true;
+    return false;
+}
+
 int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
 {
+    tss_snap_sel sel;
     tss_query *q;
     int rc, attempt = 0;
 
@@ -535,9 +548,11 @@ int tss_query_open(tss_query **out, tss_store *s, const tss_filter *f)
      * tombstones, compacted segments) all come after its document became
      * visible, so whatever of them this query saw, it also sees the
      * document, whose predicate hides the rest: all of the delete or none */
+    /* of the head, the groups of items that hold those series */
+    sel = (tss_snap_sel){key_wanted, q};
 again:
-    if ((rc = tss_snapshot_load(s->st, &s->info, s->log, s->log_ctx, false,
-                                &q->head)) != 0 ||
+    if ((rc = tss_snapshot_load_sel(s->st, &s->info, s->log, s->log_ctx,
+                                    q->npre ? &sel : NULL, &q->head)) != 0 ||
         (rc = open_segments(q)) != 0 ||
         (rc = tss_delset_load(s->st, s->log, s->log_ctx, &q->del)) != 0 ||
         (rc = resolve_tombstones(q)) != 0) {

@@ -35,6 +35,7 @@ void tss_snap_view_free(tss_snap_view *v)
         tss_free(v->items[i].ooo);
     }
     tss_free(v->items);
+    tss_free(v->groups);
     memset(v, 0, sizeof(*v));
 }
 
@@ -71,7 +72,8 @@ int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
 }
 
 /* Reads key, window start and first arrival of an item header. */
-int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span)
+int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
+                           bool keep, const uint8_t **key)
 {
     uint64_t klen;
     const uint8_t *k;
@@ -83,16 +85,43 @@ int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span)
         return -1;
     if (tss_key_decode(k, (size_t)klen, &kv) != 0 || it->start % span != 0)
         return -1;
+    it->key_len = (size_t)klen;
+    tss_enc_init(&it->enc, kv.kind);
+    if (!keep) {
+        *key = k;
+        return 0;
+    }
     it->key = tss_malloc((size_t)klen);
     if (!it->key)
         return -2;
     memcpy(it->key, k, (size_t)klen);
-    it->key_len = (size_t)klen;
-    tss_enc_init(&it->enc, kv.kind);
     return 0;
 }
 
-static int get_stream(tss_rd *r, tss_bits *b)
+int tss_snap_group_mark(tss_snap_view *v, uint64_t id, bool loaded)
+{
+    size_t g = (size_t)(id >> TSS_SNAP_GROUP_SHIFT);
+
+    if (g >= v->groups_cap) {
+        size_t nc = v->groups_cap ? v->groups_cap : 64;
+        uint8_t *ng;
+
+        while (nc <= g)
+            nc *= 2;
+        if (!(ng = tss_realloc(v->groups, nc)))
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        memset(ng + v->groups_cap, 0, nc - v->groups_cap);
+        v->groups = ng;
+        v->groups_cap = nc;
+    }
+    if (g >= v->ngroups)
+        v->ngroups = g + 1;
+    v->groups[g] |= loaded;
+    return 0;
+}
+
+/* Reads a stream into b (NULL: checks and skips it); *bits: its length. */
+static int get_stream(tss_rd *r, tss_bits *b, uint64_t *bits)
 {
     uint64_t nbits;
     const uint8_t *p;
@@ -103,6 +132,9 @@ static int get_stream(tss_rd *r, tss_bits *b)
     n = (size_t)((nbits + 7) / 8);
     if (!tss_rd_bytes(r, n, &p))
         return -1;
+    *bits = nbits;
+    if (!b)
+        return 0;
     b->nbits = nbits;
     if (n) {
         tss_buf_append(&b->buf, p, n);
@@ -117,80 +149,127 @@ static int get_stream(tss_rd *r, tss_bits *b)
     return 0;
 }
 
-/* Parses a base image into the view. */
+/*
+ * One base item into `it` (keep: with its key and points; else checked
+ * and skipped, *key set to its key's bytes). 0, -1 malformed, -2 out of
+ * memory.
+ */
+static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
+                         const uint8_t **key)
+{
+    uint64_t count, nooo;
+    int rc;
+
+    if ((rc = tss_snap_get_item_head(r, it, span, keep, key)) != 0)
+        return rc;
+    if (!tss_rd_varint(r, &count) || count > UINT32_MAX)
+        return -1;
+    if (count > 0) {
+        tss_enc *e = &it->enc;
+        uint8_t lead = 0, trail = 0;
+        uint64_t ts_bits, val_bits;
+
+        e->count = (uint32_t)count;
+        if (tss_snap_get_i64(r, &e->t0) || !tss_rd_u64(r, &e->v0) ||
+            tss_snap_get_i64(r, &e->last_t) || !tss_rd_u64(r, &e->last_delta) ||
+            !tss_rd_u64(r, &e->last_v) || !tss_rd_u64(r, &e->last_vdelta) ||
+            !tss_rd_u8(r, &lead) || !tss_rd_u8(r, &trail))
+            return -1;
+        e->lead = lead;
+        e->trail = trail;
+        if ((rc = get_stream(r, keep ? &e->ts : NULL, &ts_bits)) != 0 ||
+            (rc = get_stream(r, keep ? &e->val : NULL, &val_bits)) != 0)
+            return rc;
+        /* every point after the first costs at least one bit of each
+         * stream: a larger count is corrupt, and readers would allocate
+         * for it before the streams ran out */
+        if (count - 1 > ts_bits || count - 1 > val_bits)
+            return -1;
+    }
+    if (!tss_rd_varint(r, &nooo) || nooo > tss_rd_left(r))
+        return -1;
+    for (uint64_t k = 0; k < nooo; k++) {
+        int64_t t;
+        uint64_t bits;
+
+        if (tss_snap_get_i64(r, &t) || !tss_rd_u64(r, &bits))
+            return -1;
+        if (keep && tss_snap_ooo_push(it, t, bits) != 0)
+            return -2;
+    }
+    return 0;
+}
+
+/*
+ * Parses a base image into the view: the items of the groups the view
+ * loads (all when v->groups is NULL), the others as skipped placeholders.
+ * With `scan`, reads the keys only, marking in v->groups the groups of
+ * the items `scan` wants (and growing it to cover every id); a malformed
+ * base ends the scan quietly (the load that follows reports it).
+ */
 static int parse_base(const uint8_t *buf, size_t len, const char *rel,
-                      int64_t span, tss_snap_view *v)
+                      int64_t span, const tss_snap_sel *scan, tss_snap_view *v)
 {
     uint64_t nitems;
     tss_rd r;
 
     if (len < HEADER_LEN + 8)
-        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated", rel);
+        return scan ? 0
+                    : tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated",
+                                    rel);
     if (memcmp(buf, BASE_MAGIC, 8) != 0)
-        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad magic", rel);
-    if (tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
+        return scan ? 0
+                    : tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad magic",
+                                    rel);
+    if (!scan && tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: checksum mismatch", rel);
     if (tss_get_u16(buf + 8) != 1 || tss_get_u32(buf + 12) != HEADER_LEN)
-        return tss_error_set(TSS_ECORRUPT,
-                             "head snapshot %s: unsupported version %u", rel,
-                             tss_get_u16(buf + 8));
-    v->gen = tss_get_u64(buf + 16);
-    v->written_at = (int64_t)tss_get_u64(buf + 24);
+        return scan ? 0
+                    : tss_error_set(TSS_ECORRUPT,
+                                    "head snapshot %s: unsupported version %u",
+                                    rel, tss_get_u16(buf + 8));
     nitems = tss_get_u64(buf + 32);
     if (nitems > len / 4)
-        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad item count",
-                             rel);
+        return scan ? 0
+                    : tss_error_set(TSS_ECORRUPT,
+                                    "head snapshot %s: bad item count", rel);
     tss_rd_init(&r, buf + HEADER_LEN, len - HEADER_LEN - 8);
+    if (scan) {
+        for (uint64_t i = 0; i < nitems; i++) {
+            tss_snap_item tmp;
+            const uint8_t *key;
+
+            memset(&tmp, 0, sizeof(tmp));
+            if (get_base_item(&r, &tmp, span, false, &key) != 0)
+                return 0;
+            if (tss_snap_group_mark(v, i + 1,
+                                    scan->want(scan->ctx, key, tmp.key_len)))
+                return TSS_ENOMEM;
+        }
+        return 0;
+    }
+    v->gen = tss_get_u64(buf + 16);
+    v->written_at = (int64_t)tss_get_u64(buf + 24);
     for (uint64_t i = 0; i < nitems; i++) {
         tss_snap_item *it = tss_snap_view_push(v);
-        uint64_t count, nooo;
-        int bad = 0, rc;
+        const uint8_t *key;
+        bool keep;
+        int rc;
 
         if (!it)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         it->id = (uint32_t)(i + 1);
-        if ((rc = tss_snap_get_item_head(&r, it, span)) != 0 ||
-            !tss_rd_varint(&r, &count) || count > UINT32_MAX) {
-            bad = rc == -2 ? -2 : -1;
-        } else if (count > 0) {
-            tss_enc *e = &it->enc;
-            uint8_t lead = 0, trail = 0;
-
-            e->count = (uint32_t)count;
-            if (tss_snap_get_i64(&r, &e->t0) || !tss_rd_u64(&r, &e->v0) ||
-                tss_snap_get_i64(&r, &e->last_t) ||
-                !tss_rd_u64(&r, &e->last_delta) ||
-                !tss_rd_u64(&r, &e->last_v) ||
-                !tss_rd_u64(&r, &e->last_vdelta) || !tss_rd_u8(&r, &lead) ||
-                !tss_rd_u8(&r, &trail))
-                bad = -1;
-            e->lead = lead;
-            e->trail = trail;
-            if (!bad)
-                bad = get_stream(&r, &e->ts);
-            if (!bad)
-                bad = get_stream(&r, &e->val);
-            /* every point after the first costs at least one bit of each
-             * stream: a larger count is corrupt, and readers would
-             * allocate for it before the streams ran out */
-            if (!bad && (count - 1 > e->ts.nbits || count - 1 > e->val.nbits))
-                bad = -1;
+        keep = tss_snap_group_loaded(v, it->id);
+        rc = get_base_item(&r, it, span, keep, &key);
+        if (!keep) {
+            memset(&it->enc, 0, sizeof(it->enc));
+            it->key_len = 0;
+            it->skipped = it->dropped = true;
         }
-        if (!bad && (!tss_rd_varint(&r, &nooo) || nooo > tss_rd_left(&r)))
-            bad = -1;
-        for (uint64_t k = 0; !bad && k < nooo; k++) {
-            int64_t t;
-            uint64_t bits;
-
-            if (tss_snap_get_i64(&r, &t) || !tss_rd_u64(&r, &bits))
-                bad = -1;
-            else if (tss_snap_ooo_push(it, t, bits) != 0)
-                bad = -2;
-        }
-        if (bad == -2)
+        if (rc == -2)
             return tss_error_set(TSS_ENOMEM, "out of memory");
-        if (bad)
+        if (rc)
             return tss_error_set(
                 TSS_ECORRUPT, "head snapshot %s: item %" PRIu64 " is malformed",
                 rel, i + 1);
@@ -280,17 +359,71 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
                       tss_snap_view *out)
 {
-    return tss_snap_load_tail(st, info, log, log_ctx, repair, out, NULL);
+    return tss_snap_load_tail(st, info, log, log_ctx, repair, NULL, out, NULL);
+}
+
+int tss_snapshot_load_sel(tss_storage *st, const tss_store_info *info,
+                          tss_log_fn log, void *log_ctx,
+                          const tss_snap_sel *sel, tss_snap_view *out)
+{
+    return tss_snap_load_tail(st, info, log, log_ctx, false, sel, out, NULL);
+}
+
+/* Reads log-<gen> (lrel), or its ".corrupt" name when it is not there. */
+static int read_log(tss_storage *st, const char *lrel, const char *laside,
+                    uint8_t **buf, size_t *len, bool *from_aside)
+{
+    int rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, buf, len);
+
+    *from_aside = false;
+    if (rc == TSS_ENOTFOUND) {
+        /* a writer moved the log aside, then died before its new base
+         * was on disk: the records before the damage are only there */
+        rc = tss_storage_read_all(st, laside, (size_t)MAX_SNAP_FILE, buf, len);
+        *from_aside = rc == 0;
+    }
+    return rc;
+}
+
+/*
+ * Which groups of ids a partial load of base buf[len] and log lbuf[llen]
+ * (NULL: none) loads: out->groups, or none (NULL: all) when the log has
+ * records whose items cannot be skipped. 0 or TSS_ENOMEM.
+ */
+static int scan_groups(const uint8_t *buf, size_t len, const uint8_t *lbuf,
+                       size_t llen, const char *rel, int64_t span,
+                       const tss_snap_sel *sel, tss_snap_view *out)
+{
+    uint64_t nitems = len >= HEADER_LEN + 8 ? tss_get_u64(buf + 32) : 0;
+    int rc;
+
+    if (nitems > len / 4)
+        return 0; /* the parse that follows rejects the base */
+    rc = parse_base(buf, len, rel, span, sel, out);
+
+    if (rc == 0 && lbuf) {
+        rc = tss_snap_log_scan(lbuf, llen, span, sel, nitems + 1, out);
+        if (rc < 0)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        if (rc == 0) {
+            tss_free(out->groups);
+            out->groups = NULL;
+            out->ngroups = out->groups_cap = 0;
+        }
+        rc = 0;
+    }
+    return rc;
 }
 
 int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
                        tss_log_fn log, void *log_ctx, bool repair,
-                       tss_snap_view *out, tss_snap_tail *tail)
+                       const tss_snap_sel *sel, tss_snap_view *out,
+                       tss_snap_tail *tail)
 {
     uint64_t *gens;
     size_t ngens;
     int rc, attempt = 0;
-    bool vanished;
+    bool vanished, need_full;
 
 again:
     memset(out, 0, sizeof(*out));
@@ -298,27 +431,40 @@ again:
         tss_snap_tail_free(tail);
         tail->extendable = true; /* no log yet: any is read from 0 */
     }
-    vanished = false;
+    vanished = need_full = false;
     if ((rc = list_gens(st, &gens, &ngens)) != 0)
         return rc;
     for (size_t g = 0; g < ngens; g++) {
         char rel[96], lrel[96], laside[128];
-        uint8_t *buf = NULL;
-        size_t len;
+        uint8_t *buf = NULL, *lbuf = NULL;
+        size_t len, blen = 0, llen = 0;
         tss_snap_intent *ins = NULL;
         size_t nin = 0;
         bool from_aside = false;
+        int lrc = TSS_ENOTFOUND;
 
         base_name(rel, sizeof(rel), gens[g]);
+        log_name(lrel, sizeof(lrel), gens[g]);
+        snprintf(laside, sizeof(laside), "%s.corrupt", lrel);
         rc = tss_storage_read_all(st, rel, (size_t)MAX_SNAP_FILE, &buf, &len);
-        if (rc == 0)
-            rc = parse_base(buf, len, rel, info->span, out);
+        if (rc == 0) {
+            blen = len;
+            lrc = read_log(st, lrel, laside, &lbuf, &llen, &from_aside);
+            /* a partial load: which groups of ids it decodes */
+            if (sel && (lrc == 0 || lrc == TSS_ENOTFOUND))
+                rc = scan_groups(buf, len, lrc == 0 ? lbuf : NULL, llen, rel,
+                                 info->span, sel, out);
+            if (rc == 0)
+                rc = parse_base(buf, len, rel, info->span, NULL, out);
+        }
         tss_free(buf);
         if (rc == 0 && out->gen != gens[g])
             rc = tss_error_set(TSS_ECORRUPT,
                                "head snapshot %s: generation disagrees "
                                "with its name",
                                rel);
+        if (rc)
+            tss_free(lbuf);
         /* only a corrupt (or vanished) base is passed over: one that
          * could not be read may be whole, and the writer would move it
          * aside and start without the points it holds */
@@ -344,17 +490,8 @@ again:
             rc = 0;
             continue;
         }
-        out->bytes = len;
-        log_name(lrel, sizeof(lrel), gens[g]);
-        snprintf(laside, sizeof(laside), "%s.corrupt", lrel);
-        rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, &buf, &len);
-        if (rc == TSS_ENOTFOUND) {
-            /* a writer moved the log aside, then died before its new base
-             * was on disk: the records before the damage are only there */
-            rc = tss_storage_read_all(st, laside, (size_t)MAX_SNAP_FILE, &buf,
-                                      &len);
-            from_aside = rc == 0;
-        }
+        out->bytes = blen;
+        rc = lrc;
         if (rc == TSS_ENOTFOUND && !repair && attempt < 16 &&
             !tss_snap_file_exists(st, rel)) {
             /* no log because the generation was replaced meanwhile (its
@@ -366,27 +503,32 @@ again:
             size_t bad_off = 0, done = 0;
             const char *why;
 
-            rc = tss_snap_log_replay(buf, len, from_aside ? laside : lrel,
-                                     info->span, log, log_ctx, out, &ins, &nin,
-                                     &bad_off, &why, &done);
-            out->bytes += len;
+            rc = tss_snap_log_replay(lbuf, llen, from_aside ? laside : lrel,
+                                     info->span, sel, log, log_ctx, out, &ins,
+                                     &nin, &bad_off, &why, &done);
+            out->bytes += llen;
             if (tail) {
                 tail->log_off = done;
-                if (len >= sizeof(tail->log_head))
-                    memcpy(tail->log_head, buf, sizeof(tail->log_head));
+                if (llen >= sizeof(tail->log_head))
+                    memcpy(tail->log_head, lbuf, sizeof(tail->log_head));
                 tail->extendable = !from_aside && !why;
             }
-            tss_free(buf);
-            if (rc == 0 && why)
+            if (rc == TSS_SNAP_NEED_FULL) {
+                /* the scan missed an item the log needs: load whole */
+                need_full = true;
+                rc = 0;
+            } else if (rc == 0 && why) {
                 tss_snap_log_damaged(
                     st, log, log_ctx, out, from_aside ? laside : lrel,
-                    repair && !from_aside ? laside : NULL, bad_off, len, why);
+                    repair && !from_aside ? laside : NULL, bad_off, llen, why);
+            }
         }
+        tss_free(lbuf);
         /* a log that could not be read fails the load too: recovering
          * the base alone, the writer would then remove the log */
         /* items whose segment was written are already stored; the others
          * a cache checks again later */
-        for (size_t i = 0; rc == 0 && i < nin; i++) {
+        for (size_t i = 0; rc == 0 && !need_full && i < nin; i++) {
             if (tss_snap_file_exists(st, ins[i].rel)) {
                 tss_snap_drop_intent(out, &ins[i]);
             } else if (tail) {
@@ -406,12 +548,18 @@ again:
         break;
     }
     tss_free(gens);
-    if (vanished) {
+    if (vanished || (need_full && sel)) {
         tss_snap_view_free(out);
         tss_error_clear();
-        attempt++;
+        if (need_full)
+            sel = NULL;
+        else
+            attempt++;
         goto again;
     }
+    if (rc == 0 && need_full)
+        rc = tss_error_set(TSS_ECORRUPT, "head snapshot: a whole load "
+                                         "lacks an item its log needs");
     if (rc) {
         tss_snap_view_free(out);
         if (tail)

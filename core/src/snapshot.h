@@ -11,7 +11,9 @@
  * that changed since the previous record, the encoder bits appended since
  * then — the very bits the head holds, coded against the state the encoder
  * had at the previous record, so a point costs in the log what it costs in
- * memory (a few bits) plus ~2 bits of framing per item. Rewriting the head
+ * memory (a few bits) plus ~2 bits of framing per item, and a few bytes
+ * per group of 128 ids, so that a reader that wants some series skips the
+ * groups that hold none of them. Rewriting the head
  * every interval would write it ~700 times over a 2 h window; the log
  * writes each point once. A new base (gen + 1) is written after the writer
  * seals windows (the head is small then), after recovery, and when a log
@@ -93,6 +95,8 @@ typedef struct tss_snap_item {
     uint32_t nooo, cap_ooo;
     uint32_t id;
     bool dropped;
+    /* a partial load left it out (dropped is set too): no key, no points */
+    bool skipped;
 } tss_snap_item;
 
 /** What a snapshot holds. */
@@ -105,7 +109,28 @@ typedef struct tss_snap_view {
     /* log-<gen> holds a corrupt record (not a torn tail) and is still
      * under its own name: the writer could not move it aside */
     bool log_kept;
+    /* a partial load (tss_snap_sel): groups[g] != 0 if the items of the
+     * ids in group g (id >> TSS_SNAP_GROUP_SHIFT) are loaded, g <
+     * ngroups; NULL: every item is */
+    uint8_t *groups;
+    size_t ngroups, groups_cap;
 } tss_snap_view;
+
+/** Ids per group of a type 3 delta record: 1 << TSS_SNAP_GROUP_SHIFT. */
+#define TSS_SNAP_GROUP_SHIFT 7
+
+/**
+ * The series a reader wants from the head: want(ctx, key, len) is true
+ * for the series key of each of them (it may be true for more; never
+ * false for one of them). A load with a selection is partial: it loads
+ * the items of every group of ids (type 3 records) that holds a wanted
+ * item, and leaves the others out (tss_snap_item.skipped). A log with
+ * type 1 records (written before groups) is loaded whole.
+ */
+typedef struct tss_snap_sel {
+    bool (*want)(const void *ctx, const uint8_t *key, size_t len);
+    const void *ctx;
+} tss_snap_sel;
 
 /**
  * Loads the newest valid snapshot (see recovery above) into *out. With
@@ -122,6 +147,20 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
                       tss_log_fn log, void *log_ctx, bool repair,
                       tss_snap_view *out) TSS_WUR;
 
+/**
+ * tss_snapshot_load without repair, of the series `sel` wants (NULL:
+ * all): every wanted item is in *out as a full load has it; items of
+ * other series may be, or be left out (skipped and dropped). Reads the
+ * base and log whole, but decodes only the groups of ids that hold wanted
+ * items: reading one series' head costs its group's share of the decoding
+ * (docs/benchmarks.md, "Coverage queries"). A group left out is not
+ * decoded, so damage inside it that its record's checksum missed is not
+ * seen. Errors and logs as tss_snapshot_load.
+ */
+int tss_snapshot_load_sel(tss_storage *st, const tss_store_info *info,
+                          tss_log_fn log, void *log_ctx,
+                          const tss_snap_sel *sel, tss_snap_view *out) TSS_WUR;
+
 void tss_snap_view_free(tss_snap_view *v);
 
 /**
@@ -135,18 +174,25 @@ typedef struct tss_snap_cache tss_snap_cache;
 /**
  * Brings *cache (NULL: created here) up to date with the snapshot on disk
  * and points *view at its view: what tss_snapshot_load (without repair)
- * would load now. The view stays owned by the cache, valid until the next
- * call or tss_snap_cache_free; callers may not change it. Errors and logs
- * as tss_snapshot_load (then the cache is empty, and the next call loads
- * in full). Not thread safe: one caller at a time per cache, holding its
- * lock while it uses the view.
+ * would load now, at least for the series whose keys lie in [lo, hi)
+ * (memcmp order; NULL: unbounded). A cache's first load is partial, of
+ * those series (tss_snapshot_load_sel); a later call for the same bounds
+ * reads on from it, and one for other bounds loads everything, once: a
+ * handle that queries different series goes on reading on from there. The view
+ * stays owned by the cache, valid until the next call or tss_snap_cache_free;
+ * callers may not change it. Errors and logs as tss_snapshot_load (then the
+ * cache is empty, and the next call loads in full). Not thread safe: one caller
+ * at a time per cache, holding its lock while it uses the view.
  */
 int tss_snap_cache_load(tss_snap_cache **cache, tss_storage *st,
                         const tss_store_info *info, tss_log_fn log,
-                        void *log_ctx, const tss_snap_view **view) TSS_WUR;
+                        void *log_ctx, const uint8_t *lo, size_t lo_len,
+                        const uint8_t *hi, size_t hi_len,
+                        const tss_snap_view **view) TSS_WUR;
 
 /**
- * The items of the cache's view whose key lies in [lo, hi) (memcmp order;
+ * The items of the cache's view (not skipped) whose key lies in [lo, hi)
+ * (memcmp order;
  * NULL: unbounded), as positions in view->items sorted by key: (*idx)[0]
  * to (*idx)[*n - 1], valid until the next call on the cache. Sorts the
  * items when the view gained some since the last call. TSS_ENOMEM. Same

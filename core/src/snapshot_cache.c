@@ -28,15 +28,65 @@
 
 #include "series.h"
 
+/* Key bounds [lo, hi) (memcmp order; a NULL bound: unbounded). */
+typedef struct key_range {
+    uint8_t *lo, *hi;
+    size_t lo_len, hi_len;
+} key_range;
+
 struct tss_snap_cache {
     tss_snap_view v;
     tss_snap_tail tail;
-    bool loaded;
-    /* the items' positions sorted by key, for tss_snap_cache_range; built
-     * when asked, for the first `norder` items (new ones come last) */
+    bool loaded, used;
+    /* a partial view (the first load): of the series in `range` */
+    bool partial;
+    key_range range;
+    tss_snap_sel sel;
+    /* the positions of the items not skipped, sorted by key, for
+     * tss_snap_cache_range; built when asked, of the first `nsorted`
+     * items (new ones come last), `norder` of them */
     uint32_t *order;
-    size_t norder;
+    size_t norder, nsorted;
 };
+
+static bool in_range(const void *ctx, const uint8_t *key, size_t len)
+{
+    const key_range *r = ctx;
+
+    return (!r->lo || tss_key_cmp(key, len, r->lo, r->lo_len) >= 0) &&
+           (!r->hi || tss_key_cmp(key, len, r->hi, r->hi_len) < 0);
+}
+
+static bool same_bound(const uint8_t *a, size_t alen, const uint8_t *b,
+                       size_t blen)
+{
+    return (!a && !b) || (a && b && alen == blen && memcmp(a, b, alen) == 0);
+}
+
+static void range_free(key_range *r)
+{
+    tss_free(r->lo);
+    tss_free(r->hi);
+    memset(r, 0, sizeof(*r));
+}
+
+static int range_set(key_range *r, const uint8_t *lo, size_t lo_len,
+                     const uint8_t *hi, size_t hi_len)
+{
+    range_free(r);
+    if ((lo && !(r->lo = tss_malloc(lo_len ? lo_len : 1))) ||
+        (hi && !(r->hi = tss_malloc(hi_len ? hi_len : 1)))) {
+        range_free(r);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    if (lo)
+        memcpy(r->lo, lo, lo_len);
+    if (hi)
+        memcpy(r->hi, hi, hi_len);
+    r->lo_len = lo_len;
+    r->hi_len = hi_len;
+    return 0;
+}
 
 void tss_snap_cache_free(tss_snap_cache *c)
 {
@@ -44,6 +94,7 @@ void tss_snap_cache_free(tss_snap_cache *c)
         return;
     tss_snap_view_free(&c->v);
     tss_snap_tail_free(&c->tail);
+    range_free(&c->range);
     tss_free(c->order);
     tss_free(c);
 }
@@ -52,7 +103,7 @@ static void cache_drop(tss_snap_cache *c)
 {
     tss_snap_view_free(&c->v);
     tss_snap_tail_free(&c->tail);
-    c->norder = 0;
+    c->norder = c->nsorted = 0;
     c->loaded = false;
 }
 
@@ -91,17 +142,19 @@ int tss_snap_cache_range(tss_snap_cache *c, const uint8_t *lo, size_t lo_len,
 {
     size_t a, b;
 
-    if (c->norder != c->v.n) {
+    if (c->nsorted != c->v.n) {
         uint32_t *no =
             tss_realloc(c->order, (c->v.n ? c->v.n : 1) * sizeof(*no));
 
         if (!no)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         c->order = no;
+        c->norder = 0;
         for (size_t i = 0; i < c->v.n; i++)
-            c->order[i] = (uint32_t)i;
-        qsort_r(c->order, c->v.n, sizeof(*c->order), cmp_items, c->v.items);
-        c->norder = c->v.n;
+            if (!c->v.items[i].skipped)
+                c->order[c->norder++] = (uint32_t)i;
+        qsort_r(c->order, c->norder, sizeof(*c->order), cmp_items, c->v.items);
+        c->nsorted = c->v.n;
     }
     a = lo ? lower_bound(c, lo, lo_len) : 0;
     b = hi ? lower_bound(c, hi, hi_len) : c->norder;
@@ -180,8 +233,11 @@ static int read_on(tss_snap_cache *c, tss_storage *st,
     }
     if ((rc = tss_storage_pread(st, fd, rel, buf, len, c->tail.log_off)) != 0)
         goto out;
-    rc = tss_snap_log_replay(buf, len, rel, info->span, log, log_ctx, &c->v,
+    rc = tss_snap_log_replay(buf, len, rel, info->span,
+                             c->partial ? &c->sel : NULL, log, log_ctx, &c->v,
                              &ins, &nin, &bad_off, &why, &done);
+    if (rc == TSS_SNAP_NEED_FULL)
+        goto out; /* a partial view that lacks what a record needs */
     if (rc == 0 && why) {
         rc = 1; /* damage: a full load reports it as a load does */
         goto out;
@@ -219,7 +275,9 @@ out:
 
 int tss_snap_cache_load(tss_snap_cache **cache, tss_storage *st,
                         const tss_store_info *info, tss_log_fn log,
-                        void *log_ctx, const tss_snap_view **view)
+                        void *log_ctx, const uint8_t *lo, size_t lo_len,
+                        const uint8_t *hi, size_t hi_len,
+                        const tss_snap_view **view)
 {
     tss_snap_cache *c = *cache;
     int rc = 1;
@@ -228,13 +286,30 @@ int tss_snap_cache_load(tss_snap_cache **cache, tss_storage *st,
     if (!c) {
         if (!(c = tss_calloc(1, sizeof(*c))))
             return tss_error_set(TSS_ENOMEM, "out of memory");
+        c->sel = (tss_snap_sel){in_range, &c->range};
         *cache = c;
     }
+    /* a partial view serves the bounds it was loaded for; other bounds
+     * make it whole, for good: a handle that asks for different series
+     * would otherwise load again at every call */
+    if (!c->used && (lo || hi)) {
+        if ((rc = range_set(&c->range, lo, lo_len, hi, hi_len)) != 0)
+            return rc;
+        c->partial = true;
+        rc = 1;
+    } else if (c->partial &&
+               !(same_bound(lo, lo_len, c->range.lo, c->range.lo_len) &&
+                 same_bound(hi, hi_len, c->range.hi, c->range.hi_len))) {
+        cache_drop(c);
+        c->partial = false;
+    }
+    c->used = true;
     if (c->loaded)
         rc = read_on(c, st, info, log, log_ctx);
     if (rc == 1) {
         cache_drop(c);
-        rc = tss_snap_load_tail(st, info, log, log_ctx, false, &c->v, &c->tail);
+        rc = tss_snap_load_tail(st, info, log, log_ctx, false,
+                                c->partial ? &c->sel : NULL, &c->v, &c->tail);
     }
     if (rc) {
         cache_drop(c);

@@ -63,8 +63,22 @@ tss_snap_item *tss_snap_view_push(tss_snap_view *v);
 /* Appends an out-of-order point to an item. 0 or TSS_ENOMEM. */
 int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
 
-/* Reads an item header into `it`: 0, -1 malformed, -2 out of memory. */
-int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span);
+/* Reads an item header into `it`: 0, -1 malformed, -2 out of memory.
+ * Without `keep`, checks it and sets *key (NULL: not wanted) to the key's
+ * bytes in the reader's buffer, allocating nothing. */
+int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
+                           bool keep, const uint8_t **key);
+
+/* Whether the items of `id`'s group are loaded (see tss_snap_view). */
+static inline bool tss_snap_group_loaded(const tss_snap_view *v, uint64_t id)
+{
+    uint64_t g = id >> TSS_SNAP_GROUP_SHIFT;
+
+    return !v->groups || (g < v->ngroups && v->groups[g]);
+}
+
+/* Marks `id`'s group loaded, growing v->groups. 0 or TSS_ENOMEM. */
+int tss_snap_group_mark(tss_snap_view *v, uint64_t id, bool loaded);
 
 /* The item of id `id` (ids are dense: 1..n), or NULL. */
 tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id);
@@ -80,13 +94,27 @@ void tss_snapshot_commit(tss_snapshot *sn, bool ok);
 
 /* ---- snapshot_log.c: replay of a log at recovery ----------------------- */
 
+/* tss_snap_log_replay's answer for a partial view that a record needs
+ * items of which the view left out: load again, whole or with a scan. */
+#define TSS_SNAP_NEED_FULL 1
+
 /* Replays the records of log `rel` (buf[len]) into the view, collecting
  * its intents (the caller frees them); see the definition. */
 int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
-                        int64_t span, tss_log_fn log, void *log_ctx,
-                        tss_snap_view *v, tss_snap_intent **intents,
-                        size_t *nint, size_t *bad_off, const char **bad_why,
-                        size_t *done);
+                        int64_t span, const tss_snap_sel *sel, tss_log_fn log,
+                        void *log_ctx, tss_snap_view *v,
+                        tss_snap_intent **intents, size_t *nint,
+                        size_t *bad_off, const char **bad_why, size_t *done);
+
+/* Marks in v->groups the groups of the ids of the log's new items (from
+ * first_id on) that `sel` wants, and grows it to cover the others, up to
+ * the first record that is not a whole frame or is malformed (the replay
+ * stops there too; checksums are the replay's). 1: done; 0: the log holds
+ * a type 1 delta record, whose items a partial load cannot skip (load
+ * whole); -1: out of memory. */
+int tss_snap_log_scan(const uint8_t *buf, size_t len, int64_t span,
+                      const tss_snap_sel *sel, uint64_t first_id,
+                      tss_snap_view *v);
 
 void tss_snap_intents_free(tss_snap_intent *in, size_t n);
 
@@ -108,7 +136,8 @@ typedef struct tss_snap_tail {
 /* tss_snapshot_load, filling *tail (NULL: not wanted). */
 int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
                        tss_log_fn log, void *log_ctx, bool repair,
-                       tss_snap_view *out, tss_snap_tail *tail) TSS_WUR;
+                       const tss_snap_sel *sel, tss_snap_view *out,
+                       tss_snap_tail *tail) TSS_WUR;
 
 void tss_snap_tail_free(tss_snap_tail *t);
 

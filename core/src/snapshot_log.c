@@ -18,6 +18,7 @@
 #define LOG_MAGIC 0x314c5354u /* "TSL1" little-endian */
 #define REC_DELTA 1
 #define REC_INTENT 2
+#define REC_DELTA_GROUPED 3
 
 /* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
 
@@ -52,32 +53,172 @@ static bool gamma_get(tss_bitrd *r, uint64_t *x)
 
 /* ---- replay ------------------------------------------------------------ */
 
-static int replay_delta(tss_rd *r, int64_t span, tss_snap_view *v)
+/*
+ * Whether a new item of id `id` (key) is loaded into a view: always into a
+ * whole view; into a partial one if its group is, or the group is new
+ * since the load (a reader's cache reading on loads those whole). -3: the
+ * view left its group out but `sel` wants it (load again).
+ */
+static int new_item_loaded(tss_snap_view *v, const tss_snap_sel *sel,
+                           uint64_t id, const uint8_t *key, size_t klen)
 {
-    uint64_t nnew, ndrop, nooo, nchanged, nbytes, id = 0;
-    const uint8_t *bits;
-    tss_bitrd br;
+    uint64_t g = id >> TSS_SNAP_GROUP_SHIFT;
+
+    if (!v->groups)
+        return 1;
+    if (g >= v->ngroups)
+        return tss_snap_group_mark(v, id, true) == 0 ? 1 : -2;
+    if (v->groups[g])
+        return 1;
+    return sel && sel->want(sel->ctx, key, klen) ? -3 : 0;
+}
+
+/* The new items of a delta record. */
+static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
+                      tss_snap_view *v)
+{
+    uint64_t nnew;
 
     if (!tss_rd_varint(r, &nnew) || nnew > tss_rd_left(r))
         return -1;
     for (uint64_t i = 0; i < nnew; i++) {
-        tss_snap_item *it = tss_snap_view_push(v);
+        tss_snap_item tmp, *it;
+        const uint8_t *key;
         tss_value first;
         int64_t t0;
         uint64_t v0;
         int rc;
 
-        if (!it)
-            return -2;
-        it->id = (uint32_t)v->n;
-        if ((rc = tss_snap_get_item_head(r, it, span)) != 0)
+        memset(&tmp, 0, sizeof(tmp));
+        if ((rc = tss_snap_get_item_head(r, &tmp, span, false, &key)) != 0)
             return rc;
         if (tss_snap_get_i64(r, &t0) || !tss_rd_u64(r, &v0))
             return -1;
+        rc = new_item_loaded(v, sel, v->n + 1, key, tmp.key_len);
+        if (rc < 0)
+            return rc;
+        if (!(it = tss_snap_view_push(v)))
+            return -2;
+        *it = tmp;
+        it->id = (uint32_t)v->n;
+        if (!rc) {
+            it->key = NULL;
+            it->key_len = 0;
+            it->skipped = it->dropped = true;
+            continue;
+        }
+        if (!(it->key = tss_malloc(tmp.key_len)))
+            return -2;
+        memcpy(it->key, key, tmp.key_len);
         first.bits = v0;
         if (tss_enc_append(&it->enc, t0, first) != 0)
             return -2;
     }
+    return 0;
+}
+
+/* Replays one item's points from a changed-items bit stream. */
+static int replay_item(tss_snap_view *v, tss_bitrd *br, uint64_t id)
+{
+    uint64_t count = 1, flag;
+    tss_snap_item *it;
+
+    if (!tss_bitrd_get(br, 1, &flag))
+        return -1;
+    if (flag && !gamma_get(br, &count))
+        return -1;
+    count += flag ? 1 : 0;
+    if (!(it = tss_snap_by_id(v, id)) || count > UINT32_MAX)
+        return -1;
+    if (it->skipped)
+        return -3;
+    if (tss_enc_replay(&it->enc, br, (uint32_t)count) != 0)
+        return tss_error_last_code() == TSS_ENOMEM ? -2 : -1;
+    return 0;
+}
+
+/* Type 1's changed items: one bit stream for all of them. */
+static int replay_stream(tss_rd *r, tss_snap_view *v)
+{
+    uint64_t nchanged, nbytes, id = 0;
+    const uint8_t *bits;
+    tss_bitrd br;
+
+    if (!tss_rd_varint(r, &nchanged) || !tss_rd_varint(r, &nbytes) ||
+        !tss_rd_bytes(r, (size_t)nbytes, &bits))
+        return -1;
+    br = (tss_bitrd){bits, 0, nbytes * 8};
+    for (uint64_t i = 0; i < nchanged; i++) {
+        uint64_t gap;
+        int rc;
+
+        if (!gamma_get(&br, &gap))
+            return -1;
+        id += gap;
+        if ((rc = replay_item(v, &br, id)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Type 3's changed items: a bit stream per group of ids, skipped whole
+ * when the view left the group out. */
+static int replay_groups(tss_rd *r, tss_snap_view *v)
+{
+    uint64_t ngroups, g = 0;
+
+    if (!tss_rd_varint(r, &ngroups) || ngroups > tss_rd_left(r))
+        return -1;
+    for (uint64_t i = 0; i < ngroups; i++) {
+        uint64_t gap, n, nbytes, prev, pad;
+        const uint8_t *bits;
+        tss_bitrd br;
+
+        if (!tss_rd_varint(r, &gap) || !tss_rd_varint(r, &n) ||
+            !tss_rd_varint(r, &nbytes) ||
+            !tss_rd_bytes(r, (size_t)nbytes, &bits) || n == 0 ||
+            n > (UINT64_C(1) << TSS_SNAP_GROUP_SHIFT) || gap > UINT32_MAX)
+            return -1;
+        g = i ? g + 1 + gap : gap;
+        if (g > (UINT32_MAX >> TSS_SNAP_GROUP_SHIFT))
+            return -1;
+        if (!tss_snap_group_loaded(v, g << TSS_SNAP_GROUP_SHIFT))
+            continue;
+        br = (tss_bitrd){bits, 0, nbytes * 8};
+        prev = (g << TSS_SNAP_GROUP_SHIFT) - 1; /* wraps for group 0 */
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t id;
+            int rc;
+
+            if (!gamma_get(&br, &gap))
+                return -1;
+            id = prev + gap;
+            if (id >> TSS_SNAP_GROUP_SHIFT != g)
+                return -1;
+            if ((rc = replay_item(v, &br, id)) != 0)
+                return rc;
+            prev = id;
+        }
+        /* the group's bits end in zeros to its last byte */
+        if (br.nbits - br.pos >= 8 ||
+            (br.pos < br.nbits &&
+             (!tss_bitrd_get(&br, (unsigned)(br.nbits - br.pos), &pad) ||
+              pad != 0)))
+            return -1;
+    }
+    return 0;
+}
+
+/* A delta record (type 1 or 3) into the view: 0, -1 malformed, -2 out of
+ * memory, -3 a partial view lacks items it needs. */
+static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
+                        tss_snap_view *v, bool grouped)
+{
+    uint64_t ndrop, nooo;
+    int rc;
+
+    if ((rc = replay_new(r, span, sel, v)) != 0)
+        return rc;
     if (!tss_rd_varint(r, &ndrop) || ndrop > tss_rd_left(r))
         return -1;
     for (uint64_t i = 0; i < ndrop; i++) {
@@ -98,29 +239,56 @@ static int replay_delta(tss_rd *r, int64_t span, tss_snap_view *v)
         if (!tss_rd_varint(r, &oid) || tss_snap_get_i64(r, &t) ||
             !tss_rd_u64(r, &pv) || !(it = tss_snap_by_id(v, oid)))
             return -1;
-        if (tss_snap_ooo_push(it, t, pv) != 0)
+        if (!it->skipped && tss_snap_ooo_push(it, t, pv) != 0)
             return -2;
     }
-    if (!tss_rd_varint(r, &nchanged) || !tss_rd_varint(r, &nbytes) ||
-        !tss_rd_bytes(r, (size_t)nbytes, &bits))
-        return -1;
-    br = (tss_bitrd){bits, 0, nbytes * 8};
-    for (uint64_t i = 0; i < nchanged; i++) {
-        uint64_t gap, count = 1, flag;
-        tss_snap_item *it;
-
-        if (!gamma_get(&br, &gap) || !tss_bitrd_get(&br, 1, &flag))
-            return -1;
-        if (flag && !gamma_get(&br, &count))
-            return -1;
-        count += flag ? 1 : 0;
-        id += gap;
-        if (!(it = tss_snap_by_id(v, id)) || count > UINT32_MAX)
-            return -1;
-        if (tss_enc_replay(&it->enc, &br, (uint32_t)count) != 0)
-            return tss_error_last_code() == TSS_ENOMEM ? -2 : -1;
-    }
+    rc = grouped ? replay_groups(r, v) : replay_stream(r, v);
+    if (rc)
+        return rc;
     return tss_rd_left(r) == 0 ? 0 : -1;
+}
+
+int tss_snap_log_scan(const uint8_t *buf, size_t len, int64_t span,
+                      const tss_snap_sel *sel, uint64_t first_id,
+                      tss_snap_view *v)
+{
+    uint64_t id = first_id;
+
+    for (size_t off = 0; len - off >= 16;) {
+        uint32_t blen = tss_get_u32(buf + off + 4);
+        uint64_t nnew;
+        uint8_t type;
+        tss_rd r;
+
+        if (tss_get_u32(buf + off) != LOG_MAGIC || blen > len - off - 16)
+            break;
+        tss_rd_init(&r, buf + off + 16, blen);
+        off += 16 + (size_t)blen;
+        if (!tss_rd_u8(&r, &type))
+            break;
+        if (type == REC_DELTA)
+            return 0;
+        if (type == REC_INTENT)
+            continue;
+        if (type != REC_DELTA_GROUPED || !tss_rd_varint(&r, &nnew) ||
+            nnew > tss_rd_left(&r))
+            break;
+        for (uint64_t i = 0; i < nnew; i++, id++) {
+            tss_snap_item tmp;
+            const uint8_t *key;
+            int64_t t0;
+            uint64_t v0;
+
+            memset(&tmp, 0, sizeof(tmp));
+            if (tss_snap_get_item_head(&r, &tmp, span, false, &key) != 0 ||
+                tss_snap_get_i64(&r, &t0) || !tss_rd_u64(&r, &v0))
+                return 1; /* the replay stops here too */
+            if (tss_snap_group_mark(v, id,
+                                    sel->want(sel->ctx, key, tmp.key_len)))
+                return -1;
+        }
+    }
+    return 1;
 }
 
 static int replay_intent(tss_rd *r, tss_snap_intent *in)
@@ -175,12 +343,15 @@ static bool record_follows(const uint8_t *buf, size_t len, size_t from)
  * may move the file aside first: *bad_why says what is wrong with the
  * record at *bad_off (NULL: none is). *done is where the records replayed
  * end (a reader that reads on from there later: snapshot_cache.c).
+ * TSS_SNAP_NEED_FULL: a partial view (v->groups) lacks items a record
+ * needs, or `sel` wants a new item of a group the view left out; the view
+ * is then to be dropped.
  */
 int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
-                        int64_t span, tss_log_fn log, void *log_ctx,
-                        tss_snap_view *v, tss_snap_intent **intents,
-                        size_t *nint, size_t *bad_off, const char **bad_why,
-                        size_t *done)
+                        int64_t span, const tss_snap_sel *sel, tss_log_fn log,
+                        void *log_ctx, tss_snap_view *v,
+                        tss_snap_intent **intents, size_t *nint,
+                        size_t *bad_off, const char **bad_why, size_t *done)
 {
     size_t off = 0;
 
@@ -216,8 +387,8 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         tss_rd_init(&r, buf + off + 16, blen);
         if (!tss_rd_u8(&r, &type))
             type = 0;
-        if (type == REC_DELTA) {
-            rc = replay_delta(&r, span, v);
+        if (type == REC_DELTA || type == REC_DELTA_GROUPED) {
+            rc = replay_delta(&r, span, sel, v, type == REC_DELTA_GROUPED);
         } else if (type == REC_INTENT) {
             tss_snap_intent *ni =
                 tss_realloc(*intents, (*nint + 1) * sizeof(*ni));
@@ -239,6 +410,8 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         }
         if (rc == -2)
             return tss_error_set(TSS_ENOMEM, "out of memory");
+        if (rc == -3)
+            return TSS_SNAP_NEED_FULL; /* *done: the records replayed */
         if (rc) {
             *bad_why = "is malformed";
             return 0;
@@ -427,6 +600,56 @@ static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
     return 0;
 }
 
+/*
+ * The changed items' bits of a delta record (type 3), c->ch sorted by id:
+ * one byte-aligned bit stream per group of ids (TSS_SNAP_GROUP of them,
+ * by id >> TSS_SNAP_GROUP_SHIFT) that has changed items, each framed by
+ * its group number, item count and byte length, so a reader that wants
+ * none of a group's items skips its bytes (docs/format.md, "Head
+ * snapshot"). `out` is scratch.
+ */
+static int put_groups(tss_buf *body, const delta_ctx *c, tss_bits *out)
+{
+    size_t ngroups = 0;
+    uint64_t prev_group = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < c->nch; i++)
+        if (i == 0 || c->ch[i].id >> TSS_SNAP_GROUP_SHIFT !=
+                          c->ch[i - 1].id >> TSS_SNAP_GROUP_SHIFT)
+            ngroups++;
+    tss_buf_put_varint(body, ngroups);
+    for (size_t i = 0, end; i < c->nch && rc == 0; i = end) {
+        uint64_t group = c->ch[i].id >> TSS_SNAP_GROUP_SHIFT;
+        uint64_t prev = (group << TSS_SNAP_GROUP_SHIFT) - 1; /* wraps at 0 */
+
+        for (end = i;
+             end < c->nch && c->ch[end].id >> TSS_SNAP_GROUP_SHIFT == group;
+             end++)
+            ;
+        tss_bits_reset(out);
+        for (size_t k = i; k < end && rc == 0; k++) {
+            const changed *ch = &c->ch[k];
+
+            rc = gamma_put(out, ch->id - prev);
+            if (rc == 0)
+                rc = tss_bits_put(out, ch->count > 1, 1);
+            if (rc == 0 && ch->count > 1)
+                rc = gamma_put(out, ch->count - 1);
+            if (rc == 0)
+                rc = tss_bits_copy(out, c->scratch.buf.data, ch->from,
+                                   ch->from + ch->nbits);
+            prev = ch->id;
+        }
+        tss_buf_put_varint(body, group - (i ? prev_group + 1 : 0));
+        tss_buf_put_varint(body, end - i);
+        tss_buf_put_varint(body, out->buf.len);
+        tss_buf_append(body, out->buf.data, out->buf.len);
+        prev_group = group;
+    }
+    return rc;
+}
+
 int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
 {
     delta_ctx c;
@@ -441,33 +664,16 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     c.next_id = sn->next_id;
     rc = tss_head_visit(sn->head, delta_visit, &c);
     if (rc == 0 && (c.nnew || c.ndrop || c.nooo || c.nch)) {
-        uint32_t prev = 0;
-
         if (c.nch) /* qsort(NULL, 0) is undefined */
             qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
-        for (size_t i = 0; i < c.nch && rc == 0; i++) {
-            const changed *ch = &c.ch[i];
-
-            rc = gamma_put(&out, ch->id - prev);
-            if (rc == 0)
-                rc = tss_bits_put(&out, ch->count > 1, 1);
-            if (rc == 0 && ch->count > 1)
-                rc = gamma_put(&out, ch->count - 1);
-            if (rc == 0)
-                rc = tss_bits_copy(&out, c.scratch.buf.data, ch->from,
-                                   ch->from + ch->nbits);
-            prev = ch->id;
-        }
-        tss_buf_put_u8(&body, REC_DELTA);
+        tss_buf_put_u8(&body, REC_DELTA_GROUPED);
         tss_buf_put_varint(&body, c.nnew);
         tss_buf_append(&body, c.news.data, c.news.len);
         tss_buf_put_varint(&body, c.ndrop);
         tss_buf_append(&body, c.drops.data, c.drops.len);
         tss_buf_put_varint(&body, c.nooo);
         tss_buf_append(&body, c.ooo.data, c.ooo.len);
-        tss_buf_put_varint(&body, c.nch);
-        tss_buf_put_varint(&body, out.buf.len);
-        tss_buf_append(&body, out.buf.data, out.buf.len);
+        rc = put_groups(&body, &c, &out);
         if (rc == 0 && body.oom)
             rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
         if (rc == 0)

@@ -23,6 +23,11 @@
 #include "tsstore/store.h"
 #include "tsstore/verify.h"
 
+#include "codec_gorilla.h"
+#include "series.h"
+#include "snapshot.h"
+#include "store_internal.h"
+
 #define SPAN INT64_C(3600000)           /* ms: one-hour windows */
 #define W0 (INT64_C(472222) * SPAN)     /* a window in November 2023 */
 #define W(k, ms) (W0 + (k)*SPAN + (ms)) /* time `ms` into window k */
@@ -755,6 +760,238 @@ static void test_stale_temps_in_head(void **state)
     assert_int_equal(tt_count_prefix(head, ".tmp-"), 0);
 }
 
+/* ---- partial loads: one series' groups of the log ------------------------ */
+
+/* tss_snap_sel's test: the series of host ctx. */
+static bool host_wanted(const void *ctx, const uint8_t *key, size_t len)
+{
+    tss_key_view kv;
+
+    return tss_key_decode(key, len, &kv) == 0 &&
+           strcmp(kv.id.host, (const char *)ctx) == 0;
+}
+
+static void many_add(tss_store *s, const char *host, int64_t t, double v)
+{
+    tss_series_id id = {host, "many", "", "gauge", "", "value"};
+    tss_value val;
+
+    val.gauge = v;
+    assert_int_equal(tss_store_append(s, &id, TSS_KIND_GAUGE, t, val), 0);
+}
+
+/* The points of item `it`, decoded; *n of them. */
+static tss_point *item_points(const tss_snap_item *it, size_t *n)
+{
+    tss_point *pts = NULL;
+    size_t cap = 0;
+
+    *n = 0;
+    assert_int_equal(
+        tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, n, &cap), 0);
+    return pts;
+}
+
+/*
+ * A load of one host's series decodes only the groups of ids that hold its
+ * items, and has them exactly as a whole load does: series created in the
+ * base, in later records (new groups), and one rebuilt by an out-of-order
+ * fold (dropped, resent under a new id).
+ */
+static void test_partial_load(void **state)
+{
+    static const char *const wanted[] = {"p010", "p150", "q100", "p399"};
+    char dir[4096], host[16];
+    tss_store *w, *r;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int h = 0; h < 400; h++) {
+        snprintf(host, sizeof(host), "p%03d", h);
+        for (int i = 0; i < 3; i++)
+            many_add(w, host, W(0, i * 10000 + h), h + i * 0.5);
+    }
+    snap(w, 0);
+    for (int h = 0; h < 400; h++) {
+        snprintf(host, sizeof(host), "p%03d", h);
+        for (int i = 3; i < 5; i++)
+            many_add(w, host, W(0, i * 10000 + h), h - i * 0.25);
+    }
+    many_add(w, "p010", W(0, 15000), -1.0); /* out of order */
+    snap(w, TSS_SNAP_SYNC);
+    for (int h = 0; h < 200; h++) {
+        snprintf(host, sizeof(host), "q%03d", h);
+        many_add(w, host, W(0, 1000 + h), h * 2.0);
+        many_add(w, host, W(0, 2000 + h), h * 3.0);
+        if (h % 3 == 0) {
+            snprintf(host, sizeof(host), "p%03d", h);
+            many_add(w, host, W(0, 60000 + h), 7.0);
+        }
+    }
+    snap(w, 0);
+    /* beyond the fold threshold: p150's item is rebuilt under a new id */
+    for (int i = 0; i < 140; i++)
+        many_add(w, "p150", W(0, 9000 - i * 60), i + 0.125);
+    many_add(w, "q100", W(0, 90000), 1.0);
+    snap(w, TSS_SNAP_SYNC);
+
+    r = open_store(dir, 0, NULL, NULL);
+    for (size_t k = 0; k < sizeof(wanted) / sizeof(wanted[0]); k++) {
+        tss_snap_sel sel = {host_wanted, wanted[k]};
+        tss_snap_view all, part;
+        size_t skipped = 0, seen = 0;
+
+        assert_int_equal(
+            tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
+        assert_int_equal(
+            tss_snapshot_load_sel(r->st, &r->info, NULL, NULL, &sel, &part), 0);
+        assert_int_equal(part.n, all.n);
+        assert_non_null(part.groups);
+        for (size_t i = 0; i < all.n; i++) {
+            const tss_snap_item *a = &all.items[i], *p = &part.items[i];
+            tss_point *pa, *pp;
+            size_t na, np;
+
+            assert_int_equal(p->id, a->id);
+            if (p->skipped) {
+                assert_true(p->dropped);
+                assert_false(host_wanted(wanted[k], a->key, a->key_len));
+                skipped++;
+                continue;
+            }
+            assert_int_equal(p->dropped, a->dropped);
+            assert_memory_equal(p->key, a->key, a->key_len);
+            if (a->dropped)
+                continue;
+            seen += host_wanted(wanted[k], a->key, a->key_len);
+            pa = item_points(a, &na);
+            pp = item_points(p, &np);
+            tt_assert_points(wanted[k], pp, np, pa, na);
+            tss_free(pa);
+            tss_free(pp);
+        }
+        /* every live item of the host is there, and most others are not */
+        assert_int_equal(seen, 1);
+        assert_true(skipped > all.n / 2);
+        tss_snap_view_free(&all);
+        tss_snap_view_free(&part);
+    }
+    tss_store_close(r);
+    tss_store_close(w);
+}
+
+/* Fails unless view `got` has host's live items with the points `all` has. */
+static void same_host_items(const tss_snap_view *got, const tss_snap_view *all,
+                            const char *host)
+{
+    size_t seen = 0;
+
+    assert_int_equal(got->n, all->n);
+    for (size_t i = 0; i < all->n; i++) {
+        const tss_snap_item *a = &all->items[i], *g = &got->items[i];
+        tss_point *pa, *pg;
+        size_t na, ng;
+
+        if (a->dropped || !host_wanted(host, a->key, a->key_len))
+            continue;
+        assert_false(g->dropped);
+        pa = item_points(a, &na);
+        pg = item_points(g, &ng);
+        tt_assert_points(host, pg, ng, pa, na);
+        tss_free(pa);
+        tss_free(pg);
+        seen++;
+    }
+    assert_int_equal(seen, 1);
+}
+
+static size_t count_skipped(const tss_snap_view *v)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < v->n; i++)
+        n += v->items[i].skipped;
+    return n;
+}
+
+/*
+ * A reader's cache: its first load is partial, of the bounds asked for;
+ * records appended later are read on (their new groups loaded); other
+ * bounds make it whole.
+ */
+static void test_partial_cache(void **state)
+{
+    tss_series_id id = {"p010", "many", "", "gauge", "", "value"};
+    uint8_t lo[TSS_KEY_MAX + 1], hi[TSS_KEY_MAX + 1];
+    size_t lo_len, hi_len, ranged;
+    char dir[4096], host[16];
+    const tss_snap_view *v;
+    const uint32_t *idx;
+    tss_snap_cache *c = NULL;
+    tss_snap_view all;
+    tss_store *w, *r;
+
+    assert_int_equal(tss_key_encode(lo, &lo_len, &id, TSS_KIND_GAUGE), 0);
+    memcpy(hi, lo, lo_len); /* keys are prefix-free: key + 0 ends it */
+    hi[lo_len] = 0;
+    hi_len = lo_len + 1;
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int h = 0; h < 400; h++) {
+        snprintf(host, sizeof(host), "p%03d", h);
+        many_add(w, host, W(0, h), h);
+        many_add(w, host, W(0, 10000 + h), h + 0.5);
+    }
+    snap(w, 0);
+    r = open_store(dir, 0, NULL, NULL);
+    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, lo,
+                                         lo_len, hi, hi_len, &v),
+                     0);
+    assert_int_equal(
+        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
+    same_host_items(v, &all, "p010");
+    assert_true(count_skipped(v) > all.n / 2);
+    assert_int_equal(
+        tss_snap_cache_range(c, lo, lo_len, hi, hi_len, &idx, &ranged), 0);
+    assert_int_equal(ranged, 1);
+    assert_int_equal(v->items[idx[0]].key_len, lo_len);
+    tss_snap_view_free(&all);
+
+    /* appended: points of old items, new series in new groups */
+    for (int h = 0; h < 400; h++) {
+        snprintf(host, sizeof(host), "%c%03d", h < 200 ? 'p' : 'r', h);
+        many_add(w, host, W(0, 20000 + h), -h);
+    }
+    snap(w, 0);
+    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, lo,
+                                         lo_len, hi, hi_len, &v),
+                     0);
+    assert_int_equal(
+        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
+    same_host_items(v, &all, "p010");
+    assert_true(count_skipped(v) > 200);
+    for (size_t i = 0; i < v->n; i++) /* the groups new since: loaded */
+        if (v->items[i].id >> TSS_SNAP_GROUP_SHIFT > 400 >>
+            TSS_SNAP_GROUP_SHIFT)
+            assert_false(v->items[i].skipped);
+    tss_snap_view_free(&all);
+
+    /* other bounds: a whole view from now on */
+    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, NULL,
+                                         0, NULL, 0, &v),
+                     0);
+    assert_int_equal(
+        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
+    assert_int_equal(count_skipped(v), 0);
+    assert_int_equal(v->n, all.n);
+    same_host_items(v, &all, "p010");
+    same_host_items(v, &all, "r300");
+    tss_snap_view_free(&all);
+    tss_snap_cache_free(c);
+    tss_store_close(r);
+    tss_store_close(w);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -764,6 +1001,7 @@ int main(void)
         T(test_seal_then_crash), T(test_seal_fails_then_crash),
         T(test_torn_log_tail),   T(test_corrupt_log_record),
         T(test_corrupt_base),    T(test_stale_temps_in_head),
+        T(test_partial_load),    T(test_partial_cache),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

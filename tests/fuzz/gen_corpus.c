@@ -526,6 +526,48 @@ static void clear_generated(void)
     }
 }
 
+/*
+ * A head of 300 series, a base and delta records whose changed items span
+ * three groups of ids (type 3 records), one of them with an out-of-order
+ * point: the snapshot target's partial loads skip groups.
+ */
+static void gen_groups(void)
+{
+    tss_store_options o;
+    tss_store *s;
+    char keep[512], host[16];
+    int64_t now;
+
+    snprintf(keep, sizeof(keep), "%s", store);
+    snprintf(store, sizeof(store), "%s/groups", fz_dir());
+    tss_store_options_init(&o);
+    o.span_seconds = SPAN_S;
+    o.snapshot_sync_seconds = 0;
+    o.log = fz_log;
+    if (tss_store_open(&s, store, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o) != 0)
+        die("open");
+    now = tss_store_now(s);
+    for (int round = 0; round < 3; round++) {
+        for (int h = 0; h < 300; h++) {
+            tss_series_id id = {host, "g", "", "gauge", "", "value"};
+            tss_value v = {.gauge = h + round * 0.5};
+
+            snprintf(host, sizeof(host), "h%03d", h);
+            if ((round == 2 && h % 7) ||
+                tss_store_append(s, &id, TSS_KIND_GAUGE,
+                                 T0 + 10000 * (round + 1) + h, v) != 0)
+                continue;
+            if (round == 1 && h == 200)
+                (void)!tss_store_append(s, &id, TSS_KIND_GAUGE, T0 + 5000, v);
+        }
+        if (tss_store_snapshot(s, now + round * 1000, TSS_SNAP_SYNC) != 0)
+            die("snapshot");
+    }
+    copy_snapshot("groups");
+    tss_store_close(s);
+    snprintf(store, sizeof(store), "%s", keep);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--store") == 0) {
@@ -543,6 +585,7 @@ int main(int argc, char **argv)
     clear_generated();
     snprintf(store, sizeof(store), "%s/store", fz_dir());
     gen_store();
+    gen_groups();
     gen_wal();
     gen_meta();
     gen_text();
