@@ -16,7 +16,8 @@
  *
  * Part A times a query of one series both on a handle that has queried
  * before (it keeps the head snapshot and reads on in its log) and as the
- * first query of a handle (the head snapshot read whole).
+ * first query of a handle (the groups of the head snapshot's log that
+ * hold the series: tss_snapshot_load_sel).
  */
 #define _GNU_SOURCE
 #include "bench_coverage.h"

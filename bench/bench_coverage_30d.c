@@ -228,8 +228,8 @@ static void one_query(tss_store *s, const bench_dataset *d, plan *pl,
 /*
  * One series: on the handle `s` that has queried before (it reads on in
  * the head snapshot's log: nothing was appended, so nothing to read), and
- * on a handle of its own (the head snapshot read whole, as every query did
- * before the handle kept it); the head snapshot's and the table's loads
+ * on a handle of its own (its first query: the head snapshot's groups of
+ * ids that hold the series); the head snapshot's and the table's loads
  * alone, for scale.
  */
 static void one_series(tss_store *s, const char *dir, const bench_dataset *d,
@@ -353,9 +353,13 @@ void cov_part_a(const cov_opts *o)
     head_bytes = bs_dir_bytes(dir, "head", NULL);
     s = bs_open(dir, 0, NULL);
     {
-        double wo, wn; /* the handle's first query reads the head whole */
+        double wo, wn;
 
+        /* the handle's first query loads its series' groups of the head;
+         * a query of another series then loads the head whole, and the
+         * handle reads on from there */
         one_query(s, &d, pl, nb, 0, &wo, &wn);
+        one_query(s, &d, pl, nb, d.n - 1, &wo, &wn); /* another host */
     }
     for (int r = 0; r < runs; r++)
         one_series(s, dir, &d, pl, nb, at, (size_t)r);
@@ -368,7 +372,7 @@ void cov_part_a(const cov_opts *o)
              at->one, runs, 1e-6, "ms");
     bs_print("- tss_coverage_open", at->open, runs, 1e-6, "ms");
     bs_print("- tss_coverage_next (judge)", at->next, runs, 1e-6, "ms");
-    bs_print("one series: first query of a handle (head snapshot read whole)",
+    bs_print("one series: first query of a handle (its groups of the head)",
              at->cold, runs, 1e-6, "ms");
     bs_print("- for scale: head snapshot load (tss_snapshot_load alone)",
              at->head, runs, 1e-6, "ms");

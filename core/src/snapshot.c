@@ -71,26 +71,36 @@ int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits)
     return 0;
 }
 
+int tss_snap_item_check(tss_snap_item *it, const uint8_t *key, int64_t span)
+{
+    tss_key_view kv;
+
+    if (tss_key_decode(key, it->key_len, &kv) != 0 || it->start % span != 0)
+        return -1;
+    tss_enc_init(&it->enc, kv.kind);
+    return 0;
+}
+
 /* Reads key, window start and first arrival of an item header. */
 int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
                            bool keep, const uint8_t **key)
 {
     uint64_t klen;
     const uint8_t *k;
-    tss_key_view kv;
 
     if (!tss_rd_varint(r, &klen) || klen > TSS_KEY_MAX ||
         !tss_rd_bytes(r, (size_t)klen, &k) || tss_snap_get_i64(r, &it->start) ||
         tss_snap_get_i64(r, &it->first_arrival))
         return -1;
-    if (tss_key_decode(k, (size_t)klen, &kv) != 0 || it->start % span != 0)
-        return -1;
     it->key_len = (size_t)klen;
-    tss_enc_init(&it->enc, kv.kind);
-    if (!keep) {
+    if (!keep)
         *key = k;
+    if (span == 0)
         return 0;
-    }
+    if (tss_snap_item_check(it, k, span) != 0)
+        return -1;
+    if (!keep)
+        return 0;
     it->key = tss_malloc((size_t)klen);
     if (!it->key)
         return -2;
@@ -241,7 +251,7 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
             const uint8_t *key;
 
             memset(&tmp, 0, sizeof(tmp));
-            if (get_base_item(&r, &tmp, span, false, &key) != 0)
+            if (get_base_item(&r, &tmp, 0, false, &key) != 0)
                 return 0;
             if (tss_snap_group_mark(v, i + 1,
                                     scan->want(scan->ctx, key, tmp.key_len)))
@@ -261,7 +271,8 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
             return tss_error_set(TSS_ENOMEM, "out of memory");
         it->id = (uint32_t)(i + 1);
         keep = tss_snap_group_loaded(v, it->id);
-        rc = get_base_item(&r, it, span, keep, &key);
+        /* an item left out is read over, not checked */
+        rc = get_base_item(&r, it, keep ? span : 0, keep, &key);
         if (!keep) {
             memset(&it->enc, 0, sizeof(it->enc));
             it->key_len = 0;
@@ -402,7 +413,7 @@ static int scan_groups(const uint8_t *buf, size_t len, const uint8_t *lbuf,
     rc = parse_base(buf, len, rel, span, sel, out);
 
     if (rc == 0 && lbuf) {
-        rc = tss_snap_log_scan(lbuf, llen, span, sel, nitems + 1, out);
+        rc = tss_snap_log_scan(lbuf, llen, sel, nitems + 1, out);
         if (rc < 0)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         if (rc == 0) {
@@ -570,17 +581,114 @@ again:
 
 /* ---- the writer ---------------------------------------------------------- */
 
-void tss_snap_put_item_head(tss_buf *b, const tss_head_view *v)
+size_t tss_snap_put_item_head(tss_buf *b, const tss_head_view *v)
 {
+    size_t key_off;
+
     tss_buf_put_varint(b, v->key_len);
+    key_off = b->len;
     tss_buf_append(b, v->key, v->key_len);
     tss_snap_put_i64(b, v->start);
     tss_snap_put_i64(b, v->first_arrival);
+    return key_off;
 }
 
-/* Base pass 1: serialize every item and stage its cursor. */
+int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        tss_snap_slot *nv = tss_realloc(s->v, nc * sizeof(*nv));
+
+        if (!nv)
+            return tss_error_set(TSS_ENOMEM, "out of memory");
+        s->v = nv;
+        s->cap = nc;
+    }
+    s->v[s->n++] = *x;
+    return 0;
+}
+
+typedef struct slot_sort {
+    const uint8_t *buf;
+    const tss_snap_slot *slots;
+} slot_sort;
+
+static int cmp_slots(const void *a, const void *b, void *ctx)
+{
+    const slot_sort *c = ctx;
+    const tss_snap_slot *x = &c->slots[*(const uint32_t *)a];
+    const tss_snap_slot *y = &c->slots[*(const uint32_t *)b];
+    int d = tss_key_cmp(c->buf + x->key_off, x->key_len, c->buf + y->key_off,
+                        y->key_len);
+
+    return d ? d : (x->start > y->start) - (x->start < y->start);
+}
+
+typedef struct renumber_ctx {
+    uint32_t first, n;
+    const uint32_t *rank;
+} renumber_ctx;
+
+static int renumber_visit(void *arg, tss_head_view *v)
+{
+    const renumber_ctx *c = arg;
+    tss_snapcur *cur = v->cur;
+
+    if (cur->pend && cur->pend_id > c->first && cur->pend_id - c->first <= c->n)
+        cur->pend_id = c->first + 1 + c->rank[cur->pend_id - c->first - 1];
+    return 0;
+}
+
+int tss_snap_renumber(tss_snapshot *sn, const uint8_t *buf,
+                      const tss_snap_slots *s, uint32_t first, uint32_t **rank)
+{
+    uint32_t *order = tss_malloc((s->n ? s->n : 1) * sizeof(*order));
+    uint32_t *rk = tss_malloc((s->n ? s->n : 1) * sizeof(*rk));
+    slot_sort ctx = {buf, s->v};
+    renumber_ctx rc;
+
+    *rank = NULL;
+    if (!order || !rk) {
+        tss_free(order);
+        tss_free(rk);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->n; i++)
+        order[i] = (uint32_t)i;
+    if (s->n > 1)
+        qsort_r(order, s->n, sizeof(*order), cmp_slots, &ctx);
+    for (size_t i = 0; i < s->n; i++)
+        rk[order[i]] = (uint32_t)i;
+    tss_free(order);
+    /* the staged cursors: visited items keep their cursor when they move,
+     * and are not removed meanwhile (only this thread seals) */
+    rc = (renumber_ctx){first, (uint32_t)s->n, rk};
+    (void)!tss_head_visit(sn->head, renumber_visit, &rc);
+    *rank = rk;
+    return 0;
+}
+
+void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
+                         const tss_snap_slots *s, const uint32_t *rank)
+{
+    uint32_t *order = tss_malloc((s->n ? s->n : 1) * sizeof(*order));
+
+    if (!order) {
+        out->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        order[rank[i]] = (uint32_t)i;
+    for (size_t i = 0; i < s->n; i++)
+        tss_buf_append(out, buf + s->v[order[i]].off, s->v[order[i]].len);
+    tss_free(order);
+}
+
+/* Base pass 1: serialize every item (in the head's order, a slot each)
+ * and stage its cursor. */
 typedef struct base_ctx {
     tss_buf *out;
+    tss_snap_slots slots;
     uint32_t n;
 } base_ctx;
 
@@ -589,8 +697,10 @@ static int base_visit(void *arg, tss_head_view *v)
     base_ctx *c = arg;
     const tss_enc *e = v->enc;
     tss_buf *b = c->out;
+    tss_snap_slot slot = {
+        .off = b->len, .key_len = v->key_len, .start = v->start};
 
-    tss_snap_put_item_head(b, v);
+    slot.key_off = tss_snap_put_item_head(b, v);
     tss_buf_put_varint(b, e->count);
     if (e->count) {
         tss_snap_put_i64(b, e->t0);
@@ -613,6 +723,9 @@ static int base_visit(void *arg, tss_head_view *v)
     }
     if (b->oom)
         return tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+    slot.len = b->len - slot.off;
+    if (tss_snap_slot_push(&c->slots, &slot) != 0)
+        return TSS_ENOMEM;
     v->cur->pend = true;
     v->cur->pend_reset = v->cur->reset;
     v->cur->reset = false;
@@ -688,8 +801,9 @@ static void remove_stray_logs(tss_snapshot *sn, uint64_t keep)
 
 int tss_snapshot_base(tss_snapshot *sn, int64_t now)
 {
-    tss_buf img = {0};
-    base_ctx c = {&img, 0};
+    tss_buf img = {0}, items = {0};
+    base_ctx c = {&items, {0}, 0};
+    uint32_t *rank = NULL;
     uint8_t hdr[HEADER_LEN];
     char rel[96];
     uint64_t gen = (sn->tried > sn->gen ? sn->tried : sn->gen) + 1;
@@ -704,8 +818,16 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
         rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
         goto fail;
     }
-    if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0)
+    if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0 ||
+        (rc = tss_snap_renumber(sn, items.data, &c.slots, 0, &rank)) != 0)
         goto fail;
+    /* the items in id order: keys in order */
+    tss_snap_put_ranked(&img, items.data, &c.slots, rank);
+    tss_buf_free(&items);
+    if (img.oom) {
+        rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
+        goto fail;
+    }
     memcpy(img.data, BASE_MAGIC, 8);
     tss_put_u16(img.data + 8, 1);
     tss_put_u32(img.data + 12, HEADER_LEN);
@@ -735,6 +857,8 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     log_name(sn->log_rel, sizeof(sn->log_rel), gen);
     tss_snapshot_commit(sn, true);
     tss_buf_free(&img);
+    tss_free(c.slots.v);
+    tss_free(rank);
     if (sn->keep_log) {
         char lrel[96], aside[128];
 
@@ -763,6 +887,9 @@ fail:
     tss_snapshot_commit(sn, false);
     sn->need_base = true;
     tss_buf_free(&img);
+    tss_buf_free(&items);
+    tss_free(c.slots.v);
+    tss_free(rank);
     return rc;
 }
 

@@ -66,6 +66,18 @@
  *       (first gap from 0); count code ('0' = 1 point, else '1' + Elias
  *       gamma of count - 1); then the item's timestamp bits and value bits
  *       for those points (codec_gorilla.h), continuing its encoder
+ *   body, type 3 (delta in groups of ids; what the writer writes):
+ *     u8 3; new items, dropped ids and out-of-order points as in type 1;
+ *     varint groups; each holds changed items of ids g * 128 .. g * 128 +
+ *     127 (TSS_SNAP_GROUP_SHIFT), in increasing g:
+ *       varint g (the first group: g; then g - previous g - 1),
+ *       varint changed items - 1, varint bit-stream bytes, bit stream: as
+ *       type 1's, the first id gap from g * 128 - 1, zero bits to the end
+ *       of its last byte
+ *     so that a reader that wants none of a group's items skips its bytes
+ *     (tss_snapshot_load_sel); type 1 is read, never written. The writer
+ *     numbers a base's items and a record's new items in key order, so a
+ *     host's series have neighbouring ids (tss_snap_renumber)
  *   body, type 2 (intent):
  *     u8 2, varint length + segment path, varint n, n varint item ids
  *

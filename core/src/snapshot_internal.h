@@ -64,10 +64,15 @@ tss_snap_item *tss_snap_view_push(tss_snap_view *v);
 int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
 
 /* Reads an item header into `it`: 0, -1 malformed, -2 out of memory.
- * Without `keep`, checks it and sets *key (NULL: not wanted) to the key's
- * bytes in the reader's buffer, allocating nothing. */
+ * Without `keep`, sets *key to the key's bytes in the reader's buffer,
+ * allocating nothing. With span 0, does not check the key and the window
+ * start (an item read over; tss_snap_item_check checks one later). */
 int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
                            bool keep, const uint8_t **key);
+
+/* Checks an item's key (it->key_len bytes) and window start against the
+ * span, and sets up its encoder for the key's kind: 0, or -1 malformed. */
+int tss_snap_item_check(tss_snap_item *it, const uint8_t *key, int64_t span);
 
 /* Whether the items of `id`'s group are loaded (see tss_snap_view). */
 static inline bool tss_snap_group_loaded(const tss_snap_view *v, uint64_t id)
@@ -85,8 +90,45 @@ tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id);
 
 /* ---- snapshot.c: the writer -------------------------------------------- */
 
-/* Writes the header an item has in a base and in a delta's new items. */
-void tss_snap_put_item_head(tss_buf *b, const tss_head_view *v);
+/* Writes the header an item has in a base and in a delta's new items;
+ * returns the offset of the key's bytes in b. */
+size_t tss_snap_put_item_head(tss_buf *b, const tss_head_view *v);
+
+/*
+ * Items a base or delta record gives ids to, serialized in the order the
+ * head visits them (its hash order): item i of them is bytes [off, off +
+ * len) of a buffer, its key at key_off. The writer numbers them in key
+ * order instead (then window start), so that the series of one host, one
+ * plugin or one glob's literal start have neighbouring ids, in few groups
+ * (TSS_SNAP_GROUP_SHIFT): what a partial load decodes.
+ */
+typedef struct tss_snap_slot {
+    size_t off, len, key_off, key_len;
+    int64_t start;
+} tss_snap_slot;
+
+/* A growable array of slots. */
+typedef struct tss_snap_slots {
+    tss_snap_slot *v;
+    size_t n, cap;
+} tss_snap_slots;
+
+/* Appends a slot. 0 or TSS_ENOMEM. */
+int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x);
+
+/*
+ * Renumbers the items staged with ids first + 1 .. first + s->n (slot i
+ * has id first + 1 + i) in key order: *rank (tss_malloc'ed, the caller
+ * frees it) gets each slot's new position (its new id is first + 1 +
+ * rank[i]), and the head's staged cursors are changed to match (one visit
+ * of the head). 0 or TSS_ENOMEM; on failure nothing is renumbered.
+ */
+int tss_snap_renumber(tss_snapshot *sn, const uint8_t *buf,
+                      const tss_snap_slots *s, uint32_t first, uint32_t **rank);
+
+/* Appends the slots' bytes of buf to out in rank order. */
+void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
+                         const tss_snap_slots *s, const uint32_t *rank);
 
 /* Makes the cursors staged by a base or delta current (`ok`), or forgets
  * them. */
@@ -112,9 +154,8 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
  * stops there too; checksums are the replay's). 1: done; 0: the log holds
  * a type 1 delta record, whose items a partial load cannot skip (load
  * whole); -1: out of memory. */
-int tss_snap_log_scan(const uint8_t *buf, size_t len, int64_t span,
-                      const tss_snap_sel *sel, uint64_t first_id,
-                      tss_snap_view *v);
+int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
+                      uint64_t first_id, tss_snap_view *v);
 
 void tss_snap_intents_free(tss_snap_intent *in, size_t n);
 

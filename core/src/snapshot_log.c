@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "codec_gorilla.h"
+#include "series.h"
 
 #define LOG_MAGIC 0x314c5354u /* "TSL1" little-endian */
 #define REC_DELTA 1
@@ -90,13 +91,16 @@ static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         int rc;
 
         memset(&tmp, 0, sizeof(tmp));
-        if ((rc = tss_snap_get_item_head(r, &tmp, span, false, &key)) != 0)
+        if ((rc = tss_snap_get_item_head(r, &tmp, 0, false, &key)) != 0)
             return rc;
         if (tss_snap_get_i64(r, &t0) || !tss_rd_u64(r, &v0))
             return -1;
         rc = new_item_loaded(v, sel, v->n + 1, key, tmp.key_len);
         if (rc < 0)
             return rc;
+        /* an item left out is read over, not checked */
+        if (rc && tss_snap_item_check(&tmp, key, span) != 0)
+            return -1;
         if (!(it = tss_snap_view_push(v)))
             return -2;
         *it = tmp;
@@ -176,9 +180,10 @@ static int replay_groups(tss_rd *r, tss_snap_view *v)
 
         if (!tss_rd_varint(r, &gap) || !tss_rd_varint(r, &n) ||
             !tss_rd_varint(r, &nbytes) ||
-            !tss_rd_bytes(r, (size_t)nbytes, &bits) || n == 0 ||
-            n > (UINT64_C(1) << TSS_SNAP_GROUP_SHIFT) || gap > UINT32_MAX)
+            !tss_rd_bytes(r, (size_t)nbytes, &bits) ||
+            n >= (UINT64_C(1) << TSS_SNAP_GROUP_SHIFT) || gap > UINT32_MAX)
             return -1;
+        n++; /* stored as items - 1 */
         g = i ? g + 1 + gap : gap;
         if (g > (UINT32_MAX >> TSS_SNAP_GROUP_SHIFT))
             return -1;
@@ -248,9 +253,8 @@ static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
     return tss_rd_left(r) == 0 ? 0 : -1;
 }
 
-int tss_snap_log_scan(const uint8_t *buf, size_t len, int64_t span,
-                      const tss_snap_sel *sel, uint64_t first_id,
-                      tss_snap_view *v)
+int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
+                      uint64_t first_id, tss_snap_view *v)
 {
     uint64_t id = first_id;
 
@@ -274,17 +278,18 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, int64_t span,
             nnew > tss_rd_left(&r))
             break;
         for (uint64_t i = 0; i < nnew; i++, id++) {
-            tss_snap_item tmp;
+            uint64_t klen, skip;
             const uint8_t *key;
-            int64_t t0;
-            uint64_t v0;
 
-            memset(&tmp, 0, sizeof(tmp));
-            if (tss_snap_get_item_head(&r, &tmp, span, false, &key) != 0 ||
-                tss_snap_get_i64(&r, &t0) || !tss_rd_u64(&r, &v0))
+            /* key, window start, first arrival, t0, v0: the replay checks
+             * them */
+            if (!tss_rd_varint(&r, &klen) || klen > TSS_KEY_MAX ||
+                !tss_rd_bytes(&r, (size_t)klen, &key) ||
+                !tss_rd_varint(&r, &skip) || !tss_rd_varint(&r, &skip) ||
+                !tss_rd_varint(&r, &skip) || !tss_rd_u64(&r, &skip))
                 return 1; /* the replay stops here too */
             if (tss_snap_group_mark(v, id,
-                                    sel->want(sel->ctx, key, tmp.key_len)))
+                                    sel->want(sel->ctx, key, (size_t)klen)))
                 return -1;
         }
     }
@@ -461,10 +466,20 @@ typedef struct changed {
     uint64_t from, nbits; /* range in the scratch stream */
 } changed;
 
+/* An out-of-order point of a delta record. */
+typedef struct ooo_pt {
+    uint32_t id;
+    int64_t t;
+    uint64_t bits;
+} ooo_pt;
+
 typedef struct delta_ctx {
     tss_snapshot *sn;
-    tss_buf news, drops, ooo;
-    uint64_t nnew, ndrop, nooo;
+    tss_buf news, drops;
+    tss_snap_slots slots; /* the new items in news, in the head's order */
+    uint64_t ndrop;
+    ooo_pt *ooo;
+    size_t nooo, cap_ooo;
     tss_bits scratch;
     changed *ch;
     size_t nch, cap;
@@ -492,19 +507,31 @@ static int delta_visit(void *arg, tss_head_view *v)
             tss_buf_put_varint(&c->drops, cur->id);
             c->ndrop++;
         }
+        tss_snap_slot slot = {
+            .off = c->news.len, .key_len = v->key_len, .start = v->start};
+
+        /* numbered in key order once all are known (tss_snap_renumber) */
         id = ++c->next_id;
-        tss_snap_put_item_head(&c->news, v);
+        slot.key_off = tss_snap_put_item_head(&c->news, v);
         tss_snap_put_i64(&c->news, e->t0);
         tss_buf_put_u64(&c->news, e->v0);
-        c->nnew++;
+        slot.len = c->news.len - slot.off;
+        if (tss_snap_slot_push(&c->slots, &slot) != 0)
+            return TSS_ENOMEM;
     } else {
         id = cur->id;
     }
     for (uint32_t i = ooo_from; i < v->nooo; i++) {
-        tss_buf_put_varint(&c->ooo, id);
-        tss_snap_put_i64(&c->ooo, v->ooo[i].t);
-        tss_buf_put_u64(&c->ooo, v->ooo[i].v.bits);
-        c->nooo++;
+        if (c->nooo == c->cap_ooo) {
+            size_t nc = c->cap_ooo ? c->cap_ooo * 2 : 64;
+            ooo_pt *np = tss_realloc(c->ooo, nc * sizeof(*np));
+
+            if (!np)
+                return tss_error_set(TSS_ENOMEM, "out of memory");
+            c->ooo = np;
+            c->cap_ooo = nc;
+        }
+        c->ooo[c->nooo++] = (ooo_pt){id, v->ooo[i].t, v->ooo[i].v.bits};
     }
     if (e->count > from_count) {
         uint64_t before = c->scratch.nbits;
@@ -524,7 +551,7 @@ static int delta_visit(void *arg, tss_head_view *v)
         c->ch[c->nch++] = (changed){id, e->count - from_count, before,
                                     c->scratch.nbits - before};
     }
-    if (c->news.oom || c->drops.oom || c->ooo.oom)
+    if (c->news.oom || c->drops.oom)
         return tss_error_set(TSS_ENOMEM, "out of memory");
     cur->pend = true;
     cur->pend_reset = cur->reset;
@@ -642,7 +669,7 @@ static int put_groups(tss_buf *body, const delta_ctx *c, tss_bits *out)
             prev = ch->id;
         }
         tss_buf_put_varint(body, group - (i ? prev_group + 1 : 0));
-        tss_buf_put_varint(body, end - i);
+        tss_buf_put_varint(body, end - i - 1);
         tss_buf_put_varint(body, out->buf.len);
         tss_buf_append(body, out->buf.data, out->buf.len);
         prev_group = group;
@@ -655,6 +682,7 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     delta_ctx c;
     tss_buf body = {0};
     tss_bits out = {0};
+    uint32_t *rank = NULL;
     int rc;
 
     if (sn->need_base)
@@ -663,16 +691,37 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     c.sn = sn;
     c.next_id = sn->next_id;
     rc = tss_head_visit(sn->head, delta_visit, &c);
-    if (rc == 0 && (c.nnew || c.ndrop || c.nooo || c.nch)) {
+    /* the new items' ids in key order: the changed items' and the
+     * out-of-order points' ids follow */
+    if (rc == 0 && c.slots.n > 1 &&
+        (rc = tss_snap_renumber(sn, c.news.data, &c.slots, sn->next_id,
+                                &rank)) == 0) {
+        uint32_t first = sn->next_id, n = (uint32_t)c.slots.n;
+
+        for (size_t i = 0; i < c.nch; i++)
+            if (c.ch[i].id > first && c.ch[i].id - first <= n)
+                c.ch[i].id = first + 1 + rank[c.ch[i].id - first - 1];
+        for (size_t i = 0; i < c.nooo; i++)
+            if (c.ooo[i].id > first && c.ooo[i].id - first <= n)
+                c.ooo[i].id = first + 1 + rank[c.ooo[i].id - first - 1];
+    }
+    if (rc == 0 && (c.slots.n || c.ndrop || c.nooo || c.nch)) {
         if (c.nch) /* qsort(NULL, 0) is undefined */
             qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
         tss_buf_put_u8(&body, REC_DELTA_GROUPED);
-        tss_buf_put_varint(&body, c.nnew);
-        tss_buf_append(&body, c.news.data, c.news.len);
+        tss_buf_put_varint(&body, c.slots.n);
+        if (rank)
+            tss_snap_put_ranked(&body, c.news.data, &c.slots, rank);
+        else
+            tss_buf_append(&body, c.news.data, c.news.len);
         tss_buf_put_varint(&body, c.ndrop);
         tss_buf_append(&body, c.drops.data, c.drops.len);
         tss_buf_put_varint(&body, c.nooo);
-        tss_buf_append(&body, c.ooo.data, c.ooo.len);
+        for (size_t i = 0; i < c.nooo; i++) {
+            tss_buf_put_varint(&body, c.ooo[i].id);
+            tss_snap_put_i64(&body, c.ooo[i].t);
+            tss_buf_put_u64(&body, c.ooo[i].bits);
+        }
         rc = put_groups(&body, &c, &out);
         if (rc == 0 && body.oom)
             rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
@@ -689,7 +738,9 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     }
     tss_buf_free(&c.news);
     tss_buf_free(&c.drops);
-    tss_buf_free(&c.ooo);
+    tss_free(c.slots.v);
+    tss_free(c.ooo);
+    tss_free(rank);
     tss_buf_free(&c.scratch.buf);
     tss_free(c.ch);
     tss_buf_free(&body);

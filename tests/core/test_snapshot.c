@@ -914,6 +914,24 @@ static size_t count_skipped(const tss_snap_view *v)
     return n;
 }
 
+/* The cache's view for [lo, hi) (NULL: unbounded) and a whole load into
+ * *all, which agree on p010. */
+static const tss_snap_view *load_both(tss_snap_cache **c, tss_store *r,
+                                      const uint8_t *lo, size_t lo_len,
+                                      const uint8_t *hi, size_t hi_len,
+                                      tss_snap_view *all)
+{
+    const tss_snap_view *v;
+
+    assert_int_equal(tss_snap_cache_load(c, r->st, &r->info, NULL, NULL, lo,
+                                         lo_len, hi, hi_len, &v),
+                     0);
+    assert_int_equal(tss_snapshot_load(r->st, &r->info, NULL, NULL, false, all),
+                     0);
+    same_host_items(v, all, "p010");
+    return v;
+}
+
 /*
  * A reader's cache: its first load is partial, of the bounds asked for;
  * records appended later are read on (their new groups loaded); other
@@ -944,12 +962,7 @@ static void test_partial_cache(void **state)
     }
     snap(w, 0);
     r = open_store(dir, 0, NULL, NULL);
-    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, lo,
-                                         lo_len, hi, hi_len, &v),
-                     0);
-    assert_int_equal(
-        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
-    same_host_items(v, &all, "p010");
+    v = load_both(&c, r, lo, lo_len, hi, hi_len, &all);
     assert_true(count_skipped(v) > all.n / 2);
     assert_int_equal(
         tss_snap_cache_range(c, lo, lo_len, hi, hi_len, &idx, &ranged), 0);
@@ -963,12 +976,7 @@ static void test_partial_cache(void **state)
         many_add(w, host, W(0, 20000 + h), -h);
     }
     snap(w, 0);
-    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, lo,
-                                         lo_len, hi, hi_len, &v),
-                     0);
-    assert_int_equal(
-        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
-    same_host_items(v, &all, "p010");
+    v = load_both(&c, r, lo, lo_len, hi, hi_len, &all);
     assert_true(count_skipped(v) > 200);
     for (size_t i = 0; i < v->n; i++) /* the groups new since: loaded */
         if (v->items[i].id >> TSS_SNAP_GROUP_SHIFT > 400 >>
@@ -977,18 +985,60 @@ static void test_partial_cache(void **state)
     tss_snap_view_free(&all);
 
     /* other bounds: a whole view from now on */
-    assert_int_equal(tss_snap_cache_load(&c, r->st, &r->info, NULL, NULL, NULL,
-                                         0, NULL, 0, &v),
-                     0);
-    assert_int_equal(
-        tss_snapshot_load(r->st, &r->info, NULL, NULL, false, &all), 0);
+    v = load_both(&c, r, NULL, 0, NULL, 0, &all);
     assert_int_equal(count_skipped(v), 0);
-    assert_int_equal(v->n, all.n);
-    same_host_items(v, &all, "p010");
     same_host_items(v, &all, "r300");
     tss_snap_view_free(&all);
     tss_snap_cache_free(c);
     tss_store_close(r);
+    tss_store_close(w);
+}
+
+/* Fails unless the view's items have ids in key order (then window). */
+static void assert_key_order(const tss_snap_view *v, const char *what)
+{
+    for (size_t i = 1; i < v->n; i++) {
+        const tss_snap_item *a = &v->items[i - 1], *b = &v->items[i];
+        int d = tss_key_cmp(a->key, a->key_len, b->key, b->key_len);
+
+        if (d > 0 || (d == 0 && a->start >= b->start))
+            fail_msg("%s: item %u is not after item %u in key order", what,
+                     b->id, a->id);
+    }
+}
+
+/*
+ * The writer numbers the items a record creates, and a base's items, in
+ * key order, whatever order the head's hash table holds them in: the
+ * series of one host are neighbours, in one group of ids.
+ */
+static void test_ids_in_key_order(void **state)
+{
+    char dir[4096], host[16];
+    tss_snap_view v;
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int h = 0; h < 300; h++) {
+        snprintf(host, sizeof(host), "k%03d", (h * 7) % 300);
+        many_add(w, host, W(0, h), h);
+        many_add(w, host, W(1, h), h); /* a second window: a second item */
+    }
+    snap(w, 0);
+    assert_int_equal(tss_snapshot_load(w->st, &w->info, NULL, NULL, false, &v),
+                     0);
+    assert_int_equal(v.n, 600);
+    assert_key_order(&v, "one record");
+    tss_snap_view_free(&v);
+    tss_store_close(w); /* no seal: the next writer's base holds it all */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    assert_int_equal(tss_snapshot_load(w->st, &w->info, NULL, NULL, false, &v),
+                     0);
+    assert_int_equal(v.n, 600);
+    assert_true(v.records == 0); /* a base alone */
+    assert_key_order(&v, "a base");
+    tss_snap_view_free(&v);
     tss_store_close(w);
 }
 
@@ -997,11 +1047,12 @@ static void test_partial_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_snapshot_rounds), T(test_reader_sees_head),
-        T(test_seal_then_crash), T(test_seal_fails_then_crash),
-        T(test_torn_log_tail),   T(test_corrupt_log_record),
-        T(test_corrupt_base),    T(test_stale_temps_in_head),
-        T(test_partial_load),    T(test_partial_cache),
+        T(test_snapshot_rounds),  T(test_reader_sees_head),
+        T(test_seal_then_crash),  T(test_seal_fails_then_crash),
+        T(test_torn_log_tail),    T(test_corrupt_log_record),
+        T(test_corrupt_base),     T(test_stale_temps_in_head),
+        T(test_partial_load),     T(test_partial_cache),
+        T(test_ids_in_key_order),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
