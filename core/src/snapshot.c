@@ -426,6 +426,50 @@ static int scan_groups(const uint8_t *buf, size_t len, const uint8_t *lbuf,
     return rc;
 }
 
+/*
+ * Loads base buf[blen] and the whole records of log lbuf[upto] into *out
+ * and *ins, replacing what they held: the view of a log whose record at
+ * `upto` is damaged, without what that record added before its bad byte.
+ * 0, TSS_SNAP_NEED_FULL, or an error (then *out and *ins are as they were).
+ */
+static int reload_before(const uint8_t *buf, size_t blen, const uint8_t *lbuf,
+                         size_t upto, const char *rel, const char *lrel,
+                         int64_t span, const tss_snap_sel *sel, tss_log_fn log,
+                         void *log_ctx, tss_snap_view *out,
+                         tss_snap_intent **ins, size_t *nin)
+{
+    tss_snap_view v;
+    tss_snap_intent *in2 = NULL;
+    size_t n2 = 0, bad_off = 0, done = 0;
+    const char *why = NULL;
+    int rc = 0;
+
+    memset(&v, 0, sizeof(v));
+    if (sel)
+        rc = scan_groups(buf, blen, lbuf, upto, rel, span, sel, &v);
+    if (rc == 0)
+        rc = parse_base(buf, blen, rel, span, NULL, &v);
+    if (rc == 0)
+        rc = tss_snap_log_replay(lbuf, upto, lrel, span, sel, log, log_ctx, &v,
+                                 &in2, &n2, &bad_off, &why, &done);
+    if (rc == 0 && why) /* the records before a bad one are whole */
+        rc = tss_error_set(TSS_ECORRUPT,
+                           "head snapshot log %s: records "
+                           "before offset %zu changed",
+                           lrel, upto);
+    if (rc != 0 && rc != TSS_SNAP_NEED_FULL) {
+        tss_snap_view_free(&v);
+        tss_snap_intents_free(in2, n2);
+        return rc;
+    }
+    tss_snap_view_free(out);
+    tss_snap_intents_free(*ins, *nin);
+    *out = v;
+    *ins = in2;
+    *nin = n2;
+    return rc;
+}
+
 int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
                        tss_log_fn log, void *log_ctx, bool repair,
                        const tss_snap_sel *sel, tss_snap_view *out,
@@ -468,14 +512,15 @@ again:
             if (rc == 0)
                 rc = parse_base(buf, len, rel, info->span, NULL, out);
         }
-        tss_free(buf);
         if (rc == 0 && out->gen != gens[g])
             rc = tss_error_set(TSS_ECORRUPT,
                                "head snapshot %s: generation disagrees "
                                "with its name",
                                rel);
-        if (rc)
+        if (rc) {
             tss_free(lbuf);
+            tss_free(buf);
+        }
         /* only a corrupt (or vanished) base is passed over: one that
          * could not be read may be whole, and the writer would move it
          * aside and start without the points it holds */
@@ -524,6 +569,16 @@ again:
                     memcpy(tail->log_head, lbuf, sizeof(tail->log_head));
                 tail->extendable = !from_aside && !why;
             }
+            /* a record rejected part way may have added items or points
+             * before its bad byte: load again, the records before it
+             * alone (damage is rare; the reports below are the first
+             * pass's) */
+            if (rc == 0 && why) {
+                rc = reload_before(buf, blen, lbuf, bad_off, rel,
+                                   from_aside ? laside : lrel, info->span, sel,
+                                   log, log_ctx, out, &ins, &nin);
+                out->bytes = blen + llen;
+            }
             if (rc == TSS_SNAP_NEED_FULL) {
                 /* the scan missed an item the log needs: load whole */
                 need_full = true;
@@ -535,6 +590,7 @@ again:
             }
         }
         tss_free(lbuf);
+        tss_free(buf);
         /* a log that could not be read fails the load too: recovering
          * the base alone, the writer would then remove the log */
         /* items whose segment was written are already stored; the others

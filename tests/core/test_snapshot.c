@@ -669,6 +669,50 @@ static void test_corrupt_log_record(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * A record whose checksum matches but which is found malformed only at its
+ * end (a trailing byte), after its new item and points were read: recovery
+ * keeps the records before it, and nothing of it.
+ */
+static void test_record_rejected_part_way(void **state)
+{
+    char dir[4096], path[4096], log_name[64];
+    uint8_t *buf, *out;
+    uint64_t start[8];
+    size_t upto[3], len, blen, olen = 0;
+    tt_model m = {0};
+    tt_log log = {0};
+    tss_store *s;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    three_records(dir, &m, upto, log_name, start);
+    tt_join(path, sizeof(path), dir, log_name);
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    /* record 2 (a new series, more points of series 0) + one byte */
+    blen = (size_t)(start[2] - start[1] - 16);
+    out = malloc(len + 1);
+    assert_non_null(out);
+    memcpy(out, buf, (size_t)start[1]);
+    olen = (size_t)start[1];
+    tss_put_u32(out + olen, 0x314c5354u); /* "TSL1" */
+    tss_put_u32(out + olen + 4, (uint32_t)(blen + 1));
+    memcpy(out + olen + 16, buf + start[1] + 16, blen);
+    out[olen + 16 + blen] = 0;
+    tss_put_u64(out + olen + 8, tss_checksum(out + olen + 16, blen + 1));
+    olen += 16 + blen + 1;
+    memcpy(out + olen, buf + start[2], len - (size_t)start[2]);
+    olen += len - (size_t)start[2];
+    tt_spit(path, out, olen);
+    free(out);
+    free(buf);
+
+    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "is malformed") >= 0);
+    check(s, &m, upto[0], "a record rejected at its last byte");
+    tss_store_close(s);
+    tt_model_free(&m);
+}
+
 /* ---- corrupt bases ------------------------------------------------------ */
 
 /* Corrupts the base in `dir`/head and reopens: the base is renamed
@@ -1052,7 +1096,7 @@ int main(void)
         T(test_torn_log_tail),    T(test_corrupt_log_record),
         T(test_corrupt_base),     T(test_stale_temps_in_head),
         T(test_partial_load),     T(test_partial_cache),
-        T(test_ids_in_key_order),
+        T(test_ids_in_key_order), T(test_record_rejected_part_way),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
