@@ -582,6 +582,9 @@ static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
     if (m->state == TSS_MS_VISIBLE && !m->head_filtered) {
         uint64_t removed;
 
+        /* the base below would not hold windows queued for sealing */
+        if ((rc = tss_store_write_queued(s, now)) != 0)
+            return rc;
         if ((rc = tss_head_filter(s->head, head_match, m,
                                   m->has_from ? m->from : INT64_MIN, m->to,
                                   &removed)) != 0)
@@ -624,6 +627,8 @@ static int complete(tss_store *s, tss_mut *m, int64_t now,
      * drops them); before the predicate goes, they go too, so no reader
      * sees them come back. */
     if (m->kind == TSS_MUT_DELETE) {
+        if ((rc = tss_store_write_queued(s, now)) != 0)
+            return rc;
         if ((rc = tss_head_filter(s->head, head_match, m,
                                   m->has_from ? m->from : INT64_MIN, m->to,
                                   &late)) != 0)

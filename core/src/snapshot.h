@@ -235,6 +235,13 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                       int64_t sync_interval, int64_t now, tss_log_fn log,
                       void *log_ctx) TSS_WUR;
 
+/**
+ * Whether the next tss_snapshot_write must write a base (a log append or
+ * fsync failed, or none was written yet in this generation). Not thread
+ * safe: the writer's thread, like tss_snapshot_write.
+ */
+bool tss_snapshot_needs_base(const tss_snapshot *sn);
+
 /** Writes what changed since the last record (a new base if one is due).
  * `sync` forces an fsync. Returns 0 or the I/O error (the data stays in
  * memory; the next call writes a new base). */

@@ -677,6 +677,11 @@ static int put_groups(tss_buf *body, const delta_ctx *c, tss_bits *out)
     return rc;
 }
 
+bool tss_snapshot_needs_base(const tss_snapshot *sn)
+{
+    return sn->need_base;
+}
+
 int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
 {
     delta_ctx c;

@@ -771,6 +771,27 @@ out:
     return rc;
 }
 
+int tss_store_write_queued(tss_store *s, int64_t now)
+{
+    tss_seal_result res;
+    size_t n = 0;
+    int rc;
+
+    if (!s->pending)
+        return 0;
+    for (const tss_pending *p = s->pending; p; p = p->next)
+        n++;
+    memset(&res, 0, sizeof(res));
+    if ((rc = drain(s, now, &res)) == 0)
+        return 0;
+    return tss_error_set(rc,
+                         "head snapshot: a new base waits until the %zu "
+                         "window(s) queued for sealing are written (the "
+                         "snapshot on disk holds them, a new base would "
+                         "not): %s",
+                         n, tss_error_last());
+}
+
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
 {
     int rc;
@@ -780,7 +801,10 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
                              s->path);
     pthread_mutex_lock(&s->seal_mu);
     reopen_if_failed(s);
-    rc = tss_snapshot_write(s->snap, now, flags & TSS_SNAP_SYNC);
+    /* a base would not hold windows queued for sealing: those first */
+    rc = tss_snapshot_needs_base(s->snap) ? tss_store_write_queued(s, now) : 0;
+    if (rc == 0)
+        rc = tss_snapshot_write(s->snap, now, flags & TSS_SNAP_SYNC);
     if (rc)
         complain(s, now, "writing the head snapshot", rc);
     pthread_mutex_unlock(&s->seal_mu);

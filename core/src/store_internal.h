@@ -142,6 +142,13 @@ int tss_store_cov_rebuild_after(tss_store *s, int rc) TSS_WUR;
  * of removed ones. Caller holds seal_mu. */
 int tss_store_cov_invalidate(tss_store *s) TSS_WUR;
 
+/* Writer, before a head snapshot base: writes the windows queued for
+ * sealing (their segment write failed before), detached from the head, so
+ * a new base would not hold them and writing it would remove the
+ * generation that does. 0 when none is left queued; else the write's
+ * error code, its message saying the base waits. Caller holds seal_mu. */
+int tss_store_write_queued(tss_store *s, int64_t now) TSS_WUR;
+
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table
  * if it moved. */
 int tss_store_cov_recover(tss_store *s) TSS_WUR;

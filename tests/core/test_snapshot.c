@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tsstore/io.h"
+#include "tsstore/mutation.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 #include "tsstore/verify.h"
@@ -504,6 +505,132 @@ static void test_torn_log_tail(void **state)
         recover_cut(dir, work, log_name, start[3], cut, sizeof(cut), &m,
                     upto[2]);
     }
+    tt_model_free(&m);
+}
+
+/*
+ * A window whose segment write failed stays queued, out of the head; a
+ * snapshot base written meanwhile (here after a failed log append) would
+ * not hold it, and the generation that does would be removed. The base
+ * waits until the queue is written: a crash before then recovers the
+ * window from the generation that holds it.
+ */
+/* A store whose window 0 (series 0) is queued for sealing, its segment
+ * write failed, and whose series 1 is in the head, snapshotted: *upto is
+ * the model's arrivals the snapshot holds. */
+static tss_store *queue_window(const char *dir, tt_fault *f, tt_model *m,
+                               int64_t *now, size_t *upto)
+{
+    tss_seal_result res;
+    tss_store *w;
+
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL,
+                   tt_fault_ops(f));
+    *now = tss_store_now(w);
+    for (int i = 0; i < 25; i++) {
+        add(w, m, 0, W(0, i * 1000), dbits(i / 3.0));           /* due */
+        add(w, m, 1, *now + 10 * SPAN + i * 1000, (uint64_t)i); /* open */
+    }
+    snap(w, TSS_SNAP_SYNC);
+    *upto = m->n;
+    tt_fault_arm_match(f, "linkat", ".seg", 1, EIO);
+    /* two hours on: window 0 is due, the open one is not */
+    assert_int_equal(tss_store_seal(w, *now + 2 * SPAN, 0, &res), TSS_EIO);
+    assert_int_equal(res.pending, 1);
+    return w;
+}
+
+/* Crashes `w` (closed without a seal) and fails unless the next writer
+ * recovers the model's first `upto` arrivals, window 0 with them. */
+static void crash_and_check(tss_store *w, const char *dir, const tt_model *m,
+                            size_t upto, const char *what)
+{
+    tss_store_close(w);
+    tt_fault_ops(NULL);
+    assert_int_equal(segment_points(dir), 0);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, m, upto, what);
+    tss_store_close(w);
+}
+
+/*
+ * A window whose segment write failed stays queued, out of the head; a
+ * snapshot base written meanwhile (after a failed log append, or by a
+ * delete's head step) would not hold it, and the generation that does
+ * would be removed. The base waits until the queue is written: a crash
+ * before then recovers the window from the generation that holds it.
+ */
+static void test_base_waits_for_queued(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_model m = {0};
+    tss_store *w;
+    int64_t now;
+    size_t upto;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = queue_window(dir, &f, &m, &now, &upto);
+    /* the next log append fails: the snapshot wants a new base */
+    add(w, &m, 1, now + 10 * SPAN + 30500, 99);
+    tt_fault_arm_match(&f, "write", NULL, 1, EIO);
+    assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
+    /* the base waits while the window cannot be written */
+    tt_fault_arm_match(&f, "linkat", ".seg", 1, EIO);
+    assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
+    tt_assert_msg_has("queued for sealing");
+    crash_and_check(w, dir, &m, upto, "after a failed log append");
+    tt_model_free(&m);
+}
+
+/* Once the queued window can be written, the snapshot writes it, then the
+ * base: nothing waits, nothing is lost. */
+static void test_base_writes_queued_first(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_model m = {0};
+    tss_store *w;
+    int64_t now;
+    size_t upto;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = queue_window(dir, &f, &m, &now, &upto);
+    add(w, &m, 1, now + 10 * SPAN + 30500, 99);
+    tt_fault_arm_match(&f, "write", NULL, 1, EIO);
+    assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
+    tt_fault_arm(&f, 0, 0, false);
+    snap(w, 0);
+    tss_store_close(w);
+    tt_fault_ops(NULL);
+    assert_int_equal(segment_points(dir), 25); /* window 0, sealed */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "after the queue was written");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
+static void test_delete_waits_for_queued(void **state)
+{
+    static tt_fault f;
+    tss_delete_spec del = {.series_glob = "derive/*"};
+    tss_apply_result ar;
+    char dir[4096], id[37];
+    tt_model m = {0};
+    tss_store *w;
+    int64_t now;
+    size_t upto;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = queue_window(dir, &f, &m, &now, &upto);
+    tt_fault_arm(&f, 0, 0, false);
+    assert_int_equal(tss_delete_create(w, &del, id), 0);
+    tt_fault_arm_match(&f, "linkat", ".seg", 1, EIO);
+    /* the head step (a new base) waits while the window cannot be
+     * written; the delete is retried later */
+    assert_int_not_equal(tss_store_apply_mutations(w, now, &ar), 0);
+    assert_true(ar.pending > 0);
+    crash_and_check(w, dir, &m, upto, "after a delete's head step");
     tt_model_free(&m);
 }
 
@@ -1091,12 +1218,21 @@ static void test_ids_in_key_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_snapshot_rounds),  T(test_reader_sees_head),
-        T(test_seal_then_crash),  T(test_seal_fails_then_crash),
-        T(test_torn_log_tail),    T(test_corrupt_log_record),
-        T(test_corrupt_base),     T(test_stale_temps_in_head),
-        T(test_partial_load),     T(test_partial_cache),
-        T(test_ids_in_key_order), T(test_record_rejected_part_way),
+        T(test_snapshot_rounds),
+        T(test_reader_sees_head),
+        T(test_seal_then_crash),
+        T(test_seal_fails_then_crash),
+        T(test_torn_log_tail),
+        T(test_corrupt_log_record),
+        T(test_corrupt_base),
+        T(test_stale_temps_in_head),
+        T(test_partial_load),
+        T(test_partial_cache),
+        T(test_ids_in_key_order),
+        T(test_record_rejected_part_way),
+        T(test_base_waits_for_queued),
+        T(test_base_writes_queued_first),
+        T(test_delete_waits_for_queued),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
