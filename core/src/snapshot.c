@@ -680,28 +680,11 @@ static int cmp_slots(const void *a, const void *b, void *ctx)
     return d ? d : (x->start > y->start) - (x->start < y->start);
 }
 
-typedef struct renumber_ctx {
-    uint32_t first, n;
-    const uint32_t *rank;
-} renumber_ctx;
-
-static int renumber_visit(void *arg, tss_head_view *v)
-{
-    const renumber_ctx *c = arg;
-    tss_snapcur *cur = v->cur;
-
-    if (cur->pend && cur->pend_id > c->first && cur->pend_id - c->first <= c->n)
-        cur->pend_id = c->first + 1 + c->rank[cur->pend_id - c->first - 1];
-    return 0;
-}
-
-int tss_snap_renumber(tss_snapshot *sn, const uint8_t *buf,
-                      const tss_snap_slots *s, uint32_t first, uint32_t **rank)
+int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank)
 {
     uint32_t *order = tss_malloc((s->n ? s->n : 1) * sizeof(*order));
     uint32_t *rk = tss_malloc((s->n ? s->n : 1) * sizeof(*rk));
     slot_sort ctx = {buf, s->v};
-    renumber_ctx rc;
 
     *rank = NULL;
     if (!order || !rk) {
@@ -716,10 +699,6 @@ int tss_snap_renumber(tss_snapshot *sn, const uint8_t *buf,
     for (size_t i = 0; i < s->n; i++)
         rk[order[i]] = (uint32_t)i;
     tss_free(order);
-    /* the staged cursors: visited items keep their cursor when they move,
-     * and are not removed meanwhile (only this thread seals) */
-    rc = (renumber_ctx){first, (uint32_t)s->n, rk};
-    (void)!tss_head_visit(sn->head, renumber_visit, &rc);
     *rank = rk;
     return 0;
 }
@@ -793,20 +772,29 @@ static int base_visit(void *arg, tss_head_view *v)
     return 0;
 }
 
-/* Pass 2: make staged cursors current, or forget them. */
+typedef struct commit_ctx {
+    bool ok;
+    uint32_t first, n;
+    const uint32_t *rank;
+} commit_ctx;
+
+/* Pass 2: make staged cursors current (their new items' ids in key order,
+ * as written), or forget them. */
 static int commit_visit(void *arg, tss_head_view *v)
 {
-    bool ok = *(bool *)arg;
+    const commit_ctx *k = arg;
     tss_snapcur *c = v->cur;
 
     if (!c->pend)
         return 0;
     c->pend = false;
-    if (!ok) {
+    if (!k->ok) {
         if (c->pend_reset)
             c->reset = true;
         return 0;
     }
+    if (k->rank && c->pend_id > k->first && c->pend_id - k->first <= k->n)
+        c->pend_id = k->first + 1 + k->rank[c->pend_id - k->first - 1];
     c->id = c->pend_id;
     c->count = c->pend_count;
     c->ts_bits = c->pend_ts_bits;
@@ -815,9 +803,14 @@ static int commit_visit(void *arg, tss_head_view *v)
     return 0;
 }
 
-void tss_snapshot_commit(tss_snapshot *sn, bool ok)
+void tss_snapshot_commit(tss_snapshot *sn, bool ok, uint32_t first, uint32_t n,
+                         const uint32_t *rank)
 {
-    (void)!tss_head_visit(sn->head, commit_visit, &ok);
+    commit_ctx k = {ok, first, n, rank};
+
+    /* visited items keep their cursor when they move, and are not removed
+     * between the staging visit and this one (only this thread seals) */
+    (void)!tss_head_visit(sn->head, commit_visit, &k);
 }
 
 static void remove_gen(tss_snapshot *sn, uint64_t gen)
@@ -875,7 +868,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
         goto fail;
     }
     if ((rc = tss_head_visit(sn->head, base_visit, &c)) != 0 ||
-        (rc = tss_snap_renumber(sn, items.data, &c.slots, 0, &rank)) != 0)
+        (rc = tss_snap_rank(items.data, &c.slots, &rank)) != 0)
         goto fail;
     /* the items in id order: keys in order */
     tss_snap_put_ranked(&img, items.data, &c.slots, rank);
@@ -911,7 +904,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     sn->stats.bytes_written += img.len;
     sn->stats.last_write = now;
     log_name(sn->log_rel, sizeof(sn->log_rel), gen);
-    tss_snapshot_commit(sn, true);
+    tss_snapshot_commit(sn, true, 0, (uint32_t)c.slots.n, rank);
     tss_buf_free(&img);
     tss_free(c.slots.v);
     tss_free(rank);
@@ -940,7 +933,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     tss_error_clear();
     return 0;
 fail:
-    tss_snapshot_commit(sn, false);
+    tss_snapshot_commit(sn, false, 0, 0, NULL);
     sn->need_base = true;
     tss_buf_free(&img);
     tss_buf_free(&items);

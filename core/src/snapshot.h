@@ -77,7 +77,7 @@
  *     so that a reader that wants none of a group's items skips its bytes
  *     (tss_snapshot_load_sel); type 1 is read, never written. The writer
  *     numbers a base's items and a record's new items in key order, so a
- *     host's series have neighbouring ids (tss_snap_renumber)
+ *     host's series have neighbouring ids (tss_snap_rank)
  *   body, type 2 (intent):
  *     u8 2, varint length + segment path, varint n, n varint item ids
  *

@@ -117,22 +117,23 @@ typedef struct tss_snap_slots {
 int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x);
 
 /*
- * Renumbers the items staged with ids first + 1 .. first + s->n (slot i
- * has id first + 1 + i) in key order: *rank (tss_malloc'ed, the caller
- * frees it) gets each slot's new position (its new id is first + 1 +
- * rank[i]), and the head's staged cursors are changed to match (one visit
- * of the head). 0 or TSS_ENOMEM; on failure nothing is renumbered.
+ * The key order of the items staged with ids first + 1 .. first + s->n
+ * (slot i has id first + 1 + i): *rank (tss_malloc'ed, the caller frees
+ * it) gets each slot's position (its id becomes first + 1 + rank[i]: in the
+ * file as written, and in the head's cursors at tss_snapshot_commit). 0 or
+ * TSS_ENOMEM.
  */
-int tss_snap_renumber(tss_snapshot *sn, const uint8_t *buf,
-                      const tss_snap_slots *s, uint32_t first, uint32_t **rank);
+int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank);
 
 /* Appends the slots' bytes of buf to out in rank order. */
 void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
                          const tss_snap_slots *s, const uint32_t *rank);
 
 /* Makes the cursors staged by a base or delta current (`ok`), or forgets
- * them. */
-void tss_snapshot_commit(tss_snapshot *sn, bool ok);
+ * them; the staged ids first + 1 .. first + n get their key order ids
+ * (rank: tss_snap_rank; NULL: as staged). */
+void tss_snapshot_commit(tss_snapshot *sn, bool ok, uint32_t first, uint32_t n,
+                         const uint32_t *rank);
 
 /* ---- snapshot_log.c: replay of a log at recovery ----------------------- */
 

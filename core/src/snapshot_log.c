@@ -510,7 +510,7 @@ static int delta_visit(void *arg, tss_head_view *v)
         tss_snap_slot slot = {
             .off = c->news.len, .key_len = v->key_len, .start = v->start};
 
-        /* numbered in key order once all are known (tss_snap_renumber) */
+        /* numbered in key order once all are known (tss_snap_rank) */
         id = ++c->next_id;
         slot.key_off = tss_snap_put_item_head(&c->news, v);
         tss_snap_put_i64(&c->news, e->t0);
@@ -699,8 +699,7 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     /* the new items' ids in key order: the changed items' and the
      * out-of-order points' ids follow */
     if (rc == 0 && c.slots.n > 1 &&
-        (rc = tss_snap_renumber(sn, c.news.data, &c.slots, sn->next_id,
-                                &rank)) == 0) {
+        (rc = tss_snap_rank(c.news.data, &c.slots, &rank)) == 0) {
         uint32_t first = sn->next_id, n = (uint32_t)c.slots.n;
 
         for (size_t i = 0; i < c.nch; i++)
@@ -733,7 +732,7 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
         if (rc == 0)
             rc = append_record(sn, &body);
     }
-    tss_snapshot_commit(sn, rc == 0);
+    tss_snapshot_commit(sn, rc == 0, sn->next_id, (uint32_t)c.slots.n, rank);
     if (rc == 0) {
         sn->next_id = c.next_id;
         sn->stats.last_write = now;
