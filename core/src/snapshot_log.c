@@ -571,6 +571,46 @@ static int cmp_changed(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/*
+ * Puts the changed items in id order. Ids are dense (1..max_id) and each
+ * item changes once per record, so they are placed by id in one pass
+ * (a comparison sort of the head's hash order cost 40% of a record's time
+ * for 20,000 series). 0 or TSS_ENOMEM.
+ */
+static int sort_changed(changed *ch, size_t n, uint32_t max_id)
+{
+    uint32_t *at;
+    changed *tmp;
+    size_t k = 0;
+
+    if (n < 2)
+        return 0;
+    at = tss_calloc((size_t)max_id + 1, sizeof(*at));
+    tmp = tss_malloc(n * sizeof(*tmp));
+    if (!at || !tmp) {
+        tss_free(at);
+        tss_free(tmp);
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    }
+    memcpy(tmp, ch, n * sizeof(*ch));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = tmp[i].id;
+
+        if (id == 0 || id > max_id || at[id]) { /* not dense: sort */
+            qsort(ch, n, sizeof(*ch), cmp_changed);
+            k = n;
+            break;
+        }
+        at[id] = (uint32_t)i + 1;
+    }
+    for (uint32_t id = 1; id <= max_id && k < n; id++)
+        if (at[id])
+            ch[k++] = tmp[at[id] - 1];
+    tss_free(at);
+    tss_free(tmp);
+    return 0;
+}
+
 /* Frames `body` as a record and appends it to the log. */
 static int append_record(tss_snapshot *sn, const tss_buf *body)
 {
@@ -710,8 +750,7 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
                 c.ooo[i].id = first + 1 + rank[c.ooo[i].id - first - 1];
     }
     if (rc == 0 && (c.slots.n || c.ndrop || c.nooo || c.nch)) {
-        if (c.nch) /* qsort(NULL, 0) is undefined */
-            qsort(c.ch, c.nch, sizeof(*c.ch), cmp_changed);
+        rc = sort_changed(c.ch, c.nch, c.next_id);
         tss_buf_put_u8(&body, REC_DELTA_GROUPED);
         tss_buf_put_varint(&body, c.slots.n);
         if (rank)
@@ -726,7 +765,8 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
             tss_snap_put_i64(&body, c.ooo[i].t);
             tss_buf_put_u64(&body, c.ooo[i].bits);
         }
-        rc = put_groups(&body, &c, &out);
+        if (rc == 0)
+            rc = put_groups(&body, &c, &out);
         if (rc == 0 && body.oom)
             rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
         if (rc == 0)
