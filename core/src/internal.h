@@ -115,7 +115,17 @@ static inline void tss_rd_init(tss_rd *r, const void *p, size_t n)
     r->end = r->p + n;
     r->bad = false;
 }
-bool tss_rd_varint(tss_rd *r, uint64_t *out);
+/* LEB128 varint (at most 10 bytes). The one-byte case inline: most of a
+ * file's varints are lengths and counts below 128. */
+bool tss_rd_varint_long(tss_rd *r, uint64_t *out);
+static inline bool tss_rd_varint(tss_rd *r, uint64_t *out)
+{
+    if (!r->bad && r->p < r->end && *r->p < 0x80) {
+        *out = *r->p++;
+        return true;
+    }
+    return tss_rd_varint_long(r, out);
+}
 bool tss_rd_u8(tss_rd *r, uint8_t *out);
 bool tss_rd_u32(tss_rd *r, uint32_t *out);
 bool tss_rd_u64(tss_rd *r, uint64_t *out);

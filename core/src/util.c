@@ -146,7 +146,7 @@ void tss_buf_free(tss_buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-bool tss_rd_varint(tss_rd *r, uint64_t *out)
+bool tss_rd_varint_long(tss_rd *r, uint64_t *out)
 {
     uint64_t v = 0;
 
