@@ -83,6 +83,14 @@ static inline int64_t tss_unzigzag(uint64_t v)
     return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
 }
 
+/**
+ * Makes room for one more element in a growable array: when `n` ==
+ * *cap, reallocates *arr (elements of `size` bytes) to twice *cap, or to
+ * `first` when *cap is 0. 0, or TSS_ENOMEM with *arr and *cap unchanged.
+ */
+int tss_array_room(void **arr, size_t *cap, size_t n, size_t size,
+                   size_t first) TSS_WUR;
+
 /** A growable byte buffer. Zero-initialise; free with tss_buf_free. */
 typedef struct tss_buf {
     uint8_t *data;

@@ -651,15 +651,11 @@ size_t tss_snap_put_item_head(tss_buf *b, const tss_head_view *v)
 
 int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        tss_snap_slot *nv = tss_realloc(s->v, nc * sizeof(*nv));
+    void *v = s->v;
 
-        if (!nv)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        s->v = nv;
-        s->cap = nc;
-    }
+    if (tss_array_room(&v, &s->cap, s->n, sizeof(*s->v), 256) != 0)
+        return TSS_ENOMEM;
+    s->v = v;
     s->v[s->n++] = *x;
     return 0;
 }

@@ -522,15 +522,11 @@ static int delta_visit(void *arg, tss_head_view *v)
         id = cur->id;
     }
     for (uint32_t i = ooo_from; i < v->nooo; i++) {
-        if (c->nooo == c->cap_ooo) {
-            size_t nc = c->cap_ooo ? c->cap_ooo * 2 : 64;
-            ooo_pt *np = tss_realloc(c->ooo, nc * sizeof(*np));
+        void *arr = c->ooo;
 
-            if (!np)
-                return tss_error_set(TSS_ENOMEM, "out of memory");
-            c->ooo = np;
-            c->cap_ooo = nc;
-        }
+        if (tss_array_room(&arr, &c->cap_ooo, c->nooo, sizeof(*c->ooo), 64))
+            return TSS_ENOMEM;
+        c->ooo = arr;
         c->ooo[c->nooo++] = (ooo_pt){id, v->ooo[i].t, v->ooo[i].v.bits};
     }
     if (e->count > from_count) {

@@ -146,6 +146,22 @@ void tss_buf_free(tss_buf *b)
     memset(b, 0, sizeof(*b));
 }
 
+int tss_array_room(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    size_t nc;
+    void *na;
+
+    if (n < *cap)
+        return 0;
+    nc = *cap ? *cap * 2 : first;
+    if (nc < *cap || nc > SIZE_MAX / size ||
+        !(na = tss_realloc(*arr, nc * size)))
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
 bool tss_rd_varint_long(tss_rd *r, uint64_t *out)
 {
     uint64_t v = 0;

@@ -560,6 +560,20 @@ static void crash_and_check(tss_store *w, const char *dir, const tt_model *m,
  * would be removed. The base waits until the queue is written: a crash
  * before then recovers the window from the generation that holds it.
  */
+/* queue_window, then a point whose log append fails: the snapshot wants a
+ * new base. */
+static tss_store *queue_then_fail_append(const char *dir, tt_fault *f,
+                                         tt_model *m, int64_t *now,
+                                         size_t *upto)
+{
+    tss_store *w = queue_window(dir, f, m, now, upto);
+
+    add(w, m, 1, *now + 10 * SPAN + 30500, 99);
+    tt_fault_arm_match(f, "write", NULL, 1, EIO);
+    assert_int_not_equal(tss_store_snapshot(w, *now, 0), 0);
+    return w;
+}
+
 static void test_base_waits_for_queued(void **state)
 {
     static tt_fault f;
@@ -570,11 +584,7 @@ static void test_base_waits_for_queued(void **state)
     size_t upto;
 
     tt_join(dir, sizeof(dir), *state, "store");
-    w = queue_window(dir, &f, &m, &now, &upto);
-    /* the next log append fails: the snapshot wants a new base */
-    add(w, &m, 1, now + 10 * SPAN + 30500, 99);
-    tt_fault_arm_match(&f, "write", NULL, 1, EIO);
-    assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
+    w = queue_then_fail_append(dir, &f, &m, &now, &upto);
     /* the base waits while the window cannot be written */
     tt_fault_arm_match(&f, "linkat", ".seg", 1, EIO);
     assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
@@ -595,10 +605,7 @@ static void test_base_writes_queued_first(void **state)
     size_t upto;
 
     tt_join(dir, sizeof(dir), *state, "store");
-    w = queue_window(dir, &f, &m, &now, &upto);
-    add(w, &m, 1, now + 10 * SPAN + 30500, 99);
-    tt_fault_arm_match(&f, "write", NULL, 1, EIO);
-    assert_int_not_equal(tss_store_snapshot(w, now, 0), 0);
+    w = queue_then_fail_append(dir, &f, &m, &now, &upto);
     tt_fault_arm(&f, 0, 0, false);
     snap(w, 0);
     tss_store_close(w);
