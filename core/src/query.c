@@ -65,6 +65,7 @@ struct tss_query {
     tss_seg_prefix pre[QUERY_MAX_PREFIXES];
     uint8_t *pre_bytes;
     size_t npre;
+    size_t pre_common; /* bytes every prefix starts with (pre[0]'s) */
     uint8_t key[TSS_KEY_MAX + 1]; /* a rollup's: and an aggregate byte */
     tss_point *pts, *tmp;
     size_t npts, cap, tcap;
@@ -271,6 +272,15 @@ static int glob_prefixes(tss_query *q)
         q->npre = g->count;
         q->pre_bytes = g->out;
         g->out = NULL;
+        q->pre_common = q->pre[0].len;
+        for (size_t i = 1; i < q->npre; i++) {
+            size_t k = 0;
+
+            while (k < q->pre_common && k < q->pre[i].len &&
+                   q->pre[i].bytes[k] == q->pre[0].bytes[k])
+                k++;
+            q->pre_common = k;
+        }
     }
     tss_free(g->out);
     tss_free(g);
@@ -509,6 +519,9 @@ static bool key_wanted(const void *ctx, const uint8_t *key, size_t len)
 {
     const tss_query *q = ctx;
 
+    /* most keys (other hosts') fail on the bytes all prefixes share */
+    if (len < q->pre_common || memcmp(key, q->pre[0].bytes, q->pre_common))
+        return false;
     for (size_t i = 0; i < q->npre; i++)
         if (len >= q->pre[i].len &&
             memcmp(key, q->pre[i].bytes, q->pre[i].len) == 0)
