@@ -210,62 +210,79 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
     return 0;
 }
 
-/*
- * Parses a base image into the view: the items of the groups the view
- * loads (all when v->groups is NULL), the others as skipped placeholders.
- * With `scan`, reads the keys only, marking in v->groups the groups of
- * the items `scan` wants (and growing it to cover every id); a malformed
- * base ends the scan quietly (the load that follows reports it).
- */
-static int parse_base(const uint8_t *buf, size_t len, const char *rel,
-                      int64_t span, const tss_snap_sel *scan, tss_snap_view *v)
+/* Checks a base's header (and with `sum` its checksum): *nitems, and *r
+ * over its items. 0, or TSS_ECORRUPT naming the file. */
+static int base_header(const uint8_t *buf, size_t len, const char *rel,
+                       bool sum, uint64_t *nitems, tss_rd *r)
 {
-    uint64_t nitems;
-    tss_rd r;
-
     if (len < HEADER_LEN + 8)
-        return scan ? 0
-                    : tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated",
-                                    rel);
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated", rel);
     if (memcmp(buf, BASE_MAGIC, 8) != 0)
-        return scan ? 0
-                    : tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad magic",
-                                    rel);
-    if (!scan && tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad magic", rel);
+    if (sum && tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: checksum mismatch", rel);
     if (tss_get_u16(buf + 8) != 1 || tss_get_u32(buf + 12) != HEADER_LEN)
-        return scan ? 0
-                    : tss_error_set(TSS_ECORRUPT,
-                                    "head snapshot %s: unsupported version %u",
-                                    rel, tss_get_u16(buf + 8));
-    nitems = tss_get_u64(buf + 32);
-    if (nitems > len / 4)
-        return scan ? 0
-                    : tss_error_set(TSS_ECORRUPT,
-                                    "head snapshot %s: bad item count", rel);
-    tss_rd_init(&r, buf + HEADER_LEN, len - HEADER_LEN - 8);
-    if (scan) {
-        for (uint64_t i = 0; i < nitems; i++) {
-            tss_snap_item tmp;
-            const uint8_t *key;
+        return tss_error_set(TSS_ECORRUPT,
+                             "head snapshot %s: unsupported version %u", rel,
+                             tss_get_u16(buf + 8));
+    *nitems = tss_get_u64(buf + 32);
+    if (*nitems > len / 4)
+        return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad item count",
+                             rel);
+    tss_rd_init(r, buf + HEADER_LEN, len - HEADER_LEN - 8);
+    return 0;
+}
 
-            memset(&tmp, 0, sizeof(tmp));
-            if (get_base_item(&r, &tmp, 0, false, &key) != 0)
-                return 0;
-            if (tss_snap_group_mark(v, i + 1,
-                                    scan->want(scan->ctx, key, tmp.key_len)))
-                return TSS_ENOMEM;
-        }
+/*
+ * Marks in v->groups the groups of the base's items that `sel` wants, and
+ * grows it to cover every id; *nitems: the base's items. Reads the keys
+ * only; a malformed base ends the scan quietly (the parse that follows
+ * reports it). 0 or TSS_ENOMEM.
+ */
+static int scan_base(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
+                     tss_snap_view *v, uint64_t *nitems)
+{
+    tss_rd r;
+
+    if (base_header(buf, len, "", false, nitems, &r) != 0) {
+        tss_error_clear();
+        *nitems = 0;
         return 0;
     }
+    for (uint64_t i = 0; i < *nitems; i++) {
+        tss_snap_item tmp;
+        const uint8_t *key;
+
+        memset(&tmp, 0, sizeof(tmp));
+        if (get_base_item(&r, &tmp, 0, false, &key) != 0)
+            return 0;
+        if (tss_snap_group_mark(v, i + 1,
+                                sel->want(sel->ctx, key, tmp.key_len)))
+            return TSS_ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * Parses a base image into the view: the items of the groups the view
+ * loads (all when v->groups is NULL), the others as skipped placeholders.
+ */
+static int parse_base(const uint8_t *buf, size_t len, const char *rel,
+                      int64_t span, tss_snap_view *v)
+{
+    uint64_t nitems;
+    tss_rd r;
+    int rc;
+
+    if ((rc = base_header(buf, len, rel, true, &nitems, &r)) != 0)
+        return rc;
     v->gen = tss_get_u64(buf + 16);
     v->written_at = (int64_t)tss_get_u64(buf + 24);
     for (uint64_t i = 0; i < nitems; i++) {
         tss_snap_item *it = tss_snap_view_push(v);
         const uint8_t *key;
         bool keep;
-        int rc;
 
         if (!it)
             return tss_error_set(TSS_ENOMEM, "out of memory");
@@ -402,15 +419,10 @@ static int read_log(tss_storage *st, const char *lrel, const char *laside,
  * records whose items cannot be skipped. 0 or TSS_ENOMEM.
  */
 static int scan_groups(const uint8_t *buf, size_t len, const uint8_t *lbuf,
-                       size_t llen, const char *rel, int64_t span,
-                       const tss_snap_sel *sel, tss_snap_view *out)
+                       size_t llen, const tss_snap_sel *sel, tss_snap_view *out)
 {
-    uint64_t nitems = len >= HEADER_LEN + 8 ? tss_get_u64(buf + 32) : 0;
-    int rc;
-
-    if (nitems > len / 4)
-        return 0; /* the parse that follows rejects the base */
-    rc = parse_base(buf, len, rel, span, sel, out);
+    uint64_t nitems;
+    int rc = scan_base(buf, len, sel, out, &nitems);
 
     if (rc == 0 && lbuf) {
         rc = tss_snap_log_scan(lbuf, llen, sel, nitems + 1, out);
@@ -446,9 +458,9 @@ static int reload_before(const uint8_t *buf, size_t blen, const uint8_t *lbuf,
 
     memset(&v, 0, sizeof(v));
     if (sel)
-        rc = scan_groups(buf, blen, lbuf, upto, rel, span, sel, &v);
+        rc = scan_groups(buf, blen, lbuf, upto, sel, &v);
     if (rc == 0)
-        rc = parse_base(buf, blen, rel, span, NULL, &v);
+        rc = parse_base(buf, blen, rel, span, &v);
     if (rc == 0)
         rc = tss_snap_log_replay(lbuf, upto, lrel, span, sel, log, log_ctx, &v,
                                  &in2, &n2, &bad_off, &why, &done);
@@ -507,10 +519,10 @@ again:
             lrc = read_log(st, lrel, laside, &lbuf, &llen, &from_aside);
             /* a partial load: which groups of ids it decodes */
             if (sel && (lrc == 0 || lrc == TSS_ENOTFOUND))
-                rc = scan_groups(buf, len, lrc == 0 ? lbuf : NULL, llen, rel,
-                                 info->span, sel, out);
+                rc = scan_groups(buf, len, lrc == 0 ? lbuf : NULL, llen, sel,
+                                 out);
             if (rc == 0)
-                rc = parse_base(buf, len, rel, info->span, NULL, out);
+                rc = parse_base(buf, len, rel, info->span, out);
         }
         if (rc == 0 && out->gen != gens[g])
             rc = tss_error_set(TSS_ECORRUPT,

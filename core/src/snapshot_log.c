@@ -14,7 +14,6 @@
 #include <stdlib.h>
 
 #include "codec_gorilla.h"
-#include "series.h"
 
 #define LOG_MAGIC 0x314c5354u /* "TSL1" little-endian */
 #define REC_DELTA 1
@@ -74,6 +73,17 @@ static int new_item_loaded(tss_snap_view *v, const tss_snap_sel *sel,
     return sel && sel->want(sel->ctx, key, klen) ? -3 : 0;
 }
 
+/* A delta record's new item: its header, read over without checks
+ * (tss_snap_item_check checks one that is kept), t0 and v0. 0 or -1. */
+static int get_new_item(tss_rd *r, tss_snap_item *it, const uint8_t **key,
+                        int64_t *t0, uint64_t *v0)
+{
+    if (tss_snap_get_item_head(r, it, 0, false, key) != 0 ||
+        tss_snap_get_i64(r, t0) || !tss_rd_u64(r, v0))
+        return -1;
+    return 0;
+}
+
 /* The new items of a delta record. */
 static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
                       tss_snap_view *v)
@@ -91,9 +101,7 @@ static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         int rc;
 
         memset(&tmp, 0, sizeof(tmp));
-        if ((rc = tss_snap_get_item_head(r, &tmp, 0, false, &key)) != 0)
-            return rc;
-        if (tss_snap_get_i64(r, &t0) || !tss_rd_u64(r, &v0))
+        if (get_new_item(r, &tmp, &key, &t0, &v0) != 0)
             return -1;
         rc = new_item_loaded(v, sel, v->n + 1, key, tmp.key_len);
         if (rc < 0)
@@ -278,18 +286,15 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
             nnew > tss_rd_left(&r))
             break;
         for (uint64_t i = 0; i < nnew; i++, id++) {
-            uint64_t klen, skip;
+            tss_snap_item tmp; /* get_new_item sets only what it reads */
             const uint8_t *key;
+            int64_t t0;
+            uint64_t v0;
 
-            /* key, window start, first arrival, t0, v0: the replay checks
-             * them */
-            if (!tss_rd_varint(&r, &klen) || klen > TSS_KEY_MAX ||
-                !tss_rd_bytes(&r, (size_t)klen, &key) ||
-                !tss_rd_varint(&r, &skip) || !tss_rd_varint(&r, &skip) ||
-                !tss_rd_varint(&r, &skip) || !tss_rd_u64(&r, &skip))
+            if (get_new_item(&r, &tmp, &key, &t0, &v0) != 0)
                 return 1; /* the replay stops here too */
             if (tss_snap_group_mark(v, id,
-                                    sel->want(sel->ctx, key, (size_t)klen)))
+                                    sel->want(sel->ctx, key, tmp.key_len)))
                 return -1;
         }
     }
@@ -531,17 +536,12 @@ static int delta_visit(void *arg, tss_head_view *v)
     }
     if (e->count > from_count) {
         uint64_t before = c->scratch.nbits;
+        void *arr = c->ch;
         int rc;
 
-        if (c->nch == c->cap) {
-            size_t nc = c->cap ? c->cap * 2 : 256;
-            changed *nv = tss_realloc(c->ch, nc * sizeof(*nv));
-
-            if (!nv)
-                return tss_error_set(TSS_ENOMEM, "out of memory");
-            c->ch = nv;
-            c->cap = nc;
-        }
+        if (tss_array_room(&arr, &c->cap, c->nch, sizeof(*c->ch), 256))
+            return TSS_ENOMEM;
+        c->ch = arr;
         if ((rc = tss_enc_copy_since(e, ts_from, val_from, &c->scratch)) != 0)
             return rc;
         c->ch[c->nch++] = (changed){id, e->count - from_count, before,
