@@ -996,46 +996,65 @@ int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
     return tss_bits_copy(w, e->val.buf.data, val_from, e->val.nbits);
 }
 
+/* Room for `add` more bits in w (bits_put needs 8 bytes at the end). */
+static bool bits_room(tss_bits *w, uint64_t add)
+{
+    return bits_grow(w, (size_t)((w->nbits + add) >> 3) + 8);
+}
+
 int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
 {
     bitrd rd = br_init(br->p, br->pos, br->nbits), *r = &rd;
     tsstate ts = {(uint64_t)e->last_t, e->last_delta};
     xorstate xs = {e->last_v, e->lead, e->trail};
     intstate is = {e->last_v, e->last_vdelta};
-    tss_point *pts;
-    int rc = 0;
+    uint64_t p0 = rd.pos, p1, v = e->last_v;
+    int64_t t = e->last_t, prev;
 
     if (e->count == 0 || count == 0)
         return tss_error_set(TSS_ECORRUPT, "replay without a first point");
     if (count > r->nbits - r->pos)
         return tss_error_set(TSS_ECORRUPT, "replay count exceeds the stream");
-    pts = tss_malloc((size_t)count * sizeof(*pts));
-    if (!pts)
-        return tss_error_set(TSS_ENOMEM, "out of memory replaying points");
+    if (count > UINT32_MAX - e->count)
+        return tss_error_set(TSS_ENOMEM, "series chunk has 2^32 points");
+    /* Decoded only to find where the points end and the state after the
+     * last one, and to check them: the stream's bits are the encoder's
+     * own (tss_enc_copy_since), and tss_enc_append's state after a point
+     * is the decoder's, so the bits are copied, not encoded again. */
     for (uint32_t i = 0; i < count; i++) {
-        int64_t prev = i ? pts[i - 1].t : e->last_t;
-
-        if (!ts_get(r, &ts, &pts[i].t) || pts[i].t <= prev) {
-            rc = tss_error_set(TSS_ECORRUPT, "replayed timestamps corrupt");
-            goto out;
-        }
+        prev = t;
+        if (!ts_get(r, &ts, &t) || t <= prev)
+            return tss_error_set(TSS_ECORRUPT, "replayed timestamps corrupt");
     }
+    p1 = rd.pos;
     for (uint32_t i = 0; i < count; i++) {
         bool ok = e->kind == TSS_KIND_GAUGE
-                      ? xor_get(r, &xs, &pts[i].v.bits)
-                      : int_get(r, &is, &pts[i].v.bits, TSS_VMODE_DOD);
+                      ? xor_get(r, &xs, &v)
+                      : int_get(r, &is, &v, TSS_VMODE_DOD);
 
-        if (!ok) {
-            rc = tss_error_set(TSS_ECORRUPT, "replayed values corrupt");
-            goto out;
-        }
+        if (!ok)
+            return tss_error_set(TSS_ECORRUPT, "replayed values corrupt");
     }
-    for (uint32_t i = 0; i < count && rc == 0; i++)
-        rc = tss_enc_append(e, pts[i].t, pts[i].v);
-out:
+    /* room first, so that the copies cannot fail half-way */
+    if (!bits_room(&e->ts, p1 - p0) || !bits_room(&e->val, rd.pos - p1)) {
+        e->ts.buf.oom = e->val.buf.oom = false;
+        return tss_error_set(TSS_ENOMEM, "out of memory replaying points");
+    }
+    if (tss_bits_copy(&e->ts, br->p, p0, p1) != 0 ||
+        tss_bits_copy(&e->val, br->p, p1, rd.pos) != 0)
+        return tss_error_last_code(); /* cannot happen: room and range */
+    e->last_t = t;
+    e->last_delta = ts.prev_delta;
+    e->last_v = v;
+    if (e->kind == TSS_KIND_GAUGE) {
+        e->lead = xs.lead;
+        e->trail = xs.trail;
+    } else {
+        e->last_vdelta = is.prev_delta;
+    }
+    e->count += count;
     br->pos = rd.pos;
-    tss_free(pts);
-    return rc;
+    return 0;
 }
 
 /* ---- chunks ---------------------------------------------------------------

@@ -167,9 +167,12 @@ int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
 /**
  * The inverse: decodes `count` points from `r` (their timestamp codes,
  * then their value codes, as tss_enc_copy_since wrote them) continuing e's
- * current state, and appends them to e — which reproduces the original
- * encoder bit for bit. e must hold at least one point. TSS_ECORRUPT if the
- * stream ends early or times do not increase; TSS_ENOMEM.
+ * current state, checks them, and appends their bits to e as they are
+ * (no encoding again: the decoder's state after a point is the encoder's)
+ * — which reproduces the original encoder bit for bit. r->pos advances
+ * past them on success. e must hold at least one point. TSS_ECORRUPT if
+ * the stream ends early or times do not increase; TSS_ENOMEM (also for a
+ * 2^32nd point). On an error e and r are unchanged.
  */
 int tss_enc_replay(tss_enc *e, tss_bitrd *r, uint32_t count) TSS_WUR;
 
