@@ -19,12 +19,14 @@ typedef struct ooo_buf {
 
 /*
  * One series window, in one allocation: the fields below, then in data[]
- * the timestamp stream (enc.ts_cap bytes), the value stream (enc.val_cap
- * bytes) and the series key (key_len bytes, at least KEY_ROOM with
- * padding: the encoder's word puts may read and write back up to 7 bytes
- * past the value stream, tss_henc). An item moves when its streams grow,
- * so only its list link (the table slot or the newer window's `next`)
- * may point to it.
+ * the series key (key_len bytes), the timestamp stream (enc.ts_cap bytes),
+ * the value stream (enc.val_cap bytes) and STREAM_PAD bytes (the
+ * encoder's word puts may read and write back up to 7 bytes past the
+ * value stream, tss_henc). The key comes first so that an append's lookup
+ * finds it at a fixed place, read together with the fields instead of
+ * after them (the streams' sizes placed it). An item moves when its
+ * streams grow, so only its list link (the table slot or the newer
+ * window's `next`) may point to it.
  */
 struct tss_head_item {
     int64_t start;
@@ -38,7 +40,7 @@ struct tss_head_item {
     uint8_t data[];
 };
 
-#define KEY_ROOM 7
+#define STREAM_PAD 7
 
 /* Room to start a window's streams with: a timestamp stream of points at a
  * steady interval takes a bit each after the first delta, a value stream
@@ -48,15 +50,10 @@ struct tss_head_item {
 
 _Static_assert(TSS_KEY_MAX <= UINT16_MAX, "key_len is 16 bits");
 
-static size_t key_room(size_t key_len)
-{
-    return key_len > KEY_ROOM ? key_len : KEY_ROOM;
-}
-
 static size_t item_size(size_t key_len, uint32_t ts_cap, uint32_t val_cap)
 {
-    return offsetof(tss_head_item, data) + (size_t)ts_cap + val_cap +
-           key_room(key_len);
+    return offsetof(tss_head_item, data) + key_len + (size_t)ts_cap + val_cap +
+           STREAM_PAD;
 }
 
 /* Bytes the allocator would waste past `size`: glibc's malloc hands out
@@ -69,7 +66,14 @@ static uint32_t chunk_slack(size_t size)
 
 static const uint8_t *item_key(const tss_head_item *w)
 {
-    return w->data + w->enc.ts_cap + w->enc.val_cap;
+    return w->data;
+}
+
+/* The streams (tss_henc's buffer): after the key. Writable through a
+ * const item only for tss_henc_view, which reads. */
+static uint8_t *item_streams(const tss_head_item *w)
+{
+    return (uint8_t *)(uintptr_t)w->data + w->key_len;
 }
 
 static uint32_t item_nooo(const tss_head_item *w)
@@ -102,7 +106,7 @@ static tss_head_item *item_new(const uint8_t *key, size_t key_len,
     w->enc.ts_cap = ts_cap;
     w->enc.val_cap = val_cap;
     w->key_len = (uint16_t)key_len;
-    memcpy(w->data + ts_cap + val_cap, key, key_len);
+    memcpy(w->data, key, key_len);
     return w;
 }
 
@@ -132,7 +136,7 @@ static int item_grow(tss_head_item **ref, const uint32_t need[2])
     tss_head_item *w = *ref, *nw;
     uint32_t ots = w->enc.ts_cap, oval = w->enc.val_cap;
     uint32_t ts = grow_cap(ots, need[0]), val = grow_cap(oval, need[1]);
-    size_t room = key_room(w->key_len), size;
+    size_t size;
     uint8_t *d;
 
     size = item_size(w->key_len, ts, val);
@@ -146,12 +150,12 @@ static int item_grow(tss_head_item **ref, const uint32_t need[2])
     size = item_size(w->key_len, ts, val);
     if (!(nw = tss_malloc(size)))
         return tss_error_set(TSS_ENOMEM, "out of memory appending a point");
-    d = nw->data;
-    memcpy(nw, w, offsetof(tss_head_item, data) + ots);
+    d = nw->data + w->key_len;
+    /* the fields, the key and the timestamp stream */
+    memcpy(nw, w, offsetof(tss_head_item, data) + w->key_len + ots);
     memset(d + ots, 0, ts - ots);
-    memcpy(d + ts, w->data + ots, oval);
-    memset(d + ts + oval, 0, val - oval);
-    memcpy(d + ts + val, w->data + ots + oval, room);
+    memcpy(d + ts, item_streams(w) + ots, oval);
+    memset(d + ts + oval, 0, val - oval + STREAM_PAD);
     nw->enc.ts_cap = ts;
     nw->enc.val_cap = val;
     tss_free(w);
@@ -168,7 +172,7 @@ static __attribute__((noinline)) int grow_append(tss_head_item **ref, int64_t t,
 
     if ((rc = item_grow(ref, need)) != 0)
         return rc;
-    rc = tss_henc_append(&(*ref)->enc, (*ref)->data, t, v, need);
+    rc = tss_henc_append(&(*ref)->enc, item_streams(*ref), t, v, need);
     return rc > 0 ? tss_error_set(TSS_ENOMEM, "head stream did not grow") : rc;
 }
 
@@ -190,13 +194,13 @@ static int item_install(tss_head_item **ref, const tss_enc *fresh)
     size = item_size(w->key_len, (uint32_t)ts, (uint32_t)val);
     if (!(nw = tss_malloc(size)))
         return tss_error_set(TSS_ENOMEM, "out of memory rebuilding a window");
-    memcpy(nw, w, offsetof(tss_head_item, data));
+    memcpy(nw, w, offsetof(tss_head_item, data) + w->key_len); /* + key */
     if ((rc = tss_henc_load(&nw->enc, fresh, (uint32_t)ts, (uint32_t)val,
-                            nw->data)) != 0) {
+                            item_streams(nw))) != 0) {
         tss_free(nw);
         return rc;
     }
-    memcpy(nw->data + ts + val, item_key(w), key_room(w->key_len));
+    memset(item_streams(nw) + ts + val, 0, STREAM_PAD);
     tss_free(w);
     *ref = nw;
     return 0;
@@ -490,7 +494,7 @@ static int item_points(const tss_head_item *w, tss_point **pts, size_t *n,
     tss_enc e;
 
     /* the view only reads the streams */
-    tss_henc_view(&w->enc, (uint8_t *)(uintptr_t)w->data, &e);
+    tss_henc_view(&w->enc, item_streams(w), &e);
     return tss_head_points_of(&e, item_ooo(w), item_nooo(w), pts, n, cap);
 }
 
@@ -606,7 +610,7 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
     if (w->enc.count == 0 || t > w->enc.last_t) {
         uint32_t need[2];
 
-        rc = tss_henc_append(&w->enc, w->data, t, v, need);
+        rc = tss_henc_append(&w->enc, item_streams(w), t, v, need);
         if (rc > 0) {
             rc = grow_append(ref, t, v, need);
             *e = (uintptr_t)first | (*e & TAG_MASK); /* may have moved */
@@ -874,7 +878,7 @@ int tss_head_visit(tss_head *h, int (*fn)(void *ctx, tss_head_view *v),
                                    w->first_arrival, &e,         item_ooo(w),
                                    item_nooo(w),     &w->cur};
 
-                tss_henc_view(&w->enc, w->data, &e);
+                tss_henc_view(&w->enc, item_streams(w), &e);
                 rc = fn(ctx, &v);
             }
         }
@@ -911,8 +915,10 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
         return tss_error_set(TSS_ENOMEM, "out of memory restoring the head");
     }
     memset(w, 0, offsetof(tss_head_item, data));
+    w->key_len = (uint16_t)key_len;
+    memcpy(w->data, key, key_len);
     if ((rc = tss_henc_load(&w->enc, enc, (uint32_t)ts, (uint32_t)val,
-                            w->data)) != 0) {
+                            item_streams(w))) != 0) {
         tss_free(o);
         tss_free(w);
         return rc;
@@ -922,9 +928,7 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
     w->start = start;
     w->first_arrival = first_arrival;
     w->ooo = o;
-    w->key_len = (uint16_t)key_len;
-    memset(w->data + ts + val, 0, key_room(key_len));
-    memcpy(w->data + ts + val, key, key_len);
+    memset(item_streams(w) + ts + val, 0, STREAM_PAD);
 
     pthread_mutex_lock(&sh->mu);
     e = tab_find(sh, key, key_len, hash);
