@@ -193,17 +193,30 @@ bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
 {
     bitrd r = br_init(src, from, to);
+    uint64_t nbits = w->nbits;
+    uint8_t *d;
 
+    if (from > to)
+        return tss_error_set(TSS_EINVAL, "bit copy out of range");
+    /* room once (bits_put's 8 bytes past the last byte written), then
+     * 56 bits a move: one load and one store each, no checks */
+    if (!bits_grow(w, (size_t)((nbits + (to - from)) >> 3) + 8))
+        return tss_error_set(TSS_ENOMEM, "out of memory copying bits");
+    d = w->buf.data;
     while (r.pos < to) {
-        unsigned n = to - r.pos > 32 ? 32 : (unsigned)(to - r.pos);
+        unsigned n = to - r.pos > 56 ? 56 : (unsigned)(to - r.pos);
+        unsigned off = (unsigned)(nbits & 7);
+        uint8_t *p = d + (nbits >> 3);
         uint64_t v;
-        int rc;
 
-        if (!br_get(&r, n, &v))
+        if (!br_get(&r, n, &v)) /* cannot fail: n <= to - pos */
             return tss_error_set(TSS_EINVAL, "bit copy out of range");
-        if ((rc = bits_put(w, v, n)) != 0)
-            return tss_error_set(rc, "out of memory copying bits");
+        /* off + n <= 63; the bits past the end are zeros (the invariant) */
+        store_be64(p, load_be64(p) | (v << (64 - off - n)));
+        nbits += n;
     }
+    w->nbits = nbits;
+    w->buf.len = (size_t)((nbits + 7) >> 3);
     return 0;
 }
 

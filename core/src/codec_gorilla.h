@@ -64,7 +64,9 @@ bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out);
  * zeros past the end). */
 void tss_bits_reset(tss_bits *w);
 
-/** Appends bits [from, to) of the stream at src. */
+/** Appends bits [from, to) of the stream at src (at least (to + 7) / 8
+ * bytes), 56 at a time. TSS_EINVAL if from > to; TSS_ENOMEM (w as it
+ * was). Not thread safe on one w. */
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
                   uint64_t to) TSS_WUR;
 
