@@ -185,6 +185,11 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
             !tss_rd_u64(r, &e->last_v) || !tss_rd_u64(r, &e->last_vdelta) ||
             !tss_rd_u8(r, &lead) || !tss_rd_u8(r, &trail))
             return -1;
+        /* an XOR window (trail 0xff: none yet) leaves at least one bit
+         * between its zeros, as xor_put makes it: the decoder and the
+         * encoder shift by 64 - lead - trail */
+        if (trail != 0xff && (lead > 31 || lead + trail > 63))
+            return -1;
         e->lead = lead;
         e->trail = trail;
         if ((rc = get_stream(r, keep ? &e->ts : NULL, &ts_bits)) != 0 ||

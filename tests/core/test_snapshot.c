@@ -918,6 +918,70 @@ static void test_corrupt_base(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * A base whose checksum matches but whose gauge encoder claims an XOR
+ * window of no bits (lead + trail > 63): corrupt, moved aside, never
+ * handed to the encoder (whose shifts by 64 - lead - trail it would make
+ * undefined; found by review, 2026-12-07).
+ */
+static void test_base_bad_xor_window(void **state)
+{
+    char dir[4096], head[4096], base[64], path[4096], aside[4200], rel[80];
+    uint8_t *buf, pat[16];
+    size_t len, at = SIZE_MAX, hits = 0;
+    double vals[] = {1.0, 1.5, 3.25};
+    uint64_t last;
+    tt_model m = {0};
+    tt_log log = {0};
+    tss_store *s;
+    FILE *f;
+
+    tt_join(dir, sizeof(dir), *state, "xorwin");
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        add(s, &m, 0, W(0, i * 1000), dbits(vals[i]));
+    snap(s, TSS_SNAP_SYNC);
+    tss_store_close(s);
+    /* recovery writes the log's items into a new base */
+    s = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    tss_store_close(s);
+
+    /* the encoder's last value, then its last value delta (0 for a
+     * gauge), then lead and trail */
+    tt_join(head, sizeof(head), dir, "head");
+    tt_list(head, "base-", base, sizeof(base));
+    tt_join(path, sizeof(path), head, base);
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    last = dbits(3.25);
+    tss_put_u64(pat, last);
+    memset(pat + 8, 0, 8);
+    for (size_t i = 0; i + sizeof(pat) + 2 <= len - 8; i++)
+        if (memcmp(buf + i, pat, sizeof(pat)) == 0) {
+            at = i + sizeof(pat);
+            hits++;
+        }
+    assert_int_equal(hits, 1);
+    assert_true(buf[at + 1] != 0xff); /* the series has a window */
+    buf[at] = 31;
+    buf[at + 1] = 40;
+    tss_put_u64(buf + len - 8, tss_checksum(buf, len - 8));
+    assert_non_null(f = fopen(path, "wb"));
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(buf);
+
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    snprintf(rel, sizeof(rel), "head/%s", base);
+    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, rel) < 0)
+        fail_msg("no ERROR naming %s", rel);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "is malformed") >= 0);
+    assert_true(tt_exists(aside));
+    check(s, &m, 0, "after the base with a bad XOR window");
+    tss_store_close(s);
+    tt_model_free(&m);
+}
+
 /* ---- temp files ---------------------------------------------------------- */
 
 static void test_stale_temps_in_head(void **state)
@@ -1232,6 +1296,7 @@ int main(void)
         T(test_torn_log_tail),
         T(test_corrupt_log_record),
         T(test_corrupt_base),
+        T(test_base_bad_xor_window),
         T(test_stale_temps_in_head),
         T(test_partial_load),
         T(test_partial_cache),
