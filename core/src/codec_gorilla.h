@@ -65,8 +65,9 @@ bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out);
 void tss_bits_reset(tss_bits *w);
 
 /** Appends bits [from, to) of the stream at src (at least (to + 7) / 8
- * bytes), 56 at a time. TSS_EINVAL if from > to; TSS_ENOMEM (w as it
- * was). Not thread safe on one w. */
+ * bytes), 56 at a time. TSS_EINVAL if from > to; TSS_ENOMEM (w's bits as
+ * they were, w->buf.oom set as bits_put sets it). Not thread safe on one
+ * w. */
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
                   uint64_t to) TSS_WUR;
 
@@ -171,7 +172,9 @@ int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
  * then their value codes, as tss_enc_copy_since wrote them) continuing e's
  * current state, checks them, and appends their bits to e as they are
  * (no encoding again: the decoder's state after a point is the encoder's)
- * — which reproduces the original encoder bit for bit. r->pos advances
+ * — which reproduces the original encoder bit for bit when the stream is
+ * one an encoder wrote; any other stream that decodes is kept as it is
+ * and decodes to the same points. r->pos advances
  * past them on success. e must hold at least one point. TSS_ECORRUPT if
  * the stream ends early or times do not increase; TSS_ENOMEM (also for a
  * 2^32nd point). On an error e and r are unchanged.
