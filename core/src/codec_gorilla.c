@@ -1022,7 +1022,7 @@ int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
     xorstate xs = {e->last_v, e->lead, e->trail};
     intstate is = {e->last_v, e->last_vdelta};
     uint64_t p0 = rd.pos, p1, v = e->last_v;
-    int64_t t = e->last_t, prev;
+    int64_t t = e->last_t;
 
     if (e->count == 0 || count == 0)
         return tss_error_set(TSS_ECORRUPT, "replay without a first point");
@@ -1035,7 +1035,8 @@ int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
      * own (tss_enc_copy_since), and tss_enc_append's state after a point
      * is the decoder's, so the bits are copied, not encoded again. */
     for (uint32_t i = 0; i < count; i++) {
-        prev = t;
+        int64_t prev = t;
+
         if (!ts_get(r, &ts, &t) || t <= prev)
             return tss_error_set(TSS_ECORRUPT, "replayed timestamps corrupt");
     }
