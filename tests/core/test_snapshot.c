@@ -852,10 +852,32 @@ static void test_record_rejected_part_way(void **state)
 /* Corrupts the base in `dir`/head and reopens: the base is renamed
  * .corrupt, an ERROR names it, and the store holds what the segments do;
  * then new snapshots work as before. */
+/*
+ * Opens the writer on `dir` whose base head/<base> (path: its path) is
+ * damaged: an ERROR names it and says `why`, and it is moved aside,
+ * never deleted. Returns the open store.
+ */
+static tss_store *open_expect_base_aside(const char *dir, const char *base,
+                                         const char *path, const char *why)
+{
+    char aside[4200], rel[80];
+    tt_log log = {0};
+    tss_store *s;
+
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    snprintf(rel, sizeof(rel), "head/%s", base);
+    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, rel) < 0)
+        fail_msg("no ERROR naming %s", rel);
+    if (tt_log_find(&log, TSS_LEVEL_ERR, why) < 0)
+        fail_msg("no ERROR saying %s", why);
+    assert_true(tt_exists(aside)); /* never deleted */
+    return s;
+}
+
 static void corrupt_base_case(const char *dir, tt_model *m, size_t sealed)
 {
-    char head[4096], base[64], path[4096], aside[4200], rel[80];
-    tt_log log = {0};
+    char head[4096], base[64], path[4096], aside[4200];
     tss_store *s;
     size_t before;
 
@@ -865,13 +887,8 @@ static void corrupt_base_case(const char *dir, tt_model *m, size_t sealed)
     tt_join(path, sizeof(path), head, base);
     tt_flip(path, tt_file_size(path) / 2, 0x10);
     snprintf(aside, sizeof(aside), "%s.corrupt", path);
-    snprintf(rel, sizeof(rel), "head/%s", base);
 
-    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
-    if (tt_log_find(&log, TSS_LEVEL_ERR, rel) < 0)
-        fail_msg("no ERROR naming %s", rel);
-    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "checksum mismatch") >= 0);
-    assert_true(tt_exists(aside)); /* never deleted */
+    s = open_expect_base_aside(dir, base, path, "checksum mismatch");
     check(s, m, sealed, "after the corrupt base");
     /* the points only the lost snapshot held are gone: forget them */
     m->n = sealed;
@@ -926,13 +943,12 @@ static void test_corrupt_base(void **state)
  */
 static void test_base_bad_xor_window(void **state)
 {
-    char dir[4096], head[4096], base[64], path[4096], aside[4200], rel[80];
+    char dir[4096], head[4096], base[64], path[4096];
     uint8_t *buf, pat[16];
     size_t len, at = SIZE_MAX, hits = 0;
     double vals[] = {1.0, 1.5, 3.25};
     uint64_t last;
     tt_model m = {0};
-    tt_log log = {0};
     tss_store *s;
     FILE *f;
 
@@ -970,13 +986,7 @@ static void test_base_bad_xor_window(void **state)
     assert_int_equal(fclose(f), 0);
     free(buf);
 
-    snprintf(aside, sizeof(aside), "%s.corrupt", path);
-    snprintf(rel, sizeof(rel), "head/%s", base);
-    s = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
-    if (tt_log_find(&log, TSS_LEVEL_ERR, rel) < 0)
-        fail_msg("no ERROR naming %s", rel);
-    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "is malformed") >= 0);
-    assert_true(tt_exists(aside));
+    s = open_expect_base_aside(dir, base, path, "is malformed");
     check(s, &m, 0, "after the base with a bad XOR window");
     tss_store_close(s);
     tt_model_free(&m);
