@@ -190,6 +190,12 @@ bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out)
     return ok;
 }
 
+/* Room for `add` more bits in w (bits_put needs 8 bytes at the end). */
+static bool bits_room(tss_bits *w, uint64_t add)
+{
+    return bits_grow(w, (size_t)((w->nbits + add) >> 3) + 8);
+}
+
 int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
 {
     bitrd r = br_init(src, from, to);
@@ -198,9 +204,9 @@ int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
 
     if (from > to)
         return tss_error_set(TSS_EINVAL, "bit copy out of range");
-    /* room once (bits_put's 8 bytes past the last byte written), then
-     * 56 bits a move: one load and one store each, no checks */
-    if (!bits_grow(w, (size_t)((nbits + (to - from)) >> 3) + 8))
+    /* room once, then 56 bits a move: one load and one store each, no
+     * checks */
+    if (!bits_room(w, to - from))
         return tss_error_set(TSS_ENOMEM, "out of memory copying bits");
     d = w->buf.data;
     while (r.pos < to) {
@@ -1007,12 +1013,6 @@ int tss_enc_copy_since(const tss_enc *e, uint64_t ts_from, uint64_t val_from,
     if ((rc = tss_bits_copy(w, e->ts.buf.data, ts_from, e->ts.nbits)) != 0)
         return rc;
     return tss_bits_copy(w, e->val.buf.data, val_from, e->val.nbits);
-}
-
-/* Room for `add` more bits in w (bits_put needs 8 bytes at the end). */
-static bool bits_room(tss_bits *w, uint64_t add)
-{
-    return bits_grow(w, (size_t)((w->nbits + add) >> 3) + 8);
 }
 
 int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
