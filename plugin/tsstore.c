@@ -155,26 +155,30 @@ static void health(tstore *t)
 
 /* ---- missing data -------------------------------------------------------- */
 
-static miss_state *miss_find(tstore *t, const char *ident)
-{
-    for (size_t i = 0; i < t->nmiss; i++)
-        if (strcmp(t->miss[i].ident, ident) == 0)
-            return &t->miss[i];
-    if (t->nmiss == t->capmiss) {
-        size_t nc = t->capmiss ? t->capmiss * 2 : 64;
-        miss_state *nm = realloc(t->miss, nc * sizeof(*nm));
+static _Thread_local bool miss_oom;
 
-        if (!nm)
-            return NULL;
-        t->miss = nm;
-        t->capmiss = nc;
-    }
-    t->miss[t->nmiss].ident = strdup(ident);
-    if (!t->miss[t->nmiss].ident)
+/* The series' state, created in phase `first` if new; NULL: out of memory. */
+static miss_state *miss_find(tstore *t, const char *ident,
+                             enum miss_phase first)
+{
+    miss_state *m;
+
+    HASH_FIND_STR(t->miss, ident, m);
+    if (m)
+        return m;
+    if (!(m = calloc(1, sizeof(*m))) || !(m->ident = strdup(ident))) {
+        free(m);
         return NULL;
-    t->miss[t->nmiss].missing = false;
-    t->miss[t->nmiss].known = false;
-    return &t->miss[t->nmiss++];
+    }
+    m->phase = first;
+    miss_oom = false;
+    HASH_ADD_KEYPTR(hh, t->miss, m->ident, strlen(m->ident), m);
+    if (miss_oom) {
+        free(m->ident);
+        free(m);
+        return NULL;
+    }
+    return m;
 }
 
 static void notify(const tss_coverage_series *cs, int severity, const char *msg)
@@ -215,11 +219,13 @@ static void check_missing(tstore *t)
 
         len = tss_series_id_format(ident, sizeof(ident), &cs.id);
         snprintf(ident + len, sizeof(ident) - len, "\n%s", cs.id.ds);
-        if (!(m = miss_find(t, ident)))
+        /* a series already silent when first seen raises nothing: it
+         * was not "reporting" as far as we know, and neither is an okay
+         * due when it starts (collectd's restart must not send one for
+         * every series the stop silenced) */
+        if (!(m = miss_find(t, ident, missing ? MISS_QUIET : MISS_REPORTING)))
             continue;
-        /* a series already silent when we first look raises nothing: it
-         * was not "reporting" as far as we know */
-        if (m->known && missing && !m->missing) {
+        if (missing && m->phase == MISS_REPORTING) {
             snprintf(msg, sizeof(msg),
                      "tsstore store \"%s\": series %.*s (data source %s) has "
                      "had no value since %s (%d intervals)",
@@ -228,15 +234,17 @@ static void check_missing(tstore *t)
                                       info.units_per_second),
                      t->missing);
             notify(&cs, NOTIF_WARNING, msg);
-        } else if (m->known && !missing && m->missing) {
+            m->phase = MISS_WARNED;
+        } else if (!missing && m->phase == MISS_WARNED) {
             snprintf(msg, sizeof(msg),
                      "tsstore store \"%s\": series %.*s (data source %s) "
                      "reports again",
                      t->name, (int)len, ident, cs.id.ds);
             notify(&cs, NOTIF_OKAY, msg);
+            m->phase = MISS_REPORTING;
+        } else if (!missing) {
+            m->phase = MISS_REPORTING; /* a quiet one that started */
         }
-        m->known = true;
-        m->missing = missing;
     }
     tss_coverage_close(c);
 }
@@ -322,15 +330,20 @@ static int ts_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 
 static void store_free(tstore *t)
 {
+    miss_state *m, *tmp;
+
     for (size_t k = 0; k < t->nreplays; k++) {
         if (t->s)
             ts_save_position(t, &t->replays[k]);
         ts_replay_free(&t->replays[k]);
     }
     free(t->replays);
-    for (size_t k = 0; k < t->nmiss; k++)
-        free(t->miss[k].ident);
-    free(t->miss);
+    HASH_ITER(hh, t->miss, m, tmp)
+    {
+        HASH_DEL(t->miss, m);
+        free(m->ident);
+        free(m);
+    }
     tss_store_close(t->s);
     free(t->name);
     free(t->data_dir);

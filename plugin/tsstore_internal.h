@@ -18,6 +18,12 @@
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
+/* uthash reports an allocation failure instead of exiting: collectd must
+ * not exit (the flag is tsstore.c's, the only user of the macros) */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (miss_oom = true)
+#include <uthash.h>
+
 #define PLUGIN "tsstore"
 #define LOG_PREFIX PLUGIN " plugin: "
 /* How often the replay callback runs: each run dispatches Rate x the time
@@ -71,9 +77,15 @@ typedef struct replay {
     bool dirty;
 } replay;
 
+/* What `Missing` knows of a series: quiet when first seen silent (it
+ * raises nothing until it has reported), reporting, or warned (a warning
+ * went out; the next okay clears it). */
+enum miss_phase { MISS_QUIET, MISS_REPORTING, MISS_WARNED };
+
 typedef struct miss_state {
-    char *ident; /* identifier + "\n" + ds */
-    bool missing, known;
+    char *ident; /* identifier + "\n" + ds; the hash key */
+    enum miss_phase phase;
+    UT_hash_handle hh;
 } miss_state;
 
 typedef struct tstore {
@@ -82,8 +94,7 @@ typedef struct tstore {
     replay *replays;
     size_t nreplays;
     tss_store *s;
-    miss_state *miss;
-    size_t nmiss, capmiss;
+    miss_state *miss; /* uthash by ident */
     time_t last_complaint;
 } tstore;
 

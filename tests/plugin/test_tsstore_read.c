@@ -787,8 +787,10 @@ static size_t notes_of(int severity, const char *tinst)
 
 /* Two series reporting every second, a third silent for an hour. When the
  * clock moves 10 s on (Missing 3: 3 s), the two raise one warning each,
- * not repeated; one of them reports again: one okay. The silent one never
- * raises anything: it was not reporting when first seen. */
+ * not repeated; one of them reports again: one okay. The silent one raises
+ * nothing while silent (it was not reporting when first seen) nor when it
+ * starts (no warning went out, so no okay: a restarted collectd would
+ * send one per series its stop silenced), and warns when it stops again. */
 static void test_missing(void **state)
 {
     env *e = *state;
@@ -840,6 +842,23 @@ static void test_missing(void **state)
     assert_int_equal(notes_of(NOTIF_OKAY, "a"), 1);
     assert_non_null(strstr(fake_cd.notes[2].message, "reports again"));
     assert_int_equal(notes_of(NOTIF_WARNING, "c"), 0);
+
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i < 3; i++)
+        put(w, "h/p/-/gauge/c", "value", TSS_KIND_GAUGE, (now_s - 2 + i) * 1000,
+            (tss_value){.gauge = i});
+    snapshot(w);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(notes_of(NOTIF_OKAY, "c"), 0);
+    assert_int_equal(notes_of(NOTIF_WARNING, "c"), 0);
+    assert_int_equal(fake_cd.nnotes, 3);
+
+    fake_cd.wall_offset_ns += INT64_C(10000000000);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(notes_of(NOTIF_WARNING, "c"), 1);
+    assert_int_equal(notes_of(NOTIF_OKAY, "c"), 0);
     tss_store_close(w);
 }
 
