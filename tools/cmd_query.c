@@ -105,17 +105,130 @@ static int sums_keep(sums *m, const tss_series_info *si, const tss_point *pts,
     return 0;
 }
 
+/*
+ * A series' rollup rows (dump with --resolution other than raw), kept
+ * until the series ends and printed in time order: the query gives them
+ * per resolution and per aggregate (all of one aggregate's intervals,
+ * then the next's), and with auto the raw points (the newest windows)
+ * before the rollups (the oldest). Rows of one time come in the order
+ * resolution, aggregate (mean last), then arrival.
+ */
+#define AGG_MEAN 1000 /* the derived rows of keep_means */
+
+typedef struct row {
+    int64_t t, res;
+    int agg, value_kind;
+    tss_value v;
+    size_t seq;
+} row;
+
+typedef struct rows {
+    row *r;
+    size_t n, cap;
+    tss_series_info si; /* the series, its strings in `text` */
+    char text[6][256];
+    bool on;
+} rows;
+
+/* Saves si as the buffer's series (its strings copied: a query's are
+ * valid until its next call). */
+static void rows_begin(rows *b, const tss_series_info *si)
+{
+    const char *src[6] = {
+        si->id.host, si->id.plugin,        si->id.plugin_instance,
+        si->id.type, si->id.type_instance, si->id.ds};
+    const char **dst[6] = {
+        &b->si.id.host, &b->si.id.plugin,        &b->si.id.plugin_instance,
+        &b->si.id.type, &b->si.id.type_instance, &b->si.id.ds};
+
+    b->si = *si;
+    for (int k = 0; k < 6; k++) {
+        snprintf(b->text[k], sizeof(b->text[k]), "%s", src[k]);
+        *dst[k] = b->text[k];
+    }
+    b->n = 0;
+    b->on = true;
+}
+
+/* Whether si is the buffered series (identifier, data source, kind). */
+static bool rows_same(const rows *b, const tss_series_info *si)
+{
+    const char *x[6] = {
+        si->id.host, si->id.plugin,        si->id.plugin_instance,
+        si->id.type, si->id.type_instance, si->id.ds};
+
+    if (!b->on || b->si.kind != si->kind)
+        return false;
+    for (int k = 0; k < 6; k++)
+        if (strcmp(x[k], b->text[k]) != 0)
+            return false;
+    return true;
+}
+
+static int rows_push(rows *b, int64_t t, int64_t res, int agg, int value_kind,
+                     tss_value v)
+{
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 1024;
+        row *nr = realloc(b->r, nc * sizeof(*nr));
+
+        if (!nr)
+            return -1;
+        b->r = nr;
+        b->cap = nc;
+    }
+    b->r[b->n] = (row){t, res, agg, value_kind, v, b->n};
+    b->n++;
+    return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const row *x = a, *y = b;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->res != y->res)
+        return x->res < y->res ? -1 : 1;
+    if (x->agg != y->agg)
+        return x->agg < y->agg ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Prints the buffered series' rows in time order and empties it. */
+static void rows_flush(rows *b, FILE *out, int fmt, cli_jsonl *j, uint32_t ups)
+{
+    char csv_id[4096], t[48], res[32];
+
+    if (!b->on)
+        return;
+    b->on = false;
+    if (b->n == 0)
+        return;
+    qsort(b->r, b->n, sizeof(*b->r), row_cmp);
+    csv_id[0] = '\0';
+    if (fmt == FMT_CSV)
+        csv_id_text(csv_id, sizeof(csv_id), &b->si);
+    for (size_t i = 0; i < b->n; i++) {
+        const row *r = &b->r[i];
+
+        cli_time_epoch(t, sizeof(t), r->t, ups);
+        cli_resolution(res, sizeof(res), r->res, ups);
+        dump_row(out, fmt, j, &b->si, csv_id, res,
+                 r->agg == AGG_MEAN ? "mean" : cli_aggregate(r->agg), t,
+                 r->value_kind, r->v);
+    }
+    b->n = 0;
+}
+
 /* Rows of aggregate "mean" = sum / valid (NaN when no value was valid),
- * printed after the valid counts of the same intervals. */
-static void dump_means(FILE *out, int fmt, cli_jsonl *j,
-                       const tss_series_info *si, const char *csv_id,
-                       const char *res, const sums *m, const tss_point *valid,
-                       size_t n, int64_t ups)
+ * into the series' rows `b`. -1: out of memory. */
+static int keep_means(rows *b, const tss_series_info *si, const sums *m,
+                      const tss_point *valid, size_t n)
 {
     size_t k = 0;
 
     for (size_t i = 0; i < n; i++) {
-        char t[48];
         tss_value v;
 
         while (k < m->n && m->p[k].t < valid[i].t)
@@ -125,9 +238,11 @@ static void dump_means(FILE *out, int fmt, cli_jsonl *j,
         v.gauge = valid[i].v.counter
                       ? m->p[k].v.gauge / (double)valid[i].v.counter
                       : NAN;
-        cli_time_epoch(t, sizeof(t), valid[i].t, ups);
-        dump_row(out, fmt, j, si, csv_id, res, "mean", t, TSS_KIND_GAUGE, v);
+        if (rows_push(b, valid[i].t, si->resolution, AGG_MEAN, TSS_KIND_GAUGE,
+                      v) != 0)
+            return -1;
     }
+    return 0;
 }
 
 static int run_query(const cli_opts *o, bool dump);
@@ -150,6 +265,7 @@ int cmd_query(const cli_opts *opts, bool dump)
 static int run_query(const cli_opts *o, bool dump)
 {
     sums sum[TSS_MAX_ROLLUPS + 1] = {{0}};
+    rows buf = {0};
     /* a series' csv columns: six quoted fields of up to 255 bytes */
     char csv_id[4096];
     tss_store *s = NULL;
@@ -264,14 +380,29 @@ static int run_query(const cli_opts *o, bool dump)
         }
         if ((rc = tss_query_points(q, &pts, &n)) != 0)
             break;
-        csv_id[0] = '\0';
-        if (fmt == FMT_CSV && n > 0)
-            csv_id_text(csv_id, sizeof(csv_id), &si);
-        for (size_t i = 0; i < n; i++) {
-            cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
-            dump_row(out, fmt, j, &si, csv_id, res,
-                     rollups ? cli_aggregate(si.aggregate) : NULL, t1,
-                     si.value_kind, pts[i].v);
+        if (rollups) {
+            if (!rows_same(&buf, &si)) {
+                rows_flush(&buf, out, fmt, j, info.units_per_second);
+                rows_begin(&buf, &si);
+            }
+            for (size_t i = 0; i < n && rc == 0; i++)
+                if (rows_push(&buf, pts[i].t, si.resolution, si.aggregate,
+                              si.value_kind, pts[i].v) != 0)
+                    rc = TSS_ENOMEM;
+            if (rc != 0) {
+                fputs("tsstore: out of memory\n", stderr);
+                ret = EXIT_ERR;
+                break;
+            }
+        } else {
+            csv_id[0] = '\0';
+            if (fmt == FMT_CSV && n > 0)
+                csv_id_text(csv_id, sizeof(csv_id), &si);
+            for (size_t i = 0; i < n; i++) {
+                cli_time_epoch(t1, sizeof(t1), pts[i].t, info.units_per_second);
+                dump_row(out, fmt, j, &si, csv_id, res, NULL, t1, si.value_kind,
+                         pts[i].v);
+            }
         }
         if (si.kind != TSS_KIND_GAUGE || !si.aggregate)
             continue;
@@ -295,12 +426,17 @@ static int run_query(const cli_opts *o, bool dump)
                     break;
                 }
             } else if (si.aggregate == TSS_AGGREGATE_VALID && m->have) {
-                dump_means(out, fmt, j, &si, csv_id, res, m, pts, n,
-                           info.units_per_second);
                 m->have = false;
+                if (keep_means(&buf, &si, m, pts, n) != 0) {
+                    fputs("tsstore: out of memory\n", stderr);
+                    ret = EXIT_ERR;
+                    break;
+                }
             }
         }
     }
+    if (rc >= 0 && ret != EXIT_ERR)
+        rows_flush(&buf, out, fmt, j, info.units_per_second);
     if (rc < 0) {
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
         ret = EXIT_ERR;
@@ -318,6 +454,7 @@ static int run_query(const cli_opts *o, bool dump)
 out:
     for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1; k++)
         free(sum[k].p);
+    free(buf.r);
     cli_jsonl_free(j);
     tss_query_close(q);
     tss_store_close(s);

@@ -417,14 +417,17 @@ static void assert_one_resolution(const char *what, const ru_rows *r, int stage)
                          what, rl_windows[w].name, k);
 }
 
-/* `tsstore dump -R auto`: the same rows, each window at one resolution. */
+/* `tsstore dump -R auto`: the same rows, each window at one resolution,
+ * each series in time order (the query gives raw windows, the newest,
+ * before the rollups, and a rollup's aggregates one after another). */
 static void check_cli_dump(const char *dir, const ru_rows *want)
 {
     static const char *const res_names[] = {"raw", "1m", "5m"};
-    char cmd[8192], line[1024];
+    char cmd[8192], line[1024], series[1024] = "", prev[1024] = "";
     FILE *p;
     size_t rows = 0, per_res[3] = {0}, want_res[3] = {0};
     size_t means = 0, want_means = 0;
+    int64_t prev_t = INT64_MIN;
 
     if (!cli) {
         print_message("no CLI given: tsstore dump not checked\n");
@@ -454,11 +457,18 @@ static void check_cli_dump(const char *dir, const ru_rows *want)
         assert_true(ri >= 0);
         assert_int_equal(sscanf(f[7], "%lld.%3d", &sec, &ms), 2);
         assert_true((ri == 0) == (f[10][0] == '\0'));
+        t = (int64_t)sec * 1000 + ms;
+        snprintf(series, sizeof(series), "%s,%s,%s,%s,%s,%s,%s", f[0], f[1],
+                 f[2], f[3], f[4], f[5], f[6]);
+        if (strcmp(series, prev) == 0 && t < prev_t)
+            fail_msg("%s: time %s after %lld.%03lld", series, f[7],
+                     (long long)(prev_t / 1000), (long long)(prev_t % 1000));
+        memcpy(prev, series, sizeof(prev));
+        prev_t = t;
         if (strcmp(f[10], "mean") == 0) { /* derived: one per valid row */
             means++;
             continue;
         }
-        t = (int64_t)sec * 1000 + ms;
         w = window_of(t);
         assert_true(w >= 0);
         assert_int_equal(rl_windows[w].res[RL_B], ri == 0   ? 0
