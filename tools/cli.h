@@ -23,6 +23,7 @@ typedef struct cli_opts {
     bool wait, dry_run;
     double timeout;                    /* seconds, for --wait */
     const char *csv_dir, *types_db;    /* import */
+    bool rates_as_gauge;               /* import */
     const char *older_than, *max_size; /* prune */
     const char *resolution;            /* raw, auto or a duration */
     const char *levels[16];            /* rollup --level */

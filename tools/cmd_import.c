@@ -9,6 +9,13 @@
  * with file and line number and skipped; files that cannot be mapped are
  * reported and skipped. Needs the writer LOCK (collectd must not be writing
  * the same store).
+ *
+ * With StoreRates true the csv plugin writes DERIVE, COUNTER and ABSOLUTE
+ * values as rates per second ("%lf": "12.500000", "nan" first), and its
+ * files do not say so. A counter is an integer, so the first data line
+ * that holds a non-integer number in such a column marks the file as rates:
+ * it is refused (nothing stored from it), or with --rates-as-gauge those
+ * columns are stored as gauge series, since a rate is not a counter.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -37,7 +44,8 @@ typedef struct import_ctx {
     uint32_t ups;
     const typesdb *db;
     uint64_t points, since_seal, bad_lines, bad_files, files;
-    bool tty;
+    uint64_t rate_files; /* StoreRates output: refused or stored as gauges */
+    bool tty, rates_as_gauge;
 } import_ctx;
 
 static char **list_files(const char *root, size_t *n)
@@ -136,6 +144,17 @@ static bool parse_value(const char *s, int kind, tss_value *v)
     return end != s && *end == '\0' && errno != ERANGE;
 }
 
+/* A number that is not an integer ("12.500000", "nan", "1e3"): what the
+ * csv plugin writes for a counter with StoreRates true, never without. */
+static bool is_rate(const char *s)
+{
+    const char *d = s + (*s == '-' || *s == '+');
+    char *end;
+
+    (void)strtod(s, &end);
+    return end != s && *end == '\0' && d[strspn(d, "0123456789")] != '\0';
+}
+
 /*
  * Copies the part of *p up to `stop` (not included) into out (size n) and
  * moves *p past the stop. False when that part is empty, does not fit, or
@@ -164,6 +183,7 @@ static int import_file(import_ctx *c, const char *root, const char *path)
     ssize_t len;
     FILE *f;
     int rc = 0;
+    enum { UNDECIDED, COUNTERS, RATES } mode = UNDECIDED;
 
     /* host/plugin[-pinst]/type[-tinst]-YYYY-MM-DD: split at the slashes
      * only; a field may hold spaces, quotes or anything else but '/'. */
@@ -224,21 +244,56 @@ static int import_file(import_ctx *c, const char *root, const char *path)
             bad_line(c, path, lineno, "bad time");
             continue;
         }
+        size_t k;
+        if (mode == UNDECIDED) {
+            for (k = 0; k < t->nds; k++)
+                if (t->ds[k].kind != TSS_KIND_GAUGE && is_rate(field[k + 1]))
+                    break;
+            if (k < t->nds && !c->rates_as_gauge) {
+                if (c->tty)
+                    fputs("\r\033[K", stderr);
+                fprintf(stderr,
+                        "tsstore: %s:%zu: data source \"%s\" is a %s in "
+                        "types.db but holds \"%s\", a rate: the csv plugin "
+                        "wrote this file with StoreRates true; file skipped "
+                        "(--rates-as-gauge stores its derive, counter and "
+                        "absolute columns as gauges)\n",
+                        path, lineno, t->ds[k].name,
+                        tss_kind_name(t->ds[k].kind), field[k + 1]);
+                c->rate_files++;
+                c->bad_files++;
+                goto refused;
+            }
+            if (k < t->nds) {
+                mode = RATES;
+                c->rate_files++;
+            }
+        }
         /* every value parsed before any is stored: a bad line is
          * skipped whole, as its message says */
-        size_t k;
         for (k = 0; k < t->nds; k++)
-            if (!parse_value(field[k + 1], t->ds[k].kind, &vals[k]))
+            if (!parse_value(field[k + 1],
+                             mode == RATES ? TSS_KIND_GAUGE : t->ds[k].kind,
+                             &vals[k]))
                 break;
         if (k < t->nds) {
-            bad_line(c, path, lineno, "bad value");
+            snprintf(err, sizeof(err),
+                     "data source \"%s\": \"%s\" is not a %s value%s",
+                     t->ds[k].name, field[k + 1], tss_kind_name(t->ds[k].kind),
+                     is_rate(field[k + 1]) ? " (a rate where the file's "
+                                             "earlier lines hold counters)"
+                                           : "");
+            bad_line(c, path, lineno, err);
             continue;
         }
+        if (mode == UNDECIDED)
+            mode = COUNTERS;
         for (k = 0; k < t->nds; k++) {
             tss_value v = vals[k];
+            int kind = mode == RATES ? TSS_KIND_GAUGE : t->ds[k].kind;
 
             id.ds = t->ds[k].name;
-            if ((rc = tss_store_append(c->s, &id, t->ds[k].kind, ts, v))) {
+            if ((rc = tss_store_append(c->s, &id, kind, ts, v))) {
                 fprintf(stderr, "tsstore: %s:%zu: %s\n", path, lineno,
                         tss_error_last());
                 goto out;
@@ -248,9 +303,10 @@ static int import_file(import_ctx *c, const char *root, const char *path)
         }
     }
 out:
+    c->files++;
+refused:
     free(line);
     fclose(f);
-    c->files++;
     return rc;
 }
 
@@ -337,6 +393,7 @@ int cmd_import(const cli_opts *o)
     c.ups = info.units_per_second;
     c.db = &db;
     c.tty = isatty(STDERR_FILENO);
+    c.rates_as_gauge = o->rates_as_gauge;
     for (size_t i = 0; i < nfiles && rc == 0; i++) {
         rc = import_file(&c, o->csv_dir, files[i]);
         if (rc == 0 && c.since_seal >= SEAL_EVERY) {
@@ -360,10 +417,17 @@ int cmd_import(const cli_opts *o)
     }
     printf("imported %" PRIu64 " points from %" PRIu64 " file(s)", c.points,
            c.files);
+    if (c.rate_files && c.rates_as_gauge)
+        printf(" (%" PRIu64 " of StoreRates rates, stored as gauges)",
+               c.rate_files);
     if (c.bad_lines || c.bad_files)
         printf("; skipped %" PRIu64 " bad line(s) and %" PRIu64
                " file(s) (see above)",
                c.bad_lines, c.bad_files);
+    if (c.rate_files && !c.rates_as_gauge)
+        printf(", %" PRIu64 " of them StoreRates output (see "
+               "--rates-as-gauge)",
+               c.rate_files);
     putchar('\n');
     if (c.bad_lines || c.bad_files)
         ret = EXIT_ERR;

@@ -39,7 +39,8 @@ static const char USAGE[] =
     "  prune     remove whole segments: --older-than DURATION, --max-size\n"
     "            SIZE (with collectd running: its RetentionTime/Size)\n"
     "  import    import collectd csv plugin data: --csv CSV_DATADIR\n"
-    "            [--types-db FILE]; collectd must not write the store\n"
+    "            [--types-db FILE] [--rates-as-gauge]; collectd must not\n"
+    "            write the store\n"
     "  stats     health figures: series, points, bytes per kind of file,\n"
     "            snapshot age, deletes, coverage of the last hour\n"
     "  verify    check every file of the store; --repair fixes what is\n"
@@ -79,6 +80,12 @@ static const char USAGE[] =
     "  -C, --csv DIR       import: the csv plugin's DataDir (host dirs)\n"
     "  -Y, --types-db FILE import: kinds of the data sources (default\n"
     "                      /usr/share/collectd/types.db)\n"
+    "      --rates-as-gauge\n"
+    "                      import: a file the csv plugin wrote with\n"
+    "                      StoreRates true (rates, not counters, in its\n"
+    "                      derive, counter, absolute columns) is refused;\n"
+    "                      with this option those columns are stored as\n"
+    "                      gauge series\n"
     "\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n"
@@ -86,6 +93,8 @@ static const char USAGE[] =
     "Times are printed as epoch seconds in the store's precision, gauges\n"
     "with 17 significant digits (they round-trip), integers exactly.\n"
     "Exit status: 0 ok, 1 error, 2 usage. See tsstore(1).\n";
+
+enum { OPT_RATES_AS_GAUGE = 256 }; /* long options without a letter */
 
 int main(int argc, char **argv)
 {
@@ -106,6 +115,7 @@ int main(int argc, char **argv)
         {"level", required_argument, NULL, 'L'},
         {"max-size", required_argument, NULL, 'M'},
         {"types-db", required_argument, NULL, 'Y'},
+        {"rates-as-gauge", no_argument, NULL, OPT_RATES_AS_GAUGE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -169,6 +179,9 @@ int main(int argc, char **argv)
             break;
         case 'Y':
             o.types_db = optarg;
+            break;
+        case OPT_RATES_AS_GAUGE:
+            o.rates_as_gauge = true;
             break;
         case 'O':
             o.older_than = optarg;

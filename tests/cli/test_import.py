@@ -84,7 +84,8 @@ def main():
         if r.returncode != 1:
             fail("exit status %d, want 1 (lines were skipped)" % r.returncode)
         octets = os.path.join(src, "h1/interface-eth0/if_octets-2026-11-21")
-        for line, why in ((3, "bad value"), (4, "bad time"),
+        for line, why in ((3, 'data source "tx": "bad" is not a derive '
+                           'value'), (4, "bad time"),
                           (5, "wrong number of fields")):
             want = "%s:%d: %s; line skipped" % (octets, line, why)
             if want not in r.stderr:

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""tsstore import --csv: files that must be refused whole, not misimported.
+
+StoreRates: collectd's csv plugin with `StoreRates true` writes DERIVE,
+COUNTER and ABSOLUTE columns as rates ("%lf": "nan" first, then
+"1234.500000"), and its files do not say so. Such a file must be refused
+with a message naming it and --rates-as-gauge, nothing of it stored, and
+counted in the summary; with --rates-as-gauge its rate columns are stored
+as gauge series while a file of raw counters next to it stays derive. A
+fractional value in a file whose earlier lines hold counters is a bad line.
+"""
+
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+import tempfile
+
+TYPES_DB = """\
+if_octets  rx:DERIVE:0:U, tx:DERIVE:0:U
+if_packets rx:COUNTER:0:U, tx:COUNTER:0:U
+load       shortterm:GAUGE:0:5000, midterm:GAUGE:0:5000, longterm:GAUGE:0:5000
+"""
+
+RATES = "h1/interface-eth0/if_octets-2023-11-15"
+RAW = "h1/interface-eth0/if_octets-2023-11-14"
+RATES_COUNTER = "h1/interface-eth1/if_packets-2023-11-15"
+GAUGES = "h1/load/load-2023-11-15"
+
+FILES = {
+    RATES: ["epoch,rx,tx",
+            "1700006400.000,nan,nan",
+            "1700006410.000,1234.500000,10.000000"],
+    RAW: ["epoch,rx,tx",
+          "1700000000.000,5,6",
+          "1700000010.000,7,8.5"],       # line 3: a rate among counters
+    RATES_COUNTER: ["epoch,rx,tx",
+                    "1700006400.000,3,4.250000"],
+    GAUGES: ["epoch,shortterm,midterm,longterm",
+             "1700006400.000,0.500000,0.250000,0.125000"],
+}
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    print("$", " ".join(cmd))
+    print(r.stdout + r.stderr)
+    return r
+
+
+def dump(cli, store):
+    d = run([cli, "dump", store, "--format", "csv"])
+    if d.returncode != 0:
+        fail("dump exited %d" % d.returncode)
+    return {tuple(x[:7] + [x[8]])
+            for x in list(csv.reader(io.StringIO(d.stdout)))[1:]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tss-import-refused-") as tmp:
+        src = os.path.join(tmp, "csv")
+        for rel, lines in FILES.items():
+            p = os.path.join(src, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write("\n".join(lines) + "\n")
+        tdb = os.path.join(tmp, "types.db")
+        with open(tdb, "w") as f:
+            f.write(TYPES_DB)
+        base = [a.cli, "import", "--csv", src, "--types-db", tdb]
+
+        # without --rates-as-gauge: both rate files refused whole
+        store = os.path.join(tmp, "refused")
+        r = run(base + [store])
+        if r.returncode != 1:
+            fail("exit status %d, want 1 (files refused)" % r.returncode)
+        for rel, ds, kind, val in ((RATES, "rx", "derive", "nan"),
+                                   (RATES_COUNTER, "tx", "counter",
+                                    "4.250000")):
+            want = ('%s:2: data source "%s" is a %s in types.db but holds '
+                    '"%s", a rate: the csv plugin wrote this file with '
+                    'StoreRates true; file skipped (--rates-as-gauge'
+                    % (os.path.join(src, rel), ds, kind, val))
+            if want not in r.stderr:
+                fail("no message %r" % want)
+        want = ('%s:3: data source "tx": "8.5" is not a derive value'
+                % os.path.join(src, RAW))
+        if want not in r.stderr:
+            fail("no message %r" % want)
+        want = ("imported 5 points from 2 file(s); skipped 1 bad line(s) "
+                "and 2 file(s) (see above), 2 of them StoreRates output "
+                "(see --rates-as-gauge)")
+        if want not in r.stdout:
+            fail("summary: want %r" % want)
+        got = dump(a.cli, store)
+        if any(x[2] == "eth1" or x[7].startswith("1700006400") and
+               x[3] == "if_octets" for x in got):
+            fail("points of a refused file were stored: %r" % got)
+        if len(got) != 5:
+            fail("want 5 points, got %r" % sorted(got))
+
+        # with it: rate columns become gauges, raw counters stay derive
+        store = os.path.join(tmp, "gauges")
+        r = run(base + ["--rates-as-gauge", store])
+        if r.returncode != 1:  # the bad line in RAW is still a bad line
+            fail("exit status %d, want 1 (one bad line)" % r.returncode)
+        want = ("imported 11 points from 4 file(s) (2 of StoreRates rates, "
+                "stored as gauges); skipped 1 bad line(s) and 0 file(s)")
+        if want not in r.stdout:
+            fail("summary: want %r" % want)
+        got = dump(a.cli, store)
+        want = {
+            ("h1", "interface", "eth0", "if_octets", "", "rx", "gauge",
+             "nan"),
+            ("h1", "interface", "eth0", "if_octets", "", "tx", "gauge",
+             "nan"),
+            ("h1", "interface", "eth0", "if_octets", "", "rx", "gauge",
+             "1234.5"),
+            ("h1", "interface", "eth0", "if_octets", "", "tx", "gauge", "10"),
+            ("h1", "interface", "eth0", "if_octets", "", "rx", "derive", "5"),
+            ("h1", "interface", "eth0", "if_octets", "", "tx", "derive", "6"),
+            ("h1", "interface", "eth1", "if_packets", "", "rx", "gauge", "3"),
+            ("h1", "interface", "eth1", "if_packets", "", "tx", "gauge",
+             "4.25"),
+            ("h1", "load", "", "load", "", "shortterm", "gauge", "0.5"),
+            ("h1", "load", "", "load", "", "midterm", "gauge", "0.25"),
+            ("h1", "load", "", "load", "", "longterm", "gauge", "0.125"),
+        }
+        if got != want:
+            fail("dump differs:\n  missing %r\n  extra %r"
+                 % (sorted(want - got), sorted(got - want)))
+    print("ok: StoreRates files refused, or stored as gauges on request")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
