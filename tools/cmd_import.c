@@ -5,7 +5,10 @@
  *   CSV_DATADIR/<host>/<plugin>[-<plugin_instance>]/<type>[-<type_instance>]-YYYY-MM-DD
  *
  * first line "epoch,<ds>...", then "<epoch seconds>,<value>...". Kinds come
- * from types.db (its standard path, or --types-db). Bad lines are reported
+ * from types.db (its standard path, or --types-db); values are mapped to
+ * its data sources by position, so a file whose header names other data
+ * sources (another types.db, a changed type) is refused, not mislabeled.
+ * Bad lines are reported
  * with file and line number and skipped; files that cannot be mapped are
  * reported and skipped. Needs the writer LOCK (collectd must not be writing
  * the same store).
@@ -43,6 +46,7 @@ typedef struct import_ctx {
     tss_store *s;
     uint32_t ups;
     const typesdb *db;
+    const char *db_path;
     uint64_t points, since_seal, bad_lines, bad_files, files;
     uint64_t rate_files; /* StoreRates output: refused or stored as gauges */
     bool tty, rates_as_gauge;
@@ -156,6 +160,35 @@ static bool is_rate(const char *s)
 }
 
 /*
+ * Checks the header line "epoch,<ds>,..." against types.db's data sources
+ * of t. False, with what differs in why, when a name or the count differs.
+ */
+static bool header_matches(const typesdb_type *t, const char *header, char *why,
+                           size_t n)
+{
+    const char *p = header + strlen("epoch");
+    size_t k = 0;
+
+    while (*p == ',') {
+        size_t len = strcspn(++p, ",");
+
+        if (k < t->nds && (len != strlen(t->ds[k].name) ||
+                           strncmp(p, t->ds[k].name, len) != 0)) {
+            snprintf(why, n, "data source %zu is \"%.*s\", not \"%s\"", k + 1,
+                     (int)len, p, t->ds[k].name);
+            return false;
+        }
+        k++;
+        p += len;
+    }
+    if (*p || k != t->nds) {
+        snprintf(why, n, "it names %zu data source(s), not %zu", k, t->nds);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Copies the part of *p up to `stop` (not included) into out (size n) and
  * moves *p past the stop. False when that part is empty, does not fit, or
  * (for stop '\0') when it contains a further '/'.
@@ -231,8 +264,29 @@ static int import_file(import_ctx *c, const char *root, const char *path)
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
-        if (lineno == 1 && strncmp(line, "epoch", 5) == 0)
-            continue; /* header; data sources taken from types.db */
+        if (lineno == 1 && strncmp(line, "epoch", 5) == 0) {
+            if (!header_matches(t, line, err, sizeof(err))) {
+                char names[512];
+                size_t used = 0;
+
+                names[0] = '\0';
+                for (size_t k = 0; k < t->nds && used < sizeof(names); k++)
+                    used +=
+                        (size_t)snprintf(names + used, sizeof(names) - used,
+                                         "%s%s", k ? "," : "", t->ds[k].name);
+                if (c->tty)
+                    fputs("\r\033[K", stderr);
+                fprintf(stderr,
+                        "tsstore: %s: header \"%s\" does not match type "
+                        "\"%s\" (%s) in %s: %s; file skipped (values are "
+                        "mapped by position: give the types.db the data was "
+                        "written with, --types-db)\n",
+                        path, line, t->name, names, c->db_path, err);
+                c->bad_files++;
+                goto refused;
+            }
+            continue;
+        }
         for (char *tok = strtok_r(line, ",", &save); tok && nf < 17;
              tok = strtok_r(NULL, ",", &save))
             field[nf++] = tok;
@@ -392,6 +446,7 @@ int cmd_import(const cli_opts *o)
     tss_store_info_get(c.s, &info);
     c.ups = info.units_per_second;
     c.db = &db;
+    c.db_path = o->types_db ? o->types_db : DEFAULT_TYPES_DB;
     c.tty = isatty(STDERR_FILENO);
     c.rates_as_gauge = o->rates_as_gauge;
     for (size_t i = 0; i < nfiles && rc == 0; i++) {

@@ -8,6 +8,11 @@ with a message naming it and --rates-as-gauge, nothing of it stored, and
 counted in the summary; with --rates-as-gauge its rate columns are stored
 as gauge series while a file of raw counters next to it stays derive. A
 fractional value in a file whose earlier lines hold counters is a bad line.
+
+Header: values are mapped to types.db's data sources by position, so a
+file whose header "epoch,<ds>..." names other data sources (other names,
+order or count) is refused with the header, types.db's names and what
+differs; a matching header and a file without one are imported.
 """
 
 import argparse
@@ -43,6 +48,35 @@ FILES = {
 }
 
 
+HEADERS = {
+    "h2/interface-eth0/if_octets-2023-11-15": (
+        ["epoch,tx,rx", "1700006400.000,1,2"],
+        'header "epoch,tx,rx" does not match type "if_octets" (rx,tx) in '
+        '%s: data source 1 is "tx", not "rx"; file skipped'),
+    "h2/interface-eth1/if_octets-2023-11-15": (
+        ["epoch,rx,tx,drops", "1700006400.000,1,2,3"],
+        'header "epoch,rx,tx,drops" does not match type "if_octets" (rx,tx) '
+        'in %s: it names 3 data source(s), not 2; file skipped'),
+    "h2/load/load-2023-11-15": (
+        ["epoch,value", "1700006400.000,0.5"],
+        'header "epoch,value" does not match type "load" '
+        '(shortterm,midterm,longterm) in %s: data source 1 is "value", not '
+        '"shortterm"; file skipped'),
+    "h2/interface-eth2/if_octets-2023-11-15": (
+        ["epoch,rx,tx", "1700006400.000,1,2"], None),
+    "h2/interface-eth3/if_octets-2023-11-15": (
+        ["1700006400.000,3,4"], None),  # no header: nothing to check
+}
+
+
+def write_tree(src, files):
+    for rel, lines in files.items():
+        p = os.path.join(src, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
@@ -69,11 +103,7 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tss-import-refused-") as tmp:
         src = os.path.join(tmp, "csv")
-        for rel, lines in FILES.items():
-            p = os.path.join(src, rel)
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            with open(p, "w") as f:
-                f.write("\n".join(lines) + "\n")
+        write_tree(src, FILES)
         tdb = os.path.join(tmp, "types.db")
         with open(tdb, "w") as f:
             f.write(TYPES_DB)
@@ -139,7 +169,29 @@ def main():
         if got != want:
             fail("dump differs:\n  missing %r\n  extra %r"
                  % (sorted(want - got), sorted(got - want)))
-    print("ok: StoreRates files refused, or stored as gauges on request")
+
+        # headers that disagree with types.db
+        src = os.path.join(tmp, "csv-headers")
+        write_tree(src, {k: v[0] for k, v in HEADERS.items()})
+        store = os.path.join(tmp, "headers")
+        r = run([a.cli, "import", "--csv", src, "--types-db", tdb, store])
+        if r.returncode != 1:
+            fail("exit status %d, want 1 (files refused)" % r.returncode)
+        for rel, (_, msg) in HEADERS.items():
+            p = os.path.join(src, rel)
+            if msg is None and p in r.stderr:
+                fail("%s reported: %s" % (rel, r.stderr))
+            if msg is not None and "%s: %s" % (p, msg % tdb) not in r.stderr:
+                fail("no message %r" % ("%s: %s" % (p, msg % tdb)))
+        want = ("imported 4 points from 2 file(s); skipped 0 bad line(s) "
+                "and 3 file(s) (see above)\n")
+        if want not in r.stdout:
+            fail("summary: want %r" % want)
+        got = dump(a.cli, store)
+        if {x[0] + x[2] for x in got} != {"h2eth2", "h2eth3"}:
+            fail("points of a refused file were stored: %r" % sorted(got))
+    print("ok: StoreRates files refused, or stored as gauges on request; "
+          "headers that disagree with types.db refused")
     return 0
 
 
