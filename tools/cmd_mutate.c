@@ -237,7 +237,13 @@ int cmd_prune(const cli_opts *o)
     opts.log = log_stderr;
     opts.retention_seconds = ms / 1000;
     opts.retention_bytes = bytes;
-    rc = tss_store_open(&w, o->dir, TSS_OPEN_WRITER, &opts);
+    /* without options only a running writer can be asked: probe its LOCK
+     * without a writer's recovery, which would change the store */
+    rc = tss_store_open(
+        &w, o->dir,
+        TSS_OPEN_WRITER |
+            (o->older_than || o->max_size ? 0 : TSS_OPEN_NO_RECOVERY),
+        &opts);
     if (rc == TSS_ELOCKED) {
         /* the running writer applies its own RetentionTime/RetentionSize */
         if (o->older_than || o->max_size)
@@ -321,7 +327,10 @@ int cmd_rollup(const cli_opts *o)
     if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
         return ret;
     opts.log = log_stderr;
-    rc = tss_store_open(&w, o->dir, TSS_OPEN_WRITER, &opts);
+    /* as in cmd_prune: without levels, a probe of the LOCK only */
+    rc = tss_store_open(
+        &w, o->dir, TSS_OPEN_WRITER | (o->nlevels ? 0 : TSS_OPEN_NO_RECOVERY),
+        &opts);
     if (rc == TSS_ELOCKED) {
         if (o->nlevels)
             fprintf(stderr, "tsstore: note: collectd writes this store; it "

@@ -17,11 +17,14 @@
 #include "rollup_layout.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 static const char *cli;
 
@@ -683,6 +686,69 @@ static void test_rollup_request(void **state)
     tt_model_free(&L.m);
 }
 
+/* ---- usage errors change nothing ----------------------------------------- */
+
+static char tree_buf[65536];
+static size_t tree_len;
+
+static int tree_one(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)flag;
+    if (strcmp(path + ftw->base, "LOCK") == 0) /* the prober's pid */
+        return 0;
+    tree_len +=
+        (size_t)snprintf(tree_buf + tree_len, sizeof(tree_buf) - tree_len,
+                         "%s %lld %lld.%09ld\n", path, (long long)st->st_size,
+                         (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    assert_true(tree_len < sizeof(tree_buf));
+    return 0;
+}
+
+/* Every file's name, size and mtime but LOCK's, one per line; the
+ * caller frees it. */
+static char *tree_state(const char *dir)
+{
+    tree_len = 0;
+    tree_buf[0] = '\0';
+    assert_int_equal(nftw(dir, tree_one, 16, FTW_PHYS), 0);
+    return strdup(tree_buf);
+}
+
+/* `tsstore prune DIR` and `tsstore rollup DIR` without options, no writer
+ * running: usage errors (exit 2) that leave every file as it was (a
+ * writer's open would have written a new head base). */
+static void test_usage_changes_nothing(void **state)
+{
+    static const char *const cmds[] = {"prune", "rollup"};
+    const char *dir = *state;
+    char cmd[8192];
+    rl_layout L;
+
+    if (!cli) {
+        print_message("no CLI given: not checked\n");
+        return;
+    }
+    rl_build(dir, &L);
+    for (size_t i = 0; i < 2; i++) {
+        char *before = tree_state(dir), *after;
+        int st;
+
+        snprintf(cmd, sizeof(cmd), "'%s' %s '%s' 2>/dev/null", cli, cmds[i],
+                 dir);
+        st = system(cmd);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 2);
+        after = tree_state(dir);
+        if (strcmp(before, after) != 0)
+            fail_msg("tsstore %s changed the store:\n%s---\n%s", cmds[i],
+                     before, after);
+        free(before);
+        free(after);
+    }
+    tt_model_free(&L.m);
+}
+
 /* ---- a pass after one whose cleanup failed -------------------------------
  */
 
@@ -744,9 +810,10 @@ static void test_rollup_after_failed_cleanup(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        T(test_rollup_passes),  T(test_rollup_semantics),
-        T(test_auto_stitches),  T(test_rollup_coverage),
-        T(test_rollup_request), T(test_rollup_after_failed_cleanup),
+        T(test_rollup_passes),         T(test_rollup_semantics),
+        T(test_auto_stitches),         T(test_rollup_coverage),
+        T(test_rollup_request),        T(test_rollup_after_failed_cleanup),
+        T(test_usage_changes_nothing),
     };
 
     cli = argc > 1 ? argv[1] : NULL;
