@@ -13,6 +13,13 @@
  *   timestamp      seconds with the store's precision.
  * Families are written whole (OpenMetrics forbids interleaving them), so
  * series are visited in family order, not identifier order.
+ *
+ * The mapping is not injective (plugin "a" type "b_counter" and plugin
+ * "a_b" type "counter" both give collectd_a_b_counter, and a counter family
+ * F owns the sample names F_total and F_created). Each family is owned by
+ * one (plugin, type, ds, kind): owners are visited in byte order, and one
+ * whose names are taken by an earlier owner gets the first free of
+ * <family>_2, <family>_3, ... with a warning naming both series.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -64,6 +71,151 @@ static void label(char **out, size_t *len, const char *name, const char *v,
     *p = '\0';
     *len = (size_t)(p - *out);
     *first = false;
+}
+
+/* (plugin, type, ds, kind): the source of one family; then labels */
+static int cmp_owner(const void *a, const void *b)
+{
+    const om_series *x = a, *y = b;
+    int c = strcmp(x->f[1], y->f[1]);
+
+    if (!c)
+        c = strcmp(x->f[3], y->f[3]);
+    if (!c)
+        c = strcmp(x->f[5], y->f[5]);
+    if (!c)
+        c = (x->kind > y->kind) - (x->kind < y->kind);
+    return c ? c : strcmp(x->labels, y->labels);
+}
+
+static bool same_owner(const om_series *x, const om_series *y)
+{
+    return x->kind == y->kind && strcmp(x->f[1], y->f[1]) == 0 &&
+           strcmp(x->f[3], y->f[3]) == 0 && strcmp(x->f[5], y->f[5]) == 0;
+}
+
+/* Names taken by a family: open addressing, never full (cap is more than
+ * twice the names it is sized for), owned copies. */
+typedef struct name_set {
+    char **name;
+    size_t *owner; /* index into the series array of the owner's first */
+    size_t cap;
+} name_set;
+
+static size_t name_slot(const name_set *ns, const char *name)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    for (size_t i = (size_t)h & (ns->cap - 1);; i = (i + 1) & (ns->cap - 1))
+        if (!ns->name[i] || strcmp(ns->name[i], name) == 0)
+            return i;
+}
+
+/* The names a family of `kind` called `family` writes (OpenMetrics: a
+ * counter's samples are <family>_total, its created time <family>_created). */
+static int family_names(char *out[3], const char *family, int kind)
+{
+    int n = 1;
+
+    out[0] = strdup(family);
+    out[1] = out[2] = NULL;
+    if (kind == TSS_KIND_COUNTER) {
+        n = 3;
+        if (asprintf(&out[1], "%s_total", family) < 0)
+            out[1] = NULL;
+        if (asprintf(&out[2], "%s_created", family) < 0)
+            out[2] = NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (!out[i]) {
+            for (int k = 0; k < n; k++)
+                free(out[k]);
+            return -1;
+        }
+    return n;
+}
+
+/*
+ * Gives each owner of v (sorted by cmp_owner) a family name no earlier
+ * owner's names collide with, warning on stderr when it is not the mapped
+ * one. -1 when out of memory.
+ */
+static int unique_families(om_series *v, size_t n)
+{
+    name_set ns = {0};
+    char *family = NULL, *names[3];
+    size_t owners = 0;
+    int nn = 0, ret = -1;
+
+    for (size_t i = 0; i < n; i++)
+        owners += i == 0 || !same_owner(&v[i - 1], &v[i]);
+    for (ns.cap = 16; ns.cap < 8 * owners; ns.cap *= 2)
+        ;
+    ns.name = calloc(ns.cap, sizeof(*ns.name));
+    ns.owner = calloc(ns.cap, sizeof(*ns.owner));
+    if (!ns.name || !ns.owner)
+        goto out;
+    for (size_t i = 0, end; i < n; i = end) {
+        size_t clash = 0;
+        int k;
+
+        for (end = i + 1; end < n && same_owner(&v[i], &v[end]); end++)
+            ;
+        free(family);
+        if (!(family = strdup(v[i].family)))
+            goto out;
+        for (unsigned suffix = 2;; suffix++) {
+            if ((nn = family_names(names, family, v[i].kind)) < 0)
+                goto out;
+            for (k = 0; k < nn; k++)
+                if (ns.name[name_slot(&ns, names[k])])
+                    break;
+            if (k == nn)
+                break;
+            clash = ns.owner[name_slot(&ns, names[k])];
+            for (k = 0; k < nn; k++)
+                free(names[k]);
+            free(family);
+            if (asprintf(&family, "%s_%u", v[i].family, suffix) < 0) {
+                family = NULL;
+                goto out;
+            }
+        }
+        for (k = 0; k < nn; k++) {
+            size_t slot = name_slot(&ns, names[k]);
+
+            ns.name[slot] = names[k];
+            ns.owner[slot] = i;
+        }
+        if (strcmp(family, v[i].family) == 0)
+            continue;
+        fprintf(stderr,
+                "tsstore: openmetrics: plugin \"%s\" type \"%s\" data "
+                "source \"%s\" (%s) maps to %s, which plugin \"%s\" type "
+                "\"%s\" data source \"%s\" (%s) already uses; written as "
+                "%s\n",
+                v[i].f[1], v[i].f[3], v[i].f[5], tss_kind_name(v[i].kind),
+                v[i].family, v[clash].f[1], v[clash].f[3], v[clash].f[5],
+                tss_kind_name(v[clash].kind), family);
+        for (size_t j = i; j < end; j++) {
+            char *dup = strdup(family);
+
+            if (!dup)
+                goto out;
+            free(v[j].family);
+            v[j].family = dup;
+        }
+    }
+    ret = 0;
+out:
+    free(family);
+    for (size_t i = 0; ns.name && i < ns.cap; i++)
+        free(ns.name[i]);
+    free(ns.name);
+    free(ns.owner);
+    return ret;
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -145,6 +297,9 @@ int cli_dump_openmetrics(tss_query *q, const tss_store_info *info)
         ret = EXIT_ERR;
         goto out;
     }
+    qsort(v, n, sizeof(*v), cmp_owner);
+    if (unique_families(v, n) != 0)
+        goto oom;
     qsort(v, n, sizeof(*v), cmp_series);
     for (size_t i = 0; i < n; i++) {
         tss_series_id id = {v[i].f[0], v[i].f[1], v[i].f[2],
