@@ -238,6 +238,22 @@ static int set_rollups(tss_store *s, const tss_store_options *o)
                                  "than After",
                                  i + 1);
     }
+    /* a finer level's Keep must not end before the next level takes its
+     * windows: a window of the next level's width is taken After that
+     * width has ended, and the finer windows in it would be gone */
+    for (unsigned i = 0; i + 1 < o->nrollups; i++) {
+        const tss_rollup_level *l = &s->rollups[i], *up = &s->rollups[i + 1];
+
+        if (l->keep && l->keep < up->after + up->width)
+            return tss_error_set(
+                TSS_EINVAL,
+                "rollup %u: Keep %" PRId64 " s drops windows before rollup "
+                "%u takes them (it rolls up windows of %" PRId64 " s once "
+                "they ended After %" PRId64 " s): make Keep at least %" PRId64
+                " s, or leave it out",
+                i + 1, l->keep / ups, i + 2, up->width / ups, up->after / ups,
+                (up->after + up->width) / ups);
+    }
     s->nrollups = o->nrollups;
     return 0;
 }

@@ -686,6 +686,65 @@ static void test_rollup_request(void **state)
     tt_model_free(&L.m);
 }
 
+/* ---- level validation --------------------------------------------------- */
+
+/* Levels the writer refuses, each with an error that names the level and
+ * the option; a finer level's Keep that ends before the next level takes
+ * its windows (After plus the next level's window: 32 h for 5 min
+ * intervals in 1 h spans) among them. */
+static void test_level_validation(void **state)
+{
+    static const struct {
+        tss_rollup_spec l[2];
+        unsigned n;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {{{86400, 60, 0}, {3 * 86400, 300, 10 * 86400}}, 2, NULL},
+        {{{86400, 60, 3600}}, 1, "rollup 1: Keep is shorter than After"},
+        {{{86400, 70, 0}}, 1, "rollup 1: Resolution 70 s must divide"},
+        {{{86400, 300, 0}, {3 * 86400, 60, 0}},
+         2,
+         "rollup 2: levels must grow"},
+        {{{86400, 60, 0}, {3 * 86400, 90, 0}},
+         2,
+         "rollup 2: Resolution 90 s is not a multiple of the previous"},
+        {{{86400, 60, 2 * 86400}, {3 * 86400, 300, 0}},
+         2,
+         "rollup 1: Keep 172800 s drops windows before rollup 2 takes them "
+         "(it rolls up windows of 115200 s once they ended After 259200 s): "
+         "make Keep at least 374400 s"},
+        {{{86400, 60, 374400 - 1}, {3 * 86400, 300, 0}},
+         2,
+         "make Keep at least 374400 s"},
+        {{{86400, 60, 374400}, {3 * 86400, 300, 0}}, 2, NULL},
+    };
+    const char *dir = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tss_store_options o;
+        tss_store *s = NULL;
+        int rc;
+
+        ru_options(&o, NULL, NULL);
+        /* windows of at least 256 intervals: for 5 min, 1 h spans doubled
+         * five times, 32 h (115,200 s) */
+        o.rollup_intervals = 256;
+        memcpy(o.rollups, cases[i].l, sizeof(cases[i].l));
+        o.nrollups = cases[i].n;
+        rc = tss_store_open(&s, dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+        if (!cases[i].want) {
+            if (rc != 0)
+                fail_msg("case %zu: %s", i, tss_error_last());
+            tss_store_close(s);
+            continue;
+        }
+        assert_int_equal(rc, TSS_EINVAL);
+        if (!strstr(tss_error_last(), cases[i].want))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, tss_error_last(),
+                     cases[i].want);
+    }
+}
+
 /* ---- usage errors change nothing ----------------------------------------- */
 
 static char tree_buf[65536];
@@ -810,10 +869,10 @@ static void test_rollup_after_failed_cleanup(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        T(test_rollup_passes),         T(test_rollup_semantics),
-        T(test_auto_stitches),         T(test_rollup_coverage),
-        T(test_rollup_request),        T(test_rollup_after_failed_cleanup),
-        T(test_usage_changes_nothing),
+        T(test_rollup_passes),    T(test_rollup_semantics),
+        T(test_auto_stitches),    T(test_rollup_coverage),
+        T(test_rollup_request),   T(test_rollup_after_failed_cleanup),
+        T(test_level_validation), T(test_usage_changes_nothing),
     };
 
     cli = argc > 1 ? argv[1] : NULL;
