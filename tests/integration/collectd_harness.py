@@ -29,6 +29,10 @@ SKIP = 77  # ctest's SKIP_RETURN_CODE for these tests
 # unixsock plugin names each connection's thread after creating it, and
 # when the client has already closed the connection (wait_socket's probe)
 # the thread may be gone: pthread_setname_np fails with ENOENT or ESRCH.
+# what ASan, UBSan and TSan print when they find something
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|WARNING: "
+                              r"ThreadSanitizer|runtime error: |ERROR: "
+                              r"LeakSanitizer")
 COLLECTD_NOISE = re.compile(r'set_thread_name\("unixsock conn"\): '
                             r'(No such file or directory|No such process)')
 
@@ -284,12 +288,26 @@ class Collectd:
             except FileNotFoundError:
                 self._marks[path] = 0
         self.returncode = None
+        env = None
+        if os.environ.get("TSS_COLLECTD_PRELOAD"):
+            # a sanitizer runtime for the daemon alone (scripts/
+            # test-sanitizers): preloaded into Python it would not run
+            env = dict(os.environ,
+                       LD_PRELOAD=os.environ["TSS_COLLECTD_PRELOAD"])
         with open(self.output, "ab") as out:
             self.proc = subprocess.Popen(
                 [COLLECTD, "-f", "-C", self.conf], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
-                preexec_fn=_pdeathsig)
+                preexec_fn=_pdeathsig, env=env)
         return self
+
+    def sanitizer_reports(self):
+        """Sanitizer reports collectd printed since the latest start."""
+        with open(self.output, "rb") as f:
+            f.seek(self._marks.get(self.output, 0))
+            text = f.read().decode("utf-8", "replace")
+        return [ln for ln in text.splitlines()
+                if SANITIZER_REPORT.search(ln)]
 
     @property
     def pid(self):
@@ -379,6 +397,11 @@ class Collectd:
             self.returncode = self.proc.wait()
             raise TestFailure("collectd (pid %d) did not exit within %d s "
                               "of SIGTERM; killed" % (self.pid, timeout))
+        found = self.sanitizer_reports()
+        if found:
+            raise TestFailure("collectd (pid %d) printed sanitizer reports "
+                              "(%s): %s" % (self.pid, self.output,
+                                            "; ".join(found[:5])))
         return self.returncode
 
     def kill9(self):
