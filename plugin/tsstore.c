@@ -48,6 +48,7 @@
 #include "tsstore_internal.h"
 
 #define COMPLAIN_EVERY_S 300
+#define COMPLAIN_CHANGES 3
 
 typedef struct ctx {
     tstore *stores;
@@ -63,14 +64,23 @@ static void ts_log(void *c, int level, const char *msg)
 }
 
 /* Rate-limited per store: a missing or broken store is retried every
- * interval but reported every few minutes. */
+ * interval but reported every few minutes; a new error (the store
+ * appeared but is damaged) is reported at once, up to COMPLAIN_CHANGES
+ * times within those minutes (errors that alternate stay quiet). */
 void ts_complain(tstore *t, const char *what)
 {
     time_t now = time(NULL);
+    bool changed = strncmp(what, t->last_what, sizeof(t->last_what) - 1) != 0;
 
-    if (t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S)
+    if (t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S &&
+        (!changed || t->complaint_changes >= COMPLAIN_CHANGES))
         return;
+    if (t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S)
+        t->complaint_changes++;
+    else
+        t->complaint_changes = 0;
     t->last_complaint = now;
+    sstrncpy(t->last_what, what, sizeof(t->last_what));
     ERROR(LOG_PREFIX "store \"%s\" (%s): %s; retrying every interval", t->name,
           t->data_dir, what);
 }
@@ -93,6 +103,7 @@ static int open_store(tstore *t)
     if (t->last_complaint)
         NOTICE(LOG_PREFIX "store \"%s\" is readable again", t->name);
     t->last_complaint = 0;
+    t->last_what[0] = '\0';
     return 0;
 }
 

@@ -96,6 +96,8 @@ typedef struct tstore {
     tss_store *s;
     miss_state *miss; /* uthash by ident */
     time_t last_complaint;
+    char last_what[256]; /* the error last reported (ts_complain) */
+    int complaint_changes;
 } tstore;
 
 /* tsstore.c: a store's error, rate-limited (logged every few minutes). */

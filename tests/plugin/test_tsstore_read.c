@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -754,11 +755,13 @@ static void test_health(void **state)
 }
 
 /* A store that does not exist is reported once (rate-limited), retried
- * every interval, and read once it appears. */
+ * every interval; when it appears damaged, that new error is reported at
+ * once (and once); it is read once it is whole. */
 static void test_health_store_missing(void **state)
 {
     env *e = *state;
-    char conf[1024];
+    char conf[1024], path[1100];
+    FILE *f;
 
     snprintf(conf, sizeof(conf), "<Store \"main\">\nDataDir \"%s\"\n</Store>\n",
              e->store);
@@ -767,6 +770,17 @@ static void test_health_store_missing(void **state)
     fake_run_read("tsstore");
     assert_int_equal(fake_log_count(LOG_ERR, "store \"main\""), 1);
     assert_int_equal(fake_cd.nvalues, 0);
+
+    assert_int_equal(mkdir(e->store, 0750), 0);
+    snprintf(path, sizeof(path), "%s/STORE", e->store);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("not a store\n", f);
+    assert_int_equal(fclose(f), 0);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_log_count(LOG_ERR, "store \"main\""), 2);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(e->store), 0);
     tss_store_close(writer_open(e->store));
     fake_run_read("tsstore");
     fake_assert_log(LOG_NOTICE, "store \"main\" is readable again");
