@@ -8,7 +8,9 @@
  *  - our maintenance thread wakes every second, seals due windows into
  *    segments and retries failed writes; all disk I/O happens there.
  *  - wt_flush (unixsock FLUSH, FlushInterval, shutdown) asks the
- *    maintenance thread to seal everything and waits for it.
+ *    maintenance thread for a synced head snapshot (windows not due stay
+ *    in the head: they are sealed when their time comes) and waits for
+ *    it; it fails when that snapshot could not be written.
  *
  * State lives in user_data (freed by collectd after the final flush at
  * shutdown). collectd's init callback takes no user_data, so the state the
@@ -74,6 +76,7 @@ typedef struct wt_state {
     pthread_cond_t wake, done;
     bool stop;
     uint64_t flush_req, flush_done;
+    int flush_rc; /* the snapshot of the round that set flush_done */
     wt_complain complain;
 } wt_state;
 
@@ -383,6 +386,7 @@ static void *wt_main(void *arg)
         uint64_t want;
         int64_t now, mono;
         bool flush;
+        int snap_rc = 0;
 
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 1;
@@ -409,13 +413,14 @@ static void *wt_main(void *arg)
         /* counters only we know, for the read plugin and tsstore stats */
         (void)!tss_store_publish_stats(st->store, now, 60 * (int64_t)st->ups);
         if (flush || mono >= next_snap) {
-            (void)!tss_store_snapshot(st->store, now,
-                                      flush ? TSS_SNAP_SYNC : 0);
+            snap_rc =
+                tss_store_snapshot(st->store, now, flush ? TSS_SNAP_SYNC : 0);
             next_snap = mono + st->conf.snapshot_ms;
         }
         pthread_mutex_lock(&st->mu);
         if (flush) {
             st->flush_done = want;
+            st->flush_rc = snap_rc;
             pthread_cond_broadcast(&st->done);
         }
     }
@@ -487,8 +492,11 @@ static int wt_write(const data_set_t *ds, const value_list_t *vl,
 
 /*
  * Persists everything received so far (a synced head snapshot; identifier
- * and timeout are not used: the snapshot covers every series). Waits for
- * the maintenance thread, so `tsstore` sees the data when FLUSH returns.
+ * and timeout are not used: the snapshot covers every series, so a FLUSH
+ * of one identifier flushes all). Waits for the maintenance thread, so
+ * `tsstore` sees the data when FLUSH returns; -1 (and an ERROR: collectd
+ * 5.12's plugin_flush ignores what a callback returns) when the snapshot
+ * could not be written.
  */
 static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
 {
@@ -496,6 +504,7 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
     struct timespec until;
     uint64_t mine;
     int rc = 0;
+    bool failed;
 
     (void)timeout;
     (void)identifier;
@@ -510,10 +519,21 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
     pthread_cond_signal(&st->wake);
     while (st->flush_done < mine && !st->stop && rc == 0)
         rc = pthread_cond_timedwait(&st->done, &st->mu, &until);
+    /* the snapshot of a later round covers this one's data too: its
+     * result is as good (a failure is reported, to be safe) */
+    failed = st->flush_done >= mine && st->flush_rc != 0;
     pthread_mutex_unlock(&st->mu);
     if (rc)
         WARNING(LOG_PREFIX "flush still running after %d s; not waiting",
                 FLUSH_WAIT_S);
+    if (failed) {
+        /* the core logged why (rate-limited); the data stays in memory
+         * and is written when the disk takes it */
+        complain(&st->complain,
+                 "flush: the head snapshot could not be written, so what "
+                 "was received is not yet readable or safe from a crash");
+        return -1;
+    }
     return 0;
 }
 
