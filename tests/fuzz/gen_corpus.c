@@ -13,8 +13,10 @@
  * (intent records), writes a delete document, applies it (tombstones),
  * compacts (a segment with a supersede list), and copies each kind of file
  * into OUT_DIR/<target>/ along the way, named store-*: the regress-* files
- * there are crash inputs and are left alone. The text targets (times,
- * globs, option values) get hand-written seeds.
+ * there are crash inputs and are left alone. A second store is rolled up
+ * (gen_rollup: rollup segments, their sidecars and chunks, rollup and
+ * prune request documents). The text targets (times, globs, option values)
+ * get hand-written seeds.
  *
  * The store's uuids are random, so a second run writes different bytes of
  * the same structure.
@@ -178,8 +180,9 @@ static void copy_snapshot(const char *tag)
     free(log);
 }
 
-/* Each series' chunk of every segment: u8 kind, i64 window start, chunk. */
-static void copy_chunks(unsigned max)
+/* Each series' chunk of every segment (rollup_only: of every rollup
+ * segment, tagged rollup-<kind>): u8 kind, i64 window start, chunk. */
+static void copy_chunks(unsigned max, bool rollup_only)
 {
     tss_storage *st;
     char **names;
@@ -197,16 +200,23 @@ static void copy_chunks(unsigned max)
         snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", names[i]);
         if (tss_segment_open(&seg, st, rel) != 0)
             die(rel);
+        if (rollup_only && seg->resolution == 0) {
+            tss_segment_close(seg);
+            continue;
+        }
         for (size_t k = 0; k < seg->nentries && n < max; k++) {
             const tss_seg_entry *e = &seg->entries[k];
             uint8_t *buf = malloc(9 + e->len);
+            char tag[32];
 
             buf[0] = (uint8_t)e->kind;
             tss_put_u64(buf + 1, (uint64_t)seg->name.start);
             if (tss_storage_pread(st, seg->fd, rel, buf + 9, (size_t)e->len,
                                   e->offset) != 0)
                 die("pread");
-            emit("chunk", tss_kind_name(e->kind), buf, 9 + e->len);
+            snprintf(tag, sizeof(tag), "%s%s", rollup_only ? "rollup-" : "",
+                     tss_kind_name(e->kind));
+            emit("chunk", tag, buf, 9 + e->len);
             free(buf);
             n++;
         }
@@ -358,7 +368,7 @@ static void gen_store(void)
     if (tss_store_compact(s, now + 4000, TSS_COMPACT_MERGE, NULL) != 0)
         die("compact");
     copy_store_files("compacted");
-    copy_chunks(24);
+    copy_chunks(24, false);
     {
         char path[1024];
         uint8_t *buf;
@@ -501,6 +511,116 @@ static void gen_text(void)
         emit_str("conf", "value", confs[i]);
 }
 
+/* Copies store file `rel` (if it exists) into OUT_DIR/target/. */
+static void copy_file(const char *rel, const char *target, const char *tag)
+{
+    char path[1024];
+    uint8_t *buf;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/%s", store, rel);
+    if ((buf = slurp(path, &len)) != NULL) {
+        emit(target, tag, buf, len);
+        free(buf);
+    }
+}
+
+/* Creates a request document with `request` and copies it as it is on
+ * disk (one file, before any other request exists beside it). */
+static void copy_request(tss_store *s, int (*request)(tss_store *, char *),
+                         const char *tag)
+{
+    char id[37], rel[128];
+
+    if (request(s, id) != 0)
+        die(tag);
+    snprintf(rel, sizeof(rel), "wal/mutations/%s.json", id);
+    copy_file(rel, "wal", tag);
+}
+
+/*
+ * A store with two rollup levels (1 min after 1 d, 5 min after 3 d, kept
+ * 30 d) in windows of 16 intervals (20 min and 80 min, at the 10 min span),
+ * rolled up in two passes: the first turns an 80 min stretch into 1 min
+ * rollups, the second folds those and late raw points beside them into
+ * 5 min rollups and rolls a newer stretch up at 1 min. Its rollup segments
+ * (header flag and resolution, per-aggregate chunks), their sidecars
+ * (resolution as the interval), the table coverage and chunks of each
+ * aggregate go into the corpora, tagged rollup*; so do the documents of a
+ * rollup and a prune request and encoded ones in later states.
+ */
+static void gen_rollup(void)
+{
+    static const int states[] = {TSS_MS_APPLYING, TSS_MS_COMPACTED};
+    const int64_t day = INT64_C(86400000);
+    tss_store_options o;
+    tss_store *s;
+    char keep[512];
+
+    snprintf(keep, sizeof(keep), "%s", store);
+    snprintf(store, sizeof(store), "%s/rollup", fz_dir());
+    tss_store_options_init(&o);
+    o.span_seconds = SPAN_S;
+    o.bucket_seconds = 10;
+    o.grace_seconds = 1;
+    o.compact_after_segments = 0;
+    o.snapshot_sync_seconds = 0;
+    o.rollups[0] = (tss_rollup_spec){86400, 60, 0};
+    o.rollups[1] = (tss_rollup_spec){3 * 86400, 300, 30 * 86400};
+    o.nrollups = 2;
+    o.rollup_intervals = 16;
+    o.log = fz_log;
+    if (tss_store_open(&s, store, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o) != 0)
+        die("open");
+
+    /* pass 1, a day and 2 h later: 80 min at 1 min */
+    fill(s, T0, T0 + 8 * SPAN, 500);
+    if (tss_store_seal(s, T0 + day + 2 * 3600000, TSS_SEAL_ALL, NULL) != 0 ||
+        tss_store_rollup(s, T0 + day + 2 * 3600000, NULL) != 0)
+        die("rollup 1");
+    copy_dir("segments", ".seg", "segment", "rollup1", 4);
+    copy_dir("_coverage/segments", ".roar", "sidecar", "rollup1", 4);
+
+    /* pass 2, three days and 2 h later: late points beside the 1 min
+     * rollups, a newer stretch past the first level */
+    fill(s, T0 + 100000, T0 + 300000, 900);
+    fill(s, T0 + 2 * day, T0 + 2 * day + 2 * SPAN, 1000);
+    if (tss_store_seal(s, T0 + 3 * day + 2 * 3600000, TSS_SEAL_ALL, NULL) !=
+            0 ||
+        tss_store_rollup(s, T0 + 3 * day + 2 * 3600000, NULL) != 0)
+        die("rollup 2");
+    copy_dir("segments", ".seg", "segment", "rollup2", 4);
+    copy_dir("_coverage/segments", ".roar", "sidecar", "rollup2", 4);
+    copy_dir("_coverage/table", ".roar", "covtable", "rollup2", 1);
+    copy_chunks(24, true);
+
+    copy_request(s, tss_rollup_request, "rollup-req");
+    if (tss_store_apply_mutations(s, T0 + 3 * day + 3 * 3600000, NULL) != 0)
+        die("apply rollup request");
+    copy_request(s, tss_prune_request, "prune-req");
+    tss_store_close(s);
+    snprintf(store, sizeof(store), "%s", keep);
+
+    for (unsigned i = 0; i < 2; i++) {
+        tss_mut m;
+        uint8_t *out;
+        size_t len;
+
+        memset(&m, 0, sizeof(m));
+        strcpy(m.id, "3f6c2a1e-8b0d-4c57-a1f9-6d2e7b3c9a40");
+        m.kind = i == 0 ? TSS_MUT_ROLLUP : TSS_MUT_PRUNE;
+        m.state = states[i];
+        m.created = 1795277357;
+        m.updated = 1795277359;
+        m.to = 1795277357000;
+        m.error = i == 0 ? (char *)"rollup: write segments/x: EIO" : NULL;
+        if (tss_mut_encode(&m, &out, &len) != 0)
+            die("mut encode");
+        emit("wal", "doc-request", out, len);
+        tss_free(out);
+    }
+}
+
 static void clear_generated(void)
 {
     static const char *const targets[] = {
@@ -589,6 +709,7 @@ int main(int argc, char **argv)
     gen_wal();
     gen_meta();
     gen_text();
+    gen_rollup();
     printf("gen_corpus: %u files written under %s\n", serial, out_dir);
     return 0;
 }
