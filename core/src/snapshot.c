@@ -557,8 +557,16 @@ again:
             tss_log(log, log_ctx, TSS_LEVEL_ERR, "%s%s", tss_error_last(),
                     repair ? "; moved aside (.corrupt), trying an older one"
                            : "");
-            if (repair)
-                (void)!tss_storage_rename(st, rel, aside);
+            /* its log too: without the base its records cannot be
+             * replayed, and the next base would remove it as a stray
+             * (its points are only there: kept, never deleted) */
+            if (repair && tss_storage_rename(st, rel, aside) == 0 &&
+                tss_storage_rename(st, lrel, laside) == 0)
+                tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                        "head snapshot log %s moved aside as %s with its "
+                        "base",
+                        lrel, laside);
+            tss_error_clear();
             tss_snap_view_free(out);
             rc = 0;
             continue;

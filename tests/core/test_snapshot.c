@@ -875,20 +875,30 @@ static tss_store *open_expect_base_aside(const char *dir, const char *base,
     return s;
 }
 
+/* The base's log goes aside with it (its records need the base, and a
+ * later base would remove it as a stray): kept, never deleted. */
 static void corrupt_base_case(const char *dir, tt_model *m, size_t sealed)
 {
-    char head[4096], base[64], path[4096], aside[4200];
+    char head[4096], base[64], path[4096], aside[4200], log[4200];
+    char log_aside[4300];
+    unsigned long long gen;
     tss_store *s;
     size_t before;
 
     tt_join(head, sizeof(head), dir, "head");
     tt_list(head, "base-", base, sizeof(base));
     assert_null(strchr(base, ','));
+    assert_int_equal(sscanf(base, "base-%llu.snap", &gen), 1);
+    snprintf(log, sizeof(log), "%s/log-%llu", head, gen);
+    snprintf(log_aside, sizeof(log_aside), "%s.corrupt", log);
+    assert_true(tt_exists(log)); /* the records since the base */
     tt_join(path, sizeof(path), head, base);
     tt_flip(path, tt_file_size(path) / 2, 0x10);
     snprintf(aside, sizeof(aside), "%s.corrupt", path);
 
     s = open_expect_base_aside(dir, base, path, "checksum mismatch");
+    assert_true(tt_exists(log_aside));
+    assert_false(tt_exists(log));
     check(s, m, sealed, "after the corrupt base");
     /* the points only the lost snapshot held are gone: forget them */
     m->n = sealed;
@@ -902,6 +912,7 @@ static void corrupt_base_case(const char *dir, tt_model *m, size_t sealed)
     tss_store_close(s);
     assert_true(m->n > before);
     assert_true(tt_exists(aside));
+    assert_true(tt_exists(log_aside));
 }
 
 static void test_corrupt_base(void **state)
