@@ -35,6 +35,7 @@
 #define DEFAULT_MAX_PENDING (UINT64_C(256) << 20)
 #define MAX_STORE_META 65536
 #define COMPLAIN_MAX_S 86400
+#define SNAPSHOT_WHAT "writing the head snapshot"
 #define DEFAULT_SNAP_SYNC_S 60
 /* the table coverage is saved again once the sidecars sealed since add up
  * to 1/TABLE_LAG_DIV of its size (save_coverage) */
@@ -440,6 +441,7 @@ static void complain(tss_store *s, int64_t now, const char *what, int rc)
     int64_t ups = s->info.units_per_second;
 
     atomic_fetch_add(&s->n_errors, 1);
+    s->complain_snapshot = strcmp(what, SNAPSHOT_WHAT) == 0;
     /* the next report is never further away than one step: if it is, the
      * clock stepped back, and waiting for it would hide errors for days */
     if (now < s->complain_next && s->complain_next - now <= s->complain_step)
@@ -455,14 +457,16 @@ static void complain(tss_store *s, int64_t now, const char *what, int rc)
             s->complain_step / ups);
 }
 
-static void complain_done(tss_store *s)
+/* Writes of the kind that failed (head snapshot or segments) work again:
+ * said once, and the rate limit starts over. */
+static void complain_done(tss_store *s, bool snapshot)
 {
-    if (s->complain_step == 0)
+    if (s->complain_step == 0 || s->complain_snapshot != snapshot)
         return;
     s->complain_step = 0;
     s->complain_next = 0;
-    tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
-            "segment writes to %s succeed again", s->path);
+    tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE, "%s to %s succeed again",
+            snapshot ? "head snapshot writes" : "segment writes", s->path);
 }
 
 /* A fsync failure leaves the storage refusing writes: reopen it. */
@@ -704,7 +708,7 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         s->sealed_since_base = true;
         pending_free(p);
     }
-    complain_done(s);
+    complain_done(s, false);
     save_coverage(s, false);
     /* the sealed items left the head: restart the snapshot from a small
      * base (only with nothing queued, which the base would not hold) */
@@ -712,8 +716,7 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         if (tss_snapshot_base(s->snap, now) == 0)
             s->sealed_since_base = false;
         else
-            complain(s, now, "writing the head snapshot",
-                     tss_error_last_code());
+            complain(s, now, SNAPSHOT_WHAT, tss_error_last_code());
     }
     return 0;
 }
@@ -822,7 +825,9 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
     if (rc == 0)
         rc = tss_snapshot_write(s->snap, now, flags & TSS_SNAP_SYNC);
     if (rc)
-        complain(s, now, "writing the head snapshot", rc);
+        complain(s, now, SNAPSHOT_WHAT, rc);
+    else
+        complain_done(s, true);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }

@@ -61,8 +61,10 @@ struct tss_store {
     tss_pending *pending; /* oldest first */
     uint64_t pending_bytes;
     int64_t complain_next, complain_step; /* rate limit for write errors */
-    tss_covtable *cov;                    /* table coverage, kept current */
-    tss_snapshot *snap;                   /* head persistence */
+    bool complain_snapshot; /* the failing writes: head snapshot, else
+                             * segments (which recovery to report) */
+    tss_covtable *cov;      /* table coverage, kept current */
+    tss_snapshot *snap;     /* head persistence */
     tss_delset deletes;     /* mutation documents; visible deletes filter
                                what is sealed */
     uint32_t compact_after; /* tombstoned segments that trigger compaction */

@@ -121,6 +121,9 @@ def run(args, tmp, report):
     os.unlink(os.path.join(mnt, "filler"))
     if flush_failures(cd, sock) != 1:
         raise TestFailure("a FLUSH with room on the disk logged a failure")
+    if "head snapshot writes to %s succeed again" % store not in \
+            cd.log_text(since_start=True):
+        raise TestFailure("no NOTICE that head snapshot writes succeed again")
     got = ls_points(args.cli, store)
     want = {"p-%d" % i: 3 for i in range(SERIES)}
     if got != want:
