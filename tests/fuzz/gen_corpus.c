@@ -15,8 +15,9 @@
  * into OUT_DIR/<target>/ along the way, named store-*: the regress-* files
  * there are crash inputs and are left alone. A second store is rolled up
  * (gen_rollup: rollup segments, their sidecars and chunks, rollup and
- * prune request documents). The text targets (times, globs, option values)
- * get hand-written seeds.
+ * prune request documents). The text targets (times, globs, option values,
+ * plugin configurations) get hand-written seeds; the plugin configuration
+ * target also the examples of config/.
  *
  * The store's uuids are random, so a second run writes different bytes of
  * the same structure.
@@ -621,11 +622,108 @@ static void gen_rollup(void)
     }
 }
 
+/*
+ * The inside of the <Plugin> block of config/<name>.conf: as shipped, and
+ * with every option turned on — a line whose '#' is followed by a
+ * non-blank (#Option, #<Rollup>) or by two blanks (an option inside a
+ * commented block) loses that '#'; "# text" stays a comment.
+ */
+static void emit_config_example(const char *name)
+{
+    char path[1024];
+    uint8_t *buf;
+    size_t len;
+    char *text, *body, *end, *all, *o;
+
+    snprintf(path, sizeof(path), "%s/%s.conf", TSS_CONFIG_DIR, name);
+    if (!(buf = slurp(path, &len))) {
+        fprintf(stderr, "gen_corpus: cannot read %s\n", path);
+        exit(1);
+    }
+    text = fz_strndup(buf, len);
+    free(buf);
+    if (!(body = strstr(text, "\n<Plugin ")) || !(body = strchr(body, '>')) ||
+        !(end = strstr(body, "\n</Plugin>"))) {
+        fprintf(stderr, "gen_corpus: no <Plugin> block in %s\n", path);
+        exit(1);
+    }
+    body++;
+    *++end = '\0';
+    emit_str("plugin_conf", "example", body);
+    o = all = malloc(strlen(body) + 1);
+    for (const char *line = body; *line;) {
+        const char *nl = strchr(line, '\n'), *p = line;
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+
+        while (*p == ' ')
+            p++;
+        if (*p == '#' && p < line + n - 1 &&
+            (p[1] != ' ' || strncmp(p + 1, "  ", 2) == 0)) {
+            memcpy(o, line, (size_t)(p - line));
+            o += p - line;
+            memcpy(o, p + 1, n - (size_t)(p - line) - 1);
+            o += n - (size_t)(p - line) - 1;
+        } else {
+            memcpy(o, line, n);
+            o += n;
+        }
+        line += n;
+    }
+    *o = '\0';
+    emit_str("plugin_conf", "example-all", all);
+    free(all);
+    free(text);
+}
+
+/* Configurations each plugin refuses (or just accepts), one thing each. */
+static void gen_plugin_conf(void)
+{
+    static const char *const bad[] = {
+        "DataDir \"\"\n",
+        "DataDir \"/x\" \"/y\"\nPrecision \"fs\"\nShards 0\n",
+        "SegmentSpan \"1h\"\nBucketWidth \"7s\"\n",
+        "SegmentSpan 3600.5\nGrace \"-1s\"\nSnapshotInterval \"0.5s\"\n",
+        "Shards 4097\nCompactAfter -1\nMaxPendingBytes \"10Q\"\n"
+        "RetentionSize 1 2\nRetentionTime true\n",
+        "<Rollup>\n  After \"7d\"\n</Rollup>\n"
+        "<Rollup>\n  Resolution \"1.5s\"\n  After 0\n  Keep \"1y\"\n"
+        "  Junk 1\n</Rollup>\n",
+        "<Rollup>\n After \"1d\"\n Resolution \"1m\"\n</Rollup>\n"
+        "<Rollup>\n After \"2d\"\n Resolution \"5m\"\n</Rollup>\n"
+        "<Rollup>\n After \"3d\"\n Resolution \"10m\"\n</Rollup>\n"
+        "<Rollup>\n After \"4d\"\n Resolution \"20m\"\n</Rollup>\n"
+        "<Rollup>\n After \"5d\"\n Resolution \"40m\"\n</Rollup>\n"
+        "<Rollup>\n After \"6d\"\n Resolution \"1h\"\n</Rollup>\n"
+        "<Rollup>\n After \"7d\"\n Resolution \"2h\"\n</Rollup>\n"
+        "<Rollup>\n After \"8d\"\n Resolution \"1d\"\n</Rollup>\n"
+        "<Rollup>\n After \"9d\"\n Resolution \"1w\"\n</Rollup>\n",
+        "<Store \"a\">\n  DataDir \"/a\"\n  Missing 1.5\n"
+        "  <Replay \"r\">\n    From \"2026-13-01T00:00:00Z\"\n    Rate 0\n"
+        "    Trigger \"never\"\n    Target \"\"\n  </Replay>\n</Store>\n",
+        "<Store \"a\">\n  DataDir \"/a\"\n  <Replay \"r\">\n"
+        "    Series \"*\"\n  </Replay>\n</Store>\n"
+        "<Store \"a\">\n  DataDir \"/b\"\n  <Replay \"r\">\n"
+        "    Series \"h/*\"\n  </Replay>\n</Store>\n",
+        "<Store \"\">\n</Store>\n<Store>\n  Missing \"3\"\n</Store>\nFoo 1\n",
+        "<Store \"a\">\n  DataDir \"/a\"\n  Missing 3\n"
+        "  <Replay \"x\">\n    Series \"h/cpu-[0-3]/*\"\n    From 1700000000\n"
+        "    To \"2026-11-21T04:00:00.5+01:00\"\n    Rate 1e9\n"
+        "    Target \"all\"\n    Trigger \"flush\"\n  </Replay>\n"
+        "</Store>\n<Store \"b\">\n  DataDir \"/b\"\n</Store>\n",
+    };
+
+    emit_config_example("write_tsstore");
+    emit_config_example("tsstore");
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        emit_str("plugin_conf", "conf", bad[i]);
+}
+
 static void clear_generated(void)
 {
     static const char *const targets[] = {
-        "segment",   "chunk", "sidecar",  "covtable", "snapshot", "wal",
-        "tombstone", "meta",  "cli_time", "glob",     "conf"};
+        "segment",  "chunk", "sidecar",   "covtable",
+        "snapshot", "wal",   "tombstone", "meta",
+        "cli_time", "glob",  "conf",      "plugin_conf"};
 
     for (unsigned i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         char path[1024];
@@ -710,6 +808,7 @@ int main(int argc, char **argv)
     gen_meta();
     gen_text();
     gen_rollup();
+    gen_plugin_conf();
     printf("gen_corpus: %u files written under %s\n", serial, out_dir);
     return 0;
 }

@@ -89,6 +89,10 @@ void fake_reset(void);
  * an item tree; fails the test on a syntax error. Free with fake_conf_free.
  * Values: "strings" (\" and \\ escapes), numbers, true/false. */
 oconfig_item_t *fake_conf(const char *text);
+
+/** fake_conf that returns NULL on a syntax error (or blocks nested more
+ * than 16 deep) instead of failing: for the fuzz target. */
+oconfig_item_t *fake_conf_parse(const char *text);
 void fake_conf_free(oconfig_item_t *ci);
 
 /** module_register(), then the config callback with `text`; returns what
