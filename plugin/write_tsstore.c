@@ -165,6 +165,19 @@ static int conf_whole_seconds(const oconfig_item_t *ci, int64_t ms)
     return 0;
 }
 
+/* A number in [min, max], truncated to an int. Not cf_util_get_int: it
+ * converts the number with a plain cast, undefined behaviour for one out
+ * of int's range (CompactAfter 1e10), so the range is checked first. */
+static int conf_int(const oconfig_item_t *ci, int min, int max, int *out)
+{
+    double d;
+
+    if (cf_util_get_double(ci, &d) != 0 || !(d >= min && d <= max))
+        return -1;
+    *out = (int)d;
+    return 0;
+}
+
 /* <Rollup> After 7d  Resolution 5m  Keep 1y </Rollup> */
 static int conf_rollup(const oconfig_item_t *ci, wt_conf *c)
 {
@@ -279,7 +292,7 @@ static int wt_config(oconfig_item_t *ci)
         } else if (strcasecmp("Shards", child->key) == 0) {
             int n = 0;
 
-            if (cf_util_get_int(child, &n) != 0 || n < 1 || n > 4096) {
+            if (conf_int(child, 1, 4096, &n) != 0) {
                 ERROR(LOG_PREFIX "option \"Shards\" must be 1 to 4096");
                 bad = 1;
             } else {
@@ -298,8 +311,7 @@ static int wt_config(oconfig_item_t *ci)
                 bad = 1;
             }
         } else if (strcasecmp("CompactAfter", child->key) == 0) {
-            if (cf_util_get_int(child, &c->compact_after) != 0 ||
-                c->compact_after < 0) {
+            if (conf_int(child, 0, INT_MAX, &c->compact_after) != 0) {
                 ERROR(LOG_PREFIX "option \"CompactAfter\" must be a number "
                                  "of segments (0 = never automatically)");
                 bad = 1;
