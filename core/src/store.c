@@ -721,6 +721,50 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
     return 0;
 }
 
+/*
+ * How long after its first arrival a window waits to be sealed: Grace;
+ * for a late batch (points that came after the window was sealed) of a
+ * window that has had late batches sealed already, Grace doubled for each
+ * of them, up to SegmentSpan. A host whose clock is behind feeds an old
+ * window for as long as the window is wide: it then makes about log2(span
+ * / grace) segments of it instead of one every Grace. `count`: the window
+ * is being sealed; counts its late batch.
+ */
+static int64_t late_hold(tss_store *s, const tss_head_winfo *w, bool count)
+{
+    size_t i, free_at = TSS_LATE_WINDOWS, oldest = 0;
+    int64_t hold = s->grace;
+
+    if (w->first_arrival < w->start + s->info.span + s->grace)
+        return s->grace; /* the window's own first batch */
+    for (i = 0; i < TSS_LATE_WINDOWS; i++) {
+        if (s->late[i].sealed && s->late[i].start == w->start)
+            break;
+        if (!s->late[i].sealed && free_at == TSS_LATE_WINDOWS)
+            free_at = i;
+        if (s->late[i].start < s->late[oldest].start)
+            oldest = i;
+    }
+    if (i < TSS_LATE_WINDOWS) {
+        for (uint32_t k = 0;
+             k < s->late[i].sealed && hold > 0 && hold < s->info.span; k++)
+            hold *= 2; /* Grace 0: no batching, none to lengthen */
+        if (hold > s->info.span)
+            hold = s->info.span;
+        if (hold < s->grace) /* a grace longer than the span */
+            hold = s->grace;
+        if (count && s->late[i].sealed < UINT32_MAX)
+            s->late[i].sealed++;
+    } else if (count) {
+        /* the first late batch: Grace; tracked from now on (the oldest
+         * window makes room: it is the least likely to get more) */
+        i = free_at < TSS_LATE_WINDOWS ? free_at : oldest;
+        s->late[i].start = w->start;
+        s->late[i].sealed = 1;
+    }
+    return hold;
+}
+
 int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
                    tss_seal_result *res)
 {
@@ -743,10 +787,13 @@ int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
         goto out;
     for (size_t i = 0; i < nwins; i++) {
         bool ended = wins[i].start + s->info.span + s->grace <= now;
-        bool settled = wins[i].first_arrival + s->grace <= now;
+        bool settled =
+            wins[i].first_arrival + late_hold(s, &wins[i], false) <= now;
 
-        if ((flags & TSS_SEAL_ALL) || (ended && settled))
+        if ((flags & TSS_SEAL_ALL) || (ended && settled)) {
+            (void)late_hold(s, &wins[i], true);
             wins[ndue++] = wins[i];
+        }
     }
     /* allocate everything before detaching, so detached data always has a
      * home in the queue */

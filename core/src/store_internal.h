@@ -22,6 +22,10 @@
  * encoded) its segment image. It stays queued, oldest first, until the
  * write succeeds.
  */
+
+/* Late windows whose repeated late batches are tracked (tss_store_seal). */
+#define TSS_LATE_WINDOWS 64
+
 typedef struct tss_pending {
     tss_head_batch batch; /* until encoded */
     char rel[160];        /* set when encoded */
@@ -55,6 +59,12 @@ struct tss_store {
     /* writer only */
     tss_head *head;
     int64_t grace;
+    /* windows sealed late more than once (a host whose clock is behind):
+     * how many late batches each had, so the next waits longer (seal) */
+    struct {
+        int64_t start;
+        uint32_t sealed;
+    } late[TSS_LATE_WINDOWS];
     uint64_t max_pending;
     pthread_mutex_t seal_mu; /* serialises seal calls; guards below */
     uint64_t next_seq;

@@ -319,6 +319,53 @@ static void test_seal_due_windows(void **state)
     tss_store_close(s);
 }
 
+/* Sealed at `now`: how many segments that wrote. */
+static uint64_t seal_at(tss_store *s, int64_t now)
+{
+    tss_seal_result res;
+
+    assert_int_equal(tss_store_seal(s, now, 0, &res), 0);
+    return res.segments_written;
+}
+
+/* A window long sealed that keeps getting late points (a host whose clock
+ * is behind): its first late batch is sealed Grace after it arrived, each
+ * later one waits twice as long as the one before, up to SegmentSpan --
+ * 10 s, 20 s, 40 s, then 60 s (the span) -- so the window gets a handful
+ * of segments, not one every Grace. A late batch of another window starts
+ * at Grace again. Arrival stamps are whole seconds of the real clock, so
+ * each check has a second of slack either side. */
+static void test_late_batches_wait_longer(void **state)
+{
+    static const int64_t hold_s[] = {10, 20, 40, 60, 60};
+    char dir[4096];
+    tss_store *s;
+    tss_store_options o;
+    int64_t old = 1000000000000; /* 2001: long sealed */
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tss_store_options_init(&o);
+    o.grace_seconds = 10;
+    o.span_seconds = 60;
+    o.bucket_seconds = 10;
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    for (size_t i = 0; i < sizeof(hold_s) / sizeof(hold_s[0]); i++) {
+        int64_t t0 = tss_store_now(s), hold = hold_s[i] * 1000;
+
+        put(s, "skewed", "v", TSS_KIND_GAUGE, old + (int64_t)i * 1000, i);
+        assert_int_equal(seal_at(s, t0 - 1000 + hold), 0);
+        assert_int_equal(seal_at(s, t0 + 1000 + hold), 1);
+    }
+    /* another old window: its first late batch waits Grace only */
+    {
+        int64_t t0 = tss_store_now(s);
+
+        put(s, "skewed", "v", TSS_KIND_GAUGE, old + 3600 * 1000, 1);
+        assert_int_equal(seal_at(s, t0 + 1000 + 10 * 1000), 1);
+    }
+    tss_store_close(s);
+}
+
 static void test_stale_temps_removed(void **state)
 {
     char dir[4096], path[4096];
@@ -463,6 +510,7 @@ int main(void)
         T(test_second_writer_is_locked),
         T(test_append_validation),
         T(test_seal_due_windows),
+        T(test_late_batches_wait_longer),
         T(test_stale_temps_removed),
         T(test_seal_with_failing_writes),
     };
