@@ -375,7 +375,8 @@ def writers(b, names):
     return [(n,) + all_[n] for n in names]
 
 
-def make_daemon(b, root, writer, loadgen_block, interval):
+def make_daemon(b, root, writer, loadgen_block, interval, options=(),
+                loadgen_last=False):
     _, _, plugins, blocks = writer
     data = os.path.join(root, "data")
     os.makedirs(root)
@@ -383,8 +384,9 @@ def make_daemon(b, root, writer, loadgen_block, interval):
                for n, so in plugins]
     blk = {k: v.replace("{data}", data) for k, v in blocks.items()}
     blk["loadgen"] = loadgen_block
-    return Daemon(root, [("loadgen", b.loadgen)] + plugins, blk,
-                  interval=interval)
+    lg = [("loadgen", b.loadgen)]
+    return Daemon(root, plugins + lg if loadgen_last else lg + plugins, blk,
+                  interval=interval, options=options)
 
 
 # ---- ingest ----------------------------------------------------------------
@@ -441,64 +443,200 @@ def ingest_steady(b, tmp, writer, a, run):
     return r
 
 
-def ingest_burst(b, tmp, writer, a, run):
-    """One warm-up round, then burst_rounds rounds dispatched at once."""
-    root = os.path.join(tmp, "burst-%s-%d" % (writer[0], run))
+def read_queue(path):
+    """QueueFile lines: (wall time, dispatched, taken, collectd's
+    queue_length or -1)."""
+    rows = []
+    try:
+        with open(path) as f:
+            for ln in f:
+                p = ln.split()
+                if len(p) == 4:
+                    rows.append((float(p[0]), int(p[1]), int(p[2]),
+                                 float(p[3])))
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def thirds(xs, t0, t1):
+    """Medians of the (t, x) in the first and the last third of [t0, t1]."""
+    span = (t1 - t0) / 3
+    first = [x for t, x in xs if t0 <= t < t0 + span]
+    last = [x for t, x in xs if t1 - span <= t <= t1]
+    return med(first), med(last)
+
+
+def ingest_sustained(b, tmp, writer, a, rate, tag):
+    """One trial: after a warm-up round, `rate` values/s for
+    a.sustain_window s: S = rate * a.interval / c series reporting every
+    a.interval s (c = a.sustain_compress: rounds every a.interval / c s of
+    the wall clock, round k timed k * a.interval s after the first; 1: real
+    time). Sustained if loadgen kept its schedule, our part of collectd's
+    write queue did not grow, and collectd went idle soon after the last
+    round (a writer's own queue, as rrdtool's, drained)."""
+    window = a.sustain_window
+    c = a.sustain_compress.get(writer[0], a.sustain_compress.get("", 1.0))
+    S = max(1, int(round(rate * a.interval / c)))
+    interval = a.interval / c
+    R = max(3, int(round(window / interval)))
+    if S > a.sustain_max_series:
+        return {"target": rate, "series": S, "ok": False, "why": "cap",
+                "compress": c}
+    root = os.path.join(tmp, "sus-%s-%s" % (writer[0], tag))
     go = os.path.join(root, "go")
     status = os.path.join(root, "status.json")
-    S, R = a.series, a.burst_rounds
-    block = ("Series %d\nInterval %g\nRounds %d\nPauseAfter 1\n"
-             "ResumeFile %s\nStatusFile %s\nBurst true\nStep 1"
-             % (S, a.interval, 1 + R, quote(go), quote(status)))
-    d = make_daemon(b, root, writer, block, a.interval)
+    qfile = os.path.join(root, "queue.txt")
+    block = ("Series %d\nInterval %.9g\nRounds %d\nPauseAfter 1\n"
+             "ResumeFile %s\nStatusFile %s\nTimeStep %g\nQueueFile %s"
+             % (S, interval, 1 + R, quote(go), quote(status), a.interval,
+                quote(qfile)))
+    # the writer first: its write callback runs before loadgen's counting
+    # one, registered at loadgen's init
+    d = make_daemon(b, root, writer, block, a.interval,
+                    options=["CollectInternalStats true"], loadgen_last=True)
+    r = {"target": rate, "series": S, "rounds": R, "interval": interval,
+         "compress": c, "ok": False, "why": ""}
     try:
         d.start()
-        d.wait_marker(1, 60 + a.interval * 20)
+        d.wait_marker(1, 120)
         d.flush()
         d.wait_idle(120)
         s0 = sample(d.pid)
         open(go, "w").close()
-        t_marker = d.wait_marker(1 + R, 3600, poll=0.01)
-        # writers that defer (rrdtool's cache, tsstore's head): hand what
-        # they hold to the disk, and count that too
-        d.flush()
-        t_idle = d.wait_idle(3600, window=0.25)
+        t_go = time.monotonic()
+        deadline = t_go + R * interval * (1 + a.sustain_late) + 2
+        while not os.path.exists(status) and time.monotonic() < deadline:
+            if d.proc.poll() is not None:
+                raise Failure("collectd exited: %s" % d.tail())
+            time.sleep(0.05)
+        t_rounds = time.monotonic()
         s1 = sample(d.pid)
-        fin = d.stop()
-    except BaseException:
+        rows = read_queue(qfile)
+        if not os.path.exists(status):
+            r["why"] = "schedule"  # loadgen still dispatching: fell behind
+            ph = [x for x in rows if x[0] >= time.time() - (
+                time.monotonic() - t_go)]
+            if len(ph) >= 2:
+                r["achieved"] = (ph[-1][1] - ph[0][1]) / (ph[-1][0] - ph[0][0])
+            return r
+        with open(status) as f:
+            st = json.load(f)
+        t0, t1 = st["phase_start"], st["end_time"]
+        r["seconds"] = t1 - t0
+        r["achieved"] = S * R / (t1 - t0)
+        r["cpu_us"] = (s1["cpu"] - s0["cpu"]) / (S * R) * 1e6
+        r["rss"] = s1["VmRSS"]
+        ph = [x for x in rows if t0 <= x[0] <= t1]
+        q = [(t, dd - k) for t, dd, k, _ in ph]
+        r["q_first"], r["q_last"] = thirds(q, t0, t1)
+        r["q_max"] = max((x for _, x in q), default=None)
+        cq = [(t, c) for t, _, _, c in ph if c >= 0]
+        r["cq_first"], r["cq_last"] = thirds(cq, t0, t1)
+        r["samples"] = len(q)
+        if t1 - t0 > R * interval * (1 + a.sustain_late):
+            r["why"] = "schedule"
+            return r
+        if r["q_first"] is None or r["q_last"] is None or \
+                r["q_last"] > r["q_first"] + a.sustain_slack * S + 1:
+            r["why"] = "queue"
+            return r
+        # what is still queued (the marker after the last round), and
+        # until collectd's threads go quiet: the writer's own backlog
+        limit = max(a.sustain_drain, 0.1 * window)
+        try:
+            d.wait_marker(1 + R, limit + 1)
+            t_idle = d.wait_idle(limit + 1, window=0.25)
+        except Failure:
+            r["drain"] = time.monotonic() - t_rounds
+            r["why"] = "drain"
+            return r
+        r["drain"] = max(0.0, t_idle - t_rounds)
+        if r["drain"] > limit:
+            r["why"] = "drain"
+            return r
+        r["ok"] = True
+        return r
+    finally:
         d.kill()
-        raise
-    with open(status) as f:
-        st = json.load(f)
-    # status times are CLOCK_REALTIME; ours monotonic: convert via now
-    mono_start = time.monotonic() - (time.time() - st["phase_start"])
-    t_done = max(t_marker, t_idle)
-    n = S * R
-    r = {"values": n,
-         "rate": n / (t_done - mono_start),
-         "rate_marker": n / (t_marker - mono_start),
-         "dispatch_rate": n / st["phase_seconds"],
-         "cpu_us": (s1["cpu"] - s0["cpu"]) / n * 1e6,
-         "peak_rss": fin["maxrss"]}
-    if not a.keep:
-        shutil.rmtree(root, ignore_errors=True)
-    return r
+        if not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def sustain_search(b, tmp, writer, a, run, start, factor):
+    """The highest sustained rate: from `start`, × or ÷ `factor` until a
+    pass and a failure bracket it, then bisection (geometric) until the
+    bracket is within a.sustain_tol, at most a.sustain_trials trials."""
+    trials, lo, hi, rate = [], None, None, float(start)
+    while len(trials) < a.sustain_trials:
+        t = ingest_sustained(b, tmp, writer, a, rate,
+                             "%d-%d" % (run, len(trials)))
+        trials.append(t)
+        log("  %s %.0f values/s (%d series): %s%s (queue %s -> %s, collectd's %s -> %s, "
+            "drain %s)" % (writer[0], rate, t["series"], "ok" if t["ok"] else "FAIL ",
+                           t["why"], *[
+                               "%.0f" % t[k] if t.get(k) is not None else "–"
+                               for k in ("q_first", "q_last", "cq_first",
+                                         "cq_last")],
+                           "%.2f s" % t["drain"] if "drain" in t else "–"))
+        if t["why"] == "cap":
+            break
+        if t["ok"]:
+            lo = rate if lo is None else max(lo, rate)
+        else:
+            hi = rate if hi is None else min(hi, rate)
+        if lo is not None and hi is not None:
+            if hi / lo <= a.sustain_tol:
+                break
+            rate = (lo * hi) ** 0.5
+        elif lo is not None:
+            rate = lo * factor
+        else:
+            rate = hi / factor
+    why = [t["why"] for t in trials if not t["ok"] and t["target"] == hi]
+    return {"rate": lo, "failed_at": hi, "why": why[0] if why else None,
+            "trials": trials,
+            "cpu_us": next((t.get("cpu_us") for t in trials
+                            if t["ok"] and t["target"] == lo), None),
+            "drain": next((t.get("drain") for t in trials
+                           if t["ok"] and t["target"] == lo), None)}
 
 
 def section_ingest(b, tmp, a, out):
     ws = writers(b, a.writers)
-    res = {w[0]: {"steady": [], "burst": []} for w in ws}
+    sws = writers(b, a.sustain_writers)
+    res = {w[0]: {"steady": [], "sustained": []} for w in ws + sws}
+    modes = a.ingest_modes
     for run in range(a.runs):
-        for w in ws:  # interleaved: every writer sees the same load over time
-            log("ingest run %d/%d: %s (steady)" % (run + 1, a.runs, w[0]))
-            res[w[0]]["steady"].append(ingest_steady(b, tmp, w, a, run))
-            if a.burst_rounds:
-                log("ingest run %d/%d: %s (burst)" % (run + 1, a.runs, w[0]))
-                res[w[0]]["burst"].append(ingest_burst(b, tmp, w, a, run))
+        if "steady" in modes:
+            for w in ws:  # interleaved: every writer sees the same load
+                log("ingest run %d/%d: %s (steady)" % (run + 1, a.runs,
+                                                       w[0]))
+                res[w[0]]["steady"].append(ingest_steady(b, tmp, w, a, run))
+        if "sustained" in modes:
+            for w in sws:
+                prev = [x["rate"] for x in res[w[0]]["sustained"]
+                        if x["rate"]]
+                if prev:
+                    start, factor = prev[-1], a.sustain_step
+                elif w[0] in a.sustain_start:
+                    start, factor = a.sustain_start[w[0]], a.sustain_step
+                else:
+                    start, factor = a.sustain_start.get("", 20000), 2.0
+                log("ingest run %d/%d: %s (sustained, from %.0f values/s)"
+                    % (run + 1, a.runs, w[0], start))
+                res[w[0]]["sustained"].append(
+                    sustain_search(b, tmp, w, a, run, start, factor))
     out["ingest"] = {"series": a.series, "interval": a.interval,
-                     "warmup": a.warmup, "rounds": a.rounds,
-                     "burst_rounds": a.burst_rounds, "runs": a.runs,
-                     "writers": {w[0]: w[1] for w in ws}, "results": res}
+                     "warmup": a.warmup, "rounds": a.rounds, "runs": a.runs,
+                     "modes": modes, "sustain_window": a.sustain_window,
+                     "sustain_tol": a.sustain_tol,
+                     "sustain_late": a.sustain_late,
+                     "sustain_drain": a.sustain_drain,
+                     "sustain_compress": a.sustain_compress,
+                     "sustain_slack": a.sustain_slack,
+                     "writers": {w[0]: w[1] for w in ws + sws},
+                     "results": res}
     return ingest_markdown(out["ingest"])
 
 
@@ -514,27 +652,27 @@ def ingest_markdown(ing):
             return None
         return res[w]["steady"][i][key] - res["null"]["steady"][i][key]
 
-    names = list(res)
     lines = []
-    lines.append("Load: %d series (value lists of one value), Interval %g s, "
-                 "%d warm-up rounds, %d measured rounds (%d values) per run; "
-                 "%d runs per writer, interleaved. Burst: %d rounds "
-                 "(%d values) dispatched at once."
-                 % (ing["series"], ing["interval"], ing["warmup"],
-                    ing["rounds"], ing["series"] * ing["rounds"], ing["runs"],
-                    ing["burst_rounds"], ing["series"] * ing["burst_rounds"]))
-    lines.append("")
-    lines.append("| writer | CPU µs/value (collectd total) | incl. shutdown "
-                 "| own CPU µs/value (− baseline) | write_bytes/value "
-                 "| incl. shutdown | wchar/value | on disk bytes/value "
-                 "| RSS MiB | sustained values/s |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    steady = [w for w in res if res[w]["steady"]]
+    if steady:
+        lines.append("Load: %d series (value lists of one value), Interval "
+                     "%g s, %d warm-up rounds, %d measured rounds (%d values)"
+                     " per run; %d runs per writer, interleaved."
+                     % (ing["series"], ing["interval"], ing["warmup"],
+                        ing["rounds"], ing["series"] * ing["rounds"],
+                        ing["runs"]))
+        lines.append("")
+        lines.append("| writer | CPU µs/value (collectd total) "
+                     "| incl. shutdown | own CPU µs/value (− baseline) "
+                     "| write_bytes/value | incl. shutdown | wchar/value "
+                     "| on disk bytes/value | RSS MiB |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
     owns = {}
-    for w in names:
+    for w in steady:
         n = len(res[w]["steady"])
         owns[w] = [own(w, "cpu_us", i) for i in range(n)] \
-            if w != "null" and "null" in res else []
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            if w != "null" and "null" in steady else []
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             ing["writers"][w],
             spread(col(w, "steady", "cpu_us")),
             spread(col(w, "steady", "cpu_us_total")),
@@ -543,36 +681,80 @@ def ingest_markdown(ing):
             spread(col(w, "steady", "write_bytes_total")),
             spread(col(w, "steady", "wchar")),
             spread(col(w, "steady", "disk"), "%.4g"),
-            spread([x / 2**20 for x in col(w, "steady", "rss")], "%.0f"),
-            spread(col(w, "burst", "rate"), "%.0f")
-            if res[w]["burst"] else "–"))
-    lines.append("")
-    # ratios, run by run (same run = same conditions), then the median
-    lines.append("| writer X (median of the per-run ratios) | X's own CPU "
-                 "÷ write_tsstore's | X's write_bytes ÷ write_tsstore's "
-                 "(incl. shutdown) | X's bytes on disk ÷ write_tsstore's | "
-                 "write_tsstore's sustained rate ÷ X's |")
-    lines.append("|---|---|---|---|---|")
-    if "tsstore" in res:
-        for other in [w for w in names if w.startswith(("csv", "rrdtool"))]:
-            def rr(key, kind="steady", inv=False):
+            spread([x / 2**20 for x in col(w, "steady", "rss")], "%.0f")))
+    if steady and "tsstore" in steady:
+        lines.append("")
+        # ratios, run by run (same run = same conditions), then the median
+        lines.append("| writer X (median of the per-run ratios) | X's own "
+                     "CPU ÷ write_tsstore's | X's write_bytes ÷ "
+                     "write_tsstore's (incl. shutdown) | X's bytes on disk "
+                     "÷ write_tsstore's |")
+        lines.append("|---|---|---|---|")
+        for other in [w for w in steady if w.startswith(("csv", "rrdtool"))]:
+            def rr(key):
                 xs = []
-                for i in range(min(len(res[other][kind]),
-                                   len(res["tsstore"][kind]))):
-                    t = res["tsstore"][kind][i][key]
-                    o = res[other][kind][i][key]
+                for i in range(min(len(res[other]["steady"]),
+                                   len(res["tsstore"]["steady"]))):
+                    t = res["tsstore"]["steady"][i][key]
+                    o = res[other]["steady"][i][key]
                     if t and o:
-                        xs.append(t / o if inv else o / t)
+                        xs.append(o / t)
                 return spread(xs) + "×" if xs else "–"
             n = min(len(owns.get(other, [])), len(owns.get("tsstore", [])))
             cpu = [owns[other][i] / owns["tsstore"][i] for i in range(n)
                    if owns["tsstore"][i] and owns["tsstore"][i] > 0]
-            lines.append("| %s | %s | %s | %s | %s |" % (
-                ing["writers"][other],
-                spread(cpu) + "×" if cpu else "–",
-                rr("write_bytes_total"), rr("disk"),
-                rr("rate", "burst", inv=True) if res[other]["burst"]
-                else "–"))
+            lines.append("| %s | %s | %s | %s |" % (
+                ing["writers"][other], spread(cpu) + "×" if cpu else "–",
+                rr("write_bytes_total"), rr("disk")))
+    sus = [w for w in res if res[w]["sustained"]]
+    if sus:
+        if lines:
+            lines.append("")
+        lines.append(
+            "Sustained: the highest rate R at which, for %g s, with "
+            "R × %g s ÷ C series reporting every %g s (rounds every %g s "
+            "÷ C; C = %s), loadgen kept its "
+            "schedule (within %.0f%%), collectd's write queue did not grow "
+            "(the median of our values in it before a round, over the last "
+            "third of the window, at most %.0f%% of a round above the first "
+            "third's) and collectd was idle within %g s of the last round "
+            "(a writer's own queue drained); searched per writer by "
+            "doubling, then bisection to within %.0f%%; %d runs, "
+            "interleaved (medians, min..max)."
+            % (ing["sustain_window"], ing["interval"], ing["interval"],
+               ing["interval"], ", ".join(
+                   ("%s: %g" % (k, v)) if k else "%g" % v
+                   for k, v in ing["sustain_compress"].items()),
+               ing["sustain_late"] * 100, ing["sustain_slack"] * 100,
+               max(ing["sustain_drain"], 0.1 * ing["sustain_window"]),
+               (ing["sustain_tol"] - 1) * 100, ing["runs"]))
+        lines.append("")
+        lines.append("| writer | sustained values/s | write_tsstore's ÷ X's "
+                     "| failed above it on | collectd CPU µs/value at it "
+                     "| idle after the last round, s | trials |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for w in sus:
+            runs = res[w]["sustained"]
+            rates = [x["rate"] for x in runs if x["rate"]]
+            ratio = []
+            if "tsstore" in sus:
+                for x, t in zip(runs, res["tsstore"]["sustained"]):
+                    if x["rate"] and t["rate"]:
+                        ratio.append(t["rate"] / x["rate"])
+            whys = sorted({x["why"] for x in runs if x["why"]})
+            capped = any(t["why"] == "cap" for x in runs
+                         for t in x["trials"])
+            lines.append("| %s | %s | %s | %s | %s | %s | %d |" % (
+                ing["writers"][w],
+                ("≥ " if capped else "") + spread(rates, "%.0f")
+                if rates else "below %.0f" % min(
+                    x["failed_at"] for x in runs),
+                spread(ratio) + "×" if ratio and w != "tsstore" else "–",
+                ", ".join(whys) or "–",
+                spread([x["cpu_us"] for x in runs if x["cpu_us"]]),
+                spread([x["drain"] for x in runs if x["drain"] is not None],
+                       "%.2f"),
+                sum(len(x["trials"]) for x in runs)))
     return "\n".join(lines)
 
 
@@ -1378,9 +1560,44 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=60)
-    ap.add_argument("--burst-rounds", type=int, default=40)
     ap.add_argument("--writers", default="null,tsstore,tsstore-span60,csv,"
                     "rrdtool,rrdtool-cache")
+    ap.add_argument("--ingest-modes", default="steady,sustained",
+                    help="steady: CPU, bytes, RSS at --interval; sustained:"
+                    " the highest rate without the write queue growing")
+    ap.add_argument("--sustain-writers",
+                    default="null,tsstore,csv,rrdtool,rrdtool-cache")
+    ap.add_argument("--sustain-window", type=float, default=15,
+                    help="seconds of load per trial")
+    ap.add_argument("--sustain-start", default="20000",
+                    help="first rate tried (values/s), doubled or halved "
+                    "until bracketed; or WRITER=RATE,... (a guess: "
+                    "bracketed by --sustain-step); later runs start at "
+                    "the writer's previous result")
+    ap.add_argument("--sustain-step", type=float, default=1.25,
+                    help="later runs: the factor to bracket the result")
+    ap.add_argument("--sustain-tol", type=float, default=1.12,
+                    help="stop when failure ÷ pass is at most this")
+    ap.add_argument("--sustain-trials", type=int, default=10,
+                    help="at most this many trials per writer and run")
+    ap.add_argument("--sustain-late", type=float, default=0.05,
+                    help="loadgen may take this much longer than the "
+                    "window (fraction)")
+    ap.add_argument("--sustain-compress", default="1,rrdtool-cache=16",
+                    help="C or WRITER=C,...: rounds C times faster than "
+                    "--interval (values still timed --interval apart; C "
+                    "times fewer series for the same rate; rrdtool then "
+                    "batches a file's values): 1, real time, is the steady "
+                    "state; rrdtool's CacheTimeout 120 needs a flush in "
+                    "the window")
+    ap.add_argument("--sustain-max-series", type=int, default=400000,
+                    help="no trial needing more series (disk: an RRD is "
+                    "about 210 KB)")
+    ap.add_argument("--sustain-slack", type=float, default=0.25,
+                    help="the queue may grow by this fraction of a round")
+    ap.add_argument("--sustain-drain", type=float, default=2,
+                    help="seconds collectd may stay busy after the last "
+                    "round (or a tenth of the window)")
     # longrun
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--long-interval", type=float, default=10)
@@ -1408,9 +1625,11 @@ def main():
     a = ap.parse_args()
     if a.smoke:
         a.runs = 1
-        a.series, a.warmup, a.rounds, a.burst_rounds = 30, 1, 3, 3
+        a.series, a.warmup, a.rounds = 30, 1, 3
         a.interval = 0.2
         a.writers = "null,tsstore,csv,rrdtool"
+        a.sustain_writers = "null,tsstore,csv,rrdtool"
+        a.sustain_window, a.sustain_start, a.sustain_trials = 1, "3000", 1
         a.minutes, a.long_interval, a.long_series = 0.05, 0.5, "20"
         a.long_replay = "1"
         a.long_writers = "tsstore,csv"
@@ -1419,6 +1638,12 @@ def main():
         a.scale_series, a.scale_points, a.scale_interval = "2000", 3, 0.2
         a.tarball = None
     a.writers = a.writers.split(",")
+    a.sustain_writers = [w for w in a.sustain_writers.split(",") if w]
+    a.ingest_modes = a.ingest_modes.split(",")
+    a.sustain_start = {k: float(v) for k, _, v in (
+        x.rpartition("=") for x in a.sustain_start.split(",") if x)}
+    a.sustain_compress = {k: float(v) for k, _, v in (
+        x.rpartition("=") for x in a.sustain_compress.split(",") if x)}
     a.long_writers = a.long_writers.split(",")
     a.long_series = [int(x) for x in a.long_series.split(",") if x]
     a.long_replay = [int(x) for x in a.long_replay.split(",") if x]

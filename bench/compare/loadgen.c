@@ -16,6 +16,22 @@
  *                         #   rounds without one) at once, back to back,
  *                         #   times Step apart from now + Step on
  *     Step 10             # Burst: seconds between two rounds' times
+ *     TimeStep 0          # > 0: round k is timed first round + k * TimeStep
+ *                         #   (not the wall clock), so that rounds paced at
+ *                         #   a short Interval still reach the writers as
+ *                         #   series reporting every TimeStep seconds
+ *     QueueFile "/path"   # count the values of ours that the writer has
+ *                         #   written (a write callback registered at init,
+ *                         #   after the writer's: called once the writer's
+ *                         #   returned) and
+ *                         #   append "<wall time> <dispatched> <taken>
+ *                         #   <collectd's queue_length>" to this file before
+ *                         #   each round (at most every 50 ms): dispatched
+ *                         #   - taken is our part of collectd's write queue
+ *                         #   (plus the few values being written);
+ *                         #   the last column is the last
+ *                         #   collectd/write_queue/queue_length value seen
+ *                         #   (CollectInternalStats true), -1 before any
  *     Decimals -1         # noisy gauges rounded to this many decimals;
  *                         #   -1: full precision
  *     Seed 20240601
@@ -74,8 +90,17 @@ static struct {
     bool burst;
     char *start_file, *resume_file, *status_file, *replay_dir;
     uint64_t copies;
-} conf = {10000, 100,   0,    20240601, 0,    0,    10,
-          -1,    false, NULL, NULL,     NULL, NULL, 1};
+    double time_step;
+    char *queue_file;
+} conf = {10000, 100,  0,    20240601, 0,    0, 10, -1,
+          false, NULL, NULL, NULL,     NULL, 1, 0,  NULL};
+
+/* QueueFile: values (and markers) we dispatched, and those the write
+ * threads took; collectd's own queue_length (internal stats) */
+static uint64_t q_dispatched, q_taken;
+static double q_internal = -1, q_last_line;
+static FILE *q_file;
+static cdtime_t time_first;
 
 /* ReplayDir: one csv file */
 typedef struct rp_file {
@@ -110,6 +135,7 @@ static void marker(cdtime_t t, cdtime_t interval)
     snprintf(vl.type, sizeof(vl.type), "gauge");
     snprintf(vl.type_instance, sizeof(vl.type_instance), "marker");
     plugin_dispatch_values(&vl);
+    __atomic_add_fetch(&q_dispatched, 1, __ATOMIC_RELAXED);
 }
 
 static void replay_round(cdtime_t t, cdtime_t interval)
@@ -134,6 +160,7 @@ static void replay_round(cdtime_t t, cdtime_t interval)
             memcpy(vl.type_instance, f->type_instance,
                    sizeof(vl.type_instance));
             plugin_dispatch_values(&vl);
+            __atomic_add_fetch(&q_dispatched, 1, __ATOMIC_RELAXED);
         }
     done_rounds++;
     marker(t, interval);
@@ -173,6 +200,7 @@ static void dispatch_round(cdtime_t t, cdtime_t interval, double secs)
         snprintf(vl.type, sizeof(vl.type), "%s", SHAPES[s->shape].type);
         snprintf(vl.type_instance, sizeof(vl.type_instance), "%" PRIu64, i);
         plugin_dispatch_values(&vl);
+        __atomic_add_fetch(&q_dispatched, 1, __ATOMIC_RELAXED);
     }
     done_rounds++;
     marker(t, interval);
@@ -193,11 +221,47 @@ static void write_status(void)
     fprintf(f,
             "{\"rounds\": %" PRIu64 ", \"values\": %" PRIu64
             ", \"phase_start\": %.6f, \"phase_seconds\": %.6f"
-            ", \"end_time\": %.6f}\n",
+            ", \"end_time\": %.6f, \"dispatched\": %" PRIu64
+            ", \"taken\": %" PRIu64 "}\n",
             done_rounds, done_rounds * values_per_round, phase_start,
-            phase_seconds, end_time);
+            phase_seconds, end_time,
+            __atomic_load_n(&q_dispatched, __ATOMIC_RELAXED),
+            __atomic_load_n(&q_taken, __ATOMIC_RELAXED));
     fclose(f);
     rename(tmp, conf.status_file);
+}
+
+/* QueueFile: one line before a round, at most every 50 ms */
+static void queue_line(cdtime_t now)
+{
+    double t = CDTIME_T_TO_DOUBLE(now), internal;
+
+    if (!q_file || t - q_last_line < 0.05)
+        return;
+    q_last_line = t;
+    __atomic_load(&q_internal, &internal, __ATOMIC_RELAXED);
+    fprintf(q_file, "%.6f %" PRIu64 " %" PRIu64 " %.0f\n", t,
+            __atomic_load_n(&q_dispatched, __ATOMIC_RELAXED),
+            __atomic_load_n(&q_taken, __ATOMIC_RELAXED), internal);
+    fflush(q_file);
+}
+
+/* QueueFile: a write callback, registered before the writer's (LoadPlugin
+ * order): sees every value list when a write thread takes it */
+static int lg_write(const data_set_t *ds, const value_list_t *vl,
+                    user_data_t *ud)
+{
+    (void)ds;
+    (void)ud;
+    if (strcmp(vl->plugin, PLUGIN) == 0) {
+        __atomic_add_fetch(&q_taken, 1, __ATOMIC_RELAXED);
+    } else if (strcmp(vl->plugin, "collectd") == 0 &&
+               strcmp(vl->plugin_instance, "write_queue") == 0 &&
+               strcmp(vl->type, "queue_length") == 0 && vl->values_len == 1) {
+        double g = vl->values[0].gauge;
+        __atomic_store(&q_internal, &g, __ATOMIC_RELAXED);
+    }
+    return 0;
 }
 
 static int lg_read(user_data_t *ud)
@@ -216,12 +280,19 @@ static int lg_read(user_data_t *ud)
     start = cdtime();
     if (done_rounds == conf.pause_after)
         phase_start = CDTIME_T_TO_DOUBLE(start);
+    if (done_rounds == 0)
+        time_first = start;
+    queue_line(start);
     if (conf.burst && (after_pause || !conf.pause_after)) {
         uint64_t n = conf.rounds > done_rounds ? conf.rounds - done_rounds : 1;
         cdtime_t step = DOUBLE_TO_CDTIME_T(conf.step);
 
         for (uint64_t k = 0; k < n; k++)
             dispatch_round(start + (k + 1) * step, step, conf.step);
+    } else if (conf.time_step > 0) {
+        interval = DOUBLE_TO_CDTIME_T(conf.time_step);
+        dispatch_round(time_first + done_rounds * interval, interval,
+                       conf.time_step);
     } else {
         interval = conf.interval > 0 ? DOUBLE_TO_CDTIME_T(conf.interval)
                                      : plugin_get_interval();
@@ -232,6 +303,7 @@ static int lg_read(user_data_t *ud)
         phase_seconds += end_time - CDTIME_T_TO_DOUBLE(start);
     if (conf.rounds && done_rounds >= conf.rounds) {
         finished = true;
+        queue_line(cdtime());
         write_status();
     }
     return 0;
@@ -306,6 +378,10 @@ static int lg_config(oconfig_item_t *ci)
                 conf.copies = d >= 1 ? (uint64_t)d : 1;
         } else if (strcasecmp(c->key, "StatusFile") == 0) {
             rc = get_string(c, &conf.status_file);
+        } else if (strcasecmp(c->key, "TimeStep") == 0) {
+            rc = get_number(c, &conf.time_step);
+        } else if (strcasecmp(c->key, "QueueFile") == 0) {
+            rc = get_string(c, &conf.queue_file);
         } else {
             ERROR(PLUGIN ": unknown option \"%s\"", c->key);
             rc = -1;
@@ -489,6 +565,17 @@ static int lg_init(void)
         for (uint64_t i = 0; i < conf.series; i++)
             series_init(&series[i], i);
     }
+    if (conf.queue_file) {
+        if (!(q_file = fopen(conf.queue_file, "w"))) {
+            ERROR(PLUGIN ": cannot write %s: %s", conf.queue_file,
+                  strerror(errno));
+            return -1;
+        }
+        /* registered at init, after the writer's callback (registered
+         * when its module loaded): a value counts as taken once the
+         * writer has written it */
+        plugin_register_write(PLUGIN, lg_write, NULL);
+    }
     plugin_register_complex_read(
         NULL, PLUGIN, lg_read,
         conf.interval > 0 ? DOUBLE_TO_CDTIME_T(conf.interval) : 0, NULL);
@@ -514,6 +601,11 @@ static int lg_shutdown(void)
     free(conf.resume_file);
     free(conf.status_file);
     conf.start_file = conf.resume_file = conf.status_file = NULL;
+    if (q_file)
+        fclose(q_file);
+    q_file = NULL;
+    free(conf.queue_file);
+    conf.queue_file = NULL;
     return 0;
 }
 
