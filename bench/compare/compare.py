@@ -1590,9 +1590,9 @@ def main():
                     "batches a file's values): 1, real time, is the steady "
                     "state; rrdtool's CacheTimeout 120 needs a flush in "
                     "the window")
-    ap.add_argument("--sustain-max-series", type=int, default=400000,
+    ap.add_argument("--sustain-max-series", type=int, default=1000000,
                     help="no trial needing more series (disk: an RRD is "
-                    "about 210 KB)")
+                    "about 210 KB); the result is then a lower bound")
     ap.add_argument("--sustain-slack", type=float, default=0.25,
                     help="the queue may grow by this fraction of a round")
     ap.add_argument("--sustain-drain", type=float, default=2,
