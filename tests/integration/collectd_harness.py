@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 COLLECTD = "/usr/sbin/collectd"
 STOCK_PLUGIN_DIR = "/usr/lib/collectd"
@@ -418,3 +419,43 @@ class Collectd:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def run_test(run, args, prefix, summary, kept_note=""):
+    """The body of a test's main(): runs run(args, tmp, report) in a fresh
+    temporary directory (make_tempdir(prefix)); a collectd the test left in
+    report["cd"] is killed if still running. Prints PASS with
+    summary(report) and removes the directory (unless args.keep), or FAIL
+    with the error, collectd's log and the directory kept (kept_note says
+    more about it). Returns the exit status: 0 or 1.
+    """
+    started = time.monotonic()
+    tmp = make_tempdir(prefix)
+    report = {}
+    failure = None
+    try:
+        run(args, tmp, report)
+    except (TestFailure, OSError, subprocess.SubprocessError) as e:
+        failure = "%s: %s" % (type(e).__name__, e)
+    except Exception:  # a bug in the test itself: show it fully
+        failure = "unexpected error:\n%s" % traceback.format_exc()
+    finally:
+        cd = report.get("cd")
+        if cd is not None:
+            cd.kill()
+    elapsed = time.monotonic() - started
+    if failure:
+        print("\nFAIL (%.1f s): %s\n" % (elapsed, failure))
+        if cd is not None:
+            print("---- collectd log (%s) ----" % cd.log)
+            print(cd.log_text())
+        print("---- files kept in %s%s ----" % (tmp, kept_note))
+        return 1
+    print(summary(report))
+    print("PASS (%.1f s)" % elapsed)
+    if args.keep:
+        print("files kept in %s" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+

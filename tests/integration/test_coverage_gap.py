@@ -38,14 +38,12 @@ import calendar
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-import traceback
 
-from collectd_harness import (Collectd, TestFailure, make_tempdir,
-                              require_collectd, wait_for)
+from collectd_harness import (Collectd, TestFailure, require_collectd,
+                              run_test, wait_for)
 
 SPAN = 120  # SegmentSpan, s
 BUCKET = 10  # the default BucketWidth, s
@@ -457,33 +455,9 @@ def main():
         if not os.path.exists(p):
             print("FAIL: %s does not exist (build first)" % p)
             return 1
-    started = time.monotonic()
-    tmp = make_tempdir("tss-gaps-")
-    report = {}
-    failure = None
-    try:
-        run(args, tmp, report)
-    except (TestFailure, OSError, subprocess.SubprocessError) as e:
-        failure = "%s: %s" % (type(e).__name__, e)
-    except Exception:  # a bug in the test itself: show it fully
-        failure = "unexpected error:\n%s" % traceback.format_exc()
-    elapsed = time.monotonic() - started
-    if failure:
-        print("\nFAIL (%.1f s): %s\n" % (elapsed, failure))
-        cd = report.get("cd")
-        if cd is not None:
-            print("---- collectd log (%s) ----" % cd.log)
-            print(cd.log_text())
-        print("---- files kept in %s ----" % tmp)
-        return 1
-    print("%d series, %d gaps found as fed; verify: %s"
-          % (report["series"], report["gaps"], report["verify"]))
-    print("PASS (%.1f s)" % elapsed)
-    if args.keep:
-        print("files kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_test(run, args, "tss-gaps-",
+                    lambda r: "%d series, %d gaps found as fed; verify: %s"
+                    % (r["series"], r["gaps"], r["verify"]))
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 
-from collectd_harness import (SKIP, Collectd, TestFailure, make_tempdir,
-                              require_collectd)
+from collectd_harness import (SKIP, Collectd, TestFailure, require_collectd,
+                              run_test)
 
 SERIES = 100
 HOST = "flushfull"
@@ -162,37 +161,11 @@ def main():
                 sys.executable, "-B", os.path.abspath(__file__),
                 "--in-namespace"] + sys.argv[1:]
         return subprocess.run(argv, check=False).returncode
-    started = time.monotonic()
-    tmp = make_tempdir("tss-flushfull-")
-    report = {}
-    failure = None
-    try:
-        run(args, tmp, report)
-    except (TestFailure, OSError, subprocess.SubprocessError) as e:
-        failure = "%s: %s" % (type(e).__name__, e)
-    except Exception:  # a bug in the test itself: show it fully
-        failure = "unexpected error:\n%s" % traceback.format_exc()
-    finally:
-        cd = report.get("cd")
-        if cd is not None:
-            cd.kill()
-    elapsed = time.monotonic() - started
-    if failure:
-        print("\nFAIL (%.1f s): %s\n" % (elapsed, failure))
-        if cd is not None:
-            print("---- collectd log (%s) ----" % cd.log)
-            print(cd.log_text())
-        print("---- files kept in %s (the tmpfs went with its namespace) "
-              "----" % tmp)
-        return 1
-    print("a FLUSH on a full disk failed, the next one stored all %d series; "
-          "%d ERROR lines logged" % (SERIES, report["errors"]))
-    print("PASS (%.1f s)" % elapsed)
-    if args.keep:
-        print("files kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_test(
+        run, args, "tss-flushfull-",
+        lambda r: "a FLUSH on a full disk failed, the next one stored all "
+        "%d series; %d ERROR lines logged" % (SERIES, r["errors"]),
+        " (the tmpfs went with its namespace)")
 
 
 if __name__ == "__main__":
