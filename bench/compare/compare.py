@@ -787,18 +787,23 @@ def section_longrun(b, tmp, a, out):
         loads.append(("real-x%d" % c, "real", c,
                       "ReplayDir %s\nCopies %d" % (quote(real), c)))
     daemons = []
+    # --long-copies N: N daemons of each writer and load side by side, the
+    # same half hour: medians of N runs, every ratio within one run
     for lname, kind, size, lblock in loads:
         for w in writers(b, a.long_writers):
             for dec in ([-1, 2] if w[0] == "tsstore" and a.long_decimals
                         and kind == "synthetic" else [-1]):
-                name = "%s-%s%s" % (w[0], lname, "-dec2" if dec == 2 else "")
-                root = os.path.join(tmp, "long-" + name)
-                status = os.path.join(root, "status.json")
-                block = ("%s\nInterval %g\nRounds %d\nDecimals %d\n"
-                         "StatusFile %s" % (lblock, a.long_interval, rounds,
-                                            dec, quote(status)))
-                d = make_daemon(b, root, w, block, a.long_interval)
-                daemons.append((name, w, lname, dec, d))
+                for copy in range(a.long_copies):
+                    name = "%s-%s%s%s" % (
+                        w[0], lname, "-dec2" if dec == 2 else "",
+                        "-c%d" % copy if a.long_copies > 1 else "")
+                    root = os.path.join(tmp, "long-" + name)
+                    status = os.path.join(root, "status.json")
+                    block = ("%s\nInterval %g\nRounds %d\nDecimals %d\n"
+                             "StatusFile %s" % (lblock, a.long_interval,
+                                                rounds, dec, quote(status)))
+                    d = make_daemon(b, root, w, block, a.long_interval)
+                    daemons.append((name, w, lname, dec, d))
     res = {}
     try:
         for *_, d in daemons:
@@ -851,48 +856,62 @@ def section_longrun(b, tmp, a, out):
             d.kill()
         raise
     out["longrun"] = {"minutes": a.minutes, "interval": a.long_interval,
-                      "rounds": rounds, "results": res}
+                      "rounds": rounds, "copies": a.long_copies,
+                      "results": res}
     return longrun_markdown(out["longrun"])
 
 
+def longrun_steady(r):
+    """write_bytes per point after the first minute, or None."""
+    tr = [x for x in r["trace"] if len(x) > 4]
+    first = [x for x in tr if x[0] >= 60]
+    if not first or tr[-1][4] <= first[0][4]:
+        return None
+    return ((r["write_bytes_at_last_round"] - first[0][1])
+            / ((r["rounds"] - first[0][4]) * r["series"]))
+
+
 def longrun_markdown(lr):
+    copies = lr.get("copies", 1)
     lines = ["%d rounds at %g s (%.0f minutes); every writer in its own "
-             "collectd, all at the same time; bytes from the process' "
+             "collectd, all at the same time%s; bytes from the process' "
              "write_bytes (wait4 ru_oublock × 512, start to exit)."
              % (lr["rounds"], lr["interval"], lr["rounds"] * lr["interval"]
-                / 60), "",
+                / 60, ", %d of each: median (min..max)" % copies
+                if copies > 1 else ""), "",
              "| data | writer | series | points | write_bytes/point | "
              "– after the first minute | "
              "written by write() (wchar)/point | files at the end, bytes/point "
-             "| vs write_tsstore |", "|---|---|---|---|---|---|---|---|---|"]
-    res = lr["results"]
-    for n, r in sorted(res.items(), key=lambda kv: (
-            kv[1].get("load", ""), kv[1]["series"], kv[1]["writer"],
-            kv[1]["decimals"])):
-        base = [x for x in res.values() if x["writer"] == "tsstore" and
-                x.get("load") == r.get("load") and x["decimals"] == -1 and
-                x["series"] == r["series"]]
-        base = base[0] if base else None
+             "| vs write_tsstore (medians) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    groups = {}
+    for r in lr["results"].values():
+        k = (r.get("load", ""), r["series"], r["writer"], r["decimals"])
+        groups.setdefault(k, []).append(r)
+
+    def wbp(rs):
+        return med([x["write_bytes_per_point"] for x in rs])
+    for k in sorted(groups):
+        rs = groups[k]
+        r = rs[0]
+        base = groups.get((k[0], k[1], "tsstore", -1))
         label = r["label"] + (" (gauges with 2 decimals)"
                               if r["decimals"] == 2 else "")
-        files = ", ".join("%s %.2f" % (k, v / r["points"])
-                          for k, v in r["files"].items())
-        steady = "–"
-        tr = [x for x in r["trace"] if len(x) > 4]
-        first = [x for x in tr if x[0] >= 60]
-        if first and tr[-1][4] > first[0][4]:
-            steady = "%.2f" % ((r["write_bytes_at_last_round"] - first[0][1])
-                               / ((r["rounds"] - first[0][4]) * r["series"]))
+        files = ", ".join("%s %.2f" % (kind, med([x["files"].get(kind, 0)
+                                                   / x["points"] for x in rs]))
+                          for kind in r["files"])
         vs = ""
         if base and r["writer"] in ("csv", "rrdtool", "rrdtool-cache"):
-            vs = ratio(r["write_bytes_per_point"],
-                       base["write_bytes_per_point"], "%.0f×")
-        lines.append("| %s | %s | %d | %d | **%.2f** | %s | %.2f | %.2f%s "
-                     "| %s |"
+            vs = ratio(wbp(rs), wbp(base), "%.0f×")
+        lines.append("| %s | %s | %d | %d | **%s** | %s | %s | %s%s | %s |"
                      % (r.get("load", "synthetic").split("-")[0], label,
                         r["series"], r["points"],
-                        r["write_bytes_per_point"], steady,
-                        r["wchar_per_point"], r["file_bytes"] / r["points"],
+                        spread([x["write_bytes_per_point"] for x in rs],
+                               "%.2f"),
+                        spread([longrun_steady(x) for x in rs], "%.2f"),
+                        spread([x["wchar_per_point"] for x in rs], "%.2f"),
+                        spread([x["file_bytes"] / x["points"] for x in rs],
+                               "%.2f"),
                         " (" + files + ")" if files else "", vs))
     return "\n".join(lines)
 
@@ -1601,6 +1620,9 @@ def main():
     # longrun
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--long-interval", type=float, default=10)
+    ap.add_argument("--long-copies", type=int, default=1,
+                    help="longrun: daemons of each writer and load side by "
+                    "side, for medians (default 1)")
     ap.add_argument("--long-series", default="1000,5000")
     ap.add_argument("--long-writers",
                     default="null,tsstore,tsstore-snap60,csv,rrdtool")
@@ -1633,6 +1655,7 @@ def main():
         a.minutes, a.long_interval, a.long_series = 0.05, 0.5, "20"
         a.long_replay = "1"
         a.long_writers = "tsstore,csv"
+        a.long_copies = 2
         a.syn_series, a.syn_points = 40, 800
         a.query_series, a.query_days, a.query_interval = 5, 0.2, 60
         a.scale_series, a.scale_points, a.scale_interval = "2000", 3, 0.2
