@@ -72,6 +72,17 @@ def ratio(a, b, fmt="%.3g"):
     return fmt % (a / b)
 
 
+def git_commit():
+    """The checkout's commit (with -dirty), or "unknown"."""
+    try:
+        p = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(
+            __file__)), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return "unknown"
+    return p.stdout.strip() if p.returncode == 0 else "unknown"
+
+
 def machine():
     mem = 0
     with open("/proc/meminfo") as f:
@@ -1573,6 +1584,10 @@ def main():
                     help="exit 77 (ctest: skipped) when collectd, promtool "
                     "or rrdtool is missing")
     ap.add_argument("--json", default=None, help="write raw figures here")
+    ap.add_argument("--doc", default=None,
+                    help="also write the report into this markdown file "
+                    "(docs/benchmarks.md), between markers of the sections "
+                    "run, replacing an earlier run's")
     ap.add_argument("--tarball", default=None)
     # ingest
     ap.add_argument("--series", type=int, default=5000)
@@ -1692,9 +1707,11 @@ def main():
     b = Bins(a.build)
     tmp = tempfile.mkdtemp(prefix="tss-compare.", dir=a.tmpdir)
     out = {"machine": machine(), "args": {k: v for k, v in vars(a).items()}}
+    out["commit"] = git_commit()
     md = ["# bench/compare/run %s" % " ".join(sys.argv[1:]), "",
-          "Machine: %(cores)d cores (%(cpu)s), %(memory_gib)s GiB memory, "
-          "Linux %(kernel)s; %(date)s; load average at the start %(load)s."
+          "Commit %s. Machine: %%(cores)d cores (%%(cpu)s), %%(memory_gib)s "
+          "GiB memory, Linux %%(kernel)s; %%(date)s; load average at the "
+          "start %%(load)s." % out["commit"]
           % {**out["machine"], "load": "%.2f %.2f %.2f" % out["machine"]
              ["load"]}]
     try:
@@ -1717,6 +1734,36 @@ def main():
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
     print("\n".join(md))
+    if a.doc:
+        write_doc(a.doc, ",".join(s for s in SECTIONS if s in only),
+                  "\n".join(md))
+
+
+def write_doc(path, key, report):
+    """Puts the report into the markdown file `path` between the markers
+    of `key` (the sections run), replacing what an earlier run with the
+    same sections put there, or at the end of the file; its headings go
+    two levels down. Written to a temporary file, then renamed."""
+    begin = ("<!-- bench/compare %s: begin (written by bench/compare/run "
+             "--doc; edits here are overwritten) -->" % key)
+    end = "<!-- bench/compare %s: end -->" % key
+    text = "\n".join("##" + ln if ln.startswith("#") else ln
+                     for ln in report.strip().splitlines())
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = f.read()
+    except FileNotFoundError:
+        doc = ""
+    block = "%s\n\n%s\n\n%s" % (begin, text, end)
+    i, j = doc.find(begin), doc.find(end)
+    if i >= 0 and j > i:
+        doc = doc[:i] + block + doc[j + len(end):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(doc)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
