@@ -421,17 +421,18 @@ class Collectd:
             self.proc.wait()
 
 
-def run_test(run, args, prefix, summary, kept_note=""):
+def run_test(run, args, prefix, summary=None, kept_note=""):
     """The body of a test's main(): runs run(args, tmp, report) in a fresh
-    temporary directory (make_tempdir(prefix)); a collectd the test left in
-    report["cd"] is killed if still running. Prints PASS with
-    summary(report) and removes the directory (unless args.keep), or FAIL
-    with the error, collectd's log and the directory kept (kept_note says
-    more about it). Returns the exit status: 0 or 1.
+    temporary directory (make_tempdir(prefix)); the daemons the test put in
+    report["cd"] or in the list report["instances"] are killed if still
+    running. Prints PASS (after summary(report), if given) and removes the
+    directory (unless args.keep), or FAIL with the error, the daemons' logs
+    and the directory kept (kept_note says more about it). Returns the exit
+    status: 0 or 1.
     """
     started = time.monotonic()
     tmp = make_tempdir(prefix)
-    report = {}
+    report = {"instances": []}
     failure = None
     try:
         run(args, tmp, report)
@@ -440,18 +441,20 @@ def run_test(run, args, prefix, summary, kept_note=""):
     except Exception:  # a bug in the test itself: show it fully
         failure = "unexpected error:\n%s" % traceback.format_exc()
     finally:
-        cd = report.get("cd")
-        if cd is not None:
+        daemons = report["instances"] + ([report["cd"]] if report.get("cd")
+                                         is not None else [])
+        for cd in daemons:
             cd.kill()
     elapsed = time.monotonic() - started
     if failure:
         print("\nFAIL (%.1f s): %s\n" % (elapsed, failure))
-        if cd is not None:
+        for cd in daemons:
             print("---- collectd log (%s) ----" % cd.log)
             print(cd.log_text())
         print("---- files kept in %s%s ----" % (tmp, kept_note))
         return 1
-    print(summary(report))
+    if summary:
+        print(summary(report))
     print("PASS (%.1f s)" % elapsed)
     if args.keep:
         print("files kept in %s" % tmp)

@@ -11,13 +11,10 @@ import argparse
 import glob
 import json
 import os
-import shutil
 import subprocess
-import time
-import traceback
 
 import collectd_harness
-from collectd_harness import TestFailure, make_tempdir, require_collectd
+from collectd_harness import TestFailure, require_collectd
 
 CLI_TIMEOUT = 30
 HOSTNAME = "itest"
@@ -130,31 +127,6 @@ def main(doc, run, prefix):
         if not os.path.exists(p):
             print("FAIL: %s does not exist (build first)" % p)
             return 1
-    started = time.monotonic()
-    tmp = make_tempdir(prefix)
-    instances = []
-    failure = None
-    try:
-        run(args, tmp, instances)
-    except (TestFailure, OSError, subprocess.SubprocessError,
-            ValueError) as e:
-        failure = "%s: %s" % (type(e).__name__, e)
-    except Exception:  # a bug in the test itself: show it fully
-        failure = traceback.format_exc()
-    finally:
-        for cd in instances:
-            cd.kill()
-    elapsed = time.monotonic() - started
-    if failure:
-        print("FAIL (%.1f s): %s\n" % (elapsed, failure))
-        for cd in instances:
-            print("---- collectd log %s ----" % cd.log)
-            print(cd.log_text())
-        print("---- files kept in %s ----" % tmp)
-        return 1
-    print("PASS (%.1f s)" % elapsed)
-    if args.keep:
-        print("files kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return collectd_harness.run_test(
+        lambda a, tmp, report: run(a, tmp, report["instances"]), args,
+        prefix)

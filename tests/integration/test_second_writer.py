@@ -16,13 +16,12 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 
-from collectd_harness import (Collectd, TestFailure, make_tempdir, quote,
-                              require_collectd, wait_for)
+from collectd_harness import (Collectd, TestFailure, quote, require_collectd,
+                              run_test, wait_for)
 
 STARTED = "write_tsstore plugin: version"
 
@@ -190,32 +189,9 @@ def main():
     args.plugin = os.path.abspath(args.plugin)
     args.cli = os.path.abspath(args.cli)
     require_collectd(["logfile", "unixsock"])
-    started = time.monotonic()
-    tmp = make_tempdir("tss-itest2-")
-    instances = []
-    failure = None
-    try:
-        run(args, tmp, instances)
-    except (TestFailure, OSError, subprocess.SubprocessError,
-            ValueError) as e:
-        failure = "%s: %s" % (type(e).__name__, e)
-    finally:
-        for cd in instances:
-            cd.kill()
-    elapsed = time.monotonic() - started
-    if failure:
-        print("FAIL (%.1f s): %s\n" % (elapsed, failure))
-        for cd in instances:
-            print("---- collectd log %s ----" % cd.log)
-            print(cd.log_text())
-        print("---- files kept in %s ----" % tmp)
-        return 1
-    print("PASS (%.1f s)" % elapsed)
-    if args.keep:
-        print("files kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_test(
+        lambda a, tmp, report: run(a, tmp, report["instances"]), args,
+        "tss-itest2-")
 
 
 if __name__ == "__main__":

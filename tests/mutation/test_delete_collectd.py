@@ -35,7 +35,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -44,8 +43,8 @@ import time
 # the daemon harness of the integration tests, beside this directory
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "integration"))
-from collectd_harness import (Collectd, TestFailure, make_tempdir,  # noqa
-                              quote, require_collectd, wait_for)
+from collectd_harness import (Collectd, TestFailure, quote,  # noqa
+                              require_collectd, run_test, wait_for)
 
 HOST = "dtest"
 SERIES = ["dtest/cpu-0/gauge", "dtest/cpu-1/gauge", "other/cpu-0/gauge"]
@@ -402,32 +401,9 @@ def main():
     args.plugin = os.path.abspath(args.plugin)
     args.cli = os.path.abspath(args.cli)
     require_collectd(["logfile", "unixsock"])
-    started = time.monotonic()
-    tmp = make_tempdir("tss-idel-")
-    instances = []
-    failure = None
-    try:
-        run(args, tmp, instances)
-    except (TestFailure, OSError, subprocess.SubprocessError,
-            ValueError) as e:
-        failure = "%s: %s" % (type(e).__name__, e)
-    finally:
-        for cd in instances:
-            cd.kill()
-    elapsed = time.monotonic() - started
-    if failure:
-        print("FAIL (%.1f s): %s\n" % (elapsed, failure))
-        for cd in instances:
-            print("---- collectd log %s ----" % cd.log)
-            print(cd.log_text())
-        print("---- files kept in %s ----" % tmp)
-        return 1
-    print("PASS (%.1f s)" % elapsed)
-    if args.keep:
-        print("files kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_test(
+        lambda a, tmp, report: run(a, tmp, report["instances"]), args,
+        "tss-idel-")
 
 
 if __name__ == "__main__":
