@@ -109,7 +109,8 @@ int typesdb_load(typesdb *db, const char *path, char *err, size_t errlen)
         typesdb_free(db);
         return -1;
     }
-    qsort(db->types, db->n, sizeof(*db->types), cmp_type);
+    if (db->n) /* an empty file: no array, and qsort's must not be NULL */
+        qsort(db->types, db->n, sizeof(*db->types), cmp_type);
     return 0;
 }
 
@@ -117,6 +118,8 @@ const typesdb_type *typesdb_find(const typesdb *db, const char *name)
 {
     typesdb_type key;
 
+    if (!db->n)
+        return NULL;
     snprintf(key.name, sizeof(key.name), "%s", name);
     return bsearch(&key, db->types, db->n, sizeof(*db->types), cmp_type);
 }
