@@ -77,43 +77,15 @@ static void dump_row(FILE *out, int fmt, cli_jsonl *j,
     }
 }
 
-/* A gauge rollup's sum, kept until its valid count comes, to print the
- * mean: a series' aggregates arrive in byte order (min 1, sum 3, valid 6),
- * each at every resolution in turn, so one slot per resolution. */
-typedef struct sums {
-    tss_point *p;
-    size_t n, cap;
-    int64_t resolution;
-    bool have;
-} sums;
-
-static int sums_keep(sums *m, const tss_series_info *si, const tss_point *pts,
-                     size_t n)
-{
-    if (n > m->cap) {
-        tss_point *np = realloc(m->p, n * sizeof(*np));
-
-        if (!np)
-            return -1;
-        m->p = np;
-        m->cap = n;
-    }
-    memcpy(m->p, pts, n * sizeof(*pts));
-    m->n = n;
-    m->resolution = si->resolution;
-    m->have = true;
-    return 0;
-}
-
 /*
  * A series' rollup rows (dump with --resolution other than raw), kept
  * until the series ends and printed in time order: the query gives them
  * per resolution and per aggregate (all of one aggregate's intervals,
  * then the next's), and with auto the raw points (the newest windows)
  * before the rollups (the oldest). Rows of one time come in the order
- * resolution, aggregate (mean last), then arrival.
+ * resolution, aggregate, then arrival; a gauge interval's derived "mean"
+ * (sum / valid) last.
  */
-#define AGG_MEAN 1000 /* the derived rows of keep_means */
 
 typedef struct row {
     int64_t t, res;
@@ -130,22 +102,29 @@ typedef struct rows {
     bool on;
 } rows;
 
+/* The series' identifier fields, in key order (host .. ds). */
+static void id_fields(const tss_series_id *id, const char *f[6])
+{
+    f[0] = id->host;
+    f[1] = id->plugin;
+    f[2] = id->plugin_instance;
+    f[3] = id->type;
+    f[4] = id->type_instance;
+    f[5] = id->ds;
+}
+
 /* Saves si as the buffer's series (its strings copied: a query's are
  * valid until its next call). */
 static void rows_begin(rows *b, const tss_series_info *si)
 {
-    const char *src[6] = {
-        si->id.host, si->id.plugin,        si->id.plugin_instance,
-        si->id.type, si->id.type_instance, si->id.ds};
-    const char **dst[6] = {
-        &b->si.id.host, &b->si.id.plugin,        &b->si.id.plugin_instance,
-        &b->si.id.type, &b->si.id.type_instance, &b->si.id.ds};
+    const char *src[6];
 
-    b->si = *si;
-    for (int k = 0; k < 6; k++) {
+    id_fields(&si->id, src);
+    for (int k = 0; k < 6; k++)
         snprintf(b->text[k], sizeof(b->text[k]), "%s", src[k]);
-        *dst[k] = b->text[k];
-    }
+    b->si = *si;
+    b->si.id = (tss_series_id){b->text[0], b->text[1], b->text[2],
+                               b->text[3], b->text[4], b->text[5]};
     b->n = 0;
     b->on = true;
 }
@@ -153,12 +132,11 @@ static void rows_begin(rows *b, const tss_series_info *si)
 /* Whether si is the buffered series (identifier, data source, kind). */
 static bool rows_same(const rows *b, const tss_series_info *si)
 {
-    const char *x[6] = {
-        si->id.host, si->id.plugin,        si->id.plugin_instance,
-        si->id.type, si->id.type_instance, si->id.ds};
+    const char *x[6];
 
     if (!b->on || b->si.kind != si->kind)
         return false;
+    id_fields(&si->id, x);
     for (int k = 0; k < 6; k++)
         if (strcmp(x[k], b->text[k]) != 0)
             return false;
@@ -195,10 +173,14 @@ static int row_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Prints the buffered series' rows in time order and empties it. */
+/* Prints the buffered series' rows in time order and empties it; after
+ * a gauge interval's rows, its mean when both its sum and its valid count
+ * are there (NaN when no value was valid). */
 static void rows_flush(rows *b, FILE *out, int fmt, cli_jsonl *j, uint32_t ups)
 {
     char csv_id[4096], t[48], res[32];
+    bool gauge = b->si.kind == TSS_KIND_GAUGE;
+    const row *sum = NULL, *valid = NULL;
 
     if (!b->on)
         return;
@@ -210,39 +192,30 @@ static void rows_flush(rows *b, FILE *out, int fmt, cli_jsonl *j, uint32_t ups)
     if (fmt == FMT_CSV)
         csv_id_text(csv_id, sizeof(csv_id), &b->si);
     for (size_t i = 0; i < b->n; i++) {
-        const row *r = &b->r[i];
+        const row *r = &b->r[i], *next = i + 1 < b->n ? r + 1 : NULL;
 
         cli_time_epoch(t, sizeof(t), r->t, ups);
         cli_resolution(res, sizeof(res), r->res, ups);
-        dump_row(out, fmt, j, &b->si, csv_id, res,
-                 r->agg == AGG_MEAN ? "mean" : cli_aggregate(r->agg), t,
+        dump_row(out, fmt, j, &b->si, csv_id, res, cli_aggregate(r->agg), t,
                  r->value_kind, r->v);
+        if (gauge && r->agg == TSS_AGGREGATE_SUM)
+            sum = r;
+        else if (gauge && r->agg == TSS_AGGREGATE_VALID)
+            valid = r;
+        if (next && next->t == r->t && next->res == r->res)
+            continue; /* the interval goes on */
+        if (sum && valid) {
+            tss_value mean;
+
+            mean.gauge = valid->v.counter
+                             ? sum->v.gauge / (double)valid->v.counter
+                             : NAN;
+            dump_row(out, fmt, j, &b->si, csv_id, res, "mean", t,
+                     TSS_KIND_GAUGE, mean);
+        }
+        sum = valid = NULL;
     }
     b->n = 0;
-}
-
-/* Rows of aggregate "mean" = sum / valid (NaN when no value was valid),
- * into the series' rows `b`. -1: out of memory. */
-static int keep_means(rows *b, const tss_series_info *si, const sums *m,
-                      const tss_point *valid, size_t n)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        tss_value v;
-
-        while (k < m->n && m->p[k].t < valid[i].t)
-            k++;
-        if (k == m->n || m->p[k].t != valid[i].t)
-            continue;
-        v.gauge = valid[i].v.counter
-                      ? m->p[k].v.gauge / (double)valid[i].v.counter
-                      : NAN;
-        if (rows_push(b, valid[i].t, si->resolution, AGG_MEAN, TSS_KIND_GAUGE,
-                      v) != 0)
-            return -1;
-    }
-    return 0;
 }
 
 static int run_query(const cli_opts *o, bool dump);
@@ -264,7 +237,6 @@ int cmd_query(const cli_opts *opts, bool dump)
 
 static int run_query(const cli_opts *o, bool dump)
 {
-    sums sum[TSS_MAX_ROLLUPS + 1] = {{0}};
     rows buf = {0};
     /* a series' csv columns: six quoted fields of up to 255 bytes */
     char csv_id[4096];
@@ -404,36 +376,6 @@ static int run_query(const cli_opts *o, bool dump)
                          pts[i].v);
             }
         }
-        if (si.kind != TSS_KIND_GAUGE || !si.aggregate)
-            continue;
-        {
-            sums *m = NULL;
-
-            for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1 && !m; k++)
-                if (sum[k].have && sum[k].resolution == si.resolution)
-                    m = &sum[k];
-            for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1 && !m; k++)
-                if (!sum[k].have)
-                    m = &sum[k];
-            if (!m)
-                continue;
-            if (si.aggregate == TSS_AGGREGATE_MIN) { /* a series begins */
-                m->have = false;
-            } else if (si.aggregate == TSS_AGGREGATE_SUM) {
-                if (sums_keep(m, &si, pts, n) != 0) {
-                    fputs("tsstore: out of memory\n", stderr);
-                    ret = EXIT_ERR;
-                    break;
-                }
-            } else if (si.aggregate == TSS_AGGREGATE_VALID && m->have) {
-                m->have = false;
-                if (keep_means(&buf, &si, m, pts, n) != 0) {
-                    fputs("tsstore: out of memory\n", stderr);
-                    ret = EXIT_ERR;
-                    break;
-                }
-            }
-        }
     }
     if (rc >= 0 && ret != EXIT_ERR)
         rows_flush(&buf, out, fmt, j, info.units_per_second);
@@ -452,8 +394,6 @@ static int run_query(const cli_opts *o, bool dump)
         ret = EXIT_ERR;
     }
 out:
-    for (size_t k = 0; k < TSS_MAX_ROLLUPS + 1; k++)
-        free(sum[k].p);
     free(buf.r);
     cli_jsonl_free(j);
     tss_query_close(q);
