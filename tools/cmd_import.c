@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,6 +129,22 @@ static void bad_line(import_ctx *c, const char *file, size_t line,
     }
 }
 
+/* A file not imported: "tsstore: " and the message (which names the file
+ * and ends with what was done), over the progress line; counted. */
+static void skip_file(import_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->tty)
+        fputs("\r\033[K", stderr);
+    fputs("tsstore: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    c->bad_files++;
+}
+
 static bool parse_value(const char *s, int kind, tss_value *v)
 {
     char *end;
@@ -224,11 +241,10 @@ static int import_file(import_ctx *c, const char *root, const char *path)
         !path_part(&rel, pdir, sizeof(pdir), '/') ||
         !path_part(&rel, fname, sizeof(fname), '\0') || strlen(fname) < 12 ||
         fname[strlen(fname) - 11] != '-') {
-        fprintf(stderr,
-                "tsstore: %s: not a csv plugin file name "
-                "(<type>[-<instance>]-YYYY-MM-DD); skipped\n",
-                path);
-        c->bad_files++;
+        skip_file(c,
+                  "%s: not a csv plugin file name "
+                  "(<type>[-<instance>]-YYYY-MM-DD); skipped",
+                  path);
         return 0;
     }
     fname[strlen(fname) - 11] = '\0';
@@ -241,16 +257,14 @@ static int import_file(import_ctx *c, const char *root, const char *path)
     if (tinst)
         *tinst++ = '\0';
     if (!(t = typesdb_find(c->db, type))) {
-        fprintf(stderr,
-                "tsstore: %s: type \"%s\" is not in types.db "
-                "(use --types-db); skipped\n",
-                path, type);
-        c->bad_files++;
+        skip_file(c,
+                  "%s: type \"%s\" is not in types.db "
+                  "(use --types-db); skipped",
+                  path, type);
         return 0;
     }
     if (!(f = fopen(path, "r"))) {
-        fprintf(stderr, "tsstore: %s: %s; skipped\n", path, strerror(errno));
-        c->bad_files++;
+        skip_file(c, "%s: %s; skipped", path, strerror(errno));
         return 0;
     }
     while ((len = getline(&line, &cap, f)) >= 0) {
@@ -274,15 +288,12 @@ static int import_file(import_ctx *c, const char *root, const char *path)
                     used +=
                         (size_t)snprintf(names + used, sizeof(names) - used,
                                          "%s%s", k ? "," : "", t->ds[k].name);
-                if (c->tty)
-                    fputs("\r\033[K", stderr);
-                fprintf(stderr,
-                        "tsstore: %s: header \"%s\" does not match type "
-                        "\"%s\" (%s) in %s: %s; file skipped (values are "
-                        "mapped by position: give the types.db the data was "
-                        "written with, --types-db)\n",
-                        path, line, t->name, names, c->db_path, err);
-                c->bad_files++;
+                skip_file(c,
+                          "%s: header \"%s\" does not match type \"%s\" "
+                          "(%s) in %s: %s; file skipped (values are mapped "
+                          "by position: give the types.db the data was "
+                          "written with, --types-db)",
+                          path, line, t->name, names, c->db_path, err);
                 goto refused;
             }
             continue;
@@ -304,18 +315,15 @@ static int import_file(import_ctx *c, const char *root, const char *path)
                 if (t->ds[k].kind != TSS_KIND_GAUGE && is_rate(field[k + 1]))
                     break;
             if (k < t->nds && !c->rates_as_gauge) {
-                if (c->tty)
-                    fputs("\r\033[K", stderr);
-                fprintf(stderr,
-                        "tsstore: %s:%zu: data source \"%s\" is a %s in "
-                        "types.db but holds \"%s\", a rate: the csv plugin "
-                        "wrote this file with StoreRates true; file skipped "
-                        "(--rates-as-gauge stores its derive, counter and "
-                        "absolute columns as gauges)\n",
-                        path, lineno, t->ds[k].name,
-                        tss_kind_name(t->ds[k].kind), field[k + 1]);
+                skip_file(c,
+                          "%s:%zu: data source \"%s\" is a %s in types.db "
+                          "but holds \"%s\", a rate: the csv plugin wrote "
+                          "this file with StoreRates true; file skipped "
+                          "(--rates-as-gauge stores its derive, counter and "
+                          "absolute columns as gauges)",
+                          path, lineno, t->ds[k].name,
+                          tss_kind_name(t->ds[k].kind), field[k + 1]);
                 c->rate_files++;
-                c->bad_files++;
                 goto refused;
             }
             if (k < t->nds) {
