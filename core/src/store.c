@@ -35,7 +35,6 @@
 #define DEFAULT_MAX_PENDING (UINT64_C(256) << 20)
 #define MAX_STORE_META 65536
 #define COMPLAIN_MAX_S 86400
-#define SNAPSHOT_WHAT "writing the head snapshot"
 #define DEFAULT_SNAP_SYNC_S 60
 /* the table coverage is saved again once the sidecars sealed since add up
  * to 1/TABLE_LAG_DIV of its size (save_coverage) */
@@ -434,14 +433,21 @@ int tss_store_append(tss_store *s, const tss_series_id *id, int kind, int64_t t,
 
 /* ---- seal --------------------------------------------------------------- */
 
+/* The writes complain reports on; which kind failed decides which
+ * success complain_done waits for. */
+enum write_op { W_ENCODE, W_SIDECAR, W_SEGMENT, W_SNAPSHOT };
+static const char *const write_op_what[] = {
+    "encoding a segment", "writing a coverage sidecar", "writing a segment",
+    "writing the head snapshot"};
+
 /* Rate-limited error report, like collectd's c_complain: the first failure
  * is logged, then at doubling intervals up to a day until writes work. */
-static void complain(tss_store *s, int64_t now, const char *what, int rc)
+static void complain(tss_store *s, int64_t now, enum write_op op, int rc)
 {
     int64_t ups = s->info.units_per_second;
 
     atomic_fetch_add(&s->n_errors, 1);
-    s->complain_snapshot = strcmp(what, SNAPSHOT_WHAT) == 0;
+    s->complain_snapshot = op == W_SNAPSHOT;
     /* the next report is never further away than one step: if it is, the
      * clock stepped back, and waiting for it would hide errors for days */
     if (now < s->complain_next && s->complain_next - now <= s->complain_step)
@@ -453,8 +459,8 @@ static void complain(tss_store *s, int64_t now, const char *what, int rc)
     tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
             "%s failed (%s): %s; data is kept in memory (%" PRIu64
             " bytes pending) and retried; next report in %" PRId64 " s",
-            what, tss_strerror(rc), tss_error_last(), s->pending_bytes,
-            s->complain_step / ups);
+            write_op_what[op], tss_strerror(rc), tss_error_last(),
+            s->pending_bytes, s->complain_step / ups);
 }
 
 /* Writes of the kind that failed (head snapshot or segments) work again:
@@ -671,18 +677,18 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         int rc;
 
         if (!p->img && (rc = build_image(s, p)) != 0) {
-            complain(s, now, "encoding a segment", rc);
+            complain(s, now, W_ENCODE, rc);
             return rc;
         }
         reopen_if_failed(s);
         /* coverage first: a visible segment always has its sidecar */
         if ((rc = write_image(s, p->cov_rel, p->cov_img.data,
                               p->cov_img.len)) != 0) {
-            complain(s, now, "writing a coverage sidecar", rc);
+            complain(s, now, W_SIDECAR, rc);
             return rc;
         }
         if ((rc = write_image(s, p->rel, p->img, p->len)) != 0) {
-            complain(s, now, "writing a segment", rc);
+            complain(s, now, W_SEGMENT, rc);
             return rc;
         }
         s->pending = p->next;
@@ -716,53 +722,72 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         if (tss_snapshot_base(s->snap, now) == 0)
             s->sealed_since_base = false;
         else
-            complain(s, now, SNAPSHOT_WHAT, tss_error_last_code());
+            complain(s, now, W_SNAPSHOT, tss_error_last_code());
     }
     return 0;
 }
 
+/* Whether w is a late batch: points that came after the window was
+ * sealed (its own first batch arrives before its end plus Grace). */
+static bool is_late(const tss_store *s, const tss_head_winfo *w)
+{
+    return w->first_arrival >= w->start + s->info.span + s->grace;
+}
+
+static tss_late_win *late_find(tss_store *s, int64_t start)
+{
+    for (size_t i = 0; i < TSS_LATE_WINDOWS; i++)
+        if (s->late[i].sealed && s->late[i].start == start)
+            return &s->late[i];
+    return NULL;
+}
+
 /*
  * How long after its first arrival a window waits to be sealed: Grace;
- * for a late batch (points that came after the window was sealed) of a
- * window that has had late batches sealed already, Grace doubled for each
- * of them, up to SegmentSpan. A host whose clock is behind feeds an old
- * window for as long as the window is wide: it then makes about log2(span
- * / grace) segments of it instead of one every Grace. `count`: the window
- * is being sealed; counts its late batch.
+ * for a late batch of a window that has had late batches sealed already,
+ * Grace doubled for each of them, up to SegmentSpan. A host whose clock is
+ * behind feeds an old window for as long as the window is wide: it then
+ * makes about log2(span / grace) segments of it instead of one every
+ * Grace.
  */
-static int64_t late_hold(tss_store *s, const tss_head_winfo *w, bool count)
+static int64_t late_hold(tss_store *s, const tss_head_winfo *w)
 {
-    size_t i, free_at = TSS_LATE_WINDOWS, oldest = 0;
+    const tss_late_win *l = is_late(s, w) ? late_find(s, w->start) : NULL;
     int64_t hold = s->grace;
 
-    if (w->first_arrival < w->start + s->info.span + s->grace)
-        return s->grace; /* the window's own first batch */
-    for (i = 0; i < TSS_LATE_WINDOWS; i++) {
-        if (s->late[i].sealed && s->late[i].start == w->start)
+    for (uint32_t k = 0; l && k < l->sealed && hold > 0 && hold < s->info.span;
+         k++)
+        hold *= 2; /* Grace 0: no batching, none to lengthen */
+    if (hold > s->info.span)
+        hold = s->info.span;
+    return hold < s->grace ? s->grace : hold; /* a grace longer than the span */
+}
+
+/* w is being sealed: a late batch is counted (the first one of a window
+ * takes a free entry, or the oldest window's, the least likely to get
+ * more). */
+static void late_sealed(tss_store *s, const tss_head_winfo *w)
+{
+    tss_late_win *l;
+
+    if (!is_late(s, w))
+        return;
+    if ((l = late_find(s, w->start))) {
+        if (l->sealed < UINT32_MAX)
+            l->sealed++;
+        return;
+    }
+    l = &s->late[0];
+    for (size_t i = 0; i < TSS_LATE_WINDOWS; i++) {
+        if (!s->late[i].sealed) {
+            l = &s->late[i];
             break;
-        if (!s->late[i].sealed && free_at == TSS_LATE_WINDOWS)
-            free_at = i;
-        if (s->late[i].start < s->late[oldest].start)
-            oldest = i;
+        }
+        if (s->late[i].start < l->start)
+            l = &s->late[i];
     }
-    if (i < TSS_LATE_WINDOWS) {
-        for (uint32_t k = 0;
-             k < s->late[i].sealed && hold > 0 && hold < s->info.span; k++)
-            hold *= 2; /* Grace 0: no batching, none to lengthen */
-        if (hold > s->info.span)
-            hold = s->info.span;
-        if (hold < s->grace) /* a grace longer than the span */
-            hold = s->grace;
-        if (count && s->late[i].sealed < UINT32_MAX)
-            s->late[i].sealed++;
-    } else if (count) {
-        /* the first late batch: Grace; tracked from now on (the oldest
-         * window makes room: it is the least likely to get more) */
-        i = free_at < TSS_LATE_WINDOWS ? free_at : oldest;
-        s->late[i].start = w->start;
-        s->late[i].sealed = 1;
-    }
-    return hold;
+    l->start = w->start;
+    l->sealed = 1;
 }
 
 int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
@@ -787,11 +812,10 @@ int tss_store_seal(tss_store *s, int64_t now, unsigned flags,
         goto out;
     for (size_t i = 0; i < nwins; i++) {
         bool ended = wins[i].start + s->info.span + s->grace <= now;
-        bool settled =
-            wins[i].first_arrival + late_hold(s, &wins[i], false) <= now;
+        bool settled = wins[i].first_arrival + late_hold(s, &wins[i]) <= now;
 
         if ((flags & TSS_SEAL_ALL) || (ended && settled)) {
-            (void)late_hold(s, &wins[i], true);
+            late_sealed(s, &wins[i]);
             wins[ndue++] = wins[i];
         }
     }
@@ -872,7 +896,7 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
     if (rc == 0)
         rc = tss_snapshot_write(s->snap, now, flags & TSS_SNAP_SYNC);
     if (rc)
-        complain(s, now, SNAPSHOT_WHAT, rc);
+        complain(s, now, W_SNAPSHOT, rc);
     else
         complain_done(s, true);
     pthread_mutex_unlock(&s->seal_mu);

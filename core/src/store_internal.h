@@ -26,6 +26,13 @@
 /* Late windows whose repeated late batches are tracked (tss_store_seal). */
 #define TSS_LATE_WINDOWS 64
 
+/* A window sealed late (a host whose clock is behind): how many of its
+ * late batches were sealed, so the next waits longer. sealed 0: free. */
+typedef struct tss_late_win {
+    int64_t start;
+    uint32_t sealed;
+} tss_late_win;
+
 typedef struct tss_pending {
     tss_head_batch batch; /* until encoded */
     char rel[160];        /* set when encoded */
@@ -59,12 +66,7 @@ struct tss_store {
     /* writer only */
     tss_head *head;
     int64_t grace;
-    /* windows sealed late more than once (a host whose clock is behind):
-     * how many late batches each had, so the next waits longer (seal) */
-    struct {
-        int64_t start;
-        uint32_t sealed;
-    } late[TSS_LATE_WINDOWS];
+    tss_late_win late[TSS_LATE_WINDOWS]; /* see late_hold (store.c) */
     uint64_t max_pending;
     pthread_mutex_t seal_mu; /* serialises seal calls; guards below */
     uint64_t next_seq;
