@@ -71,14 +71,12 @@ void ts_complain(tstore *t, const char *what)
 {
     time_t now = time(NULL);
     bool changed = strncmp(what, t->last_what, sizeof(t->last_what) - 1) != 0;
+    bool recent =
+        t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S;
 
-    if (t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S &&
-        (!changed || t->complaint_changes >= COMPLAIN_CHANGES))
+    if (recent && (!changed || t->complaint_changes >= COMPLAIN_CHANGES))
         return;
-    if (t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S)
-        t->complaint_changes++;
-    else
-        t->complaint_changes = 0;
+    t->complaint_changes = recent ? t->complaint_changes + 1 : 0;
     t->last_complaint = now;
     sstrncpy(t->last_what, what, sizeof(t->last_what));
     ERROR(LOG_PREFIX "store \"%s\" (%s): %s; retrying every interval", t->name,
