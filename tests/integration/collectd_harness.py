@@ -30,12 +30,14 @@ SKIP = 77  # ctest's SKIP_RETURN_CODE for these tests
 # unixsock plugin names each connection's thread after creating it, and
 # when the client has already closed the connection (wait_socket's probe)
 # the thread may be gone: pthread_setname_np fails with ENOENT or ESRCH.
-# what ASan, UBSan and TSan print when they find something
+COLLECTD_NOISE = re.compile(r'set_thread_name\("unixsock conn"\): '
+                            r'(No such file or directory|No such process)')
+
+# What ASan, UBSan, LeakSanitizer and TSan print when they find something
+# (a test fails when collectd printed one: Collectd.stop).
 SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|WARNING: "
                               r"ThreadSanitizer|runtime error: |ERROR: "
                               r"LeakSanitizer")
-COLLECTD_NOISE = re.compile(r'set_thread_name\("unixsock conn"\): '
-                            r'(No such file or directory|No such process)')
 
 # sun_path is 108 bytes; leave room for the NUL.
 MAX_SOCKET_PATH = 100
