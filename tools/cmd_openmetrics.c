@@ -32,6 +32,12 @@
 #include "cli_time.h"
 #include "tsstore/error.h"
 
+/* an allocation failure is reported (names_oom), not fatal */
+#define HASH_NONFATAL_OOM 1
+static bool names_oom;
+#define uthash_nonfatal_oom(obj) (names_oom = true)
+#include <uthash.h>
+
 typedef struct om_series {
     char *family, *labels;
     char *f[6]; /* host plugin pinst type tinst ds */
@@ -94,23 +100,20 @@ static bool same_owner(const om_series *x, const om_series *y)
            strcmp(x->f[3], y->f[3]) == 0 && strcmp(x->f[5], y->f[5]) == 0;
 }
 
-/* Names taken by a family: open addressing, never full (cap is more than
- * twice the names it is sized for), owned copies. */
-typedef struct name_set {
-    char **name;
-    size_t *owner; /* index into the series array of the owner's first */
-    size_t cap;
-} name_set;
+/* A name taken by a family, and the index in the series array of its
+ * owner's first series; a uthash by name. */
+typedef struct name_entry {
+    char *name;
+    size_t owner;
+    UT_hash_handle hh;
+} name_entry;
 
-static size_t name_slot(const name_set *ns, const char *name)
+static name_entry *name_find(name_entry *set, const char *name)
 {
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    name_entry *e;
 
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211u;
-    for (size_t i = (size_t)h & (ns->cap - 1);; i = (i + 1) & (ns->cap - 1))
-        if (!ns->name[i] || strcmp(ns->name[i], name) == 0)
-            return i;
+    HASH_FIND_STR(set, name, e);
+    return e;
 }
 
 /* The names a family of `kind` called `family` writes (OpenMetrics: a
@@ -144,19 +147,10 @@ static int family_names(char *out[3], const char *family, int kind)
  */
 static int unique_families(om_series *v, size_t n)
 {
-    name_set ns = {0};
+    name_entry *set = NULL, *e, *tmp;
     char *family = NULL, *names[3];
-    size_t owners = 0;
     int nn = 0, ret = -1;
 
-    for (size_t i = 0; i < n; i++)
-        owners += i == 0 || !same_owner(&v[i - 1], &v[i]);
-    for (ns.cap = 16; ns.cap < 8 * owners; ns.cap *= 2)
-        ;
-    ns.name = calloc(ns.cap, sizeof(*ns.name));
-    ns.owner = calloc(ns.cap, sizeof(*ns.owner));
-    if (!ns.name || !ns.owner)
-        goto out;
     for (size_t i = 0, end; i < n; i = end) {
         size_t clash = 0;
         int k;
@@ -169,12 +163,11 @@ static int unique_families(om_series *v, size_t n)
         for (unsigned suffix = 2;; suffix++) {
             if ((nn = family_names(names, family, v[i].kind)) < 0)
                 goto out;
-            for (k = 0; k < nn; k++)
-                if (ns.name[name_slot(&ns, names[k])])
-                    break;
-            if (k == nn)
+            for (k = 0, e = NULL; k < nn && !e; k++)
+                e = name_find(set, names[k]);
+            if (!e)
                 break;
-            clash = ns.owner[name_slot(&ns, names[k])];
+            clash = e->owner;
             for (k = 0; k < nn; k++)
                 free(names[k]);
             free(family);
@@ -184,10 +177,21 @@ static int unique_families(om_series *v, size_t n)
             }
         }
         for (k = 0; k < nn; k++) {
-            size_t slot = name_slot(&ns, names[k]);
-
-            ns.name[slot] = names[k];
-            ns.owner[slot] = i;
+            if (!(e = calloc(1, sizeof(*e)))) {
+                while (k < nn)
+                    free(names[k++]);
+                goto out;
+            }
+            e->name = names[k];
+            e->owner = i;
+            names_oom = false;
+            HASH_ADD_KEYPTR(hh, set, e->name, strlen(e->name), e);
+            if (names_oom) {
+                free(e);
+                while (k < nn)
+                    free(names[k++]);
+                goto out;
+            }
         }
         if (strcmp(family, v[i].family) == 0)
             continue;
@@ -211,10 +215,12 @@ static int unique_families(om_series *v, size_t n)
     ret = 0;
 out:
     free(family);
-    for (size_t i = 0; ns.name && i < ns.cap; i++)
-        free(ns.name[i]);
-    free(ns.name);
-    free(ns.owner);
+    HASH_ITER(hh, set, e, tmp)
+    {
+        HASH_DEL(set, e);
+        free(e->name);
+        free(e);
+    }
     return ret;
 }
 
