@@ -333,8 +333,10 @@ static uint64_t seal_at(tss_store *s, int64_t now)
  * later one waits twice as long as the one before, up to SegmentSpan --
  * 10 s, 20 s, 40 s, then 60 s (the span) -- so the window gets a handful
  * of segments, not one every Grace. A late batch of another window starts
- * at Grace again. Arrival stamps are whole seconds of the real clock, so
- * each check has a second of slack either side. */
+ * at Grace again. Arrival stamps are whole seconds of the coarse real
+ * clock, which can read a tick behind tss_store_now's t0: a stamp lies in
+ * (t0 - 2 s, t0], so "not yet" is checked at t0 - 2 s + hold and "due" at
+ * t0 + 1 s + hold. */
 static void test_late_batches_wait_longer(void **state)
 {
     static const int64_t hold_s[] = {10, 20, 40, 60, 60};
@@ -353,7 +355,7 @@ static void test_late_batches_wait_longer(void **state)
         int64_t t0 = tss_store_now(s), hold = hold_s[i] * 1000;
 
         put(s, "skewed", "v", TSS_KIND_GAUGE, old + (int64_t)i * 1000, i);
-        assert_int_equal(seal_at(s, t0 - 1000 + hold), 0);
+        assert_int_equal(seal_at(s, t0 - 2000 + hold), 0);
         assert_int_equal(seal_at(s, t0 + 1000 + hold), 1);
     }
     /* another old window: its first late batch waits Grace only */
