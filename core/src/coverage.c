@@ -166,8 +166,18 @@ int tss_cov_parse_bitmap(const uint8_t *p, size_t len, const char *rel,
     if ((rc = check_size(p, len, rel)) != 0)
         return rc;
     bm = roaring_bitmap_portable_deserialize_safe((const char *)p, len);
-    if (!bm)
+    if (!bm) {
+        /* CRoaring answers NULL both for bytes it rejects and when it
+         * cannot allocate: bytes our own reading of the format accepts
+         * were refused for memory, not blamed on the file */
+        tss_error_clear();
+        if (tss_cov_check_portable(p, len, rel) == 0)
+            return tss_error_set(TSS_ENOMEM,
+                                 "coverage file %s: out of "
+                                 "memory reading a bitmap",
+                                 rel);
         return corrupt(rel, "bitmap rejected by CRoaring");
+    }
     if (!roaring_bitmap_is_empty(bm) && roaring_bitmap_maximum(bm) >= limit) {
         roaring_bitmap_free(bm);
         return corrupt(rel, "bitmap holds a bucket outside its range");

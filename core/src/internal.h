@@ -34,6 +34,22 @@ void *tss_realloc(void *p, size_t n);
 void tss_free(void *p);
 char *tss_strdup(const char *s);
 
+/* ---- JSON documents (yajl) ------------------------------------------- */
+
+struct yajl_val_s;
+
+/*
+ * Parses buf[0, len) (not NUL-terminated; parsing stops at a NUL byte) as
+ * one JSON document with yajl's tree parser. On success *out is the root,
+ * the caller's to free with yajl_tree_free. Errors (tss_error_last names
+ * `what`, e.g. the file): TSS_ECORRUPT not valid JSON (yajl's message
+ * quoted); TSS_ENOMEM out of memory -- ours, or yajl's: its tree parser
+ * reports a failed allocation as a parse "cancelled by a callback" (its
+ * only callbacks cancel for nothing else). Thread-safe.
+ */
+int tss_json_parse(const uint8_t *buf, size_t len, const char *what,
+                   struct yajl_val_s **out);
+
 /* ---- little-endian fixed-width -------------------------------------- */
 
 static inline void tss_put_u16(uint8_t *p, uint16_t v)

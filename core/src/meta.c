@@ -109,25 +109,14 @@ static int field_str(yajl_val root, const char *key, const char *rel,
 int tss_meta_decode(const uint8_t *buf, size_t len, const char *rel,
                     tss_store_info *out)
 {
-    char errbuf[256], *text;
     const char *fmt = NULL, *uuid = NULL, *prec = NULL;
     long long ver = 0, ups = 0, span = 0, bucket = 0, created = 0;
     uuid_t u;
     yajl_val root;
     int rc;
 
-    text = tss_malloc(len + 1);
-    if (!text)
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-    tss_free(text);
-    if (!root) {
-        errbuf[strcspn(errbuf, "\n")] = '\0';
-        return tss_error_set(TSS_ECORRUPT, "%s: not valid JSON: %s", rel,
-                             errbuf);
-    }
+    if ((rc = tss_json_parse(buf, len, rel, &root)) != 0)
+        return rc;
     if (!YAJL_IS_OBJECT(root)) {
         rc = tss_error_set(TSS_ECORRUPT, "%s: not a JSON object", rel);
         goto out;

@@ -106,7 +106,6 @@ static void read_writer_stats(tss_store *s, int64_t now_ns, tss_store_stats *o)
 {
     uint8_t *buf;
     size_t len;
-    char *text;
     yajl_val root;
     uint64_t size;
     int64_t mt;
@@ -117,34 +116,24 @@ static void read_writer_stats(tss_store *s, int64_t now_ns, tss_store_stats *o)
         tss_error_clear();
         return;
     }
-    text = tss_malloc(len + 1);
-    if (text) {
-        char err[128];
+    if (tss_json_parse(buf, len, STATS_FILE, &root) == 0) {
+        static const char *const keys[] = {"points_late", "write_errors",
+                                           "points_dropped", "points_appended"};
+        uint64_t *dst[] = {&o->late_points, &o->write_errors,
+                           &o->points_dropped, &o->points_appended};
 
-        memcpy(text, buf, len);
-        text[len] = '\0';
-        root = yajl_tree_parse(text, err, sizeof(err));
-        if (root) {
-            static const char *const keys[] = {"points_late", "write_errors",
-                                               "points_dropped",
-                                               "points_appended"};
-            uint64_t *dst[] = {&o->late_points, &o->write_errors,
-                               &o->points_dropped, &o->points_appended};
+        for (int i = 0; i < 4; i++) {
+            const char *path[] = {keys[i], NULL};
+            yajl_val v = yajl_tree_get(root, path, yajl_t_number);
 
-            for (int i = 0; i < 4; i++) {
-                const char *path[] = {keys[i], NULL};
-                yajl_val v = yajl_tree_get(root, path, yajl_t_number);
-
-                if (v && YAJL_IS_INTEGER(v))
-                    *dst[i] = (uint64_t)YAJL_GET_INTEGER(v);
-            }
-            o->writer_stats_age = (double)(now_ns - mt) / 1e9;
-            yajl_tree_free(root);
-        } else {
-            tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
-                    "%s is not valid JSON", STATS_FILE);
+            if (v && YAJL_IS_INTEGER(v))
+                *dst[i] = (uint64_t)YAJL_GET_INTEGER(v);
         }
-        tss_free(text);
+        o->writer_stats_age = (double)(now_ns - mt) / 1e9;
+        yajl_tree_free(root);
+    } else {
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING, "%s", tss_error_last());
+        tss_error_clear();
     }
     tss_free(buf);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <xxhash.h>
+#include <yajl/yajl_tree.h>
 
 #include "tsstore/io.h"
 
@@ -253,4 +254,31 @@ void tss_log(tss_log_fn fn, void *ctx, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     fn(ctx, level, msg);
+}
+
+/* ---- JSON documents -------------------------------------------------- */
+
+int tss_json_parse(const uint8_t *buf, size_t len, const char *what,
+                   struct yajl_val_s **out)
+{
+    char errbuf[256] = "", *text = tss_malloc(len + 1);
+
+    *out = NULL;
+    if (!text)
+        return tss_error_set(TSS_ENOMEM, "%s: out of memory", what);
+    memcpy(text, buf, len);
+    text[len] = '\0';
+    *out = yajl_tree_parse(text, errbuf, sizeof(errbuf));
+    tss_free(text);
+    if (*out)
+        return 0;
+    /* yajl_tree's callbacks cancel the parse only when they cannot
+     * allocate (its grammar rules out the other reasons); "(null)": yajl
+     * could not allocate its own error message either */
+    if (strstr(errbuf, "client cancelled parse") ||
+        strcmp(errbuf, "(null)") == 0)
+        return tss_error_set(TSS_ENOMEM, "%s: out of memory parsing JSON",
+                             what);
+    errbuf[strcspn(errbuf, "\n")] = '\0';
+    return tss_error_set(TSS_ECORRUPT, "%s: not valid JSON: %s", what, errbuf);
 }

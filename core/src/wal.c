@@ -197,23 +197,15 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
     static const char *const kinds[] = {NULL, "delete", "compact", "prune",
                                         "rollup"};
     static const char *const heads[] = {"pending", "filtered"};
-    char errbuf[256], *text;
+    char what[320];
     yajl_val root, pred, v, targets;
     int64_t ver;
     int head = 0, rc;
 
     memset(m, 0, sizeof(*m));
-    if (!(text = tss_malloc(len + 1)))
-        return tss_error_set(TSS_ENOMEM, "out of memory");
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-    tss_free(text);
-    if (!root) {
-        errbuf[strcspn(errbuf, "\n")] = '\0';
-        return tss_error_set(TSS_ECORRUPT, "mutation %s: not valid JSON: %s",
-                             rel, errbuf);
-    }
+    snprintf(what, sizeof(what), "mutation %s", rel);
+    if ((rc = tss_json_parse(buf, len, what, &root)) != 0)
+        return rc;
     if (!YAJL_IS_OBJECT(root)) {
         rc = tss_error_set(TSS_ECORRUPT, "mutation %s: not an object", rel);
         goto out;
