@@ -37,6 +37,7 @@
 #include "cli_time.h"
 #include "tsstore/error.h"
 #include "tsstore/mutation.h"
+#include "csvfile.h"
 #include "typesdb.h"
 
 #define DEFAULT_TYPES_DB "/usr/share/collectd/types.db"
@@ -145,141 +146,51 @@ static void skip_file(import_ctx *c, const char *fmt, ...)
     c->bad_files++;
 }
 
-static bool parse_value(const char *s, int kind, tss_value *v)
-{
-    char *end;
-
-    errno = 0;
-    switch (kind) {
-    case TSS_KIND_GAUGE:
-        v->gauge = strtod(s, &end);
-        break;
-    case TSS_KIND_DERIVE:
-        v->derive = strtoll(s, &end, 10);
-        break;
-    default:
-        if (*s == '-')
-            return false;
-        v->counter = strtoull(s, &end, 10);
-    }
-    return end != s && *end == '\0' && errno != ERANGE;
-}
-
-/* A number that is not an integer ("12.500000", "nan", "1e3"): what the
- * csv plugin writes for a counter with StoreRates true, never without. */
-static bool is_rate(const char *s)
-{
-    const char *d = s + (*s == '-' || *s == '+');
-    char *end;
-
-    (void)strtod(s, &end);
-    return end != s && *end == '\0' && d[strspn(d, "0123456789")] != '\0';
-}
-
-/*
- * Checks the header line "epoch,<ds>,..." against types.db's data sources
- * of t. False, with what differs in why, when a name or the count differs.
- */
-static bool header_matches(const typesdb_type *t, const char *header, char *why,
-                           size_t n)
-{
-    const char *p = header + strlen("epoch");
-    size_t k = 0;
-
-    while (*p == ',') {
-        size_t len = strcspn(++p, ",");
-
-        if (k < t->nds && (len != strlen(t->ds[k].name) ||
-                           strncmp(p, t->ds[k].name, len) != 0)) {
-            snprintf(why, n, "data source %zu is \"%.*s\", not \"%s\"", k + 1,
-                     (int)len, p, t->ds[k].name);
-            return false;
-        }
-        k++;
-        p += len;
-    }
-    if (*p || k != t->nds) {
-        snprintf(why, n, "it names %zu data source(s), not %zu", k, t->nds);
-        return false;
-    }
-    return true;
-}
-
-/*
- * Copies the part of *p up to `stop` (not included) into out (size n) and
- * moves *p past the stop. False when that part is empty, does not fit, or
- * (for stop '\0') when it contains a further '/'.
- */
-static bool path_part(const char **p, char *out, size_t n, char stop)
-{
-    const char *e = stop ? strchr(*p, stop) : *p + strlen(*p);
-
-    if (!e || e == *p || (size_t)(e - *p) >= n ||
-        (!stop && memchr(*p, '/', (size_t)(e - *p))))
-        return false;
-    memcpy(out, *p, (size_t)(e - *p));
-    out[e - *p] = '\0';
-    *p = stop ? e + 1 : e;
-    return true;
-}
-
 static int import_file(import_ctx *c, const char *root, const char *path)
 {
     const char *rel = path + strlen(root) + 1;
-    char host[256], pdir[256], fname[256], *plugin, *pinst, *type, *tinst;
+    csv_name nm;
     const typesdb_type *t;
+    tss_series_id id;
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t len;
     FILE *f;
     int rc = 0;
-    enum { UNDECIDED, COUNTERS, RATES } mode = UNDECIDED;
+    csv_mode mode = CSV_UNDECIDED;
 
-    /* host/plugin[-pinst]/type[-tinst]-YYYY-MM-DD: split at the slashes
-     * only; a field may hold spaces, quotes or anything else but '/'. */
-    if (!path_part(&rel, host, sizeof(host), '/') ||
-        !path_part(&rel, pdir, sizeof(pdir), '/') ||
-        !path_part(&rel, fname, sizeof(fname), '\0') || strlen(fname) < 12 ||
-        fname[strlen(fname) - 11] != '-') {
+    if (!csv_parse_name(rel, &nm)) {
         skip_file(c,
                   "%s: not a csv plugin file name "
                   "(<type>[-<instance>]-YYYY-MM-DD); skipped",
                   path);
         return 0;
     }
-    fname[strlen(fname) - 11] = '\0';
-    plugin = pdir;
-    pinst = strchr(pdir, '-');
-    if (pinst)
-        *pinst++ = '\0';
-    type = fname;
-    tinst = strchr(fname, '-');
-    if (tinst)
-        *tinst++ = '\0';
-    if (!(t = typesdb_find(c->db, type))) {
+    if (!(t = typesdb_find(c->db, nm.type))) {
         skip_file(c,
                   "%s: type \"%s\" is not in types.db "
                   "(use --types-db); skipped",
-                  path, type);
+                  path, nm.type);
         return 0;
     }
     if (!(f = fopen(path, "r"))) {
         skip_file(c, "%s: %s; skipped", path, strerror(errno));
         return 0;
     }
+    id = (tss_series_id){nm.host, nm.plugin,        nm.plugin_instance,
+                         nm.type, nm.type_instance, NULL};
     while ((len = getline(&line, &cap, f)) >= 0) {
-        tss_series_id id = {
-            host, plugin, pinst ? pinst : "", type, tinst ? tinst : "", NULL};
-        char *field[17], *save = NULL, err[256];
-        tss_value vals[16]; /* nf <= 17 below, so nds <= 16 */
-        size_t nf = 0;
+        char err[256];
+        tss_value vals[16];
+        int kinds[16], got;
         int64_t ts;
+        csv_mode was;
 
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (lineno == 1 && strncmp(line, "epoch", 5) == 0) {
-            if (!header_matches(t, line, err, sizeof(err))) {
+            if (!csv_header_matches(t, line, err, sizeof(err))) {
                 char names[512];
                 size_t used = 0;
 
@@ -298,64 +209,30 @@ static int import_file(import_ctx *c, const char *root, const char *path)
             }
             continue;
         }
-        for (char *tok = strtok_r(line, ",", &save); tok && nf < 17;
-             tok = strtok_r(NULL, ",", &save))
-            field[nf++] = tok;
-        if (nf != t->nds + 1) {
-            bad_line(c, path, lineno, "wrong number of fields");
-            continue;
-        }
-        if (cli_time_parse(field[0], c->ups, false, &ts, err, sizeof(err))) {
-            bad_line(c, path, lineno, "bad time");
-            continue;
-        }
-        size_t k;
-        if (mode == UNDECIDED) {
-            for (k = 0; k < t->nds; k++)
-                if (t->ds[k].kind != TSS_KIND_GAUGE && is_rate(field[k + 1]))
-                    break;
-            if (k < t->nds && !c->rates_as_gauge) {
-                skip_file(c,
-                          "%s:%zu: data source \"%s\" is a %s in types.db "
-                          "but holds \"%s\", a rate: the csv plugin wrote "
-                          "this file with StoreRates true; file skipped "
-                          "(--rates-as-gauge stores its derive, counter and "
-                          "absolute columns as gauges)",
-                          path, lineno, t->ds[k].name,
-                          tss_kind_name(t->ds[k].kind), field[k + 1]);
-                c->rate_files++;
-                goto refused;
-            }
-            if (k < t->nds) {
-                mode = RATES;
-                c->rate_files++;
-            }
-        }
-        /* every value parsed before any is stored: a bad line is
-         * skipped whole, as its message says */
-        for (k = 0; k < t->nds; k++)
-            if (!parse_value(field[k + 1],
-                             mode == RATES ? TSS_KIND_GAUGE : t->ds[k].kind,
-                             &vals[k]))
-                break;
-        if (k < t->nds) {
-            snprintf(err, sizeof(err),
-                     "data source \"%s\": \"%s\" is not a %s value%s",
-                     t->ds[k].name, field[k + 1], tss_kind_name(t->ds[k].kind),
-                     is_rate(field[k + 1]) ? " (a rate where the file's "
-                                             "earlier lines hold counters)"
-                                           : "");
+        was = mode;
+        got = csv_parse_line(t, line, c->ups, c->rates_as_gauge, &mode, &ts,
+                             vals, kinds, err, sizeof(err));
+        if (mode == CSV_RATES && was != CSV_RATES)
+            c->rate_files++; /* stored as gauges (--rates-as-gauge) */
+        switch (got) {
+        case CSV_LINE_BAD:
             bad_line(c, path, lineno, err);
             continue;
+        case CSV_RATE_FILE:
+            skip_file(c,
+                      "%s:%zu: %s: the csv plugin wrote this file with "
+                      "StoreRates true; file skipped (--rates-as-gauge "
+                      "stores its derive, counter and absolute columns as "
+                      "gauges)",
+                      path, lineno, err);
+            c->rate_files++;
+            goto refused;
+        default:
+            break;
         }
-        if (mode == UNDECIDED)
-            mode = COUNTERS;
-        for (k = 0; k < t->nds; k++) {
-            tss_value v = vals[k];
-            int kind = mode == RATES ? TSS_KIND_GAUGE : t->ds[k].kind;
-
+        for (size_t k = 0; k < t->nds; k++) {
             id.ds = t->ds[k].name;
-            if ((rc = tss_store_append(c->s, &id, kind, ts, v))) {
+            if ((rc = tss_store_append(c->s, &id, kinds[k], ts, vals[k]))) {
                 fprintf(stderr, "tsstore: %s:%zu: %s\n", path, lineno,
                         tss_error_last());
                 goto out;
