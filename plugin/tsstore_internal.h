@@ -108,6 +108,20 @@ void ts_complain(tstore *t, const char *what);
  * made '_'. */
 void ts_state_name(char *out, size_t size, const tstore *t, const replay *r);
 
+/* The longest position file (ts_format_position). */
+#define POS_FILE_MAX (256 + 2 * GROUP_MAX + 2 * SERIES_MAX + 2 * 256)
+
+/* r's position file (its format: tsstore_replay.c) into out[size], size
+ * at least POS_FILE_MAX; returns its length. */
+size_t ts_format_position(char *out, size_t size, const replay *r);
+
+/* Parses the text of a position file (NUL-terminated; modified) into r's
+ * state, pos_t, dispatched, pos_group/pos_len and has_pos; returns 0, or
+ * -1 when it is not one (r's position fields then unspecified). Sets
+ * *same_def when its definition matches r's configuration (Series, From,
+ * To, Target). */
+int ts_parse_position(replay *r, char *buf, bool *same_def);
+
 /* Writes r's position if it moved (errors: ts_complain). */
 void ts_save_position(tstore *t, replay *r);
 

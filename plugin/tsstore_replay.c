@@ -133,7 +133,18 @@ static size_t definition(char *out, size_t size, const replay *r)
     return n;
 }
 
-#define POS_FILE_MAX (256 + 2 * GROUP_MAX + 2 * SERIES_MAX + 2 * 256)
+size_t ts_format_position(char *out, size_t size, const replay *r)
+{
+    size_t n;
+
+    n = (size_t)snprintf(out, size,
+                         "tsstore-replay 2\nstate %s\ntime %" PRId64
+                         "\ndispatched %" PRIu64 "\ngroup ",
+                         state_text[r->state], r->pos_t, r->dispatched);
+    n += put_hex(out + n, size - n, r->pos_group, r->pos_len);
+    out[n++] = '\n';
+    return n + definition(out + n, size - n, r);
+}
 
 void ts_save_position(tstore *t, replay *r)
 {
@@ -143,13 +154,7 @@ void ts_save_position(tstore *t, replay *r)
     if (!r->dirty)
         return;
     ts_state_name(name, sizeof(name), t, r);
-    n = (size_t)snprintf(buf, sizeof(buf),
-                         "tsstore-replay 2\nstate %s\ntime %" PRId64
-                         "\ndispatched %" PRIu64 "\ngroup ",
-                         state_text[r->state], r->pos_t, r->dispatched);
-    n += put_hex(buf + n, sizeof(buf) - n, r->pos_group, r->pos_len);
-    buf[n++] = '\n';
-    n += definition(buf + n, sizeof(buf) - n, r);
+    n = ts_format_position(buf, sizeof(buf), r);
     if (tss_store_client_state_put(t->s, name, buf, n) != 0)
         ts_complain(t, tss_error_last());
     else
@@ -168,9 +173,7 @@ static void position_reset(replay *r, int state)
     r->dirty = true;
 }
 
-/* Parses a position file into r; returns 0, or -1 if it is not one. Sets
- * *same_def when its definition matches the configuration. */
-static int parse_position(replay *r, char *buf, bool *same_def)
+int ts_parse_position(replay *r, char *buf, bool *same_def)
 {
     char def[POS_FILE_MAX];
     const char *p;
@@ -235,7 +238,7 @@ int ts_load_position(tstore *t, replay *r)
     if (rc == 0) {
         buf[len] = '\0';
         if (memchr(buf, '\0', len) == NULL &&
-            parse_position(r, buf, &same_def) == 0) {
+            ts_parse_position(r, buf, &same_def) == 0) {
             if (!same_def) {
                 NOTICE(LOG_PREFIX "replay \"%s\" of store \"%s\": Series, "
                                   "From, To or Target changed since its "
