@@ -18,7 +18,6 @@
 
 #include "fuzz_common.h"
 
-#include "fake_collectd.h"
 #include "tsstore_internal.h"
 
 static void configure(replay *r, uint8_t flags)
@@ -39,14 +38,6 @@ static void same_position(const replay *a, const replay *b)
              a->dispatched == b->dispatched && a->pos_len == b->pos_len &&
              a->has_pos == b->has_pos &&
              memcmp(a->pos_group, b->pos_group, a->pos_len) == 0);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fake_cd.verbose = getenv("TSS_FUZZ_VERBOSE") != NULL;
-    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
