@@ -115,12 +115,12 @@ void ts_state_name(char *out, size_t size, const tstore *t, const replay *r);
  * at least POS_FILE_MAX; returns its length. */
 size_t ts_format_position(char *out, size_t size, const replay *r);
 
-/* Parses the text of a position file (NUL-terminated; modified) into r's
+/* Parses the text of a position file (NUL-terminated) into r's
  * state, pos_t, dispatched, pos_group/pos_len and has_pos; returns 0, or
  * -1 when it is not one (r's position fields then unspecified). Sets
  * *same_def when its definition matches r's configuration (Series, From,
  * To, Target). */
-int ts_parse_position(replay *r, char *buf, bool *same_def);
+int ts_parse_position(replay *r, const char *buf, bool *same_def);
 
 /* Writes r's position if it moved (errors: ts_complain). */
 void ts_save_position(tstore *t, replay *r);

@@ -173,7 +173,7 @@ static void position_reset(replay *r, int state)
     r->dirty = true;
 }
 
-int ts_parse_position(replay *r, char *buf, bool *same_def)
+int ts_parse_position(replay *r, const char *buf, bool *same_def)
 {
     char def[POS_FILE_MAX];
     const char *p;

@@ -162,7 +162,8 @@ static int import_file(import_ctx *c, const char *root, const char *path)
     if (!csv_parse_name(rel, &nm)) {
         skip_file(c,
                   "%s: not a csv plugin file name "
-                  "(<type>[-<instance>]-YYYY-MM-DD); skipped",
+                  "(<host>/<plugin>[-<instance>]/<type>[-<instance>]-"
+                  "YYYY-MM-DD); skipped",
                   path);
         return 0;
     }
@@ -180,7 +181,7 @@ static int import_file(import_ctx *c, const char *root, const char *path)
     id = (tss_series_id){nm.host, nm.plugin,        nm.plugin_instance,
                          nm.type, nm.type_instance, NULL};
     while ((len = getline(&line, &cap, f)) >= 0) {
-        char err[256];
+        char err[1024];
         tss_value vals[16];
         int kinds[16], got;
         int64_t ts;

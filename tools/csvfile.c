@@ -71,13 +71,14 @@ bool csv_parse_name(const char *rel, csv_name *out)
 bool csv_header_matches(const typesdb_type *t, const char *header, char *why,
                         size_t n)
 {
-    const char *p = header + strlen("epoch");
+    const char *p;
     size_t k = 0;
 
     if (strncmp(header, "epoch", 5) != 0) {
         snprintf(why, n, "it does not start with \"epoch\"");
         return false;
     }
+    p = header + 5;
     while (*p == ',') {
         size_t len = strcspn(++p, ",");
 
@@ -132,10 +133,12 @@ int csv_parse_line(const typesdb_type *t, char *line, uint32_t ups,
                    bool rates_as_gauge, csv_mode *mode, int64_t *ts,
                    tss_value vals[16], int kinds[16], char *why, size_t n)
 {
-    char *field[MAX_DS + 1], *save = NULL, err[128];
+    /* one field more than a line may hold: a line with too many fields is
+     * refused, not cut */
+    char *field[MAX_DS + 2], *save = NULL, err[128];
     size_t nf = 0, k;
 
-    for (char *tok = strtok_r(line, ",", &save); tok && nf < MAX_DS + 1;
+    for (char *tok = strtok_r(line, ",", &save); tok && nf < MAX_DS + 2;
          tok = strtok_r(NULL, ",", &save))
         field[nf++] = tok;
     if (t->nds > MAX_DS || nf != t->nds + 1) {

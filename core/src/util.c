@@ -272,13 +272,17 @@ int tss_json_parse(const uint8_t *buf, size_t len, const char *what,
     tss_free(text);
     if (*out)
         return 0;
+    /* the message's first line; the next ones quote the input */
+    errbuf[strcspn(errbuf, "\n")] = '\0';
+    for (size_t n = strlen(errbuf); n > 0 && errbuf[n - 1] == ' ';)
+        errbuf[--n] = '\0';
     /* yajl_tree's callbacks cancel the parse only when they cannot
      * allocate (its grammar rules out the other reasons); "(null)": yajl
      * could not allocate its own error message either */
-    if (strstr(errbuf, "client cancelled parse") ||
+    if (strcmp(errbuf, "parse error: client cancelled parse via callback "
+                       "return value") == 0 ||
         strcmp(errbuf, "(null)") == 0)
         return tss_error_set(TSS_ENOMEM, "%s: out of memory parsing JSON",
                              what);
-    errbuf[strcspn(errbuf, "\n")] = '\0';
     return tss_error_set(TSS_ECORRUPT, "%s: not valid JSON: %s", what, errbuf);
 }

@@ -13,6 +13,11 @@ Header: values are mapped to types.db's data sources by position, so a
 file whose header "epoch,<ds>..." names other data sources (other names,
 order or count) is refused with the header, types.db's names and what
 differs; a matching header and a file without one are imported.
+
+Names: a file is taken only under <host>/<plugin>[-<inst>]/ with a name
+<type>[-<inst>]-YYYY-MM-DD; an empty plugin or type name ("-inst") or a
+name not ending in a date is reported as not a csv plugin file and
+skipped, its neighbours imported.
 """
 
 import argparse
@@ -66,6 +71,16 @@ HEADERS = {
         ["epoch,rx,tx", "1700006400.000,1,2"], None),
     "h2/interface-eth3/if_octets-2023-11-15": (
         ["1700006400.000,3,4"], None),  # no header: nothing to check
+}
+
+
+NAMES = {
+    "h3/-eth0/if_octets-2023-11-15": False,       # no plugin name
+    "h3/interface-eth0/-x-2023-11-15": False,     # no type name
+    "h3/interface-eth0/if_octets-2023-1115x": False,  # not a date
+    "h3/interface-eth0/if_octets-notadate1": False,
+    "h3/interface-eth0/if_octets-2023-11-15": True,
+    "h3/interface-/if_octets--2023-11-15": True,  # empty instances
 }
 
 
@@ -190,8 +205,31 @@ def main():
         got = dump(a.cli, store)
         if {x[0] + x[2] for x in got} != {"h2eth2", "h2eth3"}:
             fail("points of a refused file were stored: %r" % sorted(got))
+        # file names
+        src = os.path.join(tmp, "csv-names")
+        write_tree(src, {k: ["epoch,rx,tx", "1700006400.000,1,2"]
+                         for k in NAMES})
+        store = os.path.join(tmp, "names")
+        r = run([a.cli, "import", "--csv", src, "--types-db", tdb, store])
+        if r.returncode != 1:
+            fail("exit status %d, want 1 (files skipped)" % r.returncode)
+        for rel, taken in NAMES.items():
+            msg = "%s: not a csv plugin file name" % os.path.join(src, rel)
+            if taken == (msg in r.stderr):
+                fail("%s: %s" % (rel, "reported" if taken else
+                                 "no message %r" % msg))
+        want = ("imported 4 points from 2 file(s); skipped 0 bad line(s) "
+                "and 4 file(s) (see above)\n")
+        if want not in r.stdout:
+            fail("summary: want %r" % want)
+        got = dump(a.cli, store)
+        if {x[:5] for x in got} != {("h3", "interface", "eth0", "if_octets",
+                                     ""), ("h3", "interface", "",
+                                           "if_octets", "")}:
+            fail("names imported: %r" % sorted(got))
     print("ok: StoreRates files refused, or stored as gauges on request; "
-          "headers that disagree with types.db refused")
+          "headers that disagree with types.db refused; names that are no "
+          "csv plugin file's skipped")
     return 0
 
 

@@ -185,8 +185,11 @@ static void test_invalid_values(void **state)
 
 static void test_not_an_object(void **state)
 {
-    static const char *const texts[] = {"", "{", "{\"format\": }", "nul",
-                                        "\xff\xfe"};
+    /* the last: yajl's message quotes the input, which names the words
+     * of its out-of-memory message: corrupt all the same */
+    static const char *const texts[] = {
+        "",    "{",        "{\"format\": }",
+        "nul", "\xff\xfe", "{\"f\":client cancelled parse via callback}"};
     tss_store_info info;
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {

@@ -2,8 +2,8 @@
  * Fuzz target: what `tsstore import --csv` reads from collectd's csv
  * plugin files (tools/csvfile.c): the file's name, its header line and its
  * data lines, for a type from a small types.db (gauge, derive, counter,
- * absolute, two and three data sources, and one of 17, more than a line
- * may hold).
+ * absolute, two, three and sixteen data sources -- as many as a line
+ * may hold -- and one of 17, more).
  *
  * Input: byte 0 picks the type, byte 1 the flags (bit 0: --rates-as-gauge;
  * bits 1-2: the store's precision, s/ms/us/ns); then text whose first line
@@ -38,6 +38,10 @@ static const char TYPES_DB[] =
     "load shortterm:GAUGE:0:5000, midterm:GAUGE:0:5000, "
     "longterm:GAUGE:0:5000\n"
     "mixed g:GAUGE:U:U, d:DERIVE:U:U, c:COUNTER:U:U, a:ABSOLUTE:U:U\n"
+    "sixteen a:GAUGE:U:U, b:GAUGE:U:U, c:GAUGE:U:U, d:GAUGE:U:U, "
+    "e:GAUGE:U:U, f:GAUGE:U:U, g:GAUGE:U:U, h:GAUGE:U:U, i:GAUGE:U:U, "
+    "j:GAUGE:U:U, k:GAUGE:U:U, l:GAUGE:U:U, m:GAUGE:U:U, n:GAUGE:U:U, "
+    "o:GAUGE:U:U, p:GAUGE:U:U\n"
     "wide a:GAUGE:U:U, b:GAUGE:U:U, c:GAUGE:U:U, d:GAUGE:U:U, e:GAUGE:U:U, "
     "f:GAUGE:U:U, g:GAUGE:U:U, h:GAUGE:U:U, i:GAUGE:U:U, j:GAUGE:U:U, "
     "k:GAUGE:U:U, l:GAUGE:U:U, m:GAUGE:U:U, n:GAUGE:U:U, o:GAUGE:U:U, "
@@ -100,6 +104,21 @@ static void check_header(const typesdb_type *t, const char *line)
     FZ_CHECK(strcmp(back, line) == 0);
 }
 
+/* Fields as strtok_r sees them: runs between commas, empty ones not
+ * counted. */
+static size_t count_fields(const char *line)
+{
+    size_t n = 0;
+
+    for (const char *p = line; *p;) {
+        size_t len = strcspn(p, ",");
+
+        n += len > 0;
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
 static bool same_value(int kind, tss_value a, tss_value b)
 {
     if (kind == TSS_KIND_GAUGE && isnan(a.gauge))
@@ -156,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int kinds[16], kinds2[16], rc;
         int64_t ts, ts2;
         csv_mode was = mode, m2;
-        size_t len;
+        size_t len, nfields;
 
         if ((nl = strchr(p, '\n')) != NULL)
             *nl++ = '\0';
@@ -172,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         why[0] = '\0';
+        nfields = count_fields(p);
         rc = csv_parse_line(t, p, ups, rates_as_gauge, &mode, &ts, vals, kinds,
                             why, sizeof(why));
         FZ_CHECK(rc == CSV_LINE_OK || rc == CSV_LINE_BAD ||
@@ -187,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         FZ_CHECK(mode != CSV_UNDECIDED && t->nds <= 16);
+        FZ_CHECK(nfields == t->nds + 1); /* none cut off */
         for (size_t k = 0; k < t->nds; k++)
             FZ_CHECK(kinds[k] ==
                      (mode == CSV_RATES ? TSS_KIND_GAUGE : t->ds[k].kind));
