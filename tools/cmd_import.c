@@ -23,18 +23,15 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli_time.h"
 #include "tsstore/error.h"
 #include "tsstore/mutation.h"
 #include "csvfile.h"
