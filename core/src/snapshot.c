@@ -160,9 +160,9 @@ static int get_stream(tss_rd *r, tss_bits *b, uint64_t *bits)
 }
 
 /*
- * One base item into `it` (keep: with its key and points; else checked
- * and skipped, *key set to its key's bytes). 0, -1 malformed, -2 out of
- * memory.
+ * One base item into `it` (keep: with its key and points; else read over
+ * without its key's check, *key set to its key's bytes). 0, -1 malformed, -2
+ * out of memory.
  */
 static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
                          const uint8_t **key)
@@ -271,7 +271,8 @@ static int scan_base(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
 
 /*
  * Parses a base image into the view: the items of the groups the view
- * loads (all when v->groups is NULL), the others as skipped placeholders.
+ * loads (all when v->groups is NULL); the others are read over, not
+ * stored.
  */
 static int parse_base(const uint8_t *buf, size_t len, const char *rel,
                       int64_t span, tss_snap_view *v)
@@ -285,21 +286,22 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
     v->gen = tss_get_u64(buf + 16);
     v->written_at = (int64_t)tss_get_u64(buf + 24);
     for (uint64_t i = 0; i < nitems; i++) {
-        tss_snap_item *it = tss_snap_view_push(v);
+        uint32_t id = (uint32_t)(i + 1);
+        tss_snap_item tmp, *it;
         const uint8_t *key;
-        bool keep;
+        bool keep = tss_snap_group_loaded(v, id);
 
-        if (!it)
-            return tss_error_set(TSS_ENOMEM, "out of memory");
-        it->id = (uint32_t)(i + 1);
-        keep = tss_snap_group_loaded(v, it->id);
+        if (keep) {
+            if (!(it = tss_snap_view_push(v)))
+                return tss_error_set(TSS_ENOMEM, "out of memory");
+        } else {
+            memset(&tmp, 0, sizeof(tmp));
+            it = &tmp;
+        }
+        it->id = id;
+        v->last_id = id;
         /* an item left out is read over, not checked */
         rc = get_base_item(&r, it, keep ? span : 0, keep, &key);
-        if (!keep) {
-            memset(&it->enc, 0, sizeof(it->enc));
-            it->key_len = 0;
-            it->skipped = it->dropped = true;
-        }
         if (rc == -2)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         if (rc)
@@ -313,12 +315,25 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
     return 0;
 }
 
-/* id → item, for replay (ids are dense: 1..n). */
+/* id → item, for replay: NULL when the view does not hold it (an id it
+ * never got, or one of a group a partial view left out). */
 tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id)
 {
-    if (id == 0 || id > v->n || v->items[id - 1].id != id)
+    size_t lo = 0, hi = v->n;
+
+    if (id == 0 || id > v->last_id)
         return NULL;
-    return &v->items[id - 1];
+    if (v->n == v->last_id) /* whole: dense */
+        return v->items[id - 1].id == id ? &v->items[id - 1] : NULL;
+    while (lo < hi) { /* partial: the items are in id order */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (v->items[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->n && v->items[lo].id == id ? &v->items[lo] : NULL;
 }
 
 /* Generations of base snapshots on disk, highest first. */

@@ -107,14 +107,16 @@ typedef struct tss_snap_item {
     uint32_t nooo, cap_ooo;
     uint32_t id;
     bool dropped;
-    /* a partial load left it out (dropped is set too): no key, no points */
-    bool skipped;
 } tss_snap_item;
 
 /** What a snapshot holds. */
 typedef struct tss_snap_view {
+    /* the items loaded, in increasing id order: every one of ids 1..last_id
+     * in a whole view (items[i].id == i + 1, n == last_id); in a partial
+     * one only those of the groups it loads, the others are not stored */
     tss_snap_item *items;
     size_t n, cap;
+    uint64_t last_id;   /* the highest id the base and records gave */
     uint64_t gen;       /* 0: no snapshot */
     int64_t written_at; /* store units: base write or last record */
     uint64_t records, bytes;
@@ -136,7 +138,7 @@ typedef struct tss_snap_view {
  * for the series key of each of them (it may be true for more; never
  * false for one of them). A load with a selection is partial: it loads
  * the items of every group of ids (type 3 records) that holds a wanted
- * item, and leaves the others out (tss_snap_item.skipped). A log with
+ * item, and leaves the others out (not in the view's items). A log with
  * type 1 records (written before groups) is loaded whole.
  */
 typedef struct tss_snap_sel {
@@ -162,7 +164,7 @@ int tss_snapshot_load(tss_storage *st, const tss_store_info *info,
 /**
  * tss_snapshot_load without repair, of the series `sel` wants (NULL:
  * all): every wanted item is in *out as a full load has it; items of
- * other series may be, or be left out (skipped and dropped). Reads the
+ * other series may be, or be left out (not in out->items). Reads the
  * base and log whole, but decodes only the groups of ids that hold wanted
  * items: reading one series' head costs its group's share of the decoding
  * (docs/benchmarks.md, "Coverage queries"). A group left out is not
@@ -203,8 +205,7 @@ int tss_snap_cache_load(tss_snap_cache **cache, tss_storage *st,
                         const tss_snap_view **view) TSS_WUR;
 
 /**
- * The items of the cache's view (not skipped) whose key lies in [lo, hi)
- * (memcmp order;
+ * The items of the cache's view whose key lies in [lo, hi) (memcmp order;
  * NULL: unbounded), as positions in view->items sorted by key: (*idx)[0]
  * to (*idx)[*n - 1], valid until the next call on the cache. Sorts the
  * items when the view gained some since the last call. TSS_ENOMEM. Same

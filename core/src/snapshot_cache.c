@@ -50,7 +50,7 @@ struct tss_snap_cache {
     bool partial;
     key_range range;
     tss_snap_sel sel;
-    /* the positions of the items not skipped, sorted by key, for
+    /* the positions of the view's items, sorted by key, for
      * tss_snap_cache_range; built when asked, of the first `nsorted`
      * items (new ones come last), `norder` of them */
     uint32_t *order;
@@ -159,8 +159,7 @@ int tss_snap_cache_range(tss_snap_cache *c, const uint8_t *lo, size_t lo_len,
         c->order = no;
         c->norder = 0;
         for (size_t i = 0; i < c->v.n; i++)
-            if (!c->v.items[i].skipped)
-                c->order[c->norder++] = (uint32_t)i;
+            c->order[c->norder++] = (uint32_t)i;
         qsort_r(c->order, c->norder, sizeof(*c->order), cmp_items, c->v.items);
         c->nsorted = c->v.n;
     }

@@ -85,7 +85,8 @@ static inline bool tss_snap_group_loaded(const tss_snap_view *v, uint64_t id)
 /* Marks `id`'s group loaded, growing v->groups. 0 or TSS_ENOMEM. */
 int tss_snap_group_mark(tss_snap_view *v, uint64_t id, bool loaded);
 
-/* The item of id `id` (ids are dense: 1..n), or NULL. */
+/* The item of id `id`, or NULL: an id the view never got, or one a
+ * partial view left out (it stores the items of its groups only). */
 tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id);
 
 /* ---- snapshot.c: the writer -------------------------------------------- */

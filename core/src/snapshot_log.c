@@ -103,22 +103,18 @@ static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         memset(&tmp, 0, sizeof(tmp));
         if (get_new_item(r, &tmp, &key, &t0, &v0) != 0)
             return -1;
-        rc = new_item_loaded(v, sel, v->n + 1, key, tmp.key_len);
+        rc = new_item_loaded(v, sel, v->last_id + 1, key, tmp.key_len);
         if (rc < 0)
             return rc;
-        /* an item left out is read over, not checked */
-        if (rc && tss_snap_item_check(&tmp, key, span) != 0)
+        v->last_id++;
+        if (!rc)
+            continue; /* left out: read over, not checked, not stored */
+        if (tss_snap_item_check(&tmp, key, span) != 0)
             return -1;
         if (!(it = tss_snap_view_push(v)))
             return -2;
         *it = tmp;
-        it->id = (uint32_t)v->n;
-        if (!rc) {
-            it->key = NULL;
-            it->key_len = 0;
-            it->skipped = it->dropped = true;
-            continue;
-        }
+        it->id = (uint32_t)v->last_id;
         if (!(it->key = tss_malloc(tmp.key_len)))
             return -2;
         memcpy(it->key, key, tmp.key_len);
@@ -140,10 +136,10 @@ static int replay_item(tss_snap_view *v, tss_bitrd *br, uint64_t id)
     if (flag && !gamma_get(br, &count))
         return -1;
     count += flag ? 1 : 0;
-    if (!(it = tss_snap_by_id(v, id)) || count > UINT32_MAX)
+    if (id == 0 || id > v->last_id || count > UINT32_MAX)
         return -1;
-    if (it->skipped)
-        return -3;
+    if (!(it = tss_snap_by_id(v, id)))
+        return -3; /* of a group the view left out */
     if (tss_enc_replay(&it->enc, br, (uint32_t)count) != 0)
         return tss_error_last_code() == TSS_ENOMEM ? -2 : -1;
     return 0;
@@ -238,9 +234,10 @@ static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         uint64_t d;
         tss_snap_item *it;
 
-        if (!tss_rd_varint(r, &d) || !(it = tss_snap_by_id(v, d)))
+        if (!tss_rd_varint(r, &d) || d == 0 || d > v->last_id)
             return -1;
-        it->dropped = true;
+        if ((it = tss_snap_by_id(v, d)) != NULL) /* NULL: left out */
+            it->dropped = true;
     }
     if (!tss_rd_varint(r, &nooo) || nooo > tss_rd_left(r))
         return -1;
@@ -250,9 +247,10 @@ static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         tss_snap_item *it;
 
         if (!tss_rd_varint(r, &oid) || tss_snap_get_i64(r, &t) ||
-            !tss_rd_u64(r, &pv) || !(it = tss_snap_by_id(v, oid)))
+            !tss_rd_u64(r, &pv) || oid == 0 || oid > v->last_id)
             return -1;
-        if (!it->skipped && tss_snap_ooo_push(it, t, pv) != 0)
+        it = tss_snap_by_id(v, oid); /* NULL: left out */
+        if (it && tss_snap_ooo_push(it, t, pv) != 0)
             return -2;
     }
     rc = grouped ? replay_groups(r, v) : replay_stream(r, v);
