@@ -684,6 +684,84 @@ static void test_crafted_chunks(void **state)
     tss_free(out);
 }
 
+/* Reference LEB128 decoder, a byte at a time: 1..10 bytes, or 0 (bad). */
+static size_t ref_varint(const uint8_t *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < n && i < 10; i++) {
+        if (i == 9 && p[i] > 1)
+            return 0;
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *out = v;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The file reader's varints (util.c: the one-byte case inline, the others
+ * out of line) agree with a byte-at-a-time decoder: every length, with any
+ * bytes after the varint, at the end of the range, cut short, overlong.
+ */
+static void test_varints(void **state)
+{
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+
+    (void)state;
+    for (int k = 0; k < 20000; k++) {
+        uint8_t buf[32];
+        uint64_t v, got = 0;
+        unsigned bits = (unsigned)(k % 65);
+        size_t len, tail = (size_t)(k / 65) % 12;
+        tss_buf b = {0};
+        tss_rd r;
+
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        v = bits == 64 ? seed : seed & ((UINT64_C(1) << bits) - 1);
+        tss_buf_put_varint(&b, v);
+        assert_true(b.len >= 1 && b.len <= 10);
+        len = b.len;
+        memcpy(buf, b.data, len);
+        tss_buf_free(&b);
+        for (size_t i = 0; i < tail; i++) /* what follows: any byte */
+            buf[len + i] = (uint8_t)(seed >> (8 * (i % 8)));
+        tss_rd_init(&r, buf, len + tail);
+        assert_true(tss_rd_varint(&r, &got));
+        assert_true(got == v);
+        assert_ptr_equal(r.p, buf + len);
+        /* cut short by the end of the range */
+        tss_rd_init(&r, buf, len - 1);
+        assert_false(len > 1 && tss_rd_varint(&r, &got));
+    }
+    /* arbitrary bytes: the same verdict, value and length as the reference */
+    for (int k = 0; k < 200000; k++) {
+        uint8_t buf[16];
+        uint64_t got = 0, want = 0;
+        size_t n, rn;
+        tss_rd r;
+        bool ok;
+
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            /* mostly continuation bytes, so that long ones come up */
+            buf[i] = (uint8_t)(seed >> 56) | ((seed & 7) ? 0x80 : 0);
+        }
+        n = (size_t)(k % 17);
+        rn = ref_varint(buf, n, &want);
+        tss_rd_init(&r, buf, n);
+        ok = tss_rd_varint(&r, &got);
+        assert_int_equal(ok, rn != 0);
+        assert_int_equal(r.bad, rn == 0);
+        if (ok) {
+            assert_true(got == want);
+            assert_ptr_equal(r.p, buf + rn);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_flipped_bytes),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_crafted_chunks),
+        cmocka_unit_test(test_varints),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
