@@ -217,9 +217,12 @@ class Unixsock:
 class Daemon:
     """One collectd -f with the loadgen and one writer, in its own dir."""
 
-    def __init__(self, root, plugins, blocks, interval=1.0, options=()):
-        """plugins: [(name, path of the .so)] in LoadPlugin order."""
+    def __init__(self, root, plugins, blocks, interval=1.0, options=(),
+                 env=None):
+        """plugins: [(name, path of the .so)] in LoadPlugin order; env:
+        variables set for collectd on top of ours."""
         self.root = root
+        self.env = dict(os.environ, **env) if env else None
         self.socket = os.path.join(root, "sock")
         self.log = os.path.join(root, "collectd.log")
         self.proc = None
@@ -258,7 +261,8 @@ class Daemon:
         out = open(os.path.join(self.root, "collectd.out"), "wb")
         self.proc = subprocess.Popen([COLLECTD, "-f", "-C", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, cwd=self.root)
+                                     stderr=subprocess.STDOUT, cwd=self.root,
+                                     env=self.env)
         out.close()
         end = time.monotonic() + 60
         while True:
@@ -387,7 +391,7 @@ def writers(b, names):
 
 
 def make_daemon(b, root, writer, loadgen_block, interval, options=(),
-                loadgen_last=False):
+                loadgen_last=False, env=None):
     _, _, plugins, blocks = writer
     data = os.path.join(root, "data")
     os.makedirs(root)
@@ -397,7 +401,7 @@ def make_daemon(b, root, writer, loadgen_block, interval, options=(),
     blk["loadgen"] = loadgen_block
     lg = [("loadgen", b.loadgen)]
     return Daemon(root, plugins + lg if loadgen_last else lg + plugins, blk,
-                  interval=interval, options=options)
+                  interval=interval, options=options, env=env)
 
 
 # ---- ingest ----------------------------------------------------------------
@@ -1499,27 +1503,38 @@ def section_scale(b, tmp, a, out):
             shutil.rmtree(d, ignore_errors=True)
         res["direct"][str(S)] = rs
     if a.scale_collectd:
+        # each writer with glibc's default arenas (one per thread that
+        # allocates: collectd's 5 write threads append to the head), and
+        # with MALLOC_ARENA_MAX=1, which tells what the arenas cost
         ws = writers(b, ["null", "tsstore"])
+        variants = [(w, env_name, env) for env_name, env in
+                    (("", None), ("arena1", {"MALLOC_ARENA_MAX": "1"}))
+                    for w in ws]
         for S in a.scale_series:
             res["collectd"][str(S)] = {}
-            for w in ws:
-                log("scale: %d series through collectd: %s" % (S, w[0]))
-                root = os.path.join(tmp, "scale-cd-%s-%d" % (w[0], S))
-                block = "Series %d\nInterval %g\nRounds %d" % (
-                    S, a.scale_interval, a.scale_points)
-                d = make_daemon(b, root, w, block, a.scale_interval)
-                try:
-                    d.start()
-                    d.wait_marker(a.scale_points, 600 + a.scale_points *
-                                  a.scale_interval * 10, poll=0.5)
-                    d.wait_idle(600)
-                    s = sample(d.pid)
-                    d.stop()
-                except BaseException:
-                    d.kill()
-                    raise
-                res["collectd"][str(S)][w[0]] = s["VmRSS"]
-                shutil.rmtree(root, ignore_errors=True)
+            for run in range(a.runs):  # interleaved: each run tries all
+                for w, env_name, env in variants:
+                    name = w[0] + ("-" + env_name if env_name else "")
+                    log("scale: %d series through collectd: %s, run %d"
+                        % (S, name, run + 1))
+                    root = os.path.join(tmp, "scale-cd-%s-%d" % (name, S))
+                    block = "Series %d\nInterval %g\nRounds %d" % (
+                        S, a.scale_interval, a.scale_points)
+                    d = make_daemon(b, root, w, block, a.scale_interval,
+                                    env=env)
+                    try:
+                        d.start()
+                        d.wait_marker(a.scale_points, 600 + a.scale_points *
+                                      a.scale_interval * 10, poll=0.5)
+                        d.wait_idle(600)
+                        s = sample(d.pid)
+                        d.stop()
+                    except BaseException:
+                        d.kill()
+                        raise
+                    res["collectd"][str(S)].setdefault(name, []).append(
+                        s["VmRSS"])
+                    shutil.rmtree(root, ignore_errors=True)
     out["scale"] = {"points": a.scale_points, "results": res}
     return scale_markdown(out["scale"])
 
@@ -1541,12 +1556,27 @@ def scale_markdown(sc):
             spread([r["append_ns_per_point"] for r in rs], "%.0f")))
     if res.get("collectd"):
         lines += ["", "| series, through collectd | RSS with the null writer "
-                  "| RSS with write_tsstore | difference, bytes/series |",
-                  "|---|---|---|---|"]
+                  "| RSS with write_tsstore | difference, bytes/series | "
+                  "the same with MALLOC_ARENA_MAX=1: null writer | "
+                  "write_tsstore | difference, bytes/series |",
+                  "|---|---|---|---|---|---|---|"]
         for S, r in res["collectd"].items():
-            lines.append("| %s | %.0f MiB | %.0f MiB | %.0f |" % (
-                f"{int(S):,}", r["null"] / 2**20, r["tsstore"] / 2**20,
-                (r["tsstore"] - r["null"]) / int(S)))
+            row = ["%s" % f"{int(S):,}"]
+            for sfx in ("", "-arena1"):
+                null, tss = r.get("null" + sfx), r.get("tsstore" + sfx)
+                if not null or not tss:
+                    row += ["–"] * 3
+                    continue
+                if not isinstance(null, list):  # a report from before runs
+                    null, tss = [null], [tss]
+                row += [spread([x / 2**20 for x in null], "%.0f MiB"),
+                        spread([x / 2**20 for x in tss], "%.0f MiB"),
+                        spread([(t - n) / int(S) for n, t in zip(null, tss)],
+                               "%.0f")]
+            lines.append("| " + " | ".join(row) + " |")
+        lines += ["", "Differences are run by run (each run starts both "
+                  "writers in turn). RSS is collectd's VmRSS once the "
+                  "last round is written and collectd is idle."]
     return "\n".join(lines)
 
 
