@@ -150,8 +150,9 @@ char *cli_resolution(char *out, size_t size, int64_t res, uint32_t ups)
 
 const char *cli_aggregate(int agg)
 {
-    static const char *const names[] = {"",     "min",   "max",   "sum",
-                                        "last", "count", "valid", "first"};
+    static const char *const names[] = {
+        "", "min", "max", "sum", "last", "count", "valid", "first", "wraps"};
 
-    return agg > 0 && agg < 8 ? names[agg] : "";
+    return agg > 0 && agg < (int)(sizeof(names) / sizeof(names[0])) ? names[agg]
+                                                                    : "";
 }

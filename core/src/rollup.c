@@ -34,9 +34,11 @@ bool tss_agg_valid(int kind, int agg)
     case TSS_KIND_GAUGE:
         return agg >= TSS_AGG_MIN && agg <= TSS_AGG_VALID;
     case TSS_KIND_DERIVE:
-    case TSS_KIND_COUNTER:
         return agg == TSS_AGG_FIRST || agg == TSS_AGG_LAST ||
                agg == TSS_AGG_COUNT;
+    case TSS_KIND_COUNTER:
+        return agg == TSS_AGG_FIRST || agg == TSS_AGG_LAST ||
+               agg == TSS_AGG_COUNT || agg == TSS_AGG_WRAPS;
     case TSS_KIND_ABSOLUTE:
         return agg == TSS_AGG_SUM || agg == TSS_AGG_COUNT;
     default:
@@ -46,16 +48,17 @@ bool tss_agg_valid(int kind, int agg)
 
 int tss_agg_kind(int kind, int agg)
 {
-    return agg == TSS_AGG_COUNT || agg == TSS_AGG_VALID ? TSS_KIND_COUNTER
-                                                        : kind;
+    return agg == TSS_AGG_COUNT || agg == TSS_AGG_VALID || agg == TSS_AGG_WRAPS
+               ? TSS_KIND_COUNTER
+               : kind;
 }
 
 const char *tss_agg_name(int agg)
 {
-    static const char *const names[] = {"",     "min",   "max",   "sum",
-                                        "last", "count", "valid", "first"};
+    static const char *const names[TSS_AGG_END] = {
+        "", "min", "max", "sum", "last", "count", "valid", "first", "wraps"};
 
-    return agg >= TSS_AGG_MIN && agg <= TSS_AGG_FIRST ? names[agg] : "";
+    return agg >= TSS_AGG_MIN && agg < TSS_AGG_END ? names[agg] : "";
 }
 
 int64_t tss_rollup_width(int64_t span, int64_t resolution, uint32_t intervals)
@@ -90,6 +93,7 @@ typedef struct partial {
     double min, max, sum; /* gauge */
     uint64_t usum;        /* absolute */
     uint64_t first, last; /* raw bits */
+    uint64_t wraps;       /* counter: 32-bit wraps inside (rollup.h) */
     bool raw;             /* one raw point (not a finer rollup's interval) */
     int64_t last_t;       /* latest time `last` may be from: the point's,
                              or the end of the interval */
@@ -147,6 +151,14 @@ static partial raw_partial(int kind, const tss_point *pt, uint64_t order)
  * partial that may end latest (the later written on a tie). */
 static void fold(int kind, partial *a, const partial *b)
 {
+    /* the step from a's last value to b's first, when b comes after all
+     * of a (a late point inside a finer rollup's interval does not: where
+     * it falls among the interval's points is not known) */
+    if (kind == TSS_KIND_COUNTER) {
+        a->wraps += b->wraps;
+        if (b->t > a->last_t && b->first < a->last && a->last <= UINT32_MAX)
+            a->wraps++;
+    }
     if (b->last_t >= a->last_t) {
         a->last = b->last;
         a->last_t = b->last_t;
@@ -206,8 +218,8 @@ static const tss_value *agg_at(tss_point *const *aggp, const size_t *an, int a,
 static int gather(src *srcs, const sref *r, size_t nr, int kind,
                   const tss_delset *del, pvec *out)
 {
-    tss_point *pts = NULL, *aggp[8] = {0};
-    size_t cap = 0, acap[8] = {0}, an[8] = {0};
+    tss_point *pts = NULL, *aggp[TSS_AGG_END] = {0};
+    size_t cap = 0, acap[TSS_AGG_END] = {0}, an[TSS_AGG_END] = {0};
     tss_range *ranges = NULL;
     size_t nrg, rcap = 0;
     int rc = 0;
@@ -275,6 +287,7 @@ static int gather(src *srcs, const sref *r, size_t nr, int kind,
                 const tss_value *mi = agg_at(aggp, an, TSS_AGG_MIN, k, t);
                 const tss_value *ma = agg_at(aggp, an, TSS_AGG_MAX, k, t);
                 const tss_value *su = agg_at(aggp, an, TSS_AGG_SUM, k, t);
+                const tss_value *wr = agg_at(aggp, an, TSS_AGG_WRAPS, k, t);
 
                 p->first = f ? f->bits : 0;
                 p->last = l ? l->bits : 0;
@@ -285,13 +298,15 @@ static int gather(src *srcs, const sref *r, size_t nr, int kind,
                     p->sum = su ? su->gauge : NAN;
                 } else if (kind == TSS_KIND_ABSOLUTE && su) {
                     p->usum = su->counter;
+                } else if (kind == TSS_KIND_COUNTER && wr) {
+                    p->wraps = wr->counter;
                 }
             }
         }
         i = j > i ? j : i + 1;
     }
     tss_free(pts);
-    for (int a = 0; a < 8; a++)
+    for (int a = 0; a < TSS_AGG_END; a++)
         tss_free(aggp[a]);
     tss_free(ranges);
     return rc;
@@ -311,8 +326,9 @@ static int add_agg(tss_seg_builder *b, const uint8_t *key, size_t key_len,
 static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
                 size_t key_len, int kind, pvec *pv, int64_t res)
 {
-    tss_point *out[8] = {0};
+    tss_point *out[TSS_AGG_END] = {0};
     size_t n = 0;
+    bool wrapped = false;
     int rc = 0;
 
     qsort(pv->v, pv->n, sizeof(*pv->v), cmp_partial);
@@ -328,7 +344,7 @@ static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
                 pv->v[k++] = pv->v[i];
         pv->n = k;
     }
-    for (int a = 0; a < 8; a++)
+    for (int a = 0; a < TSS_AGG_END; a++)
         if (!(out[a] = tss_malloc((pv->n ? pv->n : 1) * sizeof(tss_point)))) {
             rc = tss_error_set(TSS_ENOMEM, "out of memory");
             goto out;
@@ -339,7 +355,7 @@ static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
 
         while (i < pv->n && pv->v[i].t < t + res)
             fold(kind, &acc, &pv->v[i++]);
-        for (int a = TSS_AGG_MIN; a <= TSS_AGG_FIRST; a++) {
+        for (int a = TSS_AGG_MIN; a < TSS_AGG_END; a++) {
             if (!tss_agg_valid(kind, a))
                 continue;
             out[a][n].t = t;
@@ -365,21 +381,25 @@ static int emit(tss_seg_builder *b, tss_sidecar *sc, const uint8_t *key,
             case TSS_AGG_VALID:
                 out[a][n].v.counter = acc.valid;
                 break;
+            case TSS_AGG_WRAPS:
+                out[a][n].v.counter = acc.wraps;
+                wrapped |= acc.wraps != 0;
+                break;
             default: /* first */
                 out[a][n].v.bits = acc.first;
             }
         }
         n++;
     }
-    for (int a = TSS_AGG_MIN; a <= TSS_AGG_FIRST && rc == 0; a++)
-        if (tss_agg_valid(kind, a))
+    for (int a = TSS_AGG_MIN; a < TSS_AGG_END && rc == 0; a++)
+        if (tss_agg_valid(kind, a) && (a != TSS_AGG_WRAPS || wrapped))
             rc = add_agg(b, key, key_len, a, out[a], n);
     /* coverage at the rollup's resolution: every bucket of an interval */
     if (rc == 0 && n)
         rc = tss_sidecar_add_intervals(sc, key, key_len, out[TSS_AGG_COUNT], n,
                                        res);
 out:
-    for (int a = 0; a < 8; a++)
+    for (int a = 0; a < TSS_AGG_END; a++)
         tss_free(out[a]);
     return rc;
 }

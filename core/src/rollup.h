@@ -13,10 +13,20 @@
  *   GAUGE     min, max, sum, last, count, valid   (mean = sum / valid; NaN
  *             values count in count but not in min, max, sum or valid;
  *             an interval of only NaN has min = max = sum = NaN)
- *   DERIVE,
- *   COUNTER   first, last, count   (raw values: rates over whole intervals
- *             are last - first and, between intervals, next first - last,
- *             counter wraps included)
+ *   DERIVE    first, last, count   (raw values: the increase over an
+ *             interval is last - first, between intervals next first -
+ *             last)
+ *   COUNTER   first, last, count, and wraps where it is not 0   (as DERIVE,
+ *             modulo 2^64, plus wraps * 2^32 inside an interval: wraps
+ *             counts the steps inside it where the counter went down from
+ *             a value that fits in 32 bits, which collectd takes for a
+ *             32-bit wrap (its counter_diff); a wrap of a 64-bit counter
+ *             vanishes modulo 2^64. So the increase stays exact however
+ *             often the counter wraps within an interval, as long as it
+ *             wraps at most once between two raw values, as collectd's own
+ *             rates assume. A wraps chunk is written only for a series
+ *             whose window has an interval with a wrap inside; none means
+ *             0 in every interval.)
  *   ABSOLUTE  sum, count
  *
  * count and valid are unsigned integers (COUNTER coding); the others have
@@ -45,7 +55,11 @@ enum {
     TSS_AGG_COUNT = 5,
     TSS_AGG_VALID = 6,
     TSS_AGG_FIRST = 7,
+    TSS_AGG_WRAPS = 8,
 };
+
+/** One past the highest aggregate number. */
+#define TSS_AGG_END 9
 
 /** True if `agg` is an aggregate kept for series of `kind`. */
 bool tss_agg_valid(int kind, int agg);
@@ -53,7 +67,7 @@ bool tss_agg_valid(int kind, int agg);
 /** Kind of the values of aggregate `agg` of a series of `kind`. */
 int tss_agg_kind(int kind, int agg);
 
-/** "min", "max", "sum", "last", "count", "valid", "first". */
+/** "min", "max", "sum", "last", "count", "valid", "first", "wraps". */
 const char *tss_agg_name(int agg);
 
 /** Intervals a rollup window aims to hold (the last level may hold fewer:

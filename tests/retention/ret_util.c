@@ -128,8 +128,11 @@ uint64_t ru_value(unsigned series, int64_t t)
         v.derive = (int64_t)i * 7 - (int64_t)(i % 5) * 40 - 1000000;
         break;
     case RU_C32:
+        /* 1.9e9 a step: a wrap every 2 or 3 steps, several in every
+         * interval (but at most one between two points, as collectd's
+         * rates assume) */
         v.counter = (uint32_t)(UINT32_C(4000000000) +
-                               (uint32_t)i * UINT32_C(100000000));
+                               (uint32_t)i * UINT32_C(1900000000));
         break;
     case RU_C64:
         /* every step adds 2^58 + 1: one wrap per 64 steps */
@@ -177,6 +180,10 @@ size_t ru_aggregate(int kind, const tss_point *pts, size_t n, int64_t res,
             iv->t = t;
             iv->first = pts[i].v.bits;
             iv->min = iv->max = iv->sum = NAN;
+        } else if (kind == TSS_KIND_COUNTER &&
+                   pts[i].v.counter < v[k - 1].last &&
+                   v[k - 1].last <= UINT32_MAX) {
+            v[k - 1].wraps++; /* collectd's counter_diff: a 32-bit wrap */
         }
         iv = &v[k - 1];
         iv->count++;
@@ -245,9 +252,11 @@ static bool kept(int kind, int agg)
     case TSS_KIND_GAUGE:
         return agg >= TSS_AGGREGATE_MIN && agg <= TSS_AGGREGATE_VALID;
     case TSS_KIND_DERIVE:
-    case TSS_KIND_COUNTER:
         return agg == TSS_AGGREGATE_FIRST || agg == TSS_AGGREGATE_LAST ||
                agg == TSS_AGGREGATE_COUNT;
+    case TSS_KIND_COUNTER:
+        return agg == TSS_AGGREGATE_FIRST || agg == TSS_AGGREGATE_LAST ||
+               agg == TSS_AGGREGATE_COUNT || agg == TSS_AGGREGATE_WRAPS;
     default:
         return agg == TSS_AGGREGATE_SUM || agg == TSS_AGGREGATE_COUNT;
     }
@@ -257,12 +266,15 @@ void ru_rows_add_intervals(ru_rows *r, int series, int64_t res,
                            const ru_interval *iv, size_t n)
 {
     int kind = ru_kind[series];
+    bool wrapped = false;
 
     for (size_t i = 0; i < n; i++)
-        for (int a = TSS_AGGREGATE_MIN; a <= TSS_AGGREGATE_FIRST; a++) {
+        wrapped |= iv[i].wraps != 0;
+    for (size_t i = 0; i < n; i++)
+        for (int a = TSS_AGGREGATE_MIN; a <= TSS_AGGREGATE_WRAPS; a++) {
             tss_value v;
 
-            if (!kept(kind, a))
+            if (!kept(kind, a) || (a == TSS_AGGREGATE_WRAPS && !wrapped))
                 continue;
             switch (a) {
             case TSS_AGGREGATE_MIN:
@@ -285,6 +297,9 @@ void ru_rows_add_intervals(ru_rows *r, int series, int64_t res,
                 break;
             case TSS_AGGREGATE_VALID:
                 v.counter = iv[i].valid;
+                break;
+            case TSS_AGGREGATE_WRAPS:
+                v.counter = iv[i].wraps;
                 break;
             default:
                 v.bits = iv[i].first;
@@ -340,7 +355,8 @@ void ru_query_rows(tss_store *s, const tss_filter *f, ru_rows *out)
                          k, in->aggregate, in->value_kind);
         } else {
             int want_vk = in->aggregate == TSS_AGGREGATE_COUNT ||
-                                  in->aggregate == TSS_AGGREGATE_VALID
+                                  in->aggregate == TSS_AGGREGATE_VALID ||
+                                  in->aggregate == TSS_AGGREGATE_WRAPS
                               ? TSS_KIND_COUNTER
                               : ru_kind[k];
 

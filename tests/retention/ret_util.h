@@ -77,6 +77,7 @@ typedef struct ru_interval {
     double min, max, sum; /* gauge (NaN when valid == 0) */
     uint64_t usum;        /* absolute */
     uint64_t first, last; /* raw bits */
+    uint64_t wraps;       /* counter: 32-bit wraps inside the interval */
 } ru_interval;
 
 /**
@@ -108,7 +109,9 @@ void ru_rows_push(ru_rows *r, int series, int64_t res, int agg, int64_t t,
 void ru_rows_free(ru_rows *r);
 void ru_rows_sort(ru_rows *r);
 
-/** Rows of the aggregates of intervals iv[0..n) of a series of `series`. */
+/** Rows of the aggregates of intervals iv[0..n) of a series of `series`,
+ * which are one rollup window's: a COUNTER's wraps rows only if one of
+ * them has a wrap (the store writes the wraps chunk only then). */
 void ru_rows_add_intervals(ru_rows *r, int series, int64_t res,
                            const ru_interval *iv, size_t n);
 

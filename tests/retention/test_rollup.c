@@ -186,11 +186,13 @@ static double get_d(const ru_rows *r, int series, int64_t res, int agg,
 }
 
 /* The increase of a counter over window w, from its aggregates: within
- * each interval last - first, between intervals next first - last, each
- * modulo 2^bits (a wrap shows as a decrease). */
+ * each interval last - first + wraps * 2^32 (modulo 2^64), between
+ * intervals next first - last modulo 2^bits (one wrap at most between two
+ * values). *wraps counts the intervals with a wrap, *multi those with
+ * several. */
 static uint64_t increase_from_aggregates(const ru_rows *r, int series,
                                          int64_t res, int64_t from, int64_t to,
-                                         uint64_t mask, int *wraps)
+                                         uint64_t mask, int *wraps, int *multi)
 {
     uint64_t total = 0, prev_last = 0;
     bool have_prev = false;
@@ -198,17 +200,21 @@ static uint64_t increase_from_aggregates(const ru_rows *r, int series,
     for (int64_t t = from; t < to; t += res) {
         const ru_row *f = find(r, series, res, TSS_AGGREGATE_FIRST, t);
         const ru_row *l = find(r, series, res, TSS_AGGREGATE_LAST, t);
+        const ru_row *w = find(r, series, res, TSS_AGGREGATE_WRAPS, t);
+        uint64_t nw = w ? w->bits : 0;
 
         if (!f) {
             assert_null(l);
+            assert_null(w);
             continue;
         }
         assert_non_null(l);
-        if (l->bits < f->bits)
+        if (nw || l->bits < f->bits)
             (*wraps)++;
+        *multi += nw >= 2;
         if (have_prev)
             total += (f->bits - prev_last) & mask;
-        total += (l->bits - f->bits) & mask;
+        total += l->bits - f->bits + (nw << 32);
         prev_last = l->bits;
         have_prev = true;
     }
@@ -337,22 +343,23 @@ static void test_rollup_semantics(void **state)
         } c[] = {{RU_C32, UINT32_MAX}, {RU_C64, UINT64_MAX}};
 
         for (size_t i = 0; i < 2; i++) {
-            int wraps = 0;
+            int wraps = 0, multi = 0;
 
-            /* from M4's second minute: the first holds the rewritten
-             * values, which wrap more than once within it */
-            assert_int_equal(increase_from_aggregates(&r, c[i].series, RU_MIN,
-                                                      m4 + RU_MIN, m4 + RU_SPAN,
-                                                      c[i].mask, &wraps),
-                             increase_from_points(&L, c[i].series, m4 + RU_MIN,
+            /* M4 from its first minute, which holds rewritten values */
+            assert_int_equal(increase_from_aggregates(
+                                 &r, c[i].series, RU_MIN, m4, m4 + RU_SPAN,
+                                 c[i].mask, &wraps, &multi),
+                             increase_from_points(&L, c[i].series, m4,
                                                   m4 + RU_SPAN, c[i].mask));
-            assert_int_equal(increase_from_aggregates(&r, c[i].series, RU_5MIN,
-                                                      f6, f6 + RU_SPAN,
-                                                      c[i].mask, &wraps),
+            assert_int_equal(increase_from_aggregates(
+                                 &r, c[i].series, RU_5MIN, f6, f6 + RU_SPAN,
+                                 c[i].mask, &wraps, &multi),
                              increase_from_points(&L, c[i].series, f6,
                                                   f6 + RU_SPAN, c[i].mask));
-            /* the data wraps inside intervals, so this tested wraps */
+            /* the data wraps inside intervals, the 32-bit counter
+             * several times in one, so this tested wraps */
             assert_true(wraps >= 2);
+            assert_true(c[i].mask != UINT32_MAX || multi >= 2);
         }
     }
 

@@ -183,9 +183,11 @@ static int cmp_piece(const void *a, const void *b)
 /* Folds pieces v[0..n) (sorted by time, then write order) into intervals
  * of `res`: counts and sums added, min and max over the valid values;
  * first from the first piece; last from the piece whose last value may be
- * the latest, the later one on a tie. */
-static void fold_into(const piece *v, size_t n, int64_t res, int order,
-                      pvec *out)
+ * the latest, the later one on a tie; a counter's wraps added, plus one
+ * where a piece that starts after all of the one before begins below its
+ * last value while that fits in 32 bits. */
+static void fold_into(int kind, const piece *v, size_t n, int64_t res,
+                      int order, pvec *out)
 {
     for (size_t i = 0; i < n;) {
         int64_t t0 = floor_to(v[i].a.t, res);
@@ -194,6 +196,12 @@ static void fold_into(const piece *v, size_t n, int64_t res, int order,
         while (i < n && v[i].a.t < t0 + res) {
             const piece *b = &v[i++];
 
+            if (kind == TSS_KIND_COUNTER) {
+                acc.a.wraps += b->a.wraps;
+                if (b->a.t > acc.last_t && b->a.first < acc.a.last &&
+                    acc.a.last <= UINT32_MAX)
+                    acc.a.wraps++;
+            }
             if (b->last_t >= acc.last_t) {
                 acc.a.last = b->a.last;
                 acc.last_t = b->last_t;
@@ -271,7 +279,7 @@ static void m_pass(model *m, int64_t now)
                 for (size_t q = i; q < j; q++)
                     pv_push(&out, &p->v[q]);
             else
-                fold_into(&p->v[i], j - i, res, order, &out);
+                fold_into(ru_kind[k], &p->v[i], j - i, res, order, &out);
             i = j;
         }
         free(p->v);
@@ -299,18 +307,49 @@ static uint64_t m_delete(model *m, int k, int64_t from, int64_t to)
     return hidden;
 }
 
+/* The rollup window width of resolution res. */
+static int64_t width_of(int64_t res)
+{
+    for (int l = 0; l < 2; l++)
+        if (LV[l].res == res)
+            return LV[l].width;
+    fail_msg("no level at resolution %" PRId64, res);
+    return 0;
+}
+
 static void m_rows(const model *m, ru_rows *out)
 {
+    ru_interval *iv = NULL;
+    size_t cap = 0;
+
     memset(out, 0, sizeof(*out));
     for (int k = 0; k < RU_NSERIES; k++)
-        for (size_t i = 0; i < m->s[k].n; i++) {
+        for (size_t i = 0; i < m->s[k].n;) {
             const piece *x = &m->s[k].v[i];
+            int64_t w;
+            size_t n = 0;
 
-            if (x->res == 0)
+            if (x->res == 0) {
                 ru_rows_push(out, k, 0, 0, x->a.t, x->a.first);
-            else
-                ru_rows_add_intervals(out, k, x->res, &x->a, 1);
+                i++;
+                continue;
+            }
+            /* the intervals of one rollup window together: its wraps
+             * rows are there if one of them wrapped */
+            w = floor_to(x->a.t, width_of(x->res));
+            for (; i < m->s[k].n && m->s[k].v[i].res == x->res &&
+                   floor_to(m->s[k].v[i].a.t, width_of(x->res)) == w;
+                 i++) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 256;
+                    iv = realloc(iv, cap * sizeof(*iv));
+                    assert_non_null(iv);
+                }
+                iv[n++] = m->s[k].v[i].a;
+            }
+            ru_rows_add_intervals(out, k, x->res, iv, n);
         }
+    free(iv);
     ru_rows_sort(out);
 }
 
@@ -706,14 +745,15 @@ static void assert_late_folded(tss_store *s)
 }
 
 /* The increase of a counter over [from, to) from its aggregates at `res`
- * (within an interval last - first, between intervals next first - last,
- * modulo 2^32) equals the one from the points; the data wraps in it. */
+ * (within an interval last - first + wraps * 2^32, between intervals next
+ * first - last modulo 2^32) equals the one from the points; the data
+ * wraps in it, several times within intervals. */
 static void assert_increase(const ru_rows *r, const model *m, int64_t res,
                             int64_t from, int64_t to)
 {
     uint64_t agg = 0, raw = 0, prev = 0;
     bool have = false;
-    int wraps = 0;
+    int wraps = 0, multi = 0;
     tss_point *pts = malloc(m->nall[RU_C32] * sizeof(*pts));
     size_t n = 0;
 
@@ -721,14 +761,17 @@ static void assert_increase(const ru_rows *r, const model *m, int64_t res,
     for (int64_t t = from; t < to; t += res) {
         const ru_row *f = find(r, RU_C32, res, TSS_AGGREGATE_FIRST, t);
         const ru_row *l = find(r, RU_C32, res, TSS_AGGREGATE_LAST, t);
+        const ru_row *w = find(r, RU_C32, res, TSS_AGGREGATE_WRAPS, t);
+        uint64_t nw = w ? w->bits : 0;
 
         if (!f)
             continue;
         assert_non_null(l);
-        wraps += (uint32_t)l->bits < (uint32_t)f->bits;
+        wraps += nw > 0;
+        multi += nw > 1;
         if (have)
             agg += (uint32_t)(f->bits - prev);
-        agg += (uint32_t)(l->bits - f->bits);
+        agg += l->bits - f->bits + (nw << 32);
         prev = l->bits;
         have = true;
     }
@@ -739,7 +782,7 @@ static void assert_increase(const ru_rows *r, const model *m, int64_t res,
     for (size_t i = 1; i < n; i++)
         raw += (uint32_t)(pts[i].v.counter - pts[i - 1].v.counter);
     free(pts);
-    assert_true(wraps >= 1);
+    assert_true(wraps >= 1 && multi >= 1);
     assert_int_equal(agg, raw);
 }
 

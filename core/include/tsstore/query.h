@@ -53,6 +53,10 @@ enum {
     TSS_AGGREGATE_COUNT = 5,
     TSS_AGGREGATE_VALID = 6, /**< gauge values that are not NaN */
     TSS_AGGREGATE_FIRST = 7,
+    /** COUNTER: the 32-bit wraps inside the interval (the increase over
+     * it is last - first + wraps * 2^32, modulo 2^64); only in windows
+     * where some interval has one, 0 where absent */
+    TSS_AGGREGATE_WRAPS = 8,
 };
 
 typedef struct tss_query tss_query;
