@@ -226,11 +226,28 @@ int cmd_prune(const cli_opts *o)
     uint64_t bytes = 0;
     int rc, ret;
 
-    if (o->older_than &&
-        tss_conf_duration_ms(o->older_than, &ms, err, sizeof(err)) != 0)
-        return cli_usage_error("--older-than: %s", err);
-    if (o->max_size && tss_conf_size(o->max_size, &bytes, err, sizeof(err)))
-        return cli_usage_error("--max-size: %s", err);
+    /* 0 means what RetentionTime 0 and RetentionSize 0 mean to the
+     * writer, no limit: as an option here it would prune nothing */
+    if (o->older_than) {
+        if (tss_conf_duration_ms(o->older_than, &ms, err, sizeof(err)) != 0)
+            return cli_usage_error("--older-than: %s", err);
+        if (ms == 0)
+            return cli_usage_error("%s", "--older-than: 0 keeps everything "
+                                         "(as RetentionTime 0): give a "
+                                         "duration such as 90d");
+        if (ms % 1000 != 0)
+            return cli_usage_error("--older-than: \"%s\" is not a whole "
+                                   "number of seconds",
+                                   o->older_than);
+    }
+    if (o->max_size) {
+        if (tss_conf_size(o->max_size, &bytes, err, sizeof(err)) != 0)
+            return cli_usage_error("--max-size: %s", err);
+        if (bytes == 0)
+            return cli_usage_error("%s", "--max-size: 0 sets no limit (as "
+                                         "RetentionSize 0): give a size "
+                                         "such as 10G");
+    }
     if ((ret = cli_open_store(o->dir, &s)) != EXIT_OK)
         return ret;
     tss_store_options_init(&opts);

@@ -36,14 +36,16 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
     uint64_t total = 0, by_time = 0, by_size = 0;
     int rc = 0;
 
-    if (!res)
+    if (!res) {
+        /* nothing to remove, and no one asks what is left */
+        if (s->head && !s->retention && !s->retention_bytes)
+            return 0;
         res = &local;
+    }
     memset(res, 0, sizeof(*res));
     if (!s->head)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
-    if (!s->retention && !s->retention_bytes)
-        return 0;
     if (s->retention)
         horizon = now - s->retention;
     pthread_mutex_lock(&s->seal_mu);

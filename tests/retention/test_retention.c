@@ -254,7 +254,8 @@ static void test_time_removes_exactly_past_horizon(void **state)
     tt_model_free(&L.m);
 }
 
-/* Neither option set: nothing goes, however old. */
+/* Neither option set: nothing goes, however old; the result still says
+ * how much is left (tsstore prune printed "0 bytes left"). */
 static void test_no_option_keeps_everything(void **state)
 {
     const char *dir = *state;
@@ -270,6 +271,11 @@ static void test_no_option_keeps_everything(void **state)
     open_with(dir, 0, 0, NULL, &s);
     assert_int_equal(tss_store_prune(s, RU_NOW + 1000 * RU_DAY, &res), 0);
     assert_int_equal(res.segments_removed, 0);
+    assert_int_equal(res.bytes_removed, 0);
+    assert_true(res.bytes_left > 0);
+    assert_int_equal(res.bytes_left, ru_budget_bytes(dir));
+    assert_int_equal(res.oldest_kept, WIN(NWIN));
+    assert_int_equal(tss_store_prune(s, RU_NOW + 1000 * RU_DAY, NULL), 0);
     tss_store_close(s);
     assert_true(tt_tree_digest(segs) == digest);
     s = ru_open(dir, 0, NULL);

@@ -233,8 +233,9 @@ typedef struct tss_prune_result {
  * tombstones; the head snapshot cannot be pruned). Each segment goes before
  * its sidecar and tombstones, so a visible segment never lacks them; the
  * table coverage is rebuilt. An INFO line says what went and why. No
- * retention option set: does nothing. Errors: TSS_EIO (what was removed
- * stays removed). Shares the seal mutex.
+ * retention option set: removes nothing (with `res`, still fills in
+ * bytes_left and oldest_kept). Errors: TSS_EIO (what was removed stays
+ * removed). Shares the seal mutex.
  */
 int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res) TSS_WUR;
 
