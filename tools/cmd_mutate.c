@@ -300,29 +300,64 @@ int cmd_prune(const cli_opts *o)
     return cli_finish_output(ret);
 }
 
-/* "AFTER:RESOLUTION[:KEEP]", e.g. "7d:5m:1y". */
+/* "AFTER:RESOLUTION[:KEEP]", e.g. "7d:5m:1y": two or three fields, none
+ * empty, each a whole number of seconds (as <Rollup>'s options). */
 static int parse_level(const char *s, tss_rollup_spec *r, char *err,
                        size_t errlen)
 {
-    char buf[128], *parts[3] = {NULL, NULL, NULL}, *save = NULL;
+    static const char *const names[] = {"AFTER", "RESOLUTION", "KEEP"};
     int64_t ms[3] = {0, 0, 0};
+    const char *p = s;
     int n = 0;
 
-    snprintf(buf, sizeof(buf), "%s", s);
-    for (char *p = strtok_r(buf, ":", &save); p && n < 3;
-         p = strtok_r(NULL, ":", &save))
-        parts[n++] = p;
-    if (n < 2) {
-        snprintf(err, errlen, "\"%s\" is not AFTER:RESOLUTION[:KEEP]", s);
+    for (;;) {
+        size_t len = strcspn(p, ":");
+        char field[128];
+
+        if (n == 3 || len == 0 || len >= sizeof(field))
+            goto bad;
+        memcpy(field, p, len);
+        field[len] = '\0';
+        if (tss_conf_duration_ms(field, &ms[n], err, errlen) != 0)
+            return -1;
+        if (ms[n] % 1000 != 0) {
+            snprintf(err, errlen,
+                     "\"%s\": %s \"%s\" is not a whole number of seconds", s,
+                     names[n], field);
+            return -1;
+        }
+        n++;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    if (n < 2)
+        goto bad;
+    if (ms[1] == 0) {
+        snprintf(err, errlen, "\"%s\": RESOLUTION must be above 0", s);
         return -1;
     }
-    for (int i = 0; i < n; i++)
-        if (tss_conf_duration_ms(parts[i], &ms[i], err, errlen) != 0)
-            return -1;
     r->after_seconds = ms[0] / 1000;
     r->resolution_seconds = ms[1] / 1000;
     r->keep_seconds = ms[2] / 1000;
     return 0;
+bad:
+    snprintf(err, errlen, "\"%s\" is not AFTER:RESOLUTION[:KEEP]", s);
+    return -1;
+}
+
+/* The writer's check of the levels against each other and the store
+ * ("rollup N: ...", TSS_EINVAL) is about the value of the Nth --level: a
+ * usage error naming it. -1 for any other error. */
+static int level_usage_error(const cli_opts *o, int rc, const char *msg)
+{
+    unsigned n = 0;
+    int off = 0;
+
+    if (rc != TSS_EINVAL || sscanf(msg, "rollup %u: %n", &n, &off) != 1 ||
+        off == 0 || n < 1 || n > o->nlevels)
+        return -1;
+    return cli_usage_error("--level: \"%s\": %s", o->levels[n - 1], msg + off);
 }
 
 int cmd_rollup(const cli_opts *o)
@@ -362,8 +397,11 @@ int cmd_rollup(const cli_opts *o)
                           : EXIT_OK;
         }
     } else if (rc) {
-        fprintf(stderr, "tsstore: %s\n", tss_error_last());
-        ret = EXIT_ERR;
+        ret = level_usage_error(o, rc, tss_error_last());
+        if (ret < 0) {
+            fprintf(stderr, "tsstore: %s\n", tss_error_last());
+            ret = EXIT_ERR;
+        }
     } else if (!o->nlevels) {
         tss_store_close(w);
         tss_store_close(s);
