@@ -57,6 +57,12 @@ typedef struct ctx {
     pthread_mutex_t mu; /* read, replay and flush callbacks */
 } ctx;
 
+/* For the version line at init, which collectd calls whether or not it
+ * called ts_config (no <Plugin tsstore> block: the packages' snippet) and
+ * which gets no user data: stores started, or -1 after a refused
+ * configuration. */
+static ssize_t started_stores;
+
 static void ts_log(void *c, int level, const char *msg)
 {
     (void)c;
@@ -663,9 +669,11 @@ static int ts_config(oconfig_item_t *ci)
     if (bad || conf_unique(c) != 0) {
         ERROR(LOG_PREFIX "not started: fix the configuration errors above");
         ctx_free(c);
+        started_stores = -1;
         return -1;
     }
-    INFO(LOG_PREFIX "version %s reading %zu store(s)", TSS_VERSION, c->nstores);
+    if (started_stores >= 0)
+        started_stores += (ssize_t)c->nstores;
     ud.data = c;
     ud.free_func = NULL;
     plugin_register_complex_read(NULL, PLUGIN, ts_read, 0, &ud);
@@ -677,7 +685,25 @@ static int ts_config(oconfig_item_t *ci)
     return 0;
 }
 
+/* Which version loaded, whatever was configured. */
+static int ts_init(void)
+{
+    if (started_stores > 0)
+        INFO(LOG_PREFIX "version %s reading %zd store(s)", TSS_VERSION,
+             started_stores);
+    else if (started_stores == 0)
+        INFO(LOG_PREFIX "version %s: no <Store> configured, nothing is read",
+             TSS_VERSION);
+    else
+        INFO(LOG_PREFIX "version %s: not started, the configuration has "
+                        "errors",
+             TSS_VERSION);
+    return 0;
+}
+
 __attribute__((visibility("default"))) void module_register(void)
 {
+    started_stores = 0;
     plugin_register_complex_config(PLUGIN, ts_config);
+    plugin_register_init(PLUGIN, ts_init);
 }

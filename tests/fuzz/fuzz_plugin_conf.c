@@ -34,13 +34,6 @@ void module_register(void); /* tsstore.c */
 
 /* The daemon functions write_tsstore references beyond those of the read
  * plugin's fake: only its init and write paths call them. */
-int plugin_register_init(const char *name, plugin_init_cb callback)
-{
-    (void)name;
-    (void)callback;
-    return 0;
-}
-
 int plugin_register_write(const char *name, plugin_write_cb callback,
                           user_data_t const *ud)
 {

@@ -88,6 +88,7 @@ void fake_reset(void)
     fake_cd.nnotes = fake_cd.capnotes = 0;
     fake_cd.nlog = fake_cd.caplog = 0;
     fake_cd.config_cb = NULL;
+    fake_cd.init_cb = NULL;
     fake_cd.nreads = 0;
     fake_cd.flush_cb = NULL;
     memset(&fake_cd.flush_ud, 0, sizeof(fake_cd.flush_ud));
@@ -292,6 +293,14 @@ int plugin_register_complex_config(const char *type,
     assert_true(strcmp(type, "tsstore") == 0 ||
                 strcmp(type, "write_tsstore") == 0);
     fake_cd.config_cb = callback;
+    return 0;
+}
+
+int plugin_register_init(const char *name, plugin_init_cb callback)
+{
+    assert_true(strcmp(name, "tsstore") == 0 ||
+                strcmp(name, "write_tsstore") == 0);
+    fake_cd.init_cb = callback;
     return 0;
 }
 
@@ -568,6 +577,14 @@ int fake_configure(const char *text)
 }
 
 /* ---- driving the plugin ------------------------------------------------- */
+
+int fake_init(void)
+{
+    if (!fake_cd.config_cb)
+        module_register();
+    assert_non_null(fake_cd.init_cb);
+    return fake_cd.init_cb();
+}
 
 bool fake_has_read(const char *name)
 {

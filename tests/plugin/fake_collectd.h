@@ -61,6 +61,7 @@ typedef struct fake_read {
 typedef struct fake_collectd {
     /* registrations */
     int (*config_cb)(oconfig_item_t *);
+    plugin_init_cb init_cb;
     fake_read reads[4];
     size_t nreads;
     plugin_flush_cb flush_cb;
@@ -98,6 +99,11 @@ void fake_conf_free(oconfig_item_t *ci);
 /** module_register(), then the config callback with `text`; returns what
  * the callback returned. */
 int fake_configure(const char *text);
+
+/** collectd's init: module_register() first if fake_configure did not
+ * run it (no <Plugin tsstore> block), then the init callback; returns what
+ * it returned. */
+int fake_init(void);
 
 /** Runs the read callback named `name` ("tsstore", "tsstore/replay");
  * fails the test if it is not registered or does not return 0. */

@@ -3,8 +3,8 @@
  * against a fake collectd (fake_collectd.c): health values, replay (exact
  * times, values and identifiers, the rate, the range, the meta data tag,
  * resuming, Trigger "flush", a changed definition, failed writes), missing-data
- * notifications, and configuration errors. Stores are written with the
- * core API in a fresh temp directory per test.
+ * notifications, configuration errors, and the version line at init. Stores
+ * are written with the core API in a fresh temp directory per test.
  */
 #define _GNU_SOURCE
 #include "fake_collectd.h"
@@ -25,6 +25,7 @@
 #include "tsstore/mutation.h"
 #include "tsstore/stats.h"
 #include "tsstore/store.h"
+#include "tsstore/version.h"
 
 #define T0 INT64_C(1700000000000) /* ms: the replayed data starts here */
 #define NPTS 50                   /* points per series, 1 s apart */
@@ -978,6 +979,44 @@ static void test_bad_config(void **state)
     }
 }
 
+/* Init says which version loaded, at INFO, whatever was configured: the
+ * packages' snippet loads the plugin without a <Plugin tsstore> block, so
+ * collectd never calls the config callback (nothing said which version
+ * was loaded). */
+static void test_version_at_init(void **state)
+{
+    env *e = *state;
+    char conf[1024];
+
+    /* LoadPlugin only: no config callback, nothing registered to read */
+    assert_int_equal(fake_init(), 0);
+    fake_assert_log(LOG_INFO, "tsstore plugin: version " TSS_VERSION
+                              ": no <Store> configured, nothing is read");
+    assert_int_equal(fake_cd.nreads, 0);
+    assert_int_equal(fake_cd.nlog, 1);
+
+    fake_reset();
+    snprintf(conf, sizeof(conf),
+             "<Store \"a\">\n DataDir \"%s\"\n</Store>\n"
+             "<Store \"b\">\n DataDir \"%s\"\n</Store>\n",
+             e->store, e->dir);
+    assert_int_equal(fake_configure(conf), 0);
+    assert_int_equal(fake_log_count(-1, "version"), 0);
+    assert_int_equal(fake_init(), 0);
+    fake_assert_log(LOG_INFO, "tsstore plugin: version " TSS_VERSION
+                              " reading 2 store(s)");
+    fake_assert_no_log(-1, "no <Store>");
+    fake_shutdown();
+
+    /* a refused configuration (it says why at ERROR): not started */
+    fake_reset();
+    assert_int_equal(fake_configure(""), -1);
+    assert_int_equal(fake_init(), 0);
+    fake_assert_log(LOG_INFO,
+                    "tsstore plugin: version " TSS_VERSION ": not started");
+    fake_assert_no_log(LOG_INFO, "reading");
+}
+
 /* A store whose precision cannot hold a From is reported when it opens;
  * the replay does not run (and a flush does not start it either). */
 static void test_replay_time_out_of_range(void **state)
@@ -1036,6 +1075,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_at_init, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
