@@ -121,8 +121,9 @@ int cmd_coverage(const cli_opts *o)
         ret = EXIT_ERR;
     } else if (tss_coverage_errors(c) > 0) {
         fprintf(stderr,
-                "tsstore: %" PRIu64 " unreadable coverage file(s) or "
-                "segment(s) were skipped (see above)\n",
+                "tsstore: %" PRIu64 " unreadable coverage file(s), "
+                "segment(s) or mutation document(s) were skipped (see "
+                "above)\n",
                 tss_coverage_errors(c));
         ret = EXIT_ERR;
     }

@@ -176,6 +176,9 @@ again:
         (rc = tss_cov_read_tombstones(c)) != 0 ||
         (rc = tss_delset_load(s->st, s->log, s->log_ctx, &c->del)) != 0)
         return rc;
+    /* a corrupt document was skipped (and logged): counted like any
+     * skipped file (unload resets the count for a new load) */
+    c->stats.errors += c->del.bad;
     for (size_t i = 0; i < c->ntombs; i++) {
         if ((rc = tss_delset_resolve(s->st, &c->del, &c->tombs[i].t)) != 0)
             return rc;

@@ -63,11 +63,10 @@ static int build_index(tss_delset *d)
 int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
                     tss_delset *out)
 {
-    size_t bad;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = tss_mut_list(st, log, log_ctx, &out->muts, &out->n, &bad)) ||
+    if ((rc = tss_mut_list(st, log, log_ctx, &out->muts, &out->n, &out->bad)) ||
         (rc = build_index(out))) {
         tss_delset_free(out);
         return rc;

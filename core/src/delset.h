@@ -29,6 +29,9 @@ typedef struct tss_delset {
     tss_mut *muts;
     size_t n;
     size_t active; /* visible or compacted deletes */
+    /* documents the listing skipped as unreadable (corrupt), each logged
+     * naming its file: a reader counts them with its other skipped files */
+    size_t bad;
     /* index of the active deletes, rebuilt by load and resolve: literal
      * globs sorted by identifier, and the others (globs, or any series) */
     tss_delset_lit *lit;
@@ -37,7 +40,8 @@ typedef struct tss_delset {
     size_t nwild;
 } tss_delset;
 
-/** Loads every document (unreadable ones are logged and skipped). */
+/** Loads every document (corrupt ones are logged and skipped, counted
+ * in out->bad). */
 int tss_delset_load(tss_storage *st, tss_log_fn log, void *log_ctx,
                     tss_delset *out) TSS_WUR;
 void tss_delset_free(tss_delset *d);

@@ -584,6 +584,9 @@ again:
         tss_query_close(q);
         return rc;
     }
+    /* a corrupt document was skipped (and logged): its delete may be one
+     * this query does not apply, so it counts like any skipped file */
+    q->errors += q->del.bad;
     if (q->del.active > 0)
         q->any_deletes = true;
     *out = q;

@@ -4,8 +4,9 @@
  * TSS_ECORRUPT naming the field), and a delete walks intent → applying →
  * visible → compacted → removed through tss_store_apply_mutations, checked
  * on disk at each state (stopped there by failing one I/O call), the head
- * filtered only once the document is visible. Also tss_mutation_state and
- * the counts of tss_delete_plan.
+ * filtered only once the document is visible. Also tss_mutation_state, the
+ * counts of tss_delete_plan, and readers counting a document they could not
+ * read among their skipped files.
  */
 #define _GNU_SOURCE
 #include "mut_util.h"
@@ -17,6 +18,8 @@
 #include <string.h>
 
 #include <uuid/uuid.h>
+
+#include "tsstore/coverage.h"
 
 #include "segment.h"
 #include "wal.h"
@@ -679,6 +682,62 @@ static void test_state_of_unknown_and_corrupt(void **state)
     tss_store_close(s);
 }
 
+/* A document cut short (a disk that lost its end, a copy interrupted) is
+ * skipped by readers, but counted with their other skipped files, so the
+ * CLI exits 1 (the README's "an unreadable file was skipped"), and the log
+ * line names the file. */
+static void test_readers_count_unreadable_document(void **state)
+{
+    char dir[4096], path[4096], id[37], want[128];
+    tss_delete_spec spec = mu_spec("h1/*", NULL, MU_WIN(0), MU_WIN(0) + 9999);
+    tss_store_options o;
+    tss_coverage *c;
+    tss_coverage_series cs;
+    tt_series *v;
+    tt_log log = {0};
+    tt_model m = {0};
+    tss_store *s, *r;
+    uint64_t errors = 0;
+    uint8_t *buf;
+    size_t len, n;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    mu_options(&o, NULL, 0);
+    s = mu_open(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    mu_fill(s, &m, MU_WIN(0), MU_WIN(1), 0);
+    assert_int_equal(tss_store_seal(s, MU_WIN(20), TSS_SEAL_ALL, NULL), 0);
+    tss_store_close(s);
+    tt_model_free(&m);
+    r = tt_open(dir, 0, 60, &log, NULL);
+    mu_delete_create(r, &spec, id);
+    /* readable: nothing skipped */
+    n = tt_query(r, NULL, &v, &errors);
+    tt_series_free(v, n);
+    assert_int_equal(errors, 0);
+
+    snprintf(want, sizeof(want), "wal/mutations/%s.json", id);
+    tt_join(path, sizeof(path), dir, want);
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    tt_spit(path, buf, len / 2);
+    free(buf);
+    n = tt_query(r, NULL, &v, &errors);
+    tt_series_free(v, n);
+    assert_true(n > 0); /* the rest is read */
+    assert_int_equal(errors, 1);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, want) >= 0);
+
+    log.n = 0;
+    assert_int_equal(tss_coverage_open(&c, r, NULL), 0);
+    n = 0;
+    while (tss_coverage_next(c, &cs) == 1)
+        n++;
+    assert_true(n > 0);
+    assert_int_equal(tss_coverage_errors(c), 1);
+    tss_coverage_close(c);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, want) >= 0);
+    tss_store_close(r);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -690,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_structure),
         T(test_state_machine),
         T(test_state_of_unknown_and_corrupt),
+        T(test_readers_count_unreadable_document),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

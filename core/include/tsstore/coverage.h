@@ -79,7 +79,8 @@ int tss_coverage_next(tss_coverage *c, tss_coverage_series *out) TSS_WUR;
 /** Segments whose chunks had to be decoded (missing/corrupt sidecars). */
 uint64_t tss_coverage_segments_decoded(const tss_coverage *c);
 
-/** Files skipped as unreadable. */
+/** Files skipped as unreadable (sidecars, segments, tombstones,
+ * mutation documents). */
 uint64_t tss_coverage_errors(const tss_coverage *c);
 
 void tss_coverage_close(tss_coverage *c);

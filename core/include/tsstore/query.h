@@ -106,7 +106,8 @@ int tss_query_points(tss_query *q, const tss_point **pts, size_t *n) TSS_WUR;
 int tss_query_seek(tss_query *q, const tss_series_id *id, int kind,
                    tss_series_info *out) TSS_WUR;
 
-/** Number of files or chunks skipped because they were unreadable. */
+/** Number of files or chunks skipped because they were unreadable
+ * (segments, tombstones, chunks, mutation documents). */
 uint64_t tss_query_errors(const tss_query *q);
 
 /** Number of segment files the query read. */

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""tsstore delete/compact and the readers around them, through the CLI.
+
+- unreadable_document: a mutation document cut short is skipped by
+  `dump`, `ls` and `coverage` like any unreadable file: exit 1, the
+  message naming the file, and everything else still printed.
+
+The writer's LOCK is held by this process (fcntl.flock, as the core takes
+it) to stand for a running collectd.
+"""
+
+import argparse
+import fcntl
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+TYPES_DB = "load shortterm:GAUGE:0:U, midterm:GAUGE:0:U, longterm:GAUGE:0:U\n" \
+    "memory value:GAUGE:0:U\n"
+
+T0 = 1700000000
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def run(cli, *args, want=0):
+    p = subprocess.run([cli] + list(args), capture_output=True, text=True,
+                       timeout=60)
+    if want is not None and p.returncode != want:
+        fail("tsstore %s: exit %d, want %d\nstdout: %s\nstderr: %s" %
+             (" ".join(args), p.returncode, want, p.stdout, p.stderr))
+    return p
+
+
+def make_store(cli, tmp, name):
+    """A store of two series, 10 minutes at 1 s, all in segments."""
+    src = os.path.join(tmp, name + "-csv")
+    for rel, header, fmt in (
+            ("vm/load/load-2023-11-14", "epoch,shortterm,midterm,longterm",
+             "%d.000,0.5,0.25,0.125"),
+            ("vm/memory/memory-used-2023-11-14", "epoch,value",
+             "%d.000,1000")):
+        p = os.path.join(src, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(header + "\n")
+            for t in range(T0, T0 + 600):
+                f.write(fmt % t + "\n")
+    tdb = os.path.join(tmp, "types.db")
+    with open(tdb, "w") as f:
+        f.write(TYPES_DB)
+    store = os.path.join(tmp, name)
+    run(cli, "import", "--csv", src, "--types-db", tdb, store)
+    return store
+
+
+class Locked:
+    """Holds the store's writer LOCK, as a running collectd would."""
+
+    def __init__(self, store):
+        self.path = os.path.join(store, "LOCK")
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def unreadable_document(cli, tmp):
+    store = make_store(cli, tmp, "unreadable")
+    with Locked(store):
+        p = run(cli, "delete", "--series", "vm/load/*", store)
+        if "queued" not in p.stdout:
+            fail("delete with the LOCK held: %r" % p.stdout)
+    docs = glob.glob(os.path.join(store, "wal", "mutations", "*.json"))
+    if len(docs) != 1:
+        fail("documents: %r" % docs)
+    with open(docs[0], "rb") as f:
+        body = f.read()
+    with open(docs[0], "wb") as f:
+        f.write(body[:len(body) // 2])
+    rel = "wal/mutations/" + os.path.basename(docs[0])
+    for cmd in ("dump", "ls", "coverage"):
+        p = run(cli, cmd, store, want=1)
+        if rel not in p.stderr:
+            fail("%s: the message does not name %s: %r" % (cmd, rel, p.stderr))
+        # the rest is still read: both series (the delete is not applied)
+        for series in ("memory", "load"):
+            if series not in p.stdout:
+                fail("%s did not print the %s series: %r" %
+                     (cmd, series, p.stdout))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
+        unreadable_document(a.cli, tmp)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
