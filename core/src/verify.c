@@ -2,9 +2,10 @@
  * tss_verify: walks every file of a store and checks it against its format
  * and its invariants (docs/format.md). See tsstore/verify.h.
  *
- * Order: the table snapshot and the documents are loaded; every segment's
- * table is read for its supersede list, and the supersede chains are
- * checked (an entry naming a segment outside the window, a segment naming
+ * Order: the table snapshot and the documents are loaded (each document
+ * checked against the state diagram); every segment's table is read for
+ * its supersede list, and the supersede chains are checked (an entry
+ * naming a segment outside the window, a segment naming
  * itself, a cycle); with repair, segments validly superseded are removed
  * (leaves of a chain first, so a failed removal never uncovers one);
  * then every remaining segment is checked in full (chunks, sidecar,
@@ -121,6 +122,39 @@ static void check_tombstones(vctx *v, const tss_segment *seg)
                        "visible delete %s has no tombstone here", m->id);
     }
     tss_tomb_free(&t);
+}
+
+/* Documents against the state diagram (wal.h, docs/format.md): a delete
+ * is visible only once every target is tombstoned, its head is filtered
+ * only once it is visible, and it is compacted only with the head
+ * filtered. A document that says otherwise was not written by a writer
+ * following the steps (edited, or a bug): readers would still hide its
+ * points by the predicate, but a tombstone step it claims done never
+ * happened. */
+static void check_documents(vctx *v)
+{
+    for (size_t i = 0; i < v->del->n; i++) {
+        const tss_mut *m = &v->del->muts[i];
+        char rel[96];
+
+        if (m->kind != TSS_MUT_DELETE)
+            continue;
+        tss_mut_path(rel, sizeof(rel), m->id);
+        for (size_t k = 0; m->state >= TSS_MS_VISIBLE && k < m->ntargets; k++)
+            if (!m->targets[k].tombstoned)
+                report(v, TSS_VERIFY_PROBLEM, rel,
+                       "delete is \"%s\" but its target %s is still "
+                       "\"pending\"",
+                       tss_mut_state_name(m->state), m->targets[k].segment);
+        if (m->state < TSS_MS_VISIBLE && m->head_filtered)
+            report(v, TSS_VERIFY_PROBLEM, rel,
+                   "delete is \"%s\" but its head is already \"filtered\"",
+                   tss_mut_state_name(m->state));
+        if (m->state == TSS_MS_COMPACTED && !m->head_filtered)
+            report(v, TSS_VERIFY_PROBLEM, rel,
+                   "delete is \"compacted\" but its head is still "
+                   "\"pending\"");
+    }
 }
 
 /* A segment that cannot be read still takes part in the table check
@@ -604,6 +638,7 @@ int tss_verify(tss_store *s, unsigned flags, tss_verify_cb cb,
         goto out;
     v.del = &del;
     v.r->files += del.n;
+    check_documents(&v);
     if ((rc = tss_storage_list(s->st, TSS_SEG_DIR, "", ".seg", &names,
                                &count)) != 0)
         goto out;

@@ -17,6 +17,10 @@
  * segment of another window, themselves, or each other (a cycle) are
  * problems; a valid chain is notes, and --repair removes it leaves first,
  * never a segment of the cycle, and readers see the same before and after.
+ *
+ * test_document_states: a delete document whose state its progress does
+ * not allow (visible with a target still pending, the head filtered before
+ * visible, compacted with the head pending) is a problem naming the file.
  */
 #define _GNU_SOURCE
 #include "mut_util.h"
@@ -40,6 +44,7 @@
 #include "segment.h"
 #include "series.h"
 #include "storage.h"
+#include "wal.h"
 
 #define H1 (1UL << MU_H1_CPU0 | 1UL << MU_H1_CPU1)
 #define NOW MU_WIN(20)
@@ -652,6 +657,88 @@ static void test_supersede_chains(void **state)
     tt_model_free(&m);
 }
 
+/* ---- documents against the state diagram -------------------------------- */
+
+/* Rewrites document `id` through `edit` (put_if_match, as a writer would),
+ * then verifies: one problem, on the document's file, saying `what`. */
+static void expect_document_problem(const char *dir, const char *id,
+                                    void (*edit)(tss_mut *), const char *what)
+{
+    char want[256];
+    tss_storage *st;
+    tss_verify_report r;
+    tss_mut doc, orig;
+    lines l;
+
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+    assert_int_equal(tss_mut_read(st, id, &orig), 0);
+    assert_int_equal(tss_mut_read(st, id, &doc), 0);
+    edit(&doc);
+    assert_int_equal(tss_mut_update(st, &doc), 0);
+    findings(dir, 0, &l, &r);
+    snprintf(want, sizeof(want), "PROBLEM: wal/mutations/%s.json: ", id);
+    if (r.problems != 1 || !strstr(l.text, want) || !strstr(l.text, what))
+        fail_msg("want one \"%s...%s\", got %" PRIu64 ":\n%s", want, what,
+                 r.problems, l.text);
+    /* back as it was: clean again */
+    orig.etag = doc.etag;
+    assert_int_equal(tss_mut_update(st, &orig), 0);
+    findings(dir, 0, &l, &r);
+    if (r.problems)
+        fail_msg("restored: %s", l.text);
+    tss_mut_free(&doc);
+    tss_mut_free(&orig);
+    tss_storage_close(st);
+}
+
+static void target_pending(tss_mut *m)
+{
+    assert_true(m->ntargets > 0);
+    m->targets[m->ntargets - 1].tombstoned = false;
+}
+
+static void applying_head_filtered(tss_mut *m)
+{
+    m->state = TSS_MS_APPLYING;
+}
+
+static void compacted_head_pending(tss_mut *m)
+{
+    m->state = TSS_MS_COMPACTED;
+    m->head_filtered = false;
+}
+
+static void test_document_states(void **state)
+{
+    char dir[4096], id[37];
+    tss_delete_spec spec = mu_spec("h1/*", NULL, DEL.from, DEL.to);
+    tss_store_options o;
+    tss_verify_report r;
+    tt_model m = {0};
+    tss_store *s;
+    lines l;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    layout(dir, &m);
+    /* visible, tombstones in place and the head filtered; no compaction */
+    mu_options(&o, NULL, 0);
+    s = mu_open(dir, TSS_OPEN_WRITER, &o);
+    mu_delete_create(s, &spec, id);
+    assert_int_equal(tss_store_apply_mutations(s, NOW, NULL), 0);
+    assert_int_equal(mu_state(s, id), TSS_MUTATION_VISIBLE);
+    tss_store_close(s);
+    findings(dir, 0, &l, &r);
+    if (r.problems)
+        fail_msg("visible delete: %s", l.text);
+
+    expect_document_problem(dir, id, target_pending, "is still \"pending\"");
+    expect_document_problem(dir, id, applying_head_filtered,
+                            "already \"filtered\"");
+    expect_document_problem(dir, id, compacted_head_pending,
+                            "head is still \"pending\"");
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(int argc, char **argv)
@@ -659,6 +746,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         T(test_repair_reports_every_change),
         T(test_supersede_chains),
+        T(test_document_states),
     };
 
     cli = argc > 1 ? argv[1] : NULL;

@@ -8,7 +8,9 @@
  * rebuilt from the segment's points) and tombstones; sidecars and
  * tombstones without a segment; the table coverage snapshot (valid, and
  * equal to the union of the sidecars of the visible segments it claims to
- * cover); the delete documents; the head snapshot (base and log records).
+ * cover); the delete documents (readable, and in a state their progress
+ * allows: visible only with every target tombstoned, the head filtered
+ * only once visible); the head snapshot (base and log records).
  * Reports one problem per call of the callback, naming the file. Never
  * modifies the store unless TSS_VERIFY_REPAIR is given, and then only with
  * safe actions, each reported as a note naming the file: rebuild a missing
