@@ -4,6 +4,10 @@
 - unreadable_document: a mutation document cut short is skipped by
   `dump`, `ls` and `coverage` like any unreadable file: exit 1, the
   message naming the file, and everything else still printed.
+- wait_timeout: every command that takes --wait (delete, compact, rollup,
+  prune) documents --timeout beside it, in the man page's synopsis and in
+  --help, and honours it: with the LOCK held and nobody applying, it gives
+  up after --timeout seconds with exit 1.
 
 The writer's LOCK is held by this process (fcntl.flock, as the core takes
 it) to stand for a running collectd.
@@ -99,12 +103,66 @@ def unreadable_document(cli, tmp):
                      (cmd, series, p.stdout))
 
 
+WAITERS = ("delete", "compact", "rollup", "prune")
+
+
+def synopsis(man):
+    """The man page's SYNOPSIS lines per command (roff, unrendered)."""
+    with open(man) as f:
+        text = f.read()
+    syn = text.split(".SH SYNOPSIS", 1)[1].split(".SH ", 1)[0]
+    out = {}
+    for block in syn.split(".br"):
+        words = block.split()
+        if len(words) >= 2 and words[0] == ".B" and words[1] == "tsstore":
+            cmd = words[2] if len(words) > 2 else ""
+            out[cmd] = block
+    return out
+
+
+def wait_timeout(cli, man, tmp):
+    syn = synopsis(man)
+    for cmd in WAITERS:
+        if cmd not in syn:
+            fail("man page: no synopsis of %s" % cmd)
+        for opt in ("\\-\\-wait", "\\-\\-timeout"):
+            if opt not in syn[cmd]:
+                fail("man page synopsis of %s lacks %s:%s" %
+                     (cmd, opt.replace("\\", ""), syn[cmd]))
+    help_text = run(cli, "delete", "--help").stdout
+    lines = help_text.splitlines()
+    for opt in ("--wait", "--timeout"):
+        i = next((k for k, l in enumerate(lines) if opt + " " in l and
+                  l.lstrip().startswith(("-", opt))), None)
+        if i is None:
+            fail("--help does not list %s" % opt)
+        # the option's text: its line and the indented ones after it
+        entry = lines[i]
+        for l in lines[i + 1:]:
+            if not l.startswith(" " * 10):
+                break
+            entry += " " + l.strip()
+        for cmd in WAITERS:
+            if cmd not in entry:
+                fail("--help: %s does not name %s: %r" % (opt, cmd, entry))
+    store = make_store(cli, tmp, "wait")
+    with Locked(store):
+        for cmd, extra in (("delete", ["--series", "vm/load/*"]),
+                           ("compact", []), ("rollup", []), ("prune", [])):
+            p = run(cli, cmd, *extra, "--wait", "--timeout", "0.3", store,
+                    want=1)
+            if "is still" not in p.stderr or "LOCK" not in p.stderr:
+                fail("%s --wait --timeout 0.3: %r" % (cmd, p.stderr))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
+    ap.add_argument("--man", required=True)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
         unreadable_document(a.cli, tmp)
+        wait_timeout(a.cli, a.man, tmp)
     print("ok")
 
 
