@@ -754,6 +754,11 @@ out:
     return rc ? rc : last;
 }
 
+void tss_store_open_applied(const tss_store *s, tss_apply_result *out)
+{
+    *out = s->opened;
+}
+
 /* ---- compaction ------------------------------------------------------ */
 
 /* The resolution of a segment (0: raw); -1 if it cannot be read. */

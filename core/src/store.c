@@ -362,9 +362,10 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                                     tss_store_now(s), s->log, s->log_ctx)) != 0)
             goto fail;
         /* resume deletes a crash interrupted (and apply new ones);
-         * failures are logged and retried by the next call */
+         * failures are logged and retried by the next call; what it did
+         * is kept for tss_store_open_applied */
         *out = s;
-        (void)!tss_store_apply_mutations(s, tss_store_now(s), NULL);
+        (void)!tss_store_apply_mutations(s, tss_store_now(s), &s->opened);
         return 0;
     }
     *out = s;

@@ -14,6 +14,7 @@
 #include "snapshot.h"
 #include "internal.h"
 #include "storage.h"
+#include "tsstore/mutation.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
@@ -80,6 +81,8 @@ struct tss_store {
     tss_delset deletes;     /* mutation documents; visible deletes filter
                                what is sealed */
     uint32_t compact_after; /* tombstoned segments that trigger compaction */
+    /* what the apply pass of tss_store_open did (tss_store_open_applied) */
+    tss_apply_result opened;
     tss_rollup_level rollups[TSS_MAX_ROLLUPS];
     unsigned nrollups;
     int64_t retention;        /* store units; 0: keep */

@@ -4,6 +4,10 @@
 - unreadable_document: a mutation document cut short is skipped by
   `dump`, `ls` and `coverage` like any unreadable file: exit 1, the
   message naming the file, and everything else still printed.
+- compact_counts_open: a delete and a compaction request queued while
+  the LOCK was held are carried out when `tsstore compact` opens the store
+  as the writer; its report counts that work (it said "compacted 0
+  window(s) ... 0 document(s) completed").
 - wait_timeout: every command that takes --wait (delete, compact, rollup,
   prune) documents --timeout beside it, in the man page's synopsis and in
   --help, and honours it: with the LOCK held and nobody applying, it gives
@@ -103,6 +107,29 @@ def unreadable_document(cli, tmp):
                      (cmd, series, p.stdout))
 
 
+def compact_counts_open(cli, tmp):
+    store = make_store(cli, tmp, "compact")
+    with Locked(store):
+        run(cli, "delete", "--series", "vm/load/*", store)
+        p = run(cli, "compact", store)
+        if "requested" not in p.stdout:
+            fail("compact with the LOCK held: %r" % p.stdout)
+    p = run(cli, "compact", store)
+    words = p.stdout.split()
+    try:
+        windows = int(words[words.index("compacted") + 1])
+        written = int(words[words.index("window(s),") + 1])
+        docs = int(words[words.index("document(s)") - 1])
+    except (ValueError, IndexError):
+        fail("compact printed %r" % p.stdout)
+    if windows < 1 or written <= 0 or docs != 2:
+        fail("compact did the queued work but reported %r" % p.stdout)
+    if glob.glob(os.path.join(store, "wal", "mutations", "*.json")):
+        fail("documents left after compact")
+    if "load" in run(cli, "ls", store).stdout:
+        fail("the deleted series is still listed")
+
+
 WAITERS = ("delete", "compact", "rollup", "prune")
 
 
@@ -162,6 +189,7 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
         unreadable_document(a.cli, tmp)
+        compact_counts_open(a.cli, tmp)
         wait_timeout(a.cli, a.man, tmp)
     print("ok")
 

@@ -490,12 +490,53 @@ static void test_many_predicates(void **state)
     tt_model_free(&m);
 }
 
+/* A writer's open applies pending documents before it returns, compaction
+ * requests included; tss_store_open_applied says what that did, so a
+ * command that reports its writer session (tsstore compact) counts it. */
+static void test_open_counts_what_it_applied(void **state)
+{
+    char dir[4096], id[37], cid[37];
+    tss_delete_spec spec = mu_spec("h1/*", NULL, MU_WIN(1), MU_WIN(1) + 29999);
+    tss_store_options o;
+    tss_apply_result res;
+    tss_store *s, *r;
+    tt_model m = {0};
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tss_store_close(layout(dir, &m));
+    r = mu_open(dir, 0, NULL);
+    tss_store_open_applied(r, &res);
+    assert_int_equal(res.made_visible + res.compacted + res.removed_docs, 0);
+    /* queued while a writer held the LOCK, which never applied them */
+    mu_delete_create(r, &spec, id);
+    assert_int_equal(tss_compact_request(r, cid), 0);
+
+    mu_options(&o, NULL, 0);
+    s = mu_open(dir, TSS_OPEN_WRITER, &o);
+    memset(&res, 0xa5, sizeof(res));
+    tss_store_open_applied(s, &res);
+    assert_int_equal(res.made_visible, 1);
+    assert_true(res.compacted >= 1);
+    assert_true(res.bytes_rewritten > 0);
+    assert_int_equal(res.removed_docs, 2);
+    assert_int_equal(res.pending, 0);
+    assert_int_equal(mu_state(r, id), TSS_MUTATION_REMOVED);
+    assert_int_equal(mu_state(r, cid), TSS_MUTATION_REMOVED);
+    /* nothing left for the calls after the open */
+    apply(s, 0, 0);
+    compact(s, TSS_COMPACT_MERGE, 0);
+    tss_store_close(s);
+    tss_store_close(r);
+    tt_model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_delete_spans_head_and_segments), T(test_delete_one_data_source),
         T(test_delete_without_range),           T(test_delete_between_points),
         T(test_late_points_across_restart),     T(test_many_predicates),
+        T(test_open_counts_what_it_applied),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

@@ -117,6 +117,17 @@ typedef struct tss_apply_result {
 int tss_store_apply_mutations(tss_store *s, int64_t now,
                               tss_apply_result *res) TSS_WUR;
 
+/**
+ * What tss_store_open's own tss_store_apply_mutations call did on writer
+ * handle `s` (documents applied, compaction they asked for, documents
+ * completed): a writer's open applies the pending documents before it
+ * returns, so a caller that reports what its writer session did adds this
+ * to the counts of its own calls. Zeros for a reader or a
+ * TSS_OPEN_NO_RECOVERY handle. Cannot fail; as thread safe as reading
+ * the handle.
+ */
+void tss_store_open_applied(const tss_store *s, tss_apply_result *out);
+
 /** tss_store_compact flags */
 enum {
     TSS_COMPACT_MERGE = 1, /**< also merge windows split over several

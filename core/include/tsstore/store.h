@@ -123,10 +123,12 @@ typedef struct tss_store_info {
  * Opens the store in directory `dir`. Without TSS_OPEN_CREATE a missing
  * store is TSS_ENOTFOUND; with it, the directory and metadata (STORE) are
  * created. With TSS_OPEN_WRITER the LOCK is taken (TSS_ELOCKED names the
- * holder's pid), stale temp files are removed and the head is set up.
- * Errors: TSS_ENOTFOUND, TSS_ECORRUPT (STORE unreadable: message names the
- * field), TSS_EINVAL (bad options), TSS_ELOCKED, TSS_EIO, TSS_ENOSPC,
- * TSS_ENOMEM. *out is freed with tss_store_close. Thread safe (per call).
+ * holder's pid), stale temp files are removed, the head is set up and
+ * pending mutation documents are applied (tss_store_apply_mutations; what
+ * that did: tss_store_open_applied, in tsstore/mutation.h). Errors:
+ * TSS_ENOTFOUND, TSS_ECORRUPT (STORE unreadable: message names the field),
+ * TSS_EINVAL (bad options), TSS_ELOCKED, TSS_EIO, TSS_ENOSPC, TSS_ENOMEM. *out
+ * is freed with tss_store_close. Thread safe (per call).
  */
 int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                    const tss_store_options *opts) TSS_WUR;
