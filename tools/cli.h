@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cli_out.h"
+#include "tsstore/mutation.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
@@ -35,6 +36,16 @@ int cli_usage_error(const char *fmt, ...) TSS_PRINTF(1, 2);
 
 /** Opens DIR read-only; prints the error and returns EXIT_ERR on failure. */
 int cli_open_store(const char *dir, tss_store **s);
+
+/**
+ * Closes a writer handle `w` (NULL: nothing) with tss_store_close_writer:
+ * documents another command queued while this one held the LOCK are
+ * applied before it returns. `o`: the options `w` was opened with; *res
+ * (may be NULL) gets what that applied. Returns EXIT_OK, or EXIT_ERR with
+ * the error printed.
+ */
+int cli_close_writer(tss_store *w, const tss_store_options *o,
+                     tss_apply_result *res);
 
 /** Builds the filter from --series/--ds/--from/--to (EXIT_USAGE if bad). */
 int cli_make_filter(const cli_opts *o, const tss_store_info *info,

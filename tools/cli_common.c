@@ -47,6 +47,16 @@ int cli_open_store(const char *dir, tss_store **s)
     return EXIT_OK;
 }
 
+int cli_close_writer(tss_store *w, const tss_store_options *o,
+                     tss_apply_result *res)
+{
+    if (tss_store_close_writer(w, o, res) != 0) {
+        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        return EXIT_ERR;
+    }
+    return EXIT_OK;
+}
+
 int cli_make_filter(const cli_opts *o, const tss_store_info *info,
                     tss_filter *f)
 {

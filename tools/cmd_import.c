@@ -370,7 +370,10 @@ int cmd_import(const cli_opts *o)
     if (c.bad_lines || c.bad_files)
         ret = EXIT_ERR;
 out:
-    tss_store_close(c.s);
+    /* a delete or request another command queued meanwhile, finding the
+     * LOCK taken, is applied before this writer is gone */
+    if (cli_close_writer(c.s, &opts, NULL) != EXIT_OK)
+        ret = EXIT_ERR;
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);

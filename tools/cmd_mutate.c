@@ -56,7 +56,7 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     tss_store_options o;
     tss_apply_result step;
     tss_store *w;
-    int rc;
+    int rc, ret;
 
     memset(res, 0, sizeof(*res));
     tss_store_options_init(&o);
@@ -89,8 +89,10 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     }
     if (rc)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
-    tss_store_close(w);
-    return rc ? EXIT_ERR : EXIT_OK;
+    /* and what others queued meanwhile, finding the LOCK taken */
+    ret = cli_close_writer(w, &o, &step);
+    add_result(res, &step);
+    return rc ? EXIT_ERR : ret;
 }
 
 /* Polls until the document reaches `want` (or is removed). */
@@ -285,7 +287,9 @@ int cmd_prune(const cli_opts *o)
         ret = EXIT_ERR;
     } else {
         if (!o->older_than && !o->max_size) {
-            tss_store_close(w);
+            /* a probe, but it held the LOCK: hand over what others
+             * queued meanwhile */
+            (void)cli_close_writer(w, &opts, NULL);
             tss_store_close(s);
             return cli_usage_error("%s", "no writer runs: say what to prune "
                                          "with --older-than DURATION and/or "
@@ -298,8 +302,9 @@ int cmd_prune(const cli_opts *o)
             printf("removed %u segment(s), %" PRIu64 " bytes; %" PRIu64
                    " bytes left\n",
                    pr.segments_removed, pr.bytes_removed, pr.bytes_left);
-        tss_store_close(w);
-        ret = rc ? EXIT_ERR : EXIT_OK;
+        ret = cli_close_writer(w, &opts, NULL);
+        if (rc)
+            ret = EXIT_ERR;
     }
     tss_store_close(s);
     return cli_finish_output(ret);
@@ -408,7 +413,7 @@ int cmd_rollup(const cli_opts *o)
             ret = EXIT_ERR;
         }
     } else if (!o->nlevels) {
-        tss_store_close(w);
+        (void)cli_close_writer(w, &opts, NULL); /* as in cmd_prune */
         tss_store_close(s);
         return cli_usage_error("%s", "no writer runs: give the levels with "
                                      "--level AFTER:RESOLUTION[:KEEP], e.g. "
@@ -423,8 +428,9 @@ int cmd_rollup(const cli_opts *o)
                    "past their keep\n",
                    rr.windows, rr.points_in, rr.points_out, rr.bytes_written,
                    rr.windows_removed);
-        tss_store_close(w);
-        ret = rc ? EXIT_ERR : EXIT_OK;
+        ret = cli_close_writer(w, &opts, NULL);
+        if (rc)
+            ret = EXIT_ERR;
     }
     tss_store_close(s);
     return cli_finish_output(ret);

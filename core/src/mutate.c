@@ -691,6 +691,10 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     pthread_mutex_lock(&s->seal_mu);
     if ((rc = tss_mut_list(s->st, s->log, s->log_ctx, &docs, &n, &bad)))
         goto out;
+    /* this pass applies these (or fails on them, and says so): a document
+     * created after this listing is left for the next pass, or for
+     * tss_store_close_writer's look after the LOCK is released */
+    tss_store_note_seen(s, docs, n);
     for (size_t i = 0; i < n; i++) {
         tss_mut *m = &docs[i];
 

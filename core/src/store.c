@@ -394,6 +394,7 @@ void tss_store_close(tss_store *s)
     tss_covtable_free(s->cov);
     tss_snapshot_close(s->snap);
     tss_delset_free(&s->deletes);
+    tss_free(s->seen);
     if (s->lock_fd >= 0)
         tss_storage_close_fd(s->st, s->lock_fd);
     tss_storage_close(s->st);

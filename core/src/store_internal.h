@@ -83,6 +83,10 @@ struct tss_store {
     uint32_t compact_after; /* tombstoned segments that trigger compaction */
     /* what the apply pass of tss_store_open did (tss_store_open_applied) */
     tss_apply_result opened;
+    /* uuids of the documents the last apply pass listed, sorted (under
+     * seal_mu; handover.c) */
+    uint8_t (*seen)[16];
+    size_t nseen;
     tss_rollup_level rollups[TSS_MAX_ROLLUPS];
     unsigned nrollups;
     int64_t retention;        /* store units; 0: keep */
@@ -169,5 +173,10 @@ int tss_store_write_queued(tss_store *s, int64_t now) TSS_WUR;
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table
  * if it moved. */
 int tss_store_cov_recover(tss_store *s) TSS_WUR;
+
+/* Records docs[0..n), listed by an apply pass, as the documents this
+ * handle has seen (tss_store_close_writer looks for others). Under
+ * seal_mu. Cannot fail: without memory, nothing counts as seen. */
+void tss_store_note_seen(tss_store *s, const tss_mut *docs, size_t n);
 
 #endif

@@ -8,6 +8,12 @@
   the LOCK was held are carried out when `tsstore compact` opens the store
   as the writer; its report counts that work (it said "compacted 0
   window(s) ... 0 document(s) completed").
+- handover: a command that held the LOCK (delete, compact, prune, a
+  rollup that only probed the LOCK, import) leaves nothing queued that was
+  created just before it released the LOCK: lockshim.so (preloaded) runs
+  `tsstore delete` or `tsstore compact` at that instant, which finds the
+  LOCK taken and says "queued"; once the first command returned, the
+  document is applied. Skipped without --shim (sanitizer builds).
 - wait_timeout: every command that takes --wait (delete, compact, rollup,
   prune) documents --timeout beside it, in the man page's synopsis and in
   --help, and honours it: with the LOCK held and nobody applying, it gives
@@ -20,7 +26,9 @@ it) to stand for a running collectd.
 import argparse
 import fcntl
 import glob
+import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -36,9 +44,9 @@ def fail(msg):
     sys.exit(1)
 
 
-def run(cli, *args, want=0):
+def run(cli, *args, want=0, env=None):
     p = subprocess.run([cli] + list(args), capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, env=env)
     if want is not None and p.returncode != want:
         fail("tsstore %s: exit %d, want %d\nstdout: %s\nstderr: %s" %
              (" ".join(args), p.returncode, want, p.stdout, p.stderr))
@@ -65,6 +73,12 @@ def make_store(cli, tmp, name):
     store = os.path.join(tmp, name)
     run(cli, "import", "--csv", src, "--types-db", tdb, store)
     return store
+
+
+def import_args(tmp, name):
+    """import's arguments again, for the store make_store(name) made."""
+    return ["import", "--csv", os.path.join(tmp, name + "-csv"),
+            "--types-db", os.path.join(tmp, "types.db")]
 
 
 class Locked:
@@ -130,6 +144,50 @@ def compact_counts_open(cli, tmp):
         fail("the deleted series is still listed")
 
 
+def handover(cli, shim, tmp):
+    cases = [
+        # (first command, its exit status, what runs at its LOCK release)
+        (["delete", "--series", "vm/load/*"], 0, "delete"),
+        (["delete", "--series", "vm/load/*"], 0, "compact"),
+        (["compact"], 0, "delete"),
+        (["compact"], 0, "compact"),
+        (["prune", "--older-than", "100000d"], 0, "delete"),
+        (["rollup"], 2, "delete"),  # no levels, no writer: a probe
+        (None, 0, "delete"),        # import
+    ]
+    for i, (first, status, second) in enumerate(cases):
+        name = "handover%d" % i
+        store = make_store(cli, tmp, name)
+        if first is None:
+            first = import_args(tmp, name)
+        out = os.path.join(tmp, name + ".out")
+        if second == "delete":
+            cmd = [cli, "delete", "--series", "vm/memory/*", store]
+        else:
+            cmd = [cli, "compact", store]
+        env = dict(os.environ, LD_PRELOAD=shim,
+                   TSS_LOCK_SHIM_CMD=" ".join(shlex.quote(a) for a in cmd) +
+                   " >" + shlex.quote(out) + " 2>&1")
+        what = "%s, then %s at its release" % (first[0], second)
+        run(cli, *first, store, want=status, env=env)
+        with open(out) as f:
+            said = f.read()
+        if "queued" not in said and "requested" not in said:
+            fail("%s: the second command did not find the LOCK taken: %r" %
+                 (what, said))
+        for path in glob.glob(os.path.join(store, "wal", "mutations",
+                                           "*.json")):
+            with open(path) as f:
+                doc = json.load(f)
+            if doc["kind"] != "delete" or doc["state"] in ("intent",
+                                                            "applying"):
+                fail("%s: %s is left %s %s" % (what, os.path.basename(path),
+                                               doc["kind"], doc["state"]))
+        listed = run(cli, "ls", store).stdout
+        if second == "delete" and "memory" in listed:
+            fail("%s: the second delete is not applied:\n%s" % (what, listed))
+
+
 WAITERS = ("delete", "compact", "rollup", "prune")
 
 
@@ -186,10 +244,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
     ap.add_argument("--man", required=True)
+    ap.add_argument("--shim")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
         unreadable_document(a.cli, tmp)
         compact_counts_open(a.cli, tmp)
+        if a.shim:
+            handover(a.cli, a.shim, tmp)
+        else:
+            print("handover: skipped (no --shim)")
         wait_timeout(a.cli, a.man, tmp)
     print("ok")
 

@@ -128,6 +128,39 @@ int tss_store_apply_mutations(tss_store *s, int64_t now,
  */
 void tss_store_open_applied(const tss_store *s, tss_apply_result *out);
 
+/**
+ * Closes writer handle `s` as tss_store_close does (releasing the LOCK),
+ * then applies the documents created while it held the LOCK that its last
+ * tss_store_apply_mutations pass (or its open's) did not list: a `tsstore
+ * delete` or a compaction, prune or rollup request whose creator found the
+ * LOCK taken and left the document to "the running writer". A command
+ * that acts as the writer closes with this instead of tss_store_close, or
+ * such a document waits for the next writer to open the store. Race-free
+ * because a creator writes its document before it tries the LOCK: it is
+ * on disk before the release, so the look after the release finds it.
+ *
+ * For each round with such documents (a delete not yet visible, any
+ * request), opens the store as a writer with `opts` (NULL: defaults),
+ * which applies them, and closes it again; stops when none is left, when
+ * the LOCK is taken by another process (whose open applies them), or after
+ * 3 rounds (logged at WARNING; the documents stay queued). Documents the
+ * last pass listed and could not apply are not retried here (that pass
+ * logged why). A TSS_OPEN_NO_RECOVERY handle applied nothing: every
+ * document waiting for a writer counts.
+ *
+ * [in] s: a handle from tss_store_open; freed in every case. A reader
+ *      handle (no LOCK) is just closed. NULL: nothing.
+ * [in] opts: the options to reopen with; only read, not kept.
+ * [out] res: may be NULL; set to what the rounds' opens applied (as
+ *      tss_store_open_applied), summed.
+ * Returns 0, or an error of the listing of wal/mutations or of a round's
+ * tss_store_open but TSS_ELOCKED (TSS_EIO, TSS_ENOSPC, TSS_ECORRUPT,
+ * TSS_ENOMEM, ...), with the documents left queued. Thread safety: as
+ * tss_store_close -- no other call may use `s` meanwhile.
+ */
+int tss_store_close_writer(tss_store *s, const tss_store_options *opts,
+                           tss_apply_result *res) TSS_WUR;
+
 /** tss_store_compact flags */
 enum {
     TSS_COMPACT_MERGE = 1, /**< also merge windows split over several
