@@ -152,6 +152,20 @@ int cmd_delete(const cli_opts *o)
     spec.from = f.from;
     spec.has_to = f.has_to;
     spec.to = f.to;
+    {
+        struct timespec wall;
+
+        /* a delete hides the points stored when it is applied: an open
+         * end, or one still ahead, does not reach points stored later */
+        clock_gettime(CLOCK_REALTIME, &wall);
+        if (!f.has_to ||
+            f.to / (int64_t)info.units_per_second >= (int64_t)wall.tv_sec)
+            fprintf(stderr,
+                    "tsstore: note: the delete covers the points stored "
+                    "until it is applied; points collectd stores later %s "
+                    "are kept\n",
+                    f.has_to ? "before --to" : "(no --to given)");
+    }
     if (o->dry_run) {
         tss_plan_totals t;
 

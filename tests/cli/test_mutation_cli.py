@@ -14,6 +14,10 @@
   `tsstore delete` or `tsstore compact` at that instant, which finds the
   LOCK taken and says "queued"; once the first command returned, the
   document is applied. Skipped without --shim (sanitizer builds).
+- future_note: a delete without --to, or with --to still ahead, notes on
+  stderr that points stored after it is applied are kept (an audit
+  expected them deleted); one with --to in the past does not, and both
+  delete what the store held.
 - wait_timeout: every command that takes --wait (delete, compact, rollup,
   prune) documents --timeout beside it, in the man page's synopsis and in
   --help, and honours it: with the LOCK held and nobody applying, it gives
@@ -240,6 +244,26 @@ def wait_timeout(cli, man, tmp):
                 fail("%s --wait --timeout 0.3: %r" % (cmd, p.stderr))
 
 
+def future_note(cli, tmp):
+    note = "points collectd stores later"
+    store = make_store(cli, tmp, "note")
+    # --to in the past (the data is from 2023): no note
+    p = run(cli, "delete", store, "--series", "vm/load/*", "--to",
+            str(T0 + 599))
+    if note in p.stderr:
+        fail("delete --to in the past printed the note: %s" % p.stderr)
+    for args, why in ((["--series", "vm/memory/*"], "no --to"),
+                      (["--series", "vm/load/*", "--to", "4102444800"],
+                       "--to in 2100")):
+        p = run(cli, "delete", store, *args)
+        if note not in p.stderr:
+            fail("delete with %s: no note on stderr: %r" % (why, p.stderr))
+    p = run(cli, "ls", store)
+    if "vm/" in p.stdout:
+        fail("points left after the deletes:\n" + p.stdout)
+    print("future_note: ok")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
@@ -249,6 +273,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
         unreadable_document(a.cli, tmp)
         compact_counts_open(a.cli, tmp)
+        future_note(a.cli, tmp)
         if a.shim:
             handover(a.cli, a.shim, tmp)
         else:
