@@ -37,17 +37,6 @@ static void plan_line(void *ctx, const tss_series_id *id, int kind,
     printf(" %s %s %" PRIu64 "\n", tss_kind_name(kind), where, points);
 }
 
-/* Adds what one call did to the sum of the calls before it. */
-static void add_result(tss_apply_result *sum, const tss_apply_result *r)
-{
-    sum->made_visible += r->made_visible;
-    sum->compacted += r->compacted;
-    sum->removed_docs += r->removed_docs;
-    sum->points_deleted += r->points_deleted;
-    sum->bytes_rewritten += r->bytes_rewritten;
-    sum->pending = r->pending;
-}
-
 /* Applies pending documents as the writer, if nobody else is one; *res
  * sums what the calls did. Returns EXIT_OK when applied, -1 when a writer
  * runs, EXIT_ERR. */
@@ -76,22 +65,22 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     }
     /* the open applied pending documents already: count that too */
     tss_store_open_applied(w, &step);
-    add_result(res, &step);
+    tss_apply_result_add(res, &step);
     rc = tss_store_apply_mutations(w, tss_store_now(w), &step);
-    add_result(res, &step);
+    tss_apply_result_add(res, &step);
     if (rc == 0 && compact) {
         rc = tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, &step);
-        add_result(res, &step);
+        tss_apply_result_add(res, &step);
     }
     if (rc == 0) { /* documents the compaction completed */
         rc = tss_store_apply_mutations(w, tss_store_now(w), &step);
-        add_result(res, &step);
+        tss_apply_result_add(res, &step);
     }
     if (rc)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
     /* and what others queued meanwhile, finding the LOCK taken */
     ret = cli_close_writer(w, &o, &step);
-    add_result(res, &step);
+    tss_apply_result_add(res, &step);
     return rc ? EXIT_ERR : ret;
 }
 

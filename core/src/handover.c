@@ -82,7 +82,7 @@ static int count_unseen(const char *dir, const tss_io_ops *io,
     return rc;
 }
 
-static void add_result(tss_apply_result *sum, const tss_apply_result *r)
+void tss_apply_result_add(tss_apply_result *sum, const tss_apply_result *r)
 {
     sum->made_visible += r->made_visible;
     sum->compacted += r->compacted;
@@ -151,7 +151,7 @@ int tss_store_close_writer(tss_store *s, const tss_store_options *opts,
                 "opened %s as the writer again for %zu document(s) queued "
                 "while this process held its LOCK",
                 dir, waiting);
-        add_result(res, &s->opened);
+        tss_apply_result_add(res, &s->opened);
     }
     tss_free(dir);
     return rc;

@@ -24,9 +24,10 @@ import argparse
 import csv
 import io
 import os
-import subprocess
 import sys
 import tempfile
+
+from clitest import fail, run
 
 TYPES_DB = """\
 if_octets  rx:DERIVE:0:U, tx:DERIVE:0:U
@@ -90,18 +91,6 @@ def write_tree(src, files):
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "w") as f:
             f.write("\n".join(lines) + "\n")
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    print("$", " ".join(cmd))
-    print(r.stdout + r.stderr)
-    return r
 
 
 def dump(cli, store):

@@ -14,9 +14,9 @@ import argparse
 import hashlib
 import os
 import re
-import subprocess
-import sys
 import tempfile
+
+from clitest import fail, run
 
 TYPES_DB = ("load shortterm:GAUGE:0:5000, midterm:GAUGE:0:5000, "
             "longterm:GAUGE:0:5000\n")
@@ -26,18 +26,6 @@ STEP = 600
 
 RESULT = re.compile(r"^removed (\d+) segment\(s\), (\d+) bytes; (\d+) bytes "
                     r"left$")
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    print("$", " ".join(cmd))
-    print(r.stdout + r.stderr)
-    return r
 
 
 def write_csv(src):

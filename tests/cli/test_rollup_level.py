@@ -14,9 +14,9 @@ store as it was; a good level rolls up (exit 0).
 import argparse
 import hashlib
 import os
-import subprocess
-import sys
 import tempfile
+
+from clitest import fail, run
 
 TYPES_DB = "load shortterm:GAUGE:0:5000, midterm:GAUGE:0:5000, " \
     "longterm:GAUGE:0:5000\n"
@@ -45,18 +45,6 @@ BAD = [
     (["1d:5m:2d", "3d:1h"],
      '--level: "1d:5m:2d": Keep 172800 s drops windows before rollup 2'),
 ]
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    print("$", " ".join(cmd))
-    print(r.stdout + r.stderr)
-    return r
 
 
 def tree_digest(store):

@@ -118,6 +118,13 @@ int tss_store_apply_mutations(tss_store *s, int64_t now,
                               tss_apply_result *res) TSS_WUR;
 
 /**
+ * Adds what one call did (`r`) to the sum of the calls before it (`sum`):
+ * counts and bytes added, `pending` the latest call's. Pure; thread safe
+ * for distinct `sum`.
+ */
+void tss_apply_result_add(tss_apply_result *sum, const tss_apply_result *r);
+
+/**
  * What tss_store_open's own tss_store_apply_mutations call did on writer
  * handle `s` (documents applied, compaction they asked for, documents
  * completed): a writer's open applies the pending documents before it
