@@ -72,11 +72,12 @@ static void ts_log(void *c, int level, const char *msg)
 /* Rate-limited per store: a missing or broken store is retried every
  * interval but reported every few minutes; a new error (the store
  * appeared but is damaged) is reported at once, up to COMPLAIN_CHANGES
- * times within those minutes (errors that alternate stay quiet). */
-void ts_complain(tstore *t, const char *what)
+ * times within those minutes (errors that alternate stay quiet). `line`
+ * is the whole message after the prefix. */
+static void complain_line(tstore *t, const char *line)
 {
     time_t now = time(NULL);
-    bool changed = strncmp(what, t->last_what, sizeof(t->last_what) - 1) != 0;
+    bool changed = strncmp(line, t->last_what, sizeof(t->last_what) - 1) != 0;
     bool recent =
         t->last_complaint && now - t->last_complaint < COMPLAIN_EVERY_S;
 
@@ -84,9 +85,27 @@ void ts_complain(tstore *t, const char *what)
         return;
     t->complaint_changes = recent ? t->complaint_changes + 1 : 0;
     t->last_complaint = now;
-    sstrncpy(t->last_what, what, sizeof(t->last_what));
-    ERROR(LOG_PREFIX "store \"%s\" (%s): %s; retrying every interval", t->name,
-          t->data_dir, what);
+    sstrncpy(t->last_what, line, sizeof(t->last_what));
+    ERROR(LOG_PREFIX "%s", line);
+}
+
+void ts_complain(tstore *t, const char *what)
+{
+    char line[1024];
+
+    snprintf(line, sizeof(line),
+             "store \"%s\" (%s): %s; retrying every interval", t->name,
+             t->data_dir, what);
+    complain_line(t, line);
+}
+
+void ts_complain_replay(tstore *t, const replay *r, const char *what)
+{
+    char line[1024];
+
+    snprintf(line, sizeof(line), "<Store \"%s\"> <Replay \"%s\">: %s", t->name,
+             r->name, what);
+    complain_line(t, line);
 }
 
 static int open_store(tstore *t)

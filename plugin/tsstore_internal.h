@@ -96,12 +96,16 @@ typedef struct tstore {
     tss_store *s;
     miss_state *miss; /* uthash by ident */
     time_t last_complaint;
-    char last_what[256]; /* the error last reported (ts_complain) */
+    char last_what[1024]; /* the error last reported (ts_complain) */
     int complaint_changes;
 } tstore;
 
 /* tsstore.c: a store's error, rate-limited (logged every few minutes). */
 void ts_complain(tstore *t, const char *what);
+
+/* tsstore.c: an error of replay r, logged as `<Store "s"> <Replay "r">:
+ * what`, rate-limited with the store's errors. */
+void ts_complain_replay(tstore *t, const replay *r, const char *what);
 
 /* tsstore_replay.c: the name of r's position file in replay/,
  * "<store>-<replay>" with characters other than alphanumerics, '.' and '-'

@@ -40,6 +40,7 @@
 #include "utils/common/common.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 
@@ -432,6 +433,27 @@ static int send_values(const replay *r, value_list_t *vl)
     return rc;
 }
 
+/* A failed write, rate-limited. collectd's plugin_write answers ENOENT
+ * when no write callback is registered under Target: the usual cause is
+ * a plugin name where the callback's name is needed (write_graphite
+ * registers "write_graphite/<Node>", write_http "write_http/<Node>"). */
+static void write_failed(tstore *t, const replay *r, int rc)
+{
+    char msg[768];
+
+    snprintf(msg, sizeof(msg),
+             "writing to \"%s\" failed (status %d%s); the same values are "
+             "sent again",
+             r->target ? r->target : "all", rc,
+             r->target && rc == ENOENT
+                 ? ": no write callback registered under that name? Target "
+                   "is the name a writer registers, e.g. "
+                   "\"write_graphite/<Node>\", \"write_http/<Node>\", "
+                   "\"csv\""
+                 : "");
+    ts_complain_replay(t, r, msg);
+}
+
 /* Dispatches the current group's value lists while *budget lasts. Only
  * times at which every data source of the type has a value make a value
  * list (collectd cannot dispatch half of one). Returns 0 when the budget
@@ -493,14 +515,8 @@ static int dispatch_group(tstore *t, replay *r, uint32_t ups, int64_t *budget)
         vl.time = units_to_cdtime(tmin, ups);
         vl.interval = r->group_interval;
         if ((rc = send_values(r, &vl)) != 0) {
-            char msg[300];
-
             memcpy(r->ds_pos, before, r->nds * sizeof(before[0]));
-            snprintf(msg, sizeof(msg),
-                     "replay \"%s\": writing to \"%s\" failed (status "
-                     "%d); the same values are sent again",
-                     r->name, r->target ? r->target : "all", rc);
-            ts_complain(t, msg);
+            write_failed(t, r, rc);
             return rc;
         }
         r->pos_t = tmin;

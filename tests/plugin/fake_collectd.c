@@ -9,11 +9,13 @@
 
 #include <ctype.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -93,6 +95,7 @@ void fake_reset(void)
     fake_cd.flush_cb = NULL;
     memset(&fake_cd.flush_ud, 0, sizeof(fake_cd.flush_ud));
     fake_cd.write_fail = 0;
+    fake_cd.writers = NULL;
     if (!fake_cd.interval)
         fake_cd.interval = TIME_T_TO_CDTIME_T(10);
 }
@@ -253,11 +256,32 @@ int plugin_dispatch_values(value_list_t const *vl)
     return record("", vl);
 }
 
+/* collectd 5.12 looks the name up among the write callbacks' names
+ * (case-insensitive): the plugin's name for csv or rrdtool, but
+ * "write_graphite/<Node>" for write_graphite. */
+static bool is_writer(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (!fake_cd.writers)
+        return true;
+    for (const char *p = fake_cd.writers; *p;) {
+        size_t len = strcspn(p, ",");
+
+        if (len == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
 int plugin_write(const char *plugin, const data_set_t *ds,
                  const value_list_t *vl)
 {
     assert_non_null(plugin); /* the plugin passes NULL never: dispatch */
     assert_ptr_equal(ds, plugin_get_ds(vl->type));
+    if (!is_writer(plugin))
+        return ENOENT;
     if (fake_cd.write_fail > 0) {
         fake_cd.write_fail--;
         return ENOSPC;

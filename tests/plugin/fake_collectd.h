@@ -79,6 +79,10 @@ typedef struct fake_collectd {
     int64_t wall_offset_ns; /**< added to CLOCK_REALTIME */
     int write_fail;         /**< plugin_write fails this many more times */
     bool verbose;           /**< also print log lines to stderr */
+    /** Write callbacks registered, comma-separated ("csv,write_graphite/g");
+     * plugin_write to another name fails with ENOENT, as collectd's does.
+     * NULL: every name is one. */
+    const char *writers;
 } fake_collectd;
 
 extern fake_collectd fake_cd;

@@ -652,11 +652,50 @@ static void test_replay_write_fails(void **state)
     ticks(1);
     ticks(1);
     assert_int_equal(count_replayed(), 0);
-    fake_assert_log(LOG_ERR, "writing to \"csv\" failed");
+    fake_assert_log(LOG_ERR, "<Store \"main\"> <Replay \"backfill\">: "
+                             "writing to \"csv\" failed (status 28); the "
+                             "same values are sent again");
+    /* not the hint of an unknown name: csv's own failure */
+    fake_assert_no_log(-1, "no write callback registered");
     ticks(2);
     n = replayed(0, got, 2 * NWANT);
     assert_int_equal(n, NWANT);
     assert_replay(got, n, 0, "csv");
+}
+
+/* Target "write_graphite" when collectd's write_graphite registered
+ * "write_graphite/<Node>": plugin_write finds no such callback (ENOENT)
+ * on every try. One ERROR in the rate limit's minutes, naming the block
+ * and the registered-name rule; nothing is lost: with the registered
+ * name the same range goes out whole. */
+static void test_replay_target_unregistered(void **state)
+{
+    env *e = *state;
+    const fake_value *got[2 * NWANT];
+    size_t n;
+
+    write_replay_data(e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(
+        fake_configure(replay_conf(e, "    Rate 1000000\n"
+                                      "    Target \"write_graphite\"\n")),
+        0);
+    fake_cd.writers = "csv,write_graphite/g";
+    ticks(50);
+    assert_int_equal(count_replayed(), 0);
+    assert_int_equal(fake_log_count(LOG_ERR, "writing to"), 1);
+    fake_assert_log(LOG_ERR,
+                    "<Store \"main\"> <Replay \"backfill\">: writing to "
+                    "\"write_graphite\" failed (status 2: no write callback "
+                    "registered under that name? Target is the name a "
+                    "writer registers, e.g. \"write_graphite/<Node>\"");
+
+    restart(replay_conf(e, "    Rate 1000000\n"
+                           "    Target \"write_graphite/g\"\n"));
+    ticks(2);
+    n = replayed(0, got, 2 * NWANT);
+    assert_int_equal(n, NWANT);
+    assert_replay(got, n, 0, "write_graphite/g");
 }
 
 /* ---- health -------------------------------------------------------------- */
@@ -1067,6 +1106,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_position_v1, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_write_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_target_unregistered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_time_out_of_range, setup,
                                         teardown),
