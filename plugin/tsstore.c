@@ -34,9 +34,13 @@
 #include "plugin.h"
 #include "utils/common/common.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "../tools/cli_time.h"
@@ -108,6 +112,33 @@ void ts_complain_replay(tstore *t, const replay *r, const char *what)
     complain_line(t, line);
 }
 
+/* A directory's identity: device, inode and, where the file system keeps
+ * one, birth time (a directory made again may get the inode number of a
+ * removed one). Returns 0, or -1 with errno. */
+static int dir_identity(const char *path, uint64_t id[3])
+{
+    struct statx sx;
+    struct stat st;
+
+    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) == 0) {
+        id[0] = (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor;
+        id[1] = sx.stx_ino;
+        id[2] = sx.stx_mask & STATX_BTIME
+                    ? (uint64_t)sx.stx_btime.tv_sec * 1000000000u +
+                          sx.stx_btime.tv_nsec
+                    : 0;
+        return 0;
+    }
+    if (errno != ENOSYS && errno != EPERM) /* statx not there (seccomp) */
+        return -1;
+    if (stat(path, &st) != 0)
+        return -1;
+    id[0] = (uint64_t)major(st.st_dev) << 32 | minor(st.st_dev);
+    id[1] = st.st_ino;
+    id[2] = 0;
+    return 0;
+}
+
 static int open_store(tstore *t)
 {
     tss_store_options o;
@@ -115,6 +146,10 @@ static int open_store(tstore *t)
 
     if (t->s)
         return 0;
+    /* before the open: a replacement in between makes the next check
+     * reopen once more, never keep the old store */
+    if (dir_identity(t->data_dir, t->dir_id) != 0)
+        memset(t->dir_id, 0, sizeof(t->dir_id));
     tss_store_options_init(&o);
     o.log = ts_log;
     rc = tss_store_open(&t->s, t->data_dir, 0, &o);
@@ -285,6 +320,44 @@ static void check_missing(tstore *t)
 
 /* ---- callbacks ----------------------------------------------------------- */
 
+/* Closes t's handle when DataDir is no longer the directory it opened (the
+ * store was replaced, e.g. restored from a copy, or removed): the handle
+ * would go on reading the old, maybe deleted, files and report an empty
+ * store. The store at DataDir is opened again by store_ready (a missing
+ * one is reported and retried as at start), and the replays read their
+ * positions from it. Reported at most every few minutes. */
+static void check_replaced(tstore *t)
+{
+    uint64_t id[3];
+    int err = 0;
+    time_t now;
+
+    if (!t->s)
+        return;
+    if (dir_identity(t->data_dir, id) != 0)
+        err = errno ? errno : EIO;
+    else if (memcmp(id, t->dir_id, sizeof(id)) == 0)
+        return;
+    now = time(NULL);
+    if (!t->last_moved || now - t->last_moved >= COMPLAIN_EVERY_S) {
+        if (err)
+            WARNING(LOG_PREFIX "store \"%s\" (%s): DataDir is gone since the "
+                               "store was opened (%s); closed, read again "
+                               "once it is back",
+                    t->name, t->data_dir, STRERROR(err));
+        else
+            WARNING(LOG_PREFIX "store \"%s\" (%s): DataDir was replaced by "
+                               "another directory since the store was "
+                               "opened; reading the new one",
+                    t->name, t->data_dir);
+        t->last_moved = now;
+    }
+    for (size_t k = 0; k < t->nreplays; k++)
+        ts_replay_detach(&t->replays[k]);
+    tss_store_close(t->s);
+    t->s = NULL;
+}
+
 /* Opens the store if it is not; on the first open, puts From/To in the
  * store's units and loads the replay positions (retried until read). */
 static int store_ready(tstore *t)
@@ -311,6 +384,7 @@ static int ts_read(user_data_t *ud)
     for (size_t i = 0; i < c->nstores; i++) {
         tstore *t = &c->stores[i];
 
+        check_replaced(t);
         if (store_ready(t) != 0)
             continue;
         health(t);

@@ -95,6 +95,11 @@ typedef struct tstore {
     size_t nreplays;
     tss_store *s;
     miss_state *miss; /* uthash by ident */
+    /* DataDir's identity (device, inode, birth time) when the handle was
+     * opened: compared every interval, so a store replaced or removed at
+     * run time is noticed and read again from its path */
+    uint64_t dir_id[3];
+    time_t last_moved; /* the last "replaced" warning (rate limit) */
     time_t last_complaint;
     char last_what[1024]; /* the error last reported (ts_complain) */
     int complaint_changes;
@@ -138,6 +143,10 @@ void ts_parse_times(tstore *t);
 /* One run of the replay callback for r (at `now`; `dflt`: the interval of
  * groups with too few points to tell theirs). */
 void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt);
+
+/* Stops r and forgets its position, to be read again from the store
+ * (which was replaced) the next time the store is open. */
+void ts_replay_detach(replay *r);
 
 /* Stops r and frees what it holds (not r itself). */
 void ts_replay_free(replay *r);

@@ -678,6 +678,9 @@ void ts_parse_times(tstore *t)
         bool *has[2] = {&r->has_from, &r->has_to};
         char err[256];
 
+        r->broken = false; /* a store opened again may have another
+                              precision */
+
         for (int j = 0; j < 2; j++) {
             if (!txt[j])
                 continue;
@@ -691,6 +694,13 @@ void ts_parse_times(tstore *t)
             *has[j] = true;
         }
     }
+}
+
+void ts_replay_detach(replay *r)
+{
+    replay_stop(r);
+    r->loaded = false;
+    r->dirty = false;
 }
 
 void ts_replay_free(replay *r)

@@ -401,6 +401,12 @@ int cf_util_get_double(const oconfig_item_t *ci, double *ret_value)
     return 0;
 }
 
+char *sstrerror(int errnum, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "%s", strerror(errnum));
+    return buf;
+}
+
 char *sstrncpy(char *dest, const char *src, size_t n)
 {
     strncpy(dest, src, n);

@@ -2,8 +2,8 @@
  * A fake collectd daemon for the read plugin's unit tests: the daemon
  * functions plugin/tsstore*.c call (plugin_register_*, plugin_dispatch_*,
  * plugin_write, plugin_log, cf_util_get_*, meta_data_*, plugin_get_ds,
- * plugin_get_interval, cdtime, sstrncpy), implemented here so the plugin
- * links into a test program, and recording what the plugin registers,
+ * plugin_get_interval, cdtime, sstrncpy, sstrerror), implemented here so the
+ * plugin links into a test program, and recording what the plugin registers,
  * dispatches, writes, notifies and logs.
  *
  * Clocks: cdtime() returns fake_cd.now when it is set (replay rate tests

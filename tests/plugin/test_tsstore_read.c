@@ -827,6 +827,106 @@ static void test_health_store_missing(void **state)
     assert_true(fake_cd.nvalues >= 15);
 }
 
+/* A store of `n` gauge points (one series, a second apart, ending now),
+ * sealed, at `dir`. */
+static void write_points(const char *dir, int n)
+{
+    tss_store *w = writer_open(dir);
+    int64_t now_s = tss_store_now(w) / 1000;
+
+    for (int i = 0; i < n; i++)
+        put(w, "h/p/-/gauge/-", "value", TSS_KIND_GAUGE,
+            (now_s - 7200 - n + i) * 1000, (tss_value){.gauge = i});
+    seal_all(w);
+    tss_store_close(w);
+}
+
+/* count-points of the last health read */
+static double last_points(void)
+{
+    for (size_t i = fake_cd.nvalues; i-- > 0;) {
+        const fake_value *v = &fake_cd.values[i];
+
+        if (strcmp(v->type, "count") == 0 &&
+            strcmp(v->type_instance, "points") == 0)
+            return v->values[0].gauge;
+    }
+    fail_msg("no count-points");
+    return -1;
+}
+
+/* A store replaced while the plugin reads it (restored from a copy:
+ * mv store store.old; cp -a store.old store; rm -rf store.old) is noticed
+ * at the next interval, reported once, and read from its path: not the
+ * removed files' empty figures. The replay reads its position from the
+ * new store (the copy's: the range is not sent twice). */
+static void test_store_replaced(void **state)
+{
+    env *e = *state;
+    char old[700], conf[4096];
+
+    write_replay_data(e->store);
+    snprintf(conf, sizeof(conf), "%s", replay_conf(e, "    Rate 1000000\n"));
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    ticks(2);
+    assert_int_equal(count_replayed(), NWANT);
+    assert_int_equal(last_points(), 8 * NPTS + 1);
+
+    snprintf(old, sizeof(old), "%s.old", e->store);
+    assert_int_equal(rename(e->store, old), 0);
+    tt_copy_tree(old, e->store);
+    tt_rmrf(old);
+    fake_run_read("tsstore");
+    fake_assert_log(LOG_WARNING, "store \"main\" (");
+    fake_assert_log(LOG_WARNING, "DataDir was replaced by another directory");
+    assert_int_equal(last_points(), 8 * NPTS + 1);
+    ticks(5);
+    fake_run_read("tsstore");
+    assert_int_equal(last_points(), 8 * NPTS + 1);
+    assert_int_equal(count_replayed(), NWANT);
+    assert_int_equal(fake_log_count(LOG_WARNING, "DataDir"), 1);
+    fake_assert_no_log(LOG_ERR, "store \"main\"");
+
+    /* another store in its place: its own figures */
+    tt_rmrf(e->store);
+    write_points(e->store, 7);
+    fake_run_read("tsstore");
+    assert_int_equal(last_points(), 7);
+}
+
+/* A store removed while read: reported, its figures no longer sent, the
+ * missing store reported once however many intervals pass, and read when
+ * it is back. */
+static void test_store_removed(void **state)
+{
+    env *e = *state;
+    char conf[1024];
+    size_t before;
+
+    write_points(e->store, 5);
+    snprintf(conf, sizeof(conf), "<Store \"main\">\nDataDir \"%s\"\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    assert_int_equal(last_points(), 5);
+
+    tt_rmrf(e->store);
+    before = fake_cd.nvalues;
+    for (int i = 0; i < 5; i++)
+        fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nvalues, before);
+    fake_assert_log(LOG_WARNING, "DataDir is gone since the store was opened");
+    assert_int_equal(fake_log_count(LOG_WARNING, "DataDir"), 1);
+    assert_int_equal(fake_log_count(LOG_ERR, "store \"main\""), 1);
+
+    write_points(e->store, 9);
+    fake_run_read("tsstore");
+    fake_assert_log(LOG_NOTICE, "store \"main\" is readable again");
+    assert_int_equal(last_points(), 9);
+}
+
 /* ---- missing data -------------------------------------------------------- */
 
 static size_t notes_of(int severity, const char *tinst)
@@ -1114,6 +1214,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_store_missing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_at_init, setup, teardown),
