@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -67,10 +68,23 @@ typedef struct ctx {
  * configuration. */
 static ssize_t started_stores;
 
-static void ts_log(void *c, int level, const char *msg)
+/* The core's log callback (arg: the tstore). The core reports a damaged
+ * file each time it reads it, dozens of times per interval for a corrupt
+ * head snapshot: each text is logged once per COMPLAIN_EVERY_S. */
+static void ts_log(void *arg, int level, const char *msg)
 {
-    (void)c;
-    plugin_log(level, LOG_PREFIX "%s", msg);
+    tstore *t = arg;
+    uint64_t held;
+
+    if (!tss_log_limit_pass(&t->core_log, level, msg, time(NULL), &held))
+        return;
+    if (held)
+        plugin_log(level,
+                   LOG_PREFIX "store \"%s\": %s (%" PRIu64 " identical "
+                              "lines not logged since the last one)",
+                   t->name, msg, held);
+    else
+        plugin_log(level, LOG_PREFIX "store \"%s\": %s", t->name, msg);
 }
 
 /* Rate-limited per store: a missing or broken store is retried every
@@ -152,6 +166,7 @@ static int open_store(tstore *t)
         memset(t->dir_id, 0, sizeof(t->dir_id));
     tss_store_options_init(&o);
     o.log = ts_log;
+    o.log_ctx = t;
     rc = tss_store_open(&t->s, t->data_dir, 0, &o);
     if (rc) {
         t->s = NULL;
@@ -453,6 +468,8 @@ static void store_free(tstore *t)
         free(m);
     }
     tss_store_close(t->s);
+    if (t->core_log.window_s) /* set up (ts_config) */
+        tss_log_limit_destroy(&t->core_log);
     free(t->name);
     free(t->data_dir);
 }
@@ -767,6 +784,9 @@ static int ts_config(oconfig_item_t *ci)
     }
     if (started_stores >= 0)
         started_stores += (ssize_t)c->nstores;
+    /* here, not in conf_store: the stores array no longer moves */
+    for (size_t i = 0; i < c->nstores; i++)
+        tss_log_limit_init(&c->stores[i].core_log, COMPLAIN_EVERY_S);
     ud.data = c;
     ud.free_func = NULL;
     plugin_register_complex_read(NULL, PLUGIN, ts_read, 0, &ud);

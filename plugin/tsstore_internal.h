@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "log_limit.h"
 #include "tsstore/query.h"
 #include "tsstore/store.h"
 
@@ -99,7 +100,8 @@ typedef struct tstore {
      * opened: compared every interval, so a store replaced or removed at
      * run time is noticed and read again from its path */
     uint64_t dir_id[3];
-    time_t last_moved; /* the last "replaced" warning (rate limit) */
+    time_t last_moved;      /* the last "replaced" warning (rate limit) */
+    tss_log_limit core_log; /* the core's log lines (ts_log) */
     time_t last_complaint;
     char last_what[1024]; /* the error last reported (ts_complain) */
     int complaint_changes;

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "conf_util.h"
+#include "log_limit.h"
 #include "tsstore/error.h"
 #include "tsstore/mutation.h"
 #include "tsstore/stats.h"
@@ -78,14 +79,28 @@ typedef struct wt_state {
     uint64_t flush_req, flush_done;
     int flush_rc; /* the snapshot of the round that set flush_done */
     wt_complain complain;
+    tss_log_limit core_log; /* the core's log lines (wt_log) */
 } wt_state;
 
 static wt_state *configured; /* config → init hand-over only */
 
+/* The core's log callback (ctx: the wt_state), from whichever thread
+ * does the work. A damaged file is reported each time it is read: each
+ * text is logged once per COMPLAIN_EVERY_S, with the count held back. */
 static void wt_log(void *ctx, int level, const char *msg)
 {
-    (void)ctx;
-    plugin_log(level, LOG_PREFIX "%s", msg);
+    wt_state *st = ctx;
+    uint64_t held;
+
+    if (!tss_log_limit_pass(&st->core_log, level, msg, time(NULL), &held))
+        return;
+    if (held)
+        plugin_log(level,
+                   LOG_PREFIX "%s (%" PRIu64 " identical lines not logged "
+                              "since the last one)",
+                   msg, held);
+    else
+        plugin_log(level, LOG_PREFIX "%s", msg);
 }
 
 static void complain(wt_complain *c, const char *fmt, ...)
@@ -244,6 +259,7 @@ static int wt_config(oconfig_item_t *ci)
         pthread_condattr_destroy(&ca);
     }
     pthread_mutex_init(&st->complain.mu, NULL);
+    tss_log_limit_init(&st->core_log, COMPLAIN_EVERY_S);
     c = &st->conf;
     c->data_dir = strdup("tsstore");
     c->units_per_second = 1000;
@@ -593,6 +609,7 @@ static void wt_free(void *arg)
     pthread_cond_destroy(&st->wake);
     pthread_cond_destroy(&st->done);
     pthread_mutex_destroy(&st->complain.mu);
+    tss_log_limit_destroy(&st->core_log);
     free(st->conf.data_dir);
     free(st);
 }
@@ -633,6 +650,7 @@ static int wt_init(void)
     memcpy(o.rollups, st->conf.rollups, sizeof(o.rollups));
     o.nrollups = st->conf.nrollups;
     o.log = wt_log;
+    o.log_ctx = st;
     rc = tss_store_open(&st->store, st->conf.data_dir,
                         TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
     if (rc) {

@@ -927,6 +927,41 @@ static void test_store_removed(void **state)
     assert_int_equal(last_points(), 9);
 }
 
+/* A corrupt head snapshot, which the core reports each time it reads the
+ * head (every stats, coverage and query call: dozens per interval), is
+ * logged once, naming the store, however many intervals pass; another
+ * message of the core still shows. */
+static void test_core_log_limited(void **state)
+{
+    env *e = *state;
+    char conf[1024], head[700], names[256], path[1100];
+    tss_store *w;
+    int64_t now_s;
+
+    w = writer_open(e->store);
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i < 20; i++)
+        put(w, "h/p/-/gauge/-", "value", TSS_KIND_GAUGE,
+            (now_s - 20 + i) * 1000, (tss_value){.gauge = i});
+    snapshot(w);
+    tss_store_close(w);
+    tt_join(head, sizeof(head), e->store, "head");
+    tt_list(head, "base-", names, sizeof(names));
+    assert_null(strchr(names, ','));
+    snprintf(path, sizeof(path), "%s/%s", head, names);
+    tt_truncate(path, tt_file_size(path) / 2);
+
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    for (int i = 0; i < 10; i++)
+        fake_run_read("tsstore");
+    assert_true(fake_cd.nvalues >= 10 * 15);
+    assert_int_equal(fake_log_count(-1, "truncated"), 1);
+    fake_assert_log(LOG_ERR, "tsstore plugin: store \"main\": head snapshot");
+}
+
 /* ---- missing data -------------------------------------------------------- */
 
 static size_t notes_of(int severity, const char *tinst)
@@ -1216,6 +1251,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_core_log_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_at_init, setup, teardown),
