@@ -642,6 +642,24 @@ static int conf_replay(const oconfig_item_t *ci, const char *store, replay *r)
               block);
         bad = 1;
     }
+    if (!bad && r->from_text && r->to_text) {
+        char err[256];
+        int64_t from, to;
+
+        /* in ms, From down and To up: refused only when From is after To
+         * at any precision (a difference finer than the store's is found
+         * when it is open: ts_parse_times) */
+        if (cli_time_parse(r->from_text, 1000, false, &from, err,
+                           sizeof(err)) == 0 &&
+            cli_time_parse(r->to_text, 1000, true, &to, err, sizeof(err)) ==
+                0 &&
+            from > to) {
+            ERROR(LOG_PREFIX "%s: \"From\" is after \"To\" (\"%s\" > "
+                             "\"%s\"): nothing to replay",
+                  block, r->from_text, r->to_text);
+            bad = 1;
+        }
+    }
     return bad ? -1 : 0;
 }
 

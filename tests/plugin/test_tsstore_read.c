@@ -1134,6 +1134,17 @@ static void test_bad_config(void **state)
          {"unknown option \"DataDir\" (expected <Store"},
          {NULL}},
         {"", {"no <Store> block"}, {NULL}},
+        /* a range that ends before it starts, in either syntax */
+        {"<Store \"a\">\n DataDir \"/d\"\n <Replay \"r\">\n  Series \"*\"\n"
+         "  From \"2026-11-21T04:00:00Z\"\n  To \"2026-11-20T22:00:00Z\"\n"
+         " </Replay>\n</Store>",
+         {"<Store \"a\"> <Replay \"r\">: \"From\" is after \"To\""},
+         {NULL}},
+        {"<Store \"a\">\n DataDir \"/d\"\n <Replay \"r\">\n  Series \"*\"\n"
+         "  To 1700000000\n  From \"2023-11-14T22:13:20.001Z\"\n"
+         " </Replay>\n</Store>",
+         {"<Store \"a\"> <Replay \"r\">: \"From\" is after \"To\""},
+         {NULL}},
     };
 
     (void)state;
@@ -1219,6 +1230,41 @@ static void test_replay_time_out_of_range(void **state)
     fake_assert_no_log(-1, "started by a flush");
 }
 
+/* From equal to To is one instant, accepted; From after To by less than
+ * a millisecond passes the configuration check (made in ms) and is
+ * refused, once, when the store's precision (ms) shows it: the replay
+ * does not run, and no query fails every run. */
+static void test_replay_from_after_to(void **state)
+{
+    env *e = *state;
+    char conf[2048];
+
+    write_replay_data(e->store);
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\n DataDir \"%s\"\n"
+             " <Replay \"one\">\n  Series \"h/p-1/gauge-a\"\n"
+             "  From 1700000010\n  To \"2023-11-14T22:13:30Z\"\n"
+             "  Rate 1000000\n </Replay>\n"
+             " <Replay \"none\">\n  Series \"*\"\n"
+             "  From \"1700000010.0004\"\n  To \"1700000010.0003\"\n"
+             " </Replay>\n</Store>\n",
+             e->store);
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    ticks(20);
+    fake_run_read("tsstore");
+    assert_int_equal(count_replayed(), 1);
+    assert_int_equal(fake_log_count(LOG_ERR, "<Store \"main\"> <Replay "
+                                             "\"none\">: \"From\" is after "
+                                             "\"To\" at the store's "
+                                             "precision"),
+                     1);
+    fake_assert_no_log(-1, "ends before it starts");
+    fake_flush();
+    ticks(2);
+    assert_int_equal(fake_log_count(LOG_ERR, "\"From\" is after"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1245,6 +1291,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_target_unregistered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replay_time_out_of_range, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replay_from_after_to, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_store_missing, setup,
