@@ -265,18 +265,110 @@ static miss_state *miss_find(tstore *t, const char *ident,
     return m;
 }
 
-static void notify(const tss_coverage_series *cs, int severity, const char *msg)
+/* One identifier as check_missing sees it: every data source of it (the
+ * coverage gives them one after another, in identifier order). */
+typedef struct miss_group {
+    char fields[5][DATA_MAX_NAME_LEN]; /* host, plugin, pinst, type, tinst */
+    char ds[512];                      /* its data sources, ", "-joined */
+    size_t nds;
+    int64_t last; /* the latest end of any data source's coverage */
+    int64_t step; /* the longest interval (at least a bucket) */
+} miss_group;
+
+static bool group_is(const miss_group *g, const tss_series_id *id)
+{
+    const char *f[5] = {id->host, id->plugin, id->plugin_instance, id->type,
+                        id->type_instance};
+
+    for (int i = 0; i < 5; i++)
+        if (strncmp(g->fields[i], f[i], sizeof(g->fields[i]) - 1) != 0)
+            return false;
+    return true;
+}
+
+static void group_start(miss_group *g, const tss_series_id *id)
+{
+    const char *f[5] = {id->host, id->plugin, id->plugin_instance, id->type,
+                        id->type_instance};
+
+    for (int i = 0; i < 5; i++)
+        sstrncpy(g->fields[i], f[i], sizeof(g->fields[i]));
+    g->ds[0] = '\0';
+    g->nds = 0;
+    g->last = INT64_MIN;
+    g->step = 0;
+}
+
+static void group_add(miss_group *g, const tss_coverage_series *cs,
+                      int64_t bucket)
+{
+    size_t used = strlen(g->ds);
+    int64_t step = cs->interval > bucket ? cs->interval : bucket;
+
+    if (used + 1 < sizeof(g->ds))
+        snprintf(g->ds + used, sizeof(g->ds) - used, "%s%s", g->nds ? ", " : "",
+                 cs->id.ds);
+    g->nds++;
+    if (cs->to > g->last)
+        g->last = cs->to;
+    if (step > g->step)
+        g->step = step;
+}
+
+static void notify(const miss_group *g, int severity, const char *msg)
 {
     notification_t n = {.severity = severity, .time = cdtime()};
 
     sstrncpy(n.message, msg, sizeof(n.message));
-    sstrncpy(n.host, cs->id.host, sizeof(n.host));
-    sstrncpy(n.plugin, cs->id.plugin, sizeof(n.plugin));
-    sstrncpy(n.plugin_instance, cs->id.plugin_instance,
-             sizeof(n.plugin_instance));
-    sstrncpy(n.type, cs->id.type, sizeof(n.type));
-    sstrncpy(n.type_instance, cs->id.type_instance, sizeof(n.type_instance));
+    sstrncpy(n.host, g->fields[0], sizeof(n.host));
+    sstrncpy(n.plugin, g->fields[1], sizeof(n.plugin));
+    sstrncpy(n.plugin_instance, g->fields[2], sizeof(n.plugin_instance));
+    sstrncpy(n.type, g->fields[3], sizeof(n.type));
+    sstrncpy(n.type_instance, g->fields[4], sizeof(n.type_instance));
     plugin_dispatch_notification(&n);
+}
+
+/* Judges one identifier: a notification carries the identifier, not a
+ * data source, so an identifier (if_octets: rx and tx) sends one warning
+ * when none of its data sources has had a point for `Missing` of its
+ * intervals, and one okay when it reports again. */
+static void group_judge(tstore *t, const miss_group *g, int64_t now,
+                        uint32_t ups)
+{
+    tss_series_id id = {g->fields[0], g->fields[1], g->fields[2],
+                        g->fields[3], g->fields[4], ""};
+    char ident[1600], when[48], msg[NOTIF_MAX_MSG_LEN];
+    bool missing = now - g->last > (int64_t)t->missing * g->step;
+    const char *sources = g->nds > 1 ? "data sources" : "data source";
+    size_t len = tss_series_id_format(ident, sizeof(ident), &id);
+    int ilen = len < sizeof(ident) ? (int)len : (int)sizeof(ident) - 1;
+    int dlen = (int)strlen(g->ds);
+    miss_state *m;
+
+    /* a series already silent when first seen raises nothing: it was not
+     * "reporting" as far as we know, and neither is an okay due when it
+     * starts (collectd's restart must not send one for every series the
+     * stop silenced) */
+    if (!(m = miss_find(t, ident, missing ? MISS_QUIET : MISS_REPORTING)))
+        return;
+    if (missing && m->phase == MISS_REPORTING) {
+        snprintf(msg, sizeof(msg),
+                 "tsstore store \"%s\": series %.*s (%s %.*s) has had no "
+                 "value since %s (%d intervals)",
+                 t->name, ilen, ident, sources, dlen, g->ds,
+                 cli_time_rfc3339(when, sizeof(when), g->last, ups),
+                 t->missing);
+        notify(g, NOTIF_WARNING, msg);
+        m->phase = MISS_WARNED;
+    } else if (!missing && m->phase == MISS_WARNED) {
+        snprintf(msg, sizeof(msg),
+                 "tsstore store \"%s\": series %.*s (%s %.*s) reports again",
+                 t->name, ilen, ident, sources, dlen, g->ds);
+        notify(g, NOTIF_OKAY, msg);
+        m->phase = MISS_REPORTING;
+    } else if (!missing) {
+        m->phase = MISS_REPORTING; /* a quiet one that started */
+    }
 }
 
 static void check_missing(tstore *t)
@@ -285,6 +377,8 @@ static void check_missing(tstore *t)
     tss_coverage *c;
     tss_coverage_series cs;
     tss_filter f = {0};
+    miss_group g;
+    bool have = false;
     int64_t now;
 
     tss_store_info_get(t->s, &info);
@@ -294,42 +388,18 @@ static void check_missing(tstore *t)
         return;
     }
     while (tss_coverage_next(c, &cs) == 1) {
-        char ident[1600], when[48], msg[NOTIF_MAX_MSG_LEN];
-        int64_t step =
-            cs.interval > info.bucket_width ? cs.interval : info.bucket_width;
-        bool missing = now - cs.to > (int64_t)t->missing * step;
-        miss_state *m;
-        size_t len;
-
-        len = tss_series_id_format(ident, sizeof(ident), &cs.id);
-        snprintf(ident + len, sizeof(ident) - len, "\n%s", cs.id.ds);
-        /* a series already silent when first seen raises nothing: it
-         * was not "reporting" as far as we know, and neither is an okay
-         * due when it starts (collectd's restart must not send one for
-         * every series the stop silenced) */
-        if (!(m = miss_find(t, ident, missing ? MISS_QUIET : MISS_REPORTING)))
-            continue;
-        if (missing && m->phase == MISS_REPORTING) {
-            snprintf(msg, sizeof(msg),
-                     "tsstore store \"%s\": series %.*s (data source %s) has "
-                     "had no value since %s (%d intervals)",
-                     t->name, (int)len, ident, cs.id.ds,
-                     cli_time_rfc3339(when, sizeof(when), cs.to,
-                                      info.units_per_second),
-                     t->missing);
-            notify(&cs, NOTIF_WARNING, msg);
-            m->phase = MISS_WARNED;
-        } else if (!missing && m->phase == MISS_WARNED) {
-            snprintf(msg, sizeof(msg),
-                     "tsstore store \"%s\": series %.*s (data source %s) "
-                     "reports again",
-                     t->name, (int)len, ident, cs.id.ds);
-            notify(&cs, NOTIF_OKAY, msg);
-            m->phase = MISS_REPORTING;
-        } else if (!missing) {
-            m->phase = MISS_REPORTING; /* a quiet one that started */
+        if (have && !group_is(&g, &cs.id)) {
+            group_judge(t, &g, now, info.units_per_second);
+            have = false;
         }
+        if (!have) {
+            group_start(&g, &cs.id);
+            have = true;
+        }
+        group_add(&g, &cs, info.bucket_width);
     }
+    if (have)
+        group_judge(t, &g, now, info.units_per_second);
     tss_coverage_close(c);
 }
 

@@ -84,7 +84,7 @@ typedef struct replay {
 enum miss_phase { MISS_QUIET, MISS_REPORTING, MISS_WARNED };
 
 typedef struct miss_state {
-    char *ident; /* identifier + "\n" + ds; the hash key */
+    char *ident; /* host/plugin[-pinst]/type[-tinst]; the hash key */
     enum miss_phase phase;
     UT_hash_handle hh;
 } miss_state;

@@ -1051,6 +1051,75 @@ static void test_missing(void **state)
     tss_store_close(w);
 }
 
+/* Series of several data sources (if_octets rx/tx, load's three) that
+ * stop: one warning per identifier, naming its data sources, and one
+ * okay when it reports again; collectd's notification has no data source
+ * field, so one per data source would be identical copies. The data
+ * sources are named in the store's order (by name). */
+static void test_missing_data_sources(void **state)
+{
+    env *e = *state;
+    const char *const load_ds[3] = {"shortterm", "midterm", "longterm"};
+    char conf[1024];
+    tss_store *w;
+    int64_t now_s;
+
+    w = writer_open(e->store);
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i <= 30; i++) {
+        int64_t t = (now_s - 30 + i) * 1000;
+
+        put(w, "h/interface/eth0/if_octets/-", "rx", TSS_KIND_DERIVE, t,
+            (tss_value){.derive = i});
+        put(w, "h/interface/eth0/if_octets/-", "tx", TSS_KIND_DERIVE, t,
+            (tss_value){.derive = i});
+        for (int k = 0; k < 3; k++)
+            put(w, "h/load/-/load/-", load_ds[k], TSS_KIND_GAUGE, t,
+                (tss_value){.gauge = i});
+    }
+    snapshot(w);
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 0);
+
+    fake_cd.wall_offset_ns = INT64_C(10000000000);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 2);
+    assert_int_equal(fake_cd.notes[0].severity, NOTIF_WARNING);
+    assert_string_equal(fake_cd.notes[0].plugin, "interface");
+    assert_string_equal(fake_cd.notes[0].plugin_instance, "eth0");
+    assert_string_equal(fake_cd.notes[0].type, "if_octets");
+    assert_non_null(strstr(fake_cd.notes[0].message,
+                           "series h/interface-eth0/if_octets (data sources "
+                           "rx, tx) has had no value since"));
+    assert_int_equal(fake_cd.notes[1].severity, NOTIF_WARNING);
+    assert_string_equal(fake_cd.notes[1].type, "load");
+    assert_non_null(strstr(fake_cd.notes[1].message,
+                           "(data sources longterm, midterm, shortterm)"));
+
+    now_s = tss_store_now(w) / 1000;
+    for (int i = 0; i < 3; i++) {
+        put(w, "h/interface/eth0/if_octets/-", "rx", TSS_KIND_DERIVE,
+            (now_s - 2 + i) * 1000, (tss_value){.derive = i});
+        put(w, "h/interface/eth0/if_octets/-", "tx", TSS_KIND_DERIVE,
+            (now_s - 2 + i) * 1000, (tss_value){.derive = i});
+    }
+    snapshot(w);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 3);
+    assert_int_equal(fake_cd.notes[2].severity, NOTIF_OKAY);
+    assert_string_equal(fake_cd.notes[2].type, "if_octets");
+    assert_non_null(strstr(fake_cd.notes[2].message,
+                           "series h/interface-eth0/if_octets (data sources "
+                           "rx, tx) reports again"));
+    tss_store_close(w);
+}
+
 /* ---- configuration ------------------------------------------------------- */
 
 typedef struct bad_case {
@@ -1301,6 +1370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_core_log_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_data_sources, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_at_init, setup, teardown),
     };
