@@ -71,9 +71,8 @@ def edge_cases(root):
           "epoch,shortterm,midterm,longterm",
           [(t(i, 999), "0.%02d0000" % i, "1.500000", "%d.250000" % i)
            for i in range(20)])
-    # (white space in a file name's type instance is left out: tsstore
-    # import reads the file name with sscanf %s and skips such files; the
-    # plugin instance above has a space)
+    # (the plugin instance above has a space; type instances with one
+    # import as well, as the real data's `temperature-Core 0` does)
     for tinst in ('q"uote', "back\\slash", "dash-in-name", "utf8-\u00e9"):
         write(os.path.join(host, "misc-inst", "gauge-%s-%s" % (tinst, DAY)),
               "epoch,value", [(t(i, 3), "%d.000000" % (i * i))
