@@ -78,7 +78,15 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     }
     if (rc)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
-    /* and what others queued meanwhile, finding the LOCK taken */
+    /* and what others queued meanwhile, finding the LOCK taken: applied
+     * as they would be by their own command, compaction policy included
+     * (a delete queued during a compact was left tombstoned) */
+    {
+        tss_store_options def;
+
+        tss_store_options_init(&def);
+        o.compact_after_segments = def.compact_after_segments;
+    }
     ret = cli_close_writer(w, &o, &step);
     tss_apply_result_add(res, &step);
     return rc ? EXIT_ERR : ret;

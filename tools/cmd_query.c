@@ -269,6 +269,14 @@ static int run_query(const cli_opts *o, bool dump)
             ret = cli_usage_error("%s", "openmetrics is a dump format");
             goto out;
         }
+        /* an interval's aggregates share its time: as samples of one
+         * metric they would be duplicates, which OpenMetrics refuses */
+        if (f.resolution != 0) {
+            ret = cli_usage_error("%s", "--format openmetrics exports raw "
+                                        "points only: leave --resolution "
+                                        "out (or give raw)");
+            goto out;
+        }
         ret = cli_dump_openmetrics(q, &info);
         if (ret == EXIT_OK && tss_query_errors(q) > 0)
             ret = EXIT_ERR;

@@ -70,6 +70,7 @@ int cmd_stats(const cli_opts *o)
         put_u64(j, "late_points", st.late_points);
         put_u64(j, "write_errors", st.write_errors);
         put_u64(j, "points_dropped", st.points_dropped);
+        put_u64(j, "unreadable_files", st.unreadable);
         put_dbl(j, "writer_stats_age_seconds", 3, st.writer_stats_age);
         /* per resolution: segments_raw, bytes_raw, points_raw,
          * segments_5m, ... */
@@ -132,6 +133,14 @@ int cmd_stats(const cli_opts *o)
                    st.writer_stats_age);
         else
             printf("writer              (no writer-stats.json yet)\n");
+    }
+    /* as the other readers: a figure that left a file out is no answer */
+    if (st.unreadable) {
+        fprintf(stderr,
+                "tsstore: %" PRIu64 " unreadable file(s) were skipped "
+                "(named above); the figures leave them out\n",
+                st.unreadable);
+        return cli_finish_output(EXIT_ERR);
     }
     return cli_finish_output(EXIT_OK);
 }

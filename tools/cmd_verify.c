@@ -46,6 +46,7 @@ int cmd_verify(const cli_opts *o)
     tss_verify_report r;
     tss_store *s;
     bool tty = isatty(STDERR_FILENO);
+    char msg[1024] = "";
     int rc;
 
     tss_store_options_init(&opts);
@@ -62,9 +63,25 @@ int cmd_verify(const cli_opts *o)
                     &tty, &r);
     if (tty)
         fputs("\r\033[K", stderr);
-    tss_store_close(s);
+    if (rc)
+        snprintf(msg, sizeof(msg), "%s", tss_error_last());
+    if (o->repair) {
+        tss_apply_result applied;
+
+        /* a delete or request whose creator found the LOCK taken by this
+         * verify waits for "the running writer": applied here, as any
+         * writer command's close does (it would wait for the next writer
+         * otherwise), and said, since verify says what it changes */
+        if (cli_close_writer(s, &opts, &applied) == EXIT_OK &&
+            (applied.made_visible || applied.removed_docs))
+            printf("applied %" PRIu32 " delete(s) and completed %" PRIu32
+                   " document(s) queued for the writer, after the repairs\n",
+                   applied.made_visible, applied.removed_docs);
+    } else {
+        tss_store_close(s);
+    }
     if (rc) {
-        fprintf(stderr, "tsstore: %s\n", tss_error_last());
+        fprintf(stderr, "tsstore: %s\n", msg);
         return EXIT_ERR;
     }
     printf("%" PRIu64 " file(s), %" PRIu64 " segment(s), %" PRIu64

@@ -223,6 +223,9 @@ int tss_store_stats_get(tss_store *s, int64_t now, tss_store_stats *o)
         with_data++;
         pct += 100.0 * (double)covered / (double)(end - from);
     }
+    /* the coverage pass read the mutation documents, the sidecars and what
+     * they stand for: what it skipped, the figures leave out */
+    o->unreadable = tss_coverage_errors(cov);
     tss_coverage_close(cov);
     if (rc < 0)
         return rc;

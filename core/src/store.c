@@ -368,6 +368,19 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         (void)!tss_store_apply_mutations(s, tss_store_now(s), &s->opened);
         return 0;
     }
+    if (flags & TSS_OPEN_WRITER) {
+        tss_mut *docs = NULL;
+        size_t ndocs = 0, bad;
+
+        /* the LOCK only (verify --repair, a command's lock check): the
+         * documents already waiting are left as they are, and only those
+         * queued while it holds the LOCK are applied at
+         * tss_store_close_writer (a failed listing: all of them are) */
+        if (tss_mut_list(s->st, NULL, NULL, &docs, &ndocs, &bad) == 0)
+            tss_store_note_seen(s, docs, ndocs);
+        tss_mut_list_free(docs, ndocs);
+        tss_error_clear();
+    }
     *out = s;
     return 0;
 fail:

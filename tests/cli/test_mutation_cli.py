@@ -2,14 +2,15 @@
 """tsstore delete/compact and the readers around them, through the CLI.
 
 - unreadable_document: a mutation document cut short is skipped by
-  `dump`, `ls` and `coverage` like any unreadable file: exit 1, the
-  message naming the file, and everything else still printed.
+  `dump`, `ls`, `coverage` and `stats` like any unreadable file: exit 1,
+  the message naming the file, and everything else still printed.
 - compact_counts_open: a delete and a compaction request queued while
   the LOCK was held are carried out when `tsstore compact` opens the store
   as the writer; its report counts that work (it said "compacted 0
   window(s) ... 0 document(s) completed").
 - handover: a command that held the LOCK (delete, compact, prune, a
-  rollup that only probed the LOCK, import) leaves nothing queued that was
+  rollup that only probed the LOCK, import, verify --repair) leaves
+  nothing queued that was
   created just before it released the LOCK: lockshim.so (preloaded) runs
   `tsstore delete` or `tsstore compact` at that instant, which finds the
   LOCK taken and says "queued"; once the first command returned, the
@@ -123,6 +124,14 @@ def unreadable_document(cli, tmp):
             if series not in p.stdout:
                 fail("%s did not print the %s series: %r" %
                      (cmd, series, p.stdout))
+    # stats too: exit 1, the figures still printed, the count in jsonl
+    p = run(cli, "stats", store, want=1)
+    if rel not in p.stderr or "unreadable" not in p.stderr or \
+            "series" not in p.stdout:
+        fail("stats: %r / %r" % (p.stdout, p.stderr))
+    p = run(cli, "stats", store, "--format", "jsonl", want=1)
+    if json.loads(p.stdout)["unreadable_files"] < 1:
+        fail("stats jsonl: unreadable_files: %r" % p.stdout)
 
 
 def compact_counts_open(cli, tmp):
@@ -158,6 +167,7 @@ def handover(cli, shim, tmp):
         (["prune", "--older-than", "100000d"], 0, "delete"),
         (["rollup"], 2, "delete"),  # no levels, no writer: a probe
         (None, 0, "delete"),        # import
+        (["verify", "--repair"], 0, "delete"),
     ]
     for i, (first, status, second) in enumerate(cases):
         name = "handover%d" % i
@@ -190,6 +200,12 @@ def handover(cli, shim, tmp):
         listed = run(cli, "ls", store).stdout
         if second == "delete" and "memory" in listed:
             fail("%s: the second delete is not applied:\n%s" % (what, listed))
+        # applied as `tsstore delete` would: compacted at once (the
+        # default CompactAfter 1), also behind a compact, which turns
+        # the automatic compaction off for its own pass
+        left = glob.glob(os.path.join(store, "wal", "mutations", "*.json"))
+        if second == "delete" and first[0] in ("compact", "delete") and left:
+            fail("%s: documents left, not compacted: %s" % (what, left))
 
 
 WAITERS = ("delete", "compact", "rollup", "prune")

@@ -151,6 +151,22 @@ def main():
                 fail("no warning %r" % w)
         if d.stderr.count("\n") != len(WARN):
             fail("unexpected warnings: %r" % d.stderr)
+        # rollups have no OpenMetrics form here (an interval's aggregates
+        # share its time: duplicate samples): any resolution but raw is a
+        # usage error; raw, given, is the default's output
+        for res in ("5m", "1h", "auto"):
+            r = subprocess.run([a.cli, "dump", store, "--format",
+                                "openmetrics", "--resolution", res],
+                               capture_output=True, text=True)
+            if r.returncode != 2 or "raw points only" not in r.stderr or \
+                    r.stdout:
+                fail("openmetrics at --resolution %s: exit %d, %r %r" %
+                     (res, r.returncode, r.stdout, r.stderr))
+        r = subprocess.run([a.cli, "dump", store, "--format", "openmetrics",
+                            "--resolution", "raw"], capture_output=True,
+                           text=True)
+        if r.returncode != 0 or r.stdout != d.stdout:
+            fail("openmetrics at --resolution raw differs from the default")
         got = check_openmetrics(d.stdout)
         got = {k: v for k, v in got.items()
                if not k.startswith("collectd_load_") or k in WANT}

@@ -152,8 +152,11 @@ void tss_store_open_applied(const tss_store *s, tss_apply_result *out);
  * the LOCK is taken by another process (whose open applies them), or after
  * 3 rounds (logged at WARNING; the documents stay queued). Documents the
  * last pass listed and could not apply are not retried here (that pass
- * logged why). A TSS_OPEN_NO_RECOVERY handle applied nothing: every
- * document waiting for a writer counts.
+ * logged why). A TSS_OPEN_NO_RECOVERY handle applied nothing; what was
+ * waiting at its open does not count (verify --repair changes only what
+ * it reports), only documents created while it held the LOCK do -- and
+ * the writer open they lead to applies every pending document, as any
+ * writer's open does.
  *
  * [in] s: a handle from tss_store_open; freed in every case. A reader
  *      handle (no LOCK) is just closed. NULL: nothing.

@@ -44,6 +44,10 @@ typedef struct tss_store_stats {
         uint64_t bytes, points, segments;
     } per_resolution[TSS_MAX_ROLLUPS + 1];
     unsigned nresolutions;
+    /** files the figures leave out because they could not be read (a
+     * mutation document, a segment or sidecar; each logged): the figures
+     * are then incomplete */
+    uint64_t unreadable;
 } tss_store_stats;
 
 /**
