@@ -209,6 +209,16 @@ static void health(tstore *t)
         ts_complain(t, tss_error_last());
         return;
     }
+    if (st.unreadable) {
+        char what[160];
+
+        /* the files are named by the store's own (rate-limited) lines */
+        snprintf(what, sizeof(what),
+                 "%" PRIu64 " unreadable file(s) left out of the health "
+                 "figures (named above; tsstore verify checks them)",
+                 st.unreadable);
+        ts_complain(t, what);
+    }
     submit_gauge(t, "count", "series", (double)st.series);
     submit_gauge(t, "count", "points", (double)st.points);
     submit_gauge(t, "count", "segments", (double)st.segments);
@@ -489,7 +499,13 @@ static int ts_replay(user_data_t *ud)
     for (size_t i = 0; i < c->nstores; i++) {
         tstore *t = &c->stores[i];
 
-        if (!t->nreplays || store_ready(t) != 0)
+        if (!t->nreplays)
+            continue;
+        /* here too, not only at the read: a replay running on a replaced
+         * store would write its position into the old directory and send
+         * again from the new one what it sent (a statx per 100 ms) */
+        check_replaced(t);
+        if (store_ready(t) != 0)
             continue;
         for (size_t k = 0; k < t->nreplays; k++)
             if (t->replays[k].loaded)

@@ -76,6 +76,11 @@ typedef struct replay {
     bool has_pos; /* a restored position not yet passed */
     uint64_t dispatched;
     bool dirty;
+    /* a failed write is tried again at retry_at, after one read interval,
+     * doubled with each failure in a row up to RETRY_MAX_S: not at every
+     * 100 ms tick (the target logs its own error each time) */
+    cdtime_t retry_at;
+    unsigned failures;
 } replay;
 
 /* What `Missing` knows of a series: quiet when first seen silent (it

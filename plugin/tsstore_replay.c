@@ -53,6 +53,7 @@
 
 #define REPLAY_META "tsstore:replayed" /* write_tsstore skips these */
 #define PROGRESS_EVERY_S 10 /* progress log lines of a running replay */
+#define RETRY_MAX_S 300     /* the longest wait after failed writes */
 #define MUT_CHECK_S 1       /* how often a running replay looks for deletes */
 
 /* ---- time ---------------------------------------------------------------- */
@@ -443,7 +444,7 @@ static void write_failed(tstore *t, const replay *r, int rc)
 
     snprintf(msg, sizeof(msg),
              "writing to \"%s\" failed (status %d%s); the same values are "
-             "sent again",
+             "sent again after a while",
              r->target ? r->target : "all", rc,
              r->target && rc == ENOENT
                  ? ": no write callback registered under that name? Target "
@@ -570,6 +571,8 @@ void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
     }
     if (r->state != RS_RUNNING)
         return;
+    if (r->retry_at && now < r->retry_at)
+        return; /* a failed write waits (the rate's credit does not grow) */
     elapsed = r->last_tick ? (double)CDTIME_T_TO_US(now - r->last_tick) / 1e6
                            : REPLAY_TICK_MS / 1000.0;
     r->last_tick = now;
@@ -627,8 +630,22 @@ void ts_replay_step(tstore *t, replay *r, cdtime_t now, cdtime_t dflt)
         r->group_interval = group_interval(r, info.units_per_second, dflt);
     }
     while (left > 0) {
-        if (dispatch_group(t, r, info.units_per_second, &left) != 0)
-            break; /* the write failed: retried on the next run */
+        if (dispatch_group(t, r, info.units_per_second, &left) != 0) {
+            /* the write failed: tried again after a read interval, twice
+             * as long each time it fails again, up to RETRY_MAX_S */
+            unsigned shift = r->failures < 16 ? r->failures : 16;
+            cdtime_t base = dflt ? dflt : TIME_T_TO_CDTIME_T(10);
+            cdtime_t wait = base << shift;
+
+            if (wait > TIME_T_TO_CDTIME_T(RETRY_MAX_S) || wait < base)
+                wait = TIME_T_TO_CDTIME_T(RETRY_MAX_S);
+            r->failures++;
+            r->retry_at = now + wait;
+            r->last_tick = 0;
+            break;
+        }
+        r->failures = 0;
+        r->retry_at = 0;
         if (left <= 0)
             break;
         if ((rc = next_group(t, r)) <= 0)

@@ -64,20 +64,42 @@ static uint64_t header_points(tss_store *s, const char *name,
 {
     char rel[512];
     uint8_t hdr[TSS_SEG_HEADER];
+    char err[256];
+    const char *why = NULL;
     uint64_t size, points = 0;
     int64_t res = 0;
     unsigned k;
     int fd;
 
     snprintf(rel, sizeof(rel), TSS_SEG_DIR "/%s", name);
-    if (tss_storage_open_read(s->st, rel, &fd, &size) != 0)
+    if (tss_storage_open_read(s->st, rel, &fd, &size) != 0) {
+        /* gone since the listing (a compaction removed it): not damage */
+        if (tss_error_last_code() != TSS_ENOTFOUND) {
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                    "%s; left out of the figures", tss_error_last());
+            o->unreadable++;
+        }
+        tss_error_clear();
         return 0;
-    if (size >= sizeof(hdr) &&
-        tss_storage_pread(s->st, fd, rel, hdr, sizeof(hdr), 0) == 0 &&
-        tss_get_u64(hdr + 120) == tss_checksum(hdr, 120)) {
+    }
+    if (size < sizeof(hdr)) {
+        why = "too short for a header";
+    } else if (tss_storage_pread(s->st, fd, rel, hdr, sizeof(hdr), 0) != 0) {
+        snprintf(err, sizeof(err), "%s", tss_error_last());
+        why = err;
+    } else if (tss_get_u64(hdr + 120) != tss_checksum(hdr, 120)) {
+        why = "header checksum mismatch";
+    } else {
         points = tss_get_u64(hdr + 80);
         if (tss_get_u16(hdr + 10) & TSS_SEG_FLAG_ROLLUP)
             res = (int64_t)tss_get_u64(hdr + 104);
+    }
+    if (why) {
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                "segment %s: %s; its points are left out of the figures", rel,
+                why);
+        tss_error_clear();
+        o->unreadable++;
     }
     tss_storage_close_fd(s->st, fd);
     for (k = 0; k < o->nresolutions && o->per_resolution[k].resolution != res;
@@ -225,7 +247,7 @@ int tss_store_stats_get(tss_store *s, int64_t now, tss_store_stats *o)
     }
     /* the coverage pass read the mutation documents, the sidecars and what
      * they stand for: what it skipped, the figures leave out */
-    o->unreadable = tss_coverage_errors(cov);
+    o->unreadable += tss_coverage_errors(cov);
     tss_coverage_close(cov);
     if (rc < 0)
         return rc;

@@ -634,8 +634,26 @@ static void test_replay_position_v1(void **state)
     fake_assert_log(LOG_INFO, "is finished (120 values so far)");
 }
 
+/* Ticks until plugin_write was tried again (write_fail went down, or a
+ * value went out), at most `max`; returns the ticks it took. */
+static int ticks_until_try(int max)
+{
+    int left = fake_cd.write_fail;
+    size_t sent = count_replayed();
+
+    for (int i = 1; i <= max; i++) {
+        ticks(1);
+        if (fake_cd.write_fail != left || count_replayed() != sent)
+            return i;
+    }
+    return max + 1;
+}
+
 /* A write plugin that fails: the values are not counted as sent; the
- * replay waits and sends them again, so nothing is lost or doubled. */
+ * replay waits and sends them again, so nothing is lost or doubled. It
+ * waits one read interval (10 s here) after a failure, twice as long after
+ * each further one: not a try at every 100 ms tick, each of which the
+ * target would log. */
 static void test_replay_write_fails(void **state)
 {
     env *e = *state;
@@ -647,16 +665,24 @@ static void test_replay_write_fails(void **state)
     assert_int_equal(fake_configure(replay_conf(e, "    Rate 1000000\n"
                                                    "    Target \"csv\"\n")),
                      0);
+    fake_run_read("tsstore"); /* the interval: 10 s */
     fake_cd.write_fail = 3;
     ticks(1);
-    ticks(1);
-    ticks(1);
+    assert_int_equal(fake_cd.write_fail, 2);
     assert_int_equal(count_replayed(), 0);
     fake_assert_log(LOG_ERR, "<Store \"main\"> <Replay \"backfill\">: "
                              "writing to \"csv\" failed (status 28); the "
                              "same values are sent again");
     /* not the hint of an unknown name: csv's own failure */
     fake_assert_no_log(-1, "no write callback registered");
+    /* 10 s, then 20 s, then 40 s between the tries (100 ms ticks, which
+     * cdtime_t's 2^-30 s units round down: one more may be needed) */
+    assert_in_range(ticks_until_try(1000), 100, 101);
+    assert_int_equal(fake_cd.write_fail, 1);
+    assert_in_range(ticks_until_try(1000), 200, 201);
+    assert_int_equal(fake_cd.write_fail, 0);
+    assert_int_equal(count_replayed(), 0);
+    assert_in_range(ticks_until_try(1000), 400, 401);
     ticks(2);
     n = replayed(0, got, 2 * NWANT);
     assert_int_equal(n, NWANT);
@@ -896,6 +922,34 @@ static void test_store_replaced(void **state)
     assert_int_equal(last_points(), 7);
 }
 
+/* The same while a replay runs, before the next read notices: the replay
+ * callback checks too, so the replay goes on from its position in the new
+ * store (the copy has it) and sends every value once, with no error about
+ * the removed directory. */
+static void test_store_replaced_mid_replay(void **state)
+{
+    env *e = *state;
+    char old[700], conf[4096];
+    size_t before;
+
+    write_replay_data(e->store);
+    snprintf(conf, sizeof(conf), "%s", replay_conf(e, "    Rate 40\n"));
+    fake_cd.now = TIME_T_TO_CDTIME_T(1000);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    ticks(10);
+    before = count_replayed();
+    assert_true(before > 0 && before < NWANT);
+    snprintf(old, sizeof(old), "%s.old", e->store);
+    assert_int_equal(rename(e->store, old), 0);
+    tt_copy_tree(old, e->store);
+    tt_rmrf(old);
+    ticks(200); /* no read in between */
+    assert_int_equal(count_replayed(), NWANT);
+    fake_assert_log(LOG_WARNING, "DataDir was replaced by another directory");
+    fake_assert_no_log(LOG_ERR, "store \"main\"");
+}
+
 /* A store removed while read: reported, its figures no longer sent, the
  * missing store reported once however many intervals pass, and read when
  * it is back. */
@@ -960,6 +1014,41 @@ static void test_core_log_limited(void **state)
     assert_true(fake_cd.nvalues >= 10 * 15);
     assert_int_equal(fake_log_count(-1, "truncated"), 1);
     fake_assert_log(LOG_ERR, "tsstore plugin: store \"main\": head snapshot");
+}
+
+/* A segment whose header is damaged: its points are missing from the
+ * figures, and the plugin says so -- the segment named by the core's line,
+ * the count by the plugin's -- once, not at every interval; the other
+ * figures still go out. */
+static void test_health_corrupt_segment(void **state)
+{
+    env *e = *state;
+    char conf[1024], segdir[700], names[256], path[1000];
+    uint8_t *buf;
+    size_t len;
+
+    write_points(e->store, 5);
+    tt_join(segdir, sizeof(segdir), e->store, "segments");
+    tt_list(segdir, "", names, sizeof(names));
+    assert_null(strchr(names, ','));
+    snprintf(path, sizeof(path), "%s/%s", segdir, names);
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    assert_true(len > 64);
+    memset(buf + 16, 0xa5, 32); /* inside the checksummed header */
+    tt_spit(path, buf, len);
+    free(buf);
+
+    snprintf(conf, sizeof(conf), "<Store \"main\">\nDataDir \"%s\"\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    for (int i = 0; i < 5; i++)
+        fake_run_read("tsstore");
+    assert_true(fake_cd.nvalues >= 5 * 15);
+    assert_int_equal(last_points(), 0);
+    assert_int_equal(
+        fake_log_count(LOG_ERR, "unreadable file(s) left out of the health"),
+        1);
+    fake_assert_log(LOG_ERR, names);
 }
 
 /* ---- missing data -------------------------------------------------------- */
@@ -1368,7 +1457,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_replaced_mid_replay, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_core_log_limited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_corrupt_segment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_data_sources, setup,
                                         teardown),
