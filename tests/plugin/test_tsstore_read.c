@@ -1063,6 +1063,27 @@ static size_t notes_of(int severity, const char *tinst)
     return n;
 }
 
+/* Snapshots writer w's store, reads it with Missing 3 (no note: every
+ * series reports), then 10 s later twice: two notes, for the tests to
+ * look at. w stays open. */
+static void missing_after_10s(const env *e, tss_store *w)
+{
+    char conf[1024];
+
+    snapshot(w);
+    snprintf(conf, sizeof(conf),
+             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
+             e->store);
+    assert_int_equal(fake_configure(conf), 0);
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 0);
+
+    fake_cd.wall_offset_ns = INT64_C(10000000000);
+    fake_run_read("tsstore");
+    fake_run_read("tsstore");
+    assert_int_equal(fake_cd.nnotes, 2);
+}
+
 /* Two series reporting every second, a third silent for an hour. When the
  * clock moves 10 s on (Missing 3: 3 s), the two raise one warning each,
  * not repeated; one of them reports again: one okay. The silent one raises
@@ -1073,7 +1094,6 @@ static void test_missing(void **state)
 {
     env *e = *state;
     const fake_notification *n;
-    char conf[1024];
     tss_store *w;
     int64_t now_s;
 
@@ -1087,18 +1107,7 @@ static void test_missing(void **state)
         put(w, "h/p/-/gauge/c", "value", TSS_KIND_GAUGE,
             (now_s - 3600 + i) * 1000, (tss_value){.gauge = i});
     }
-    snapshot(w);
-    snprintf(conf, sizeof(conf),
-             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
-             e->store);
-    assert_int_equal(fake_configure(conf), 0);
-    fake_run_read("tsstore");
-    assert_int_equal(fake_cd.nnotes, 0);
-
-    fake_cd.wall_offset_ns = INT64_C(10000000000);
-    fake_run_read("tsstore");
-    fake_run_read("tsstore");
-    assert_int_equal(fake_cd.nnotes, 2);
+    missing_after_10s(e, w);
     assert_int_equal(notes_of(NOTIF_WARNING, "a"), 1);
     assert_int_equal(notes_of(NOTIF_WARNING, "b"), 1);
     n = &fake_cd.notes[0];
@@ -1149,7 +1158,6 @@ static void test_missing_data_sources(void **state)
 {
     env *e = *state;
     const char *const load_ds[3] = {"shortterm", "midterm", "longterm"};
-    char conf[1024];
     tss_store *w;
     int64_t now_s;
 
@@ -1166,18 +1174,7 @@ static void test_missing_data_sources(void **state)
             put(w, "h/load/-/load/-", load_ds[k], TSS_KIND_GAUGE, t,
                 (tss_value){.gauge = i});
     }
-    snapshot(w);
-    snprintf(conf, sizeof(conf),
-             "<Store \"main\">\nDataDir \"%s\"\nMissing 3\n</Store>\n",
-             e->store);
-    assert_int_equal(fake_configure(conf), 0);
-    fake_run_read("tsstore");
-    assert_int_equal(fake_cd.nnotes, 0);
-
-    fake_cd.wall_offset_ns = INT64_C(10000000000);
-    fake_run_read("tsstore");
-    fake_run_read("tsstore");
-    assert_int_equal(fake_cd.nnotes, 2);
+    missing_after_10s(e, w);
     assert_int_equal(fake_cd.notes[0].severity, NOTIF_WARNING);
     assert_string_equal(fake_cd.notes[0].plugin, "interface");
     assert_string_equal(fake_cd.notes[0].plugin_instance, "eth0");
