@@ -3,6 +3,8 @@
  */
 #include "log_limit.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 void tss_log_limit_init(tss_log_limit *l, int window_s)
@@ -56,4 +58,16 @@ bool tss_log_limit_pass(tss_log_limit *l, int level, const char *msg,
     }
     pthread_mutex_unlock(&l->mu);
     return pass;
+}
+
+const char *tss_log_limit_note(char *out, size_t size, uint64_t suppressed)
+{
+    if (suppressed)
+        snprintf(out, size,
+                 " (%" PRIu64 " identical lines not logged since the last "
+                 "one)",
+                 suppressed);
+    else if (size)
+        out[0] = '\0';
+    return out;
 }

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -45,5 +46,12 @@ void tss_log_limit_destroy(tss_log_limit *l);
  */
 bool tss_log_limit_pass(tss_log_limit *l, int level, const char *msg,
                         time_t now, uint64_t *suppressed);
+
+/**
+ * What a passed line says of the ones held back before it: "" when
+ * `suppressed` is 0, else " (N identical lines not logged since the last
+ * one)", written into out[size] (64 bytes are enough). Returns out.
+ */
+const char *tss_log_limit_note(char *out, size_t size, uint64_t suppressed);
 
 #endif

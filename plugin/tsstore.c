@@ -75,16 +75,11 @@ static void ts_log(void *arg, int level, const char *msg)
 {
     tstore *t = arg;
     uint64_t held;
+    char note[80];
 
-    if (!tss_log_limit_pass(&t->core_log, level, msg, time(NULL), &held))
-        return;
-    if (held)
-        plugin_log(level,
-                   LOG_PREFIX "store \"%s\": %s (%" PRIu64 " identical "
-                              "lines not logged since the last one)",
-                   t->name, msg, held);
-    else
-        plugin_log(level, LOG_PREFIX "store \"%s\": %s", t->name, msg);
+    if (tss_log_limit_pass(&t->core_log, level, msg, time(NULL), &held))
+        plugin_log(level, LOG_PREFIX "store \"%s\": %s%s", t->name, msg,
+                   tss_log_limit_note(note, sizeof(note), held));
 }
 
 /* Rate-limited per store: a missing or broken store is retried every

@@ -91,16 +91,11 @@ static void wt_log(void *ctx, int level, const char *msg)
 {
     wt_state *st = ctx;
     uint64_t held;
+    char note[80];
 
-    if (!tss_log_limit_pass(&st->core_log, level, msg, time(NULL), &held))
-        return;
-    if (held)
-        plugin_log(level,
-                   LOG_PREFIX "%s (%" PRIu64 " identical lines not logged "
-                              "since the last one)",
-                   msg, held);
-    else
-        plugin_log(level, LOG_PREFIX "%s", msg);
+    if (tss_log_limit_pass(&st->core_log, level, msg, time(NULL), &held))
+        plugin_log(level, LOG_PREFIX "%s%s", msg,
+                   tss_log_limit_note(note, sizeof(note), held));
 }
 
 static void complain(wt_complain *c, const char *fmt, ...)

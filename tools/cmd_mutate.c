@@ -42,7 +42,7 @@ static void plan_line(void *ctx, const tss_series_id *id, int kind,
  * runs, EXIT_ERR. */
 static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
 {
-    tss_store_options o;
+    tss_store_options o, reopen;
     tss_apply_result step;
     tss_store *w;
     int rc, ret;
@@ -50,6 +50,10 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     memset(res, 0, sizeof(*res));
     tss_store_options_init(&o);
     o.log = log_stderr;
+    /* what others queue meanwhile, finding the LOCK taken, is applied at
+     * the close as their own command would (compaction policy included:
+     * a delete queued during a compact was left tombstoned) */
+    reopen = o;
     /* for compact, the automatic compaction of tombstoned segments is
      * left to the explicit call below (a compaction request found at
      * open is carried out there, and counted through
@@ -78,16 +82,7 @@ static int apply_as_writer(const char *dir, bool compact, tss_apply_result *res)
     }
     if (rc)
         fprintf(stderr, "tsstore: %s\n", tss_error_last());
-    /* and what others queued meanwhile, finding the LOCK taken: applied
-     * as they would be by their own command, compaction policy included
-     * (a delete queued during a compact was left tombstoned) */
-    {
-        tss_store_options def;
-
-        tss_store_options_init(&def);
-        o.compact_after_segments = def.compact_after_segments;
-    }
-    ret = cli_close_writer(w, &o, &step);
+    ret = cli_close_writer(w, &reopen, &step);
     tss_apply_result_add(res, &step);
     return rc ? EXIT_ERR : ret;
 }
