@@ -233,6 +233,7 @@ int cmd_prune(const cli_opts *o)
 {
     tss_store_options opts;
     tss_prune_result pr;
+    tss_apply_result opened;
     tss_store *s = NULL, *w;
     char id[37], err[256];
     int64_t ms = 0;
@@ -301,13 +302,19 @@ int cmd_prune(const cli_opts *o)
                                          "with --older-than DURATION and/or "
                                          "--max-size SIZE");
         }
+        /* a prune request queued while the LOCK was held was carried out
+         * by the open, with these options: its work is this command's */
+        tss_store_open_applied(w, &opened);
         rc = tss_store_prune(w, tss_store_now(w), &pr);
-        if (rc)
+        if (rc) {
             fprintf(stderr, "tsstore: %s\n", tss_error_last());
-        else
+        } else {
+            pr.segments_removed += opened.prune.segments_removed;
+            pr.bytes_removed += opened.prune.bytes_removed;
             printf("removed %u segment(s), %" PRIu64 " bytes; %" PRIu64
                    " bytes left\n",
                    pr.segments_removed, pr.bytes_removed, pr.bytes_left);
+        }
         ret = cli_close_writer(w, &opts, NULL);
         if (rc)
             ret = EXIT_ERR;
@@ -380,6 +387,7 @@ int cmd_rollup(const cli_opts *o)
 {
     tss_store_options opts;
     tss_rollup_result rr;
+    tss_apply_result opened;
     tss_store *s = NULL, *w;
     char id[37], err[256];
     int rc, ret;
@@ -425,15 +433,24 @@ int cmd_rollup(const cli_opts *o)
                                      "--level AFTER:RESOLUTION[:KEEP], e.g. "
                                      "--level 7d:5m:1y");
     } else {
+        /* a rollup request queued while the LOCK was held was carried out
+         * by the open, with these levels: its work is this command's */
+        tss_store_open_applied(w, &opened);
         rc = tss_store_rollup(w, tss_store_now(w), &rr);
-        if (rc)
+        if (rc) {
             fprintf(stderr, "tsstore: %s\n", tss_error_last());
-        else
+        } else {
+            rr.windows += opened.rollup.windows;
+            rr.points_in += opened.rollup.points_in;
+            rr.points_out += opened.rollup.points_out;
+            rr.bytes_written += opened.rollup.bytes_written;
+            rr.windows_removed += opened.rollup.windows_removed;
             printf("rolled up %u window(s): %" PRIu64 " points into %" PRIu64
                    " aggregates (%" PRIu64 " bytes); %u window(s) removed "
                    "past their keep\n",
                    rr.windows, rr.points_in, rr.points_out, rr.bytes_written,
                    rr.windows_removed);
+        }
         ret = cli_close_writer(w, &opts, NULL);
         if (rc)
             ret = EXIT_ERR;

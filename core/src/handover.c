@@ -90,6 +90,17 @@ void tss_apply_result_add(tss_apply_result *sum, const tss_apply_result *r)
     sum->points_deleted += r->points_deleted;
     sum->bytes_rewritten += r->bytes_rewritten;
     sum->pending = r->pending;
+    sum->prune.segments_removed += r->prune.segments_removed;
+    sum->prune.bytes_removed += r->prune.bytes_removed;
+    if (r->prune.segments_removed || r->prune.bytes_left) {
+        sum->prune.oldest_kept = r->prune.oldest_kept;
+        sum->prune.bytes_left = r->prune.bytes_left;
+    }
+    sum->rollup.windows += r->rollup.windows;
+    sum->rollup.windows_removed += r->rollup.windows_removed;
+    sum->rollup.points_in += r->rollup.points_in;
+    sum->rollup.points_out += r->rollup.points_out;
+    sum->rollup.bytes_written += r->rollup.bytes_written;
 }
 
 int tss_store_close_writer(tss_store *s, const tss_store_options *opts,

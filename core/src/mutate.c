@@ -728,9 +728,9 @@ int tss_store_apply_mutations(tss_store *s, int64_t now, tss_apply_result *res)
     if (compact &&
         (rc = compact_windows(s, merge ? TSS_COMPACT_MERGE : 0, res)) != 0)
         last = rc;
-    if (prune && (rc = tss_store_prune(s, now, NULL)) != 0)
+    if (prune && (rc = tss_store_prune(s, now, &res->prune)) != 0)
         last = rc;
-    if (rollup && (rc = tss_store_rollup(s, now, NULL)) != 0)
+    if (rollup && (rc = tss_store_rollup(s, now, &res->rollup)) != 0)
         last = rc;
     pthread_mutex_lock(&s->seal_mu);
     /* completion: re-read, compaction changed documents' worlds */

@@ -8,6 +8,9 @@
   the LOCK was held are carried out when `tsstore compact` opens the store
   as the writer; its report counts that work (it said "compacted 0
   window(s) ... 0 document(s) completed").
+- prune_rollup_count_open: the same for a prune or rollup request queued
+  while the LOCK was held and carried out by the open of the next
+  `tsstore prune`/`rollup` (it said "removed 0 segment(s)").
 - handover: a command that held the LOCK (delete, compact, prune, a
   rollup that only probed the LOCK, import, verify --repair) leaves
   nothing queued that was
@@ -159,6 +162,29 @@ def compact_counts_open(cli, tmp):
         fail("the deleted series is still listed")
 
 
+def prune_rollup_count_open(cli, tmp):
+    for cmd, opts, what in (("prune", ["--older-than", "1d"], "removed"),
+                            ("rollup", ["--level", "1d:5m"], "rolled up")):
+        store = make_store(cli, tmp, "open-" + cmd)
+        with Locked(store):
+            p = run(cli, cmd, *opts, store)
+            if "requested" not in p.stdout:
+                fail("%s with the LOCK held: %r" % (cmd, p.stdout))
+        # the open carries out the queued request with these options; the
+        # command's own pass then finds nothing left: it reports both
+        p = run(cli, cmd, *opts, store)
+        words = p.stdout.split()
+        try:
+            n = int(words[len(what.split()) + words.index(what.split()[0])])
+        except (ValueError, IndexError):
+            fail("%s printed %r" % (cmd, p.stdout))
+        if n < 1:
+            fail("%s did the queued work but reported %r" % (cmd, p.stdout))
+        if glob.glob(os.path.join(store, "wal", "mutations", "*.json")):
+            fail("documents left after %s" % cmd)
+    print("prune_rollup_count_open: ok")
+
+
 def handover(cli, shim, tmp):
     cases = [
         # (first command, its exit status, what runs at its LOCK release)
@@ -291,6 +317,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tss-mutcli-") as tmp:
         unreadable_document(a.cli, tmp)
         compact_counts_open(a.cli, tmp)
+        prune_rollup_count_open(a.cli, tmp)
         future_note(a.cli, tmp)
         if a.shim:
             handover(a.cli, a.shim, tmp)

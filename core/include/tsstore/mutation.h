@@ -103,6 +103,12 @@ typedef struct tss_apply_result {
     uint64_t points_deleted;
     uint64_t bytes_rewritten;
     uint32_t pending; /**< documents still waiting (an error) */
+    /** What queued prune requests (tss_prune_request) made the writer's
+     * tss_store_prune do; bytes_left and oldest_kept are the last call's. */
+    tss_prune_result prune;
+    /** What queued rollup requests (tss_rollup_request) made the writer's
+     * tss_store_rollup do. */
+    tss_rollup_result rollup;
 } tss_apply_result;
 
 /**
