@@ -325,7 +325,16 @@ tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id)
         return NULL;
     if (v->n == v->last_id) /* whole: dense */
         return v->items[id - 1].id == id ? &v->items[id - 1] : NULL;
-    while (lo < hi) { /* partial: the items are in id order */
+    /* partial: the items are in id order, and replay asks for the ids of
+     * a record's changed items in increasing order, mostly neighbours */
+    for (size_t k = v->by_id_hint; k < v->n && k < v->by_id_hint + 2; k++)
+        if (v->items[k].id >= id) {
+            if (v->items[k].id != id)
+                break;
+            v->by_id_hint = k;
+            return &v->items[k];
+        }
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
         if (v->items[mid].id < id)
@@ -333,7 +342,11 @@ tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id)
         else
             hi = mid;
     }
-    return lo < v->n && v->items[lo].id == id ? &v->items[lo] : NULL;
+    if (lo < v->n && v->items[lo].id == id) {
+        v->by_id_hint = lo;
+        return &v->items[lo];
+    }
+    return NULL;
 }
 
 /* Generations of base snapshots on disk, highest first. */

@@ -128,6 +128,9 @@ typedef struct tss_snap_view {
      * ngroups; NULL: every item is */
     uint8_t *groups;
     size_t ngroups, groups_cap;
+    /* tss_snap_by_id's last answer in a partial view, where it looks
+     * first: a record's changed items come in increasing id order */
+    size_t by_id_hint;
 } tss_snap_view;
 
 /** Ids per group of a type 3 delta record: 1 << TSS_SNAP_GROUP_SHIFT. */

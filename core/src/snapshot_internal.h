@@ -86,7 +86,8 @@ static inline bool tss_snap_group_loaded(const tss_snap_view *v, uint64_t id)
 int tss_snap_group_mark(tss_snap_view *v, uint64_t id, bool loaded);
 
 /* The item of id `id`, or NULL: an id the view never got, or one a
- * partial view left out (it stores the items of its groups only). */
+ * partial view left out (it stores the items of its groups only). Moves
+ * the view's by_id_hint: one thread per view, as for any change to it. */
 tss_snap_item *tss_snap_by_id(tss_snap_view *v, uint64_t id);
 
 /* ---- snapshot.c: the writer -------------------------------------------- */
