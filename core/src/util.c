@@ -210,8 +210,8 @@ bool tss_rd_varint_long(tss_rd *r, uint64_t *out)
             return true;
         }
         if (r->p[9] <= 1) { /* the 10th: the top bit of a 64-bit value */
-            *out = v | (uint64_t)(r->p[8] & 0x7f) << 56 |
-                   (uint64_t)r->p[9] << 63;
+            *out =
+                v | (uint64_t)(r->p[8] & 0x7f) << 56 | (uint64_t)r->p[9] << 63;
             r->p += 10;
             return true;
         }
