@@ -196,14 +196,16 @@ static bool bits_room(tss_bits *w, uint64_t add)
     return bits_grow(w, (size_t)((w->nbits + add) >> 3) + 8);
 }
 
-int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
+/* Appends bits [from, to) of src to w; `peek` is the reader's for the
+ * whole of src (br_init over src's length: past `to` there may be more
+ * bytes to load words from, so that a short copy is not read bit by bit). */
+static int bits_copy(tss_bits *w, const uint8_t *src, uint64_t from,
+                     uint64_t to, uint64_t peek)
 {
-    bitrd r = br_init(src, from, to);
+    bitrd r = {src, from, to, peek};
     uint64_t nbits = w->nbits;
     uint8_t *d;
 
-    if (from > to)
-        return tss_error_set(TSS_EINVAL, "bit copy out of range");
     /* room once, then 56 bits a move: one load and one store each, no
      * checks */
     if (!bits_room(w, to - from))
@@ -224,6 +226,13 @@ int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
     w->nbits = nbits;
     w->buf.len = (size_t)((nbits + 7) >> 3);
     return 0;
+}
+
+int tss_bits_copy(tss_bits *w, const uint8_t *src, uint64_t from, uint64_t to)
+{
+    if (from > to)
+        return tss_error_set(TSS_EINVAL, "bit copy out of range");
+    return bits_copy(w, src, from, to, br_init(src, from, to).peek);
 }
 
 /* ---- prefix classes for zig-zag integers ------------------------------ */
@@ -1054,8 +1063,8 @@ int tss_enc_replay(tss_enc *e, tss_bitrd *br, uint32_t count)
         e->ts.buf.oom = e->val.buf.oom = false;
         return tss_error_set(TSS_ENOMEM, "out of memory replaying points");
     }
-    if (tss_bits_copy(&e->ts, br->p, p0, p1) != 0 ||
-        tss_bits_copy(&e->val, br->p, p1, rd.pos) != 0)
+    if (bits_copy(&e->ts, br->p, p0, p1, rd.peek) != 0 ||
+        bits_copy(&e->val, br->p, p1, rd.pos, rd.peek) != 0)
         return tss_error_last_code(); /* cannot happen: room and range */
     e->last_t = t;
     e->last_delta = ts.prev_delta;

@@ -60,6 +60,17 @@ int tss_bits_put(tss_bits *w, uint64_t v, unsigned n) TSS_WUR;
 /** Reads `n` (<= 64) bits; false at the end of the stream. */
 bool tss_bitrd_get(tss_bitrd *r, unsigned n, uint64_t *out);
 
+/** Reads one bit (tss_bitrd_get(r, 1, out), inline: the head log's id
+ * gaps and point counts are read a bit at a time); false at the end. */
+static inline bool tss_bitrd_bit(tss_bitrd *r, uint64_t *out)
+{
+    if (r->pos >= r->nbits)
+        return false;
+    *out = (uint64_t)(r->p[r->pos >> 3] >> (7 - (r->pos & 7))) & 1;
+    r->pos++;
+    return true;
+}
+
 /** Empties a bit buffer for reuse, keeping its memory (and the invariant:
  * zeros past the end). */
 void tss_bits_reset(tss_bits *w);

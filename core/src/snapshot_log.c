@@ -38,12 +38,16 @@ static bool gamma_get(tss_bitrd *r, uint64_t *x)
     uint64_t bit, rest;
 
     for (;;) {
-        if (!tss_bitrd_get(r, 1, &bit))
+        if (!tss_bitrd_bit(r, &bit))
             return false;
         if (bit)
             break;
         if (++n > 63)
             return false;
+    }
+    if (n == 0) { /* '1': 1, the usual id gap */
+        *x = 1;
+        return true;
     }
     if (!tss_bitrd_get(r, n, &rest))
         return false;
@@ -131,7 +135,7 @@ static int replay_item(tss_snap_view *v, tss_bitrd *br, uint64_t id)
     uint64_t count = 1, flag;
     tss_snap_item *it;
 
-    if (!tss_bitrd_get(br, 1, &flag))
+    if (!tss_bitrd_bit(br, &flag))
         return -1;
     if (flag && !gamma_get(br, &count))
         return -1;
