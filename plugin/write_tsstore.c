@@ -6,9 +6,15 @@
  *  - collectd's write threads call wt_write: it appends to the core's
  *    sharded head (memory only; shard locks, never I/O).
  *  - our maintenance thread wakes every second, seals due windows into
- *    segments and retries failed writes; all disk I/O happens there.
+ *    segments, retries failed writes, applies deletes and compaction
+ *    requests, rolls up and prunes.
+ *  - our snapshot thread writes a head snapshot record every
+ *    SnapshotInterval, whatever the maintenance thread is doing: a
+ *    compaction or rollup that takes a minute must not stretch what a
+ *    crash can lose (the core serializes the two on its seal mutex, which
+ *    long work takes window by window, not for its whole run).
  *  - wt_flush (unixsock FLUSH, FlushInterval, shutdown) asks the
- *    maintenance thread for a synced head snapshot (windows not due stay
+ *    snapshot thread for a synced head snapshot (windows not due stay
  *    in the head: they are sealed when their time comes) and waits for
  *    it; it fails when that snapshot could not be written.
  *
@@ -71,10 +77,10 @@ typedef struct wt_state {
     wt_conf conf;
     tss_store *store;
     uint32_t ups;
-    pthread_t thread;
-    bool thread_running;
+    pthread_t thread, snap_thread;
+    bool thread_running, snap_running;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
+    pthread_cond_t wake, snap_wake, done;
     bool stop;
     uint64_t flush_req, flush_done;
     int flush_rc; /* the snapshot of the round that set flush_done */
@@ -250,6 +256,7 @@ static int wt_config(oconfig_item_t *ci)
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&st->wake, &ca);
+        pthread_cond_init(&st->snap_wake, &ca);
         pthread_cond_init(&st->done, &ca);
         pthread_condattr_destroy(&ca);
     }
@@ -393,32 +400,26 @@ static int64_t mono_ms(void)
 }
 
 /*
- * Every second: seal the windows that are due. Every SnapshotInterval, and
- * whenever a flush asks: persist the head (a flush also fsyncs it), so
- * that `tsstore` sees everything received and a crash loses nothing
- * before it.
+ * Every second: seal the windows that are due, apply what `tsstore
+ * delete/compact` queued, and once a minute roll up and prune. A round
+ * may take long (a compaction rewrites windows); snapshots do not wait
+ * for it (wt_snap_main).
  */
 static void *wt_main(void *arg)
 {
     wt_state *st = arg;
-    int64_t next_snap = 0, next_prune = 0;
+    int64_t next_prune = 0;
 
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec until;
-        uint64_t want;
         int64_t now, mono;
-        bool flush;
-        int snap_rc = 0;
 
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += 1;
-        if (st->flush_req == st->flush_done)
-            pthread_cond_timedwait(&st->wake, &st->mu, &until);
+        pthread_cond_timedwait(&st->wake, &st->mu, &until);
         if (st->stop)
             break;
-        want = st->flush_req;
-        flush = want != st->flush_done;
         pthread_mutex_unlock(&st->mu);
         now = tss_store_now(st->store);
         mono = mono_ms();
@@ -435,11 +436,48 @@ static void *wt_main(void *arg)
         }
         /* counters only we know, for the read plugin and tsstore stats */
         (void)!tss_store_publish_stats(st->store, now, 60 * (int64_t)st->ups);
-        if (flush || mono >= next_snap) {
-            snap_rc =
-                tss_store_snapshot(st->store, now, flush ? TSS_SNAP_SYNC : 0);
-            next_snap = mono + st->conf.snapshot_ms;
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/*
+ * Every SnapshotInterval, and whenever a flush asks: persist the head (a
+ * flush also fsyncs it), so that `tsstore` sees everything received and a
+ * crash loses nothing before it.
+ */
+static void *wt_snap_main(void *arg)
+{
+    wt_state *st = arg;
+    int64_t next_snap = mono_ms() + st->conf.snapshot_ms;
+
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        uint64_t want;
+        int64_t wait_ms = next_snap - mono_ms();
+        bool flush;
+        int snap_rc;
+
+        if (st->flush_req == st->flush_done && wait_ms > 0) {
+            struct timespec until;
+
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += wait_ms / 1000;
+            until.tv_nsec += (wait_ms % 1000) * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&st->snap_wake, &st->mu, &until);
+            continue; /* woken early, or on time: look again */
         }
+        want = st->flush_req;
+        flush = want != st->flush_done;
+        pthread_mutex_unlock(&st->mu);
+        snap_rc = tss_store_snapshot(st->store, tss_store_now(st->store),
+                                     flush ? TSS_SNAP_SYNC : 0);
+        next_snap = mono_ms() + st->conf.snapshot_ms;
         pthread_mutex_lock(&st->mu);
         if (flush) {
             st->flush_done = want;
@@ -534,12 +572,12 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += FLUSH_WAIT_S;
     pthread_mutex_lock(&st->mu);
-    if (!st->thread_running || st->stop) {
+    if (!st->snap_running || st->stop) {
         pthread_mutex_unlock(&st->mu);
         return 0;
     }
     mine = ++st->flush_req;
-    pthread_cond_signal(&st->wake);
+    pthread_cond_signal(&st->snap_wake);
     while (st->flush_done < mine && !st->stop && rc == 0)
         rc = pthread_cond_timedwait(&st->done, &st->mu, &until);
     /* the snapshot of a later round covers this one's data too: its
@@ -567,14 +605,19 @@ static void wt_free(void *arg)
 
     if (!st)
         return;
+    pthread_mutex_lock(&st->mu);
+    st->stop = true;
+    pthread_cond_broadcast(&st->wake);
+    pthread_cond_broadcast(&st->snap_wake);
+    pthread_cond_broadcast(&st->done);
+    pthread_mutex_unlock(&st->mu);
     if (st->thread_running) {
-        pthread_mutex_lock(&st->mu);
-        st->stop = true;
-        pthread_cond_broadcast(&st->wake);
-        pthread_cond_broadcast(&st->done);
-        pthread_mutex_unlock(&st->mu);
         pthread_join(st->thread, NULL);
         st->thread_running = false;
+    }
+    if (st->snap_running) {
+        pthread_join(st->snap_thread, NULL);
+        st->snap_running = false;
     }
     if (st->store) {
         tss_writer_stats ws;
@@ -602,6 +645,7 @@ static void wt_free(void *arg)
     }
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->wake);
+    pthread_cond_destroy(&st->snap_wake);
     pthread_cond_destroy(&st->done);
     pthread_mutex_destroy(&st->complain.mu);
     tss_log_limit_destroy(&st->core_log);
@@ -639,6 +683,8 @@ static int wt_init(void)
     o.shards = st->conf.shards;
     o.max_pending_bytes = st->conf.max_pending;
     o.snapshot_sync_seconds = st->conf.snapshot_sync_ms / 1000;
+    /* records also between the windows of a long compaction or rollup */
+    o.snapshot_interval_ms = st->conf.snapshot_ms;
     o.compact_after_segments = (uint32_t)st->conf.compact_after;
     o.retention_seconds = st->conf.retention_ms / 1000;
     o.retention_bytes = st->conf.retention_bytes;
@@ -663,6 +709,13 @@ static int wt_init(void)
         return -1;
     }
     st->thread_running = true;
+    if (plugin_thread_create(&st->snap_thread, wt_snap_main, st,
+                             "tsstore_snap") != 0) {
+        ERROR(LOG_PREFIX "cannot start the snapshot thread");
+        wt_free(st);
+        return -1;
+    }
+    st->snap_running = true;
     INFO(LOG_PREFIX "version %s storing in %s (precision %u/s, segment span "
                     "%" PRId64 " s, grace %" PRId64 " s, snapshot every "
                     "%" PRId64 " s)",

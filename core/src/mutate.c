@@ -873,6 +873,8 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
                     " point(s) into %" PRIu64,
                     segs[i].start, g, co.points_before, co.points_after);
             tss_sidecar_free(&co.cov);
+            /* the seal mutex is ours until every window is done */
+            tss_store_snapshot_due(s);
         }
     }
     /* coverage from scratch (from the sidecars, not the old snapshot):

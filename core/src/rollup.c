@@ -648,6 +648,8 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
                 continue;
             rc = level_window(s, l, now, segs, n, taken, i, grp, res, &changed,
                               &invalidated);
+            /* the seal mutex is ours until every window is done */
+            tss_store_snapshot_due(s);
         }
     }
     if (rc)

@@ -361,6 +361,13 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
                                         s->info.units_per_second,
                                     tss_store_now(s), s->log, s->log_ctx)) != 0)
             goto fail;
+        if (opts->snapshot_interval_ms > 0) {
+            s->snap_interval = opts->snapshot_interval_ms *
+                               (int64_t)s->info.units_per_second / 1000;
+            if (s->snap_interval < 1)
+                s->snap_interval = 1;
+        }
+        s->snap_last = tss_store_now(s);
         /* resume deletes a crash interrupted (and apply new ones);
          * failures are logged and retried by the next call; what it did
          * is kept for tss_store_open_applied */
@@ -527,8 +534,13 @@ static int write_image(tss_store *s, const char *rel, const uint8_t *img,
             if (same)
                 return 0;
         }
-        return tss_error_set(TSS_EEXISTS,
-                             "segment %s exists with other content", rel);
+        /* the sidecar is written first with the same call */
+        return tss_error_set(TSS_EEXISTS, "%s %s exists with other content",
+                             strncmp(rel, TSS_COV_SEG_DIR "/",
+                                     sizeof(TSS_COV_SEG_DIR)) == 0
+                                 ? "coverage sidecar"
+                                 : "segment",
+                             rel);
     }
     return rc;
 }
@@ -897,14 +909,11 @@ int tss_store_write_queued(tss_store *s, int64_t now)
                          n, tss_error_last());
 }
 
-int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
+/* tss_store_snapshot's work, the seal mutex held. */
+static int snapshot_locked(tss_store *s, int64_t now, unsigned flags)
 {
     int rc;
 
-    if (!s->snap)
-        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
-                             s->path);
-    pthread_mutex_lock(&s->seal_mu);
     reopen_if_failed(s);
     /* a base would not hold windows queued for sealing: those first */
     rc = tss_snapshot_needs_base(s->snap) ? tss_store_write_queued(s, now) : 0;
@@ -914,8 +923,33 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
         complain(s, now, W_SNAPSHOT, rc);
     else
         complain_done(s, true);
+    s->snap_last = now;
+    return rc;
+}
+
+int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
+{
+    int rc;
+
+    if (!s->snap)
+        return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
+                             s->path);
+    pthread_mutex_lock(&s->seal_mu);
+    rc = snapshot_locked(s, now, flags);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
+}
+
+void tss_store_snapshot_due(tss_store *s)
+{
+    int64_t now;
+
+    if (!s->snap || s->snap_interval <= 0)
+        return;
+    now = tss_store_now(s);
+    /* a clock stepped back: the interval counts from now */
+    if (now - s->snap_last >= s->snap_interval || now < s->snap_last)
+        (void)snapshot_locked(s, now, 0); /* failures: complain()ed */
 }
 
 void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)

@@ -95,7 +95,10 @@ struct tss_store {
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
     bool sealed_since_base; /* a new snapshot base is due */
-    bool cov_dirty;         /* the table on disk lags s->cov: save */
+    /* tss_store_snapshot_due: its interval (store units; 0 off) and the
+     * last record's time (store units, tss_store_now) */
+    int64_t snap_interval, snap_last;
+    bool cov_dirty; /* the table on disk lags s->cov: save */
     /* sidecar bytes added to s->cov since it was saved as version
      * cov_unsaved_ver (see save_coverage in store.c) */
     uint64_t cov_unsaved, cov_unsaved_ver;
@@ -169,6 +172,13 @@ int tss_store_cov_invalidate(tss_store *s) TSS_WUR;
  * generation that does. 0 when none is left queued; else the write's
  * error code, its message saying the base waits. Caller holds seal_mu. */
 int tss_store_write_queued(tss_store *s, int64_t now) TSS_WUR;
+
+/* The seal mutex held, between windows of long work (compaction, rollup,
+ * prune, a table coverage rebuild): writes a head snapshot record if
+ * snapshot_interval_ms has passed since the last one, as
+ * tss_store_snapshot would (it waits for the mutex meanwhile). Failures
+ * are logged (rate-limited) and left to the next record. */
+void tss_store_snapshot_due(tss_store *s);
 
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table
  * if it moved. */

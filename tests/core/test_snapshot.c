@@ -1325,6 +1325,60 @@ static void test_ids_in_key_order(void **state)
     tss_store_close(w);
 }
 
+/* ---- long work holds the seal mutex ---------------------------------------
+ */
+
+/*
+ * A compaction holds the seal mutex for all its windows, so the writer's
+ * tss_store_snapshot waits for its end; with snapshot_interval_ms the
+ * store writes records itself between windows. Points appended before a
+ * long compaction, never snapshotted by the caller, survive a crash right
+ * after it (the handle closed without a snapshot or a seal).
+ */
+static void test_records_during_compaction(void **state)
+{
+    char dir[4096];
+    tt_model m = {0};
+    tss_apply_result ar;
+    tss_snap_view v;
+    tss_store *w;
+    uint64_t before;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    /* two segments in each of 20 old windows: a merge rewrites them all */
+    for (int round = 0; round < 2; round++) {
+        for (int k = -40; k < -20; k++)
+            for (int i = 0; i < 50; i++)
+                add(w, &m, 1, W(k, round * 500000 + i * 1000),
+                    (uint64_t)(k * 1000 + i));
+        assert_int_equal(
+            tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL), 0);
+    }
+    snap(w, TSS_SNAP_SYNC);
+    assert_int_equal(tss_snapshot_load(w->st, &w->info, NULL, NULL, false, &v),
+                     0);
+    before = v.records;
+    tss_snap_view_free(&v);
+    /* what the plugin's SnapshotInterval would be: 1 ms, so that each
+     * window's rewrite (files written and fsynced) outlasts it */
+    w->snap_interval = 1;
+    for (int i = 0; i < 30; i++) /* the head, never snapshotted by us */
+        add(w, &m, 3, W(5, i * 1000), (uint64_t)i);
+    assert_int_equal(
+        tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, &ar), 0);
+    assert_int_equal(ar.compacted, 20);
+    assert_int_equal(tss_snapshot_load(w->st, &w->info, NULL, NULL, false, &v),
+                     0);
+    assert_true(v.records > before); /* written during the compaction */
+    tss_snap_view_free(&v);
+    tss_store_close(w); /* a crash: no snapshot, no seal */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "after a crash that followed a compaction");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -1342,6 +1396,7 @@ int main(void)
         T(test_partial_load),
         T(test_partial_cache),
         T(test_ids_in_key_order),
+        T(test_records_during_compaction),
         T(test_record_rejected_part_way),
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),

@@ -76,6 +76,14 @@ typedef struct tss_store_options {
      * way (the data is in the page cache); this bounds what a power
      * failure can lose. Default 60. */
     int64_t snapshot_sync_seconds;
+    /** Writer: milliseconds between head snapshot records the store
+     * writes on its own while its long work holds the seal mutex
+     * (compaction, rollup, prune, a table coverage rebuild: between
+     * windows), so that tss_store_snapshot, which waits for that mutex,
+     * is not held off for the whole run and a killed process loses no
+     * more than this; the writer's SnapshotInterval. 0: none (only
+     * tss_store_snapshot writes records). */
+    int64_t snapshot_interval_ms;
     /** Writer: compact automatically once this many segments carry
      * tombstones of visible deletes; 0 never (tsstore compact by hand).
      * Default 1: deleted points leave the disk at the next round. */
