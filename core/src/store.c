@@ -535,12 +535,12 @@ static int write_image(tss_store *s, const char *rel, const uint8_t *img,
                 return 0;
         }
         /* the sidecar is written first with the same call */
-        return tss_error_set(TSS_EEXISTS, "%s %s exists with other content",
-                             strncmp(rel, TSS_COV_SEG_DIR "/",
-                                     sizeof(TSS_COV_SEG_DIR)) == 0
-                                 ? "coverage sidecar"
-                                 : "segment",
-                             rel);
+        return tss_error_set(
+            TSS_EEXISTS, "%s %s exists with other content",
+            strncmp(rel, TSS_COV_SEG_DIR "/", sizeof(TSS_COV_SEG_DIR)) == 0
+                ? "coverage sidecar"
+                : "segment",
+            rel);
     }
     return rc;
 }
@@ -695,6 +695,20 @@ static void save_coverage(tss_store *s, bool force)
             tss_error_last());
 }
 
+/* Whether the windows sealed since the last base are worth a new one: a
+ * base rewrites the whole head, so it follows the seal of a window the
+ * size of a quarter of what the head keeps or more (the window that
+ * ended, at the usual seal), not a late batch of a few points (a host
+ * whose clock lags sends one every Grace); the log drops those items by
+ * their intent records, and the next usual seal restarts it. */
+static bool base_worth_it(tss_store *s)
+{
+    tss_head_stats hs;
+
+    tss_head_stats_get(s->head, &hs);
+    return s->sealed_points >= hs.points / 4;
+}
+
 /* Builds and writes queued windows in order; stops at the first failure,
  * which keeps the rest queued for the next call. */
 static int drain(tss_store *s, int64_t now, tss_seal_result *res)
@@ -739,17 +753,20 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         s->cov_unsaved += p->cov_img.len;
         s->cov_dirty = true;
         s->sealed_since_base = true;
+        s->sealed_points += p->points;
         pending_free(p);
     }
     complain_done(s, false);
     save_coverage(s, false);
     /* the sealed items left the head: restart the snapshot from a small
      * base (only with nothing queued, which the base would not hold) */
-    if (s->snap && s->sealed_since_base) {
-        if (tss_snapshot_base(s->snap, now) == 0)
+    if (s->snap && s->sealed_since_base && base_worth_it(s)) {
+        if (tss_snapshot_base(s->snap, now) == 0) {
             s->sealed_since_base = false;
-        else
+            s->sealed_points = 0;
+        } else {
             complain(s, now, W_SNAPSHOT, tss_error_last_code());
+        }
     }
     return 0;
 }

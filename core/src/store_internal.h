@@ -95,6 +95,7 @@ struct tss_store {
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
     bool sealed_since_base; /* a new snapshot base is due */
+    uint64_t sealed_points; /* points sealed since the last base */
     /* tss_store_snapshot_due: its interval (store units; 0 off) and the
      * last record's time (store units, tss_store_now) */
     int64_t snap_interval, snap_last;

@@ -1379,6 +1379,44 @@ static void test_records_during_compaction(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * A late batch (a point of a window sealed long ago) is sealed into a
+ * segment of its own; that does not rewrite the whole head as a new base
+ * (a host whose clock lags sends one every Grace): the log goes on, its
+ * intent record drops the item at recovery, and a crash restores the head
+ * with the late point stored once.
+ */
+static void test_late_batch_keeps_the_log(void **state)
+{
+    char dir[4096], head[4096], before[256], after[256];
+    tt_model m = {0};
+    tss_seal_result res;
+    tss_store *w;
+    int64_t start;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(head, sizeof(head), dir, "head");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    w->grace = 0;                           /* the late batch is due at once */
+    start = tss_store_now(w) / SPAN * SPAN; /* the current window */
+    for (int i = 0; i < 200; i++)
+        add(w, &m, 0, start + i, dbits(i * 0.5));
+    snap(w, TSS_SNAP_SYNC);
+    tt_list(head, "", before, sizeof(before));
+    add(w, &m, 1, W(-3, 1000), 7); /* late: its window ended in 2023 */
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    assert_int_equal(res.segments_written, 1);
+    assert_int_equal(res.points_written, 1);
+    tt_list(head, "", after, sizeof(after));
+    assert_string_equal(after, before); /* the same base and log */
+    tss_store_close(w);                 /* a crash */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "after a late batch's seal and a crash");
+    assert_int_equal(segment_points(dir), 1);
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -1397,6 +1435,7 @@ int main(void)
         T(test_partial_cache),
         T(test_ids_in_key_order),
         T(test_records_during_compaction),
+        T(test_late_batch_keeps_the_log),
         T(test_record_rejected_part_way),
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),
