@@ -122,8 +122,8 @@ int cmd_coverage(const cli_opts *o)
     } else if (tss_coverage_errors(c) > 0) {
         fprintf(stderr,
                 "tsstore: %" PRIu64 " unreadable coverage file(s), "
-                "segment(s) or mutation document(s) were skipped (see "
-                "above)\n",
+                "segment(s), head snapshot file(s) or mutation document(s) "
+                "were skipped (see above)\n",
                 tss_coverage_errors(c));
         ret = EXIT_ERR;
     }

@@ -53,7 +53,8 @@ static int add_head(tss_coverage *c)
                              s->log_ctx, c->sel.lo, c->sel.lo_len, c->sel.hi,
                              c->sel.hi_len, &v);
     if (rc == 0) {
-        c->head_gen = v->gen;
+        c->head_gen = v->newest_seen;
+        c->head_damaged = v->damaged; /* logged when it was read */
         nidx = v->n;
     }
     /* within the glob's key bounds only: the cache keeps them sorted */
@@ -178,7 +179,7 @@ again:
         return rc;
     /* a corrupt document was skipped (and logged): counted like any
      * skipped file (unload resets the count for a new load) */
-    c->stats.errors += c->del.bad;
+    c->stats.errors += c->del.bad + c->head_damaged;
     for (size_t i = 0; i < c->ntombs; i++) {
         if ((rc = tss_delset_resolve(s->st, &c->del, &c->tombs[i].t)) != 0)
             return rc;

@@ -33,6 +33,7 @@ struct tss_coverage {
      * whether the head still holds a point */
     tss_covtable *hcov;
     uint64_t head_gen;
+    unsigned head_damaged; /* head snapshot files the load passed over */
     tss_delset del;
     tomb_seg *tombs;
     size_t ntombs;

@@ -576,7 +576,7 @@ again:
      * the head must be one written after it was filtered. A new base
      * since the snapshot was read means the head was rewritten (a seal, a
      * delete's filter): load it all again */
-    if (attempt++ < 16 && tss_snapshot_newest(s->st) > q->head.gen) {
+    if (attempt++ < 16 && tss_snapshot_newest(s->st) > q->head.newest_seen) {
         unload(q);
         goto again;
     }
@@ -586,7 +586,7 @@ again:
     }
     /* a corrupt document was skipped (and logged): its delete may be one
      * this query does not apply, so it counts like any skipped file */
-    q->errors += q->del.bad;
+    q->errors += q->del.bad + q->head.damaged;
     if (q->del.active > 0)
         q->any_deletes = true;
     *out = q;

@@ -520,8 +520,9 @@ int tss_snap_load_tail(tss_storage *st, const tss_store_info *info,
                        const tss_snap_sel *sel, tss_snap_view *out,
                        tss_snap_tail *tail)
 {
-    uint64_t *gens;
+    uint64_t *gens, newest;
     size_t ngens;
+    unsigned damaged;
     int rc, attempt = 0;
     bool vanished, need_full;
 
@@ -534,6 +535,8 @@ again:
     vanished = need_full = false;
     if ((rc = list_gens(st, &gens, &ngens)) != 0)
         return rc;
+    newest = ngens ? gens[0] : 0; /* descending */
+    damaged = 0;
     for (size_t g = 0; g < ngens; g++) {
         char rel[96], lrel[96], laside[128];
         uint8_t *buf = NULL, *lbuf = NULL;
@@ -596,6 +599,7 @@ again:
                         lrel, laside);
             tss_error_clear();
             tss_snap_view_free(out);
+            damaged++;
             rc = 0;
             continue;
         }
@@ -680,6 +684,8 @@ again:
     if (rc == 0 && need_full)
         rc = tss_error_set(TSS_ECORRUPT, "head snapshot: a whole load "
                                          "lacks an item its log needs");
+    out->newest_seen = newest;
+    out->damaged += damaged; /* a damaged log: counted on replay */
     if (rc) {
         tss_snap_view_free(out);
         if (tail)

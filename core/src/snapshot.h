@@ -128,6 +128,14 @@ typedef struct tss_snap_view {
      * ngroups; NULL: every item is */
     uint8_t *groups;
     size_t ngroups, groups_cap;
+    /* the highest generation of a base on disk when the load listed them,
+     * loaded or passed over as corrupt: a reader that finds a newer one
+     * since loads again (a base passed over is no reason to) */
+    uint64_t newest_seen;
+    /* files of the head snapshot passed over as damaged (a corrupt base,
+     * a log's records from a corrupt one on), each logged as an ERROR:
+     * a reader counts them as unreadable files it skipped */
+    unsigned damaged;
     /* tss_snap_by_id's last answer in a partial view, where it looks
      * first: a record's changed items come in increasing id order */
     size_t by_id_hint;

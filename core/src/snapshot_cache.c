@@ -205,7 +205,7 @@ static int read_on(tss_snap_cache *c, tss_storage *st,
     const char *why = NULL;
     int fd, rc;
 
-    if (!c->tail.extendable || newest == 0 || newest != c->v.gen)
+    if (!c->tail.extendable || newest == 0 || newest != c->v.newest_seen)
         return 1;
     snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/log-%" PRIu64, c->v.gen);
     rc = tss_storage_open_read(st, rel, &fd, &size);

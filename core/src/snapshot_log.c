@@ -459,6 +459,7 @@ void tss_snap_log_damaged(tss_storage *st, tss_log_fn log, void *log_ctx,
             v->log_kept = true;
         }
     }
+    v->damaged++;
     tss_log(log, log_ctx, TSS_LEVEL_ERR,
             "head snapshot log %s: the record at offset %zu %s; kept the "
             "%" PRIu64 " records before it, ignored %zu bytes%s",
