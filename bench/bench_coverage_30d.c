@@ -12,7 +12,8 @@
  *      of every sidecar, as the writer does at each seal, then
  *      tss_covtable_save) from each series' coverage plan;
  *   3. the last --head-minutes are real points in the writer's head,
- *      persisted with tss_store_snapshot, as in a live store.
+ *      persisted with tss_store_snapshot after each 10 s bucket (a log
+ *      record each, as the writer's SnapshotInterval 10 s leaves them).
  * The coverage query reads no segment chunk, so what it reads is what a
  * store holding every point would give it. Every answer is checked
  * against the plan.
@@ -172,10 +173,11 @@ static void build_a(const cov_opts *o, const char *dir, const bench_dataset *d,
     t1 = bench_now_ns();
     write_dense(dir, d, pl, nwin, bs, sc_bytes);
     t2 = bench_now_ns();
-    /* 3. the head: the last minutes as real points, snapshotted */
+    /* 3. the head: the last minutes as real points, snapshotted as the
+     * writer does, a log record per bucket (SnapshotInterval 10 s) */
     s = bs_open(dir, TSS_OPEN_WRITER, NULL);
     *head_pts = 0;
-    for (int64_t b = (int64_t)nwin * WB; b < nb; b++)
+    for (int64_t b = (int64_t)nwin * WB; b < nb; b++) {
         for (size_t i = 0; i < n; i++)
             if (cov_plan_has(&pl[i], b)) {
                 bs_check(tss_store_append(s, &d->s[i].id, d->s[i].kind,
@@ -185,8 +187,10 @@ static void build_a(const cov_opts *o, const char *dir, const bench_dataset *d,
                          "append");
                 (*head_pts)++;
             }
-    bs_check(tss_store_snapshot(s, tss_store_now(s), TSS_SNAP_SYNC),
-             "snapshot");
+        bs_check(tss_store_snapshot(s, tss_store_now(s),
+                                    b + 1 == nb ? TSS_SNAP_SYNC : 0),
+                 "snapshot");
+    }
     tss_store_close(s);
     printf("  built in %.0f s (segments) + %.0f s (coverage) + %.0f s "
            "(head)\n",
