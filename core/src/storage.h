@@ -137,6 +137,29 @@ int tss_storage_remove(tss_storage *st, const char *rel) TSS_WUR;
 int tss_storage_rename(tss_storage *st, const char *from,
                        const char *to) TSS_WUR;
 
+/**
+ * Moves file `rel` aside, in its directory, to "<rel><suffix>" or, when
+ * that name is taken, to "<rel><suffix>.1", ".2", ... (up to .1000): an
+ * earlier file moved aside is never replaced (link() then unlink(); a
+ * directory, which takes no hard link, is renamed to a name nothing
+ * answers to). A symbolic link is moved itself, never followed. The name
+ * it got (relative to the store) goes to out[size]. Fsyncs the directory.
+ * The caller holds the writer LOCK. TSS_EEXISTS when every name is taken.
+ */
+int tss_storage_move_aside(tss_storage *st, const char *rel, const char *suffix,
+                           char *out, size_t size) TSS_WUR;
+
+/**
+ * What `rel` is when it exists but is not a regular file, looked at
+ * without following a symbolic link: "a symbolic link", "a directory",
+ * "a fifo", "a socket", "a device"; NULL for a regular file, a missing
+ * one, or one that cannot be looked at. For a caller whose read failed
+ * (tss_storage_read_all refuses such a file with TSS_EIO) to tell a file
+ * planted or left in the way from an I/O error. Leaves the thread's
+ * error slot as it was.
+ */
+const char *tss_storage_not_regular(tss_storage *st, const char *rel);
+
 /** Opens `rel` read-only (O_NOFOLLOW) and returns its fd and size. */
 int tss_storage_open_read(tss_storage *st, const char *rel, int *fd,
                           uint64_t *size) TSS_WUR;

@@ -423,7 +423,10 @@ int tss_storage_open_read(tss_storage *st, const char *rel, int *fdout,
     *fdout = -1;
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
         return rc;
-    fd = st->io->openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    /* O_NONBLOCK: a fifo planted under the name must not block the open
+     * (the fstat below refuses it); on a regular file it changes nothing */
+    fd = st->io->openat(dfd, base,
+                        O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     rc = fd < 0 ? open_failed(errno, rel, false) : 0;
     st->io->close(dfd);
     if (rc)
@@ -797,6 +800,122 @@ int tss_storage_rename(tss_storage *st, const char *from, const char *to)
     else if (st->io->fsync(dfd) != 0)
         rc = fsync_failed(st, errno, to);
     st->io->close(dfd);
+    return rc;
+}
+
+/* What a file of mode `m` is, when not a regular file. */
+static const char *odd_kind(mode_t m)
+{
+    if (S_ISREG(m))
+        return NULL;
+    if (S_ISLNK(m))
+        return "a symbolic link";
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a fifo";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "a device";
+    return "not a regular file";
+}
+
+const char *tss_storage_not_regular(tss_storage *st, const char *rel)
+{
+    char saved[1024];
+    int code = tss_error_last_code();
+    const char *base, *what = NULL;
+    int dfd;
+
+    snprintf(saved, sizeof(saved), "%s", tss_error_last());
+    if (open_parent(st, rel, &dfd, &base) == 0) {
+        /* O_PATH | O_NOFOLLOW: the name itself, a symbolic link included,
+         * neither followed nor opened for reading (a fifo) */
+        int fd = st->io->openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+
+        if (fd >= 0) {
+            struct stat sb;
+
+            if (st->io->fstat(fd, &sb) == 0)
+                what = odd_kind(sb.st_mode);
+            st->io->close(fd);
+        }
+        st->io->close(dfd);
+    }
+    if (code)
+        tss_error_set(code, "%s", saved);
+    else
+        tss_error_clear();
+    return what;
+}
+
+/* Longest suffix ".<n>" tss_storage_move_aside tries. */
+#define ASIDE_MAX 1000
+
+int tss_storage_move_aside(tss_storage *st, const char *rel, const char *suffix,
+                           char *out, size_t size)
+{
+    const char *base;
+    int dfd, rc;
+
+    if (size)
+        out[0] = '\0';
+    if ((rc = fail_if_sticky(st, rel)) != 0)
+        return rc;
+    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
+        return rc;
+    rc = 1; /* every name taken */
+    for (unsigned k = 0; k <= ASIDE_MAX; k++) {
+        char name[512];
+        int fd, n;
+
+        n = k ? snprintf(name, sizeof(name), "%s%s.%u", base, suffix, k)
+              : snprintf(name, sizeof(name), "%s%s", base, suffix);
+        if (n < 0 || (size_t)n >= sizeof(name) || !valid_rel(name)) {
+            rc = tss_error_set(TSS_EINVAL, "move %s aside: bad name", rel);
+            break;
+        }
+        /* link() never replaces a name (EEXIST), and links a symbolic
+         * link itself, not what it points to */
+        if (st->io->linkat(dfd, base, dfd, name, 0) == 0) {
+            if (st->io->unlinkat(dfd, base, 0) != 0)
+                rc = tss_error_set_errno(errno, "remove", rel);
+            else
+                rc = 0;
+        } else if (errno == EEXIST) {
+            continue;
+        } else if (errno != EPERM) {
+            rc = tss_error_set_errno(errno, "link", rel);
+        } else {
+            /* a directory (no hard link to one) or a file system without
+             * hard links: rename, once nothing answers to the name (the
+             * caller holds the LOCK: no one else names files aside) */
+            fd = st->io->openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd >= 0) {
+                st->io->close(fd);
+                continue;
+            }
+            if (errno != ENOENT)
+                rc = tss_error_set_errno(errno, "open", name);
+            else if (st->io->renameat(dfd, base, dfd, name) != 0)
+                rc = tss_error_set_errno(errno, "rename", rel);
+            else
+                rc = 0;
+        }
+        if (rc == 0) {
+            snprintf(out, size, "%.*s%s", (int)(base - rel), rel, name);
+            if (st->io->fsync(dfd) != 0)
+                rc = fsync_failed(st, errno, out);
+        }
+        break;
+    }
+    st->io->close(dfd);
+    if (rc == 1)
+        rc = tss_error_set(TSS_EEXISTS,
+                           "move %s aside: %s%s and the %d numbered names "
+                           "after it are all taken",
+                           rel, rel, suffix, ASIDE_MAX);
     return rc;
 }
 

@@ -253,6 +253,83 @@ static void test_invalid_paths(void **state)
  * A symlink planted inside the store, pointing out of it, is never
  * followed: neither as a directory component nor as the final name.
  */
+/* move_aside never replaces a name: the first free of "<name><suffix>",
+ * "<name><suffix>.1", ... for a file, a directory (no hard link: renamed
+ * once nothing answers to the name, not over an empty directory) and a
+ * symbolic link (moved itself, not followed); tss_storage_not_regular
+ * says what each odd one is. */
+static void test_move_aside(void **state)
+{
+    fixture fx;
+    char out[256], path[4096], secret[4096];
+    struct stat sb;
+
+    fx_open(&fx, state, NULL);
+    assert_int_equal(tss_storage_mkdirs(fx.st, "d"), 0);
+    assert_int_equal(
+        tss_storage_move_aside(fx.st, "d/gone", ".x", out, sizeof(out)),
+        TSS_ENOTFOUND);
+    assert_int_equal(tss_storage_write_new(fx.st, "d/a", "one", 3), 0);
+    assert_null(tss_storage_not_regular(fx.st, "d/a"));
+    assert_null(tss_storage_not_regular(fx.st, "d/gone"));
+    assert_int_equal(
+        tss_storage_move_aside(fx.st, "d/a", ".x", out, sizeof(out)), 0);
+    assert_string_equal(out, "d/a.x");
+    assert_int_equal(tss_storage_write_new(fx.st, "d/a", "two", 3), 0);
+    assert_int_equal(
+        tss_storage_move_aside(fx.st, "d/a", ".x", out, sizeof(out)), 0);
+    assert_string_equal(out, "d/a.x.1");
+    assert_absent(&fx, "d/a");
+    assert_file(&fx, "d/a.x", "one", 3);
+    assert_file(&fx, "d/a.x.1", "two", 3);
+
+    /* directories: "b.x" an empty one, which rename() would replace */
+    tt_join(path, sizeof(path), fx.root, "d/b");
+    assert_int_equal(mkdir(path, 0750), 0);
+    tt_join(path, sizeof(path), fx.root, "d/b/inside");
+    tt_spit(path, "in", 2);
+    tt_join(path, sizeof(path), fx.root, "d/b.x");
+    assert_int_equal(mkdir(path, 0750), 0);
+    assert_string_equal(tss_storage_not_regular(fx.st, "d/b"), "a directory");
+    assert_int_equal(
+        tss_storage_move_aside(fx.st, "d/b", ".x", out, sizeof(out)), 0);
+    assert_string_equal(out, "d/b.x.1");
+    assert_file(&fx, "d/b.x.1/inside", "in", 2);
+    assert_int_equal(tt_count_prefix(path, ""), 2); /* b.x: . .. */
+
+    /* a symlink out of the store: moved itself */
+    tt_join(secret, sizeof(secret), fx.dir, "secret");
+    tt_spit(secret, "secret", 6);
+    tt_join(path, sizeof(path), fx.root, "d/c");
+    assert_int_equal(symlink(secret, path), 0);
+    assert_int_equal(tss_storage_write_new(fx.st, "d/c.x", "kept", 4), 0);
+    assert_string_equal(tss_storage_not_regular(fx.st, "d/c"),
+                        "a symbolic link");
+    assert_int_equal(
+        tss_storage_move_aside(fx.st, "d/c", ".x", out, sizeof(out)), 0);
+    assert_string_equal(out, "d/c.x.1");
+    tt_join(path, sizeof(path), fx.root, "d/c.x.1");
+    assert_int_equal(lstat(path, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    assert_file(&fx, "d/c.x", "kept", 4);
+    assert_absent(&fx, "d/c");
+
+    /* a fifo is refused by a read without blocking it */
+    tt_join(path, sizeof(path), fx.root, "d/f");
+    assert_int_equal(mkfifo(path, 0640), 0);
+    {
+        uint8_t *buf;
+        size_t len;
+
+        assert_int_equal(tss_storage_read_all(fx.st, "d/f", 100, &buf, &len),
+                         TSS_EIO);
+        assert_string_equal(tss_storage_not_regular(fx.st, "d/f"), "a fifo");
+        /* the read's message is still the thread's error */
+        tt_assert_msg_has("not a regular file");
+    }
+    tss_storage_close(fx.st);
+}
+
 static void test_symlinks_not_followed(void **state)
 {
     fixture fx;
@@ -605,6 +682,7 @@ int main(void)
         T(test_remove_and_rename),
         T(test_invalid_paths),
         T(test_symlinks_not_followed),
+        T(test_move_aside),
         T(test_lock),
         T(test_remove_temps),
         T(test_pread_past_end_is_corrupt),
