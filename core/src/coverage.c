@@ -331,10 +331,67 @@ bool tss_cov_selected(const tss_cov_select *sel, const uint8_t *key,
     return !sel->match || sel->match(sel->ctx, key, key_len);
 }
 
-/* tss_sidecar_decode keeping what `sel` selects (NULL: all). */
+/* TSS_ECORRUPT from checking series `key`'s bitmap, said again naming
+ * the series: "coverage file <rel>: series <ident> ds <ds>: <what>".
+ * Other codes pass unchanged. */
+static int name_series(int rc, const char *rel, const uint8_t *key, size_t klen)
+{
+    char prefix[256], ident[6 * (TSS_FIELD_MAX + 1)], what[512];
+    uint8_t copy[TSS_KEY_MAX];
+    const char *msg = tss_error_last();
+    size_t plen;
+    tss_key_view kv;
+
+    if (rc != TSS_ECORRUPT || klen > sizeof(copy))
+        return rc;
+    plen = (size_t)snprintf(prefix, sizeof(prefix), "coverage file %s: ", rel);
+    if (strncmp(msg, prefix, plen) == 0)
+        msg += plen;
+    snprintf(what, sizeof(what), "%s", msg);
+    memcpy(copy, key, klen);
+    if (tss_key_decode(copy, klen, &kv) != 0) /* decoded when it was read */
+        return tss_cov_corrupt(rel, what);
+    tss_series_id_format(ident, sizeof(ident), &kv.id);
+    return tss_error_set(TSS_ECORRUPT, "coverage file %s: series %s ds %s: %s",
+                         rel, ident, kv.id.ds, what);
+}
+
+/* What a segment's sidecar must say of itself. */
+typedef struct sidecar_want {
+    const uint8_t *uuid;
+    int64_t window_start, bucket_width;
+} sidecar_want;
+
+/* The header against what the segment and STORE say (want NULL: not
+ * checked): a sidecar that disagrees would put its buckets elsewhere. */
+static int check_header(const uint8_t *buf, const char *rel,
+                        const sidecar_want *want)
+{
+    int64_t ws = (int64_t)tss_get_u64(buf + 32);
+    int64_t bw = (int64_t)tss_get_u64(buf + 40);
+
+    if (!want)
+        return 0;
+    if (memcmp(buf + 16, want->uuid, 16) != 0)
+        return corrupt(rel, "sidecar belongs to another segment");
+    if (bw != want->bucket_width)
+        return tss_error_set(TSS_ECORRUPT,
+                             "coverage file %s: bucket width %" PRId64
+                             " differs from STORE's %" PRId64,
+                             rel, bw, want->bucket_width);
+    if (ws != want->window_start)
+        return tss_error_set(TSS_ECORRUPT,
+                             "coverage file %s: window start %" PRId64
+                             " differs from its segment's %" PRId64,
+                             rel, ws, want->window_start);
+    return 0;
+}
+
+/* tss_sidecar_decode keeping what `sel` selects (NULL: all), the header
+ * checked against `want` (NULL: not). */
 static int sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
                           uint64_t max_buckets, const tss_cov_select *sel,
-                          tss_sidecar *out)
+                          const sidecar_want *want, tss_sidecar *out)
 {
     const uint8_t *body = NULL;
     size_t blen = 0, plen = 0;
@@ -352,6 +409,8 @@ static int sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
     count = tss_get_u32(buf + 48);
     if (out->bucket_width <= 0)
         return corrupt(rel, "bad bucket width");
+    if ((rc = check_header(buf, rel, want)) != 0)
+        return rc;
     if (count > blen / 3)
         return corrupt(rel, "series count does not fit the file");
     tss_rd_init(&r, body, blen);
@@ -385,9 +444,16 @@ static int sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
         loose = NULL;
         out->n++; /* owned from here: freed on failure */
         e->interval = (int64_t)interval;
-        if ((rc = tss_cov_parse_bitmap(frame, flen, rel, max_buckets,
-                                       &e->bm)) != 0)
+        /* container by container before CRoaring parses it: bytes it
+         * accepts need not be a valid bitmap (array values out of order
+         * pass, and its maximum, the last value, then passes the range
+         * check) */
+        if ((rc = tss_cov_check_portable(frame, flen, rel)) != 0 ||
+            (rc = tss_cov_parse_bitmap(frame, flen, rel, max_buckets,
+                                       &e->bm)) != 0) {
+            rc = name_series(rc, rel, key, klen);
             goto fail;
+        }
     }
     if (tss_rd_left(&r) != 0) {
         rc = corrupt(rel, "trailing bytes");
@@ -404,29 +470,68 @@ fail:
 int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
                        uint64_t max_buckets, tss_sidecar *out)
 {
-    return sidecar_decode(buf, len, rel, max_buckets, NULL, out);
+    return sidecar_decode(buf, len, rel, max_buckets, NULL, NULL, out);
 }
 
-int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
-                            uint64_t max_buckets, const tss_cov_select *sel,
-                            tss_sidecar *out)
+/* Reads the sidecar of want->uuid, its header checked against `want`
+ * (the uuid only when want->window_start is not to be checked: NULL
+ * bucket width, as tss_sidecar_read_select does). */
+static int sidecar_read(tss_storage *st, const sidecar_want *want,
+                        uint64_t max_buckets, const tss_cov_select *sel,
+                        tss_sidecar *out)
 {
     char rel[128];
     uint8_t *buf;
     size_t len;
     int rc;
 
-    tss_sidecar_path(rel, sizeof(rel), uuid);
+    tss_sidecar_path(rel, sizeof(rel), want->uuid);
     memset(out, 0, sizeof(*out));
-    if ((rc = tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len)))
+    rc = tss_storage_read_all(st, rel, TSS_COV_MAX_FILE, &buf, &len);
+    if (rc == TSS_EIO) {
+        /* a name that is no regular file (a symbolic link planted there,
+         * a directory) is a damaged sidecar, to be rebuilt and moved
+         * aside like a corrupt one, not an I/O error */
+        const char *what = tss_storage_not_regular(st, rel);
+
+        if (what)
+            rc = tss_error_set(TSS_ECORRUPT,
+                               "coverage file %s: %s, not a regular file", rel,
+                               what);
+    }
+    if (rc)
         return rc;
-    rc = sidecar_decode(buf, len, rel, max_buckets, sel, out);
+    rc = sidecar_decode(buf, len, rel, max_buckets, sel,
+                        want->bucket_width ? want : NULL, out);
     tss_free(buf);
-    if (rc == 0 && memcmp(out->uuid, uuid, 16) != 0) {
+    if (rc == 0 && memcmp(out->uuid, want->uuid, 16) != 0) {
         tss_sidecar_free(out);
         rc = corrupt(rel, "sidecar belongs to another segment");
     }
     return rc;
+}
+
+int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
+                            uint64_t max_buckets, const tss_cov_select *sel,
+                            tss_sidecar *out)
+{
+    sidecar_want want = {uuid, 0, 0};
+
+    return sidecar_read(st, &want, max_buckets, sel, out);
+}
+
+int tss_sidecar_read_seg(tss_storage *st, const tss_seg_name *sn,
+                         int64_t bucket_width, const tss_cov_select *sel,
+                         tss_sidecar *out)
+{
+    sidecar_want want = {sn->uuid, sn->start, bucket_width};
+
+    memset(out, 0, sizeof(*out));
+    if (bucket_width <= 0 || sn->end <= sn->start)
+        return tss_error_set(TSS_EINVAL, "bad window or bucket width");
+    /* the segment's window bounds its buckets (a rollup's is wider) */
+    return sidecar_read(
+        st, &want, (uint64_t)((sn->end - sn->start) / bucket_width), sel, out);
 }
 
 int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],

@@ -73,7 +73,10 @@
  * any byte reaches CRoaring; each bitmap's frame is checked against
  * roaring_bitmap_portable_deserialize_size before
  * roaring_bitmap_portable_deserialize_safe parses it, and the result is
- * range-checked (a sidecar's buckets lie inside the window). A table
+ * range-checked (a sidecar's buckets lie inside the window). A sidecar's
+ * bitmaps are walked container by container first (tss_cov_check_portable:
+ * CRoaring accepts array values out of order), and its header is checked
+ * against its segment and STORE (tss_sidecar_read_seg). A table
  * loaded for a query (tss_covtable_load_select) keeps its bitmaps as the
  * file's bytes, checked container by container (tss_cov_runs reads them
  * in place), and hands them to CRoaring only when one must change.
@@ -176,7 +179,9 @@ int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
 
 /**
  * Reads the sidecar of the segment with `uuid`. TSS_ENOTFOUND if missing,
- * TSS_ECORRUPT, TSS_EIO; every message carries the path.
+ * TSS_ECORRUPT (also for a name that is no regular file: a symbolic link,
+ * a directory, a fifo), TSS_EIO; every message carries the path. The
+ * header's window and bucket width are not checked: tss_sidecar_read_seg.
  */
 int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
                      uint64_t max_buckets, tss_sidecar *out) TSS_WUR;
@@ -188,6 +193,20 @@ int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
 int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
                             uint64_t max_buckets, const tss_cov_select *sel,
                             tss_sidecar *out) TSS_WUR;
+
+/**
+ * Reads the sidecar of segment `sn` for the store's `bucket_width`,
+ * keeping the series `sel` selects (NULL: all), as
+ * tss_sidecar_read_select with the segment's window bounding the buckets,
+ * and checks its header against the segment and STORE: uuid, window start
+ * (the segment name's) and bucket width; a sidecar that disagrees is
+ * TSS_ECORRUPT naming the file and the field. A name that is no regular
+ * file (a symbolic link, a directory, a fifo) is TSS_ECORRUPT too (damage,
+ * rebuilt like a corrupt file), an I/O error TSS_EIO.
+ */
+int tss_sidecar_read_seg(tss_storage *st, const tss_seg_name *sn,
+                         int64_t bucket_width, const tss_cov_select *sel,
+                         tss_sidecar *out) TSS_WUR;
 
 /** Frees the entries of `sc` that `sel` does not select. */
 void tss_sidecar_select(tss_sidecar *sc, const tss_cov_select *sel);

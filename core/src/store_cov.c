@@ -120,11 +120,17 @@ static void mark_superseded(tss_store *s, seg_ref *segs, size_t n)
     tss_error_clear();
 }
 
-/* Rebuilds a sidecar from its segment; with `repair`, writes it. */
+/*
+ * Rebuilds a sidecar from its segment (`why` the sidecar could not be
+ * used: TSS_ENOTFOUND, TSS_ECORRUPT, or an I/O error); with `repair`,
+ * writes it: a corrupt one (a name that is no regular file included) is
+ * first moved aside. One that failed with an I/O error is left as it is:
+ * the coverage is taken from the segment, in memory only.
+ */
 static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
                    tss_sidecar *sc)
 {
-    char rel[512], cov_rel[128];
+    char rel[512], cov_rel[128], aside[160] = "";
     tss_segment *seg;
     tss_buf img = {0};
     int rc;
@@ -134,21 +140,26 @@ static int rebuild(tss_store *s, const seg_ref *r, bool repair, int why,
         return rc;
     rc = tss_sidecar_from_segment(seg, s->info.bucket_width, sc);
     tss_segment_close(seg);
-    if (rc || !repair)
+    if (rc || !repair || (why != TSS_ENOTFOUND && why != TSS_ECORRUPT))
         return rc;
     tss_sidecar_path(cov_rel, sizeof(cov_rel), r->sn.uuid);
-    if (why == TSS_ECORRUPT) {
-        char aside[160];
-
-        /* derived data, but never delete: keep it for inspection */
-        snprintf(aside, sizeof(aside), "%s.corrupt", cov_rel);
-        if (tss_storage_rename(s->st, cov_rel, aside) != 0)
-            return 0; /* in-memory coverage is still right */
+    /* derived data, but never delete: keep it for inspection, beside any
+     * file moved aside before it */
+    if (why == TSS_ECORRUPT &&
+        tss_storage_move_aside(s->st, cov_rel, ".corrupt", aside,
+                               sizeof(aside)) != 0) {
+        tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+                "could not move damaged sidecar %s aside (its coverage is "
+                "taken from its segment): %s",
+                cov_rel, tss_error_last());
+        return 0; /* in-memory coverage is still right */
     }
     if (tss_sidecar_encode(sc, &img) == 0 &&
         tss_storage_write_new(s->st, cov_rel, img.data, img.len) == 0)
         tss_log(s->log, s->log_ctx, TSS_LEVEL_NOTICE,
-                "rebuilt coverage sidecar %s from its segment", cov_rel);
+                "rebuilt coverage sidecar %s from its segment%s%s%s", cov_rel,
+                *aside ? " (the damaged file moved to " : "", aside,
+                *aside ? ")" : "");
     else
         tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
                 "could not write rebuilt sidecar %s: %s", cov_rel,
@@ -302,28 +313,31 @@ int tss_cov_collect_select(tss_store *s, bool repair, bool from_scratch,
         }
         if (!live(&segs[i]))
             continue;
-        /* the segment's window bounds its buckets (a rollup's is wider) */
-        rc = tss_sidecar_read_select(
-            s->st, segs[i].sn.uuid,
-            (uint64_t)((segs[i].sn.end - segs[i].sn.start) /
-                       s->info.bucket_width),
-            sel, &sc);
-        if (rc == TSS_ENOTFOUND || rc == TSS_ECORRUPT) {
+        rc = tss_sidecar_read_seg(s->st, &segs[i].sn, s->info.bucket_width, sel,
+                                  &sc);
+        /* a sidecar missing, damaged (corrupt, no regular file, a header
+         * that disagrees with its segment) or unreadable (an I/O error):
+         * the coverage comes from the segment. Said in the log, but no
+         * file is skipped (the answer is whole), and a derived file never
+         * fails the writer's open: an unreadable one is left as it is (a
+         * retry may read it; verify names it) and the table still holds
+         * the segment, from its points */
+        if (rc && rc != TSS_ENOMEM) {
             int why = rc;
 
-            if (rc == TSS_ECORRUPT) {
-                tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR, "%s",
-                        tss_error_last());
-                stats->errors++;
-            }
+            if (rc != TSS_ENOTFOUND)
+                tss_log(s->log, s->log_ctx, TSS_LEVEL_ERR,
+                        "%s (coverage taken from segment %s)", tss_error_last(),
+                        segs[i].name);
             rc = rebuild(s, &segs[i], repair, why, &sc);
             stats->decoded++;
             if (rc == 0)
                 tss_sidecar_select(&sc, sel);
         }
         /* the writer's table must hold every segment it claims to cover:
-         * it fails (and is retried) rather than skip one it cannot read;
-         * only a corrupt segment, which readers skip too, is left out */
+         * it fails (and is retried) rather than skip a segment it cannot
+         * read (neither its sidecar); only a corrupt segment, which
+         * readers skip too, is left out */
         if (rc == TSS_ENOMEM ||
             (repair && rc && rc != TSS_ECORRUPT && rc != TSS_ENOTFOUND))
             goto out;

@@ -63,6 +63,39 @@ typedef struct vctx {
     const char *loading; /* directory whose files load_log reports on */
 } vctx;
 
+/* Words that say what kind of file the path after them is: a finding
+ * names the file already, so they go with the path. */
+static const char *const FILE_NOUNS[] = {"coverage file", "segment",
+                                         "tombstones",    "mutation",
+                                         "head snapshot", "head snapshot log"};
+
+/*
+ * A message that starts "<what> <file>: " (an error of the file the
+ * finding is on) gives the path a second time: "<file>: coverage file
+ * <file>: truncated header". The finding says it once: what is left is
+ * the rest ("truncated header"), or after an operation, the operation and
+ * the rest ("open: Permission denied").
+ */
+static void drop_path(char *msg, const char *file)
+{
+    size_t flen = strlen(file);
+    char *at = *file ? strstr(msg, file) : NULL;
+    size_t plen;
+
+    if (!at || at == msg || at[-1] != ' ' || strncmp(at + flen, ": ", 2) != 0)
+        return;
+    plen = (size_t)(at - 1 - msg); /* "<what>", without its space */
+    if (memchr(msg, ':', plen))
+        return; /* the path is not the subject of the message */
+    for (size_t i = 0; i < sizeof(FILE_NOUNS) / sizeof(FILE_NOUNS[0]); i++)
+        if (strlen(FILE_NOUNS[i]) == plen &&
+            strncmp(msg, FILE_NOUNS[i], plen) == 0) {
+            memmove(msg, at + flen + 2, strlen(at + flen + 2) + 1);
+            return;
+        }
+    memmove(msg + plen, at + flen, strlen(at + flen) + 1);
+}
+
 static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
     TSS_PRINTF(4, 5);
 static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
@@ -73,6 +106,7 @@ static void report(vctx *v, int sev, const char *file, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    drop_path(msg, file);
     if (sev == TSS_VERIFY_PROBLEM)
         v->r->problems++;
     if (v->cb)
@@ -167,9 +201,7 @@ static void expect_sidecar(vctx *v, const vseg *vs, uint64_t covered_seq,
     tss_sidecar sc;
 
     if (vs->superseded || sn->seq > covered_seq ||
-        tss_sidecar_read(v->s->st, sn->uuid,
-                         (uint64_t)((sn->end - sn->start) / in->bucket_width),
-                         &sc) != 0)
+        tss_sidecar_read_seg(v->s->st, sn, in->bucket_width, NULL, &sc) != 0)
         return;
     if (tss_covtable_add_sidecar(cov, &sc) != 0)
         report(v, TSS_VERIFY_PROBLEM, "", "out of memory checking coverage");
@@ -219,10 +251,8 @@ static void check_segment(vctx *v, const vseg *vs, uint64_t covered_seq,
     v->r->points += seg->points;
     tss_sidecar_path(cov_rel, sizeof(cov_rel), seg->name.uuid);
     v->r->files++;
-    rc = tss_sidecar_read(
-        s->st, seg->name.uuid,
-        (uint64_t)((seg->name.end - seg->name.start) / s->info.bucket_width),
-        &disk);
+    rc = tss_sidecar_read_seg(s->st, &seg->name, s->info.bucket_width, NULL,
+                              &disk);
     if (rc == 0 && !same_sidecar(&disk, &built)) {
         report(v, TSS_VERIFY_PROBLEM, cov_rel,
                "coverage disagrees with the points of segment %s", rel);
@@ -238,24 +268,21 @@ static void check_segment(vctx *v, const vseg *vs, uint64_t covered_seq,
     }
     if (rc && v->repair) {
         tss_buf img = {0};
+        char aside[160] = "";
         bool ok = true;
 
-        if (rc != TSS_ENOTFOUND) {
-            char aside[160];
-
-            snprintf(aside, sizeof(aside), "%s.corrupt", cov_rel);
-            ok = tss_storage_rename(s->st, cov_rel, aside) == 0;
-        }
+        /* kept beside it, never over a file an earlier repair kept */
+        if (rc != TSS_ENOTFOUND)
+            ok = tss_storage_move_aside(s->st, cov_rel, ".corrupt", aside,
+                                        sizeof(aside)) == 0;
         ok = ok && tss_sidecar_encode(&built, &img) == 0 &&
              tss_storage_write_new(s->st, cov_rel, img.data, img.len) == 0;
         tss_buf_free(&img);
         if (ok) {
             v->r->repaired++;
-            report(v, TSS_VERIFY_NOTE, cov_rel, "rebuilt from segment %s%s",
-                   rel,
-                   rc != TSS_ENOTFOUND ? " (the damaged file kept beside it, "
-                                         "named .corrupt)"
-                                       : "");
+            report(v, TSS_VERIFY_NOTE, cov_rel, "rebuilt from segment %s%s%s%s",
+                   rel, *aside ? " (the damaged file kept beside it as " : "",
+                   aside, *aside ? ")" : "");
         } else {
             report(v, TSS_VERIFY_PROBLEM, cov_rel, "repair failed: %s",
                    tss_error_last());

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -437,6 +438,43 @@ static void test_sidecar_bitmap_rejected(void **state)
         tt_assert_msg_has("c.roar");
         tt_assert_msg_has("rejected by CRoaring");
     }
+    /*
+     * Bytes whose size CRoaring agrees with and which
+     * roaring_bitmap_portable_deserialize_safe parses, but that are no
+     * valid bitmap: the walk of the containers refuses them before
+     * CRoaring sees them, naming the file and the series. The good bitmap
+     * is one array container: cookie, count, key and cardinality - 1, an
+     * offset, then the values 1, 2, 700 (u16 each, from byte 16).
+     */
+    assert_int_equal(oklen, 22);
+    assert_int_equal(tss_get_u16(ok + 18), 2);
+    for (int k = 0; k < 2; k++) {
+        static const char *const want[2] = {"bitmap values out of order",
+                                            "bitmap containers out of order"};
+        size_t glen = oklen;
+
+        memcpy(garbage, ok, oklen);
+        if (k == 0) { /* 1, 8192, 700: its maximum (the last value) passes
+                         the range check; 8192 lies far outside the window */
+            tss_put_u16(garbage + 18, 8192);
+        } else { /* {1, 70000}: two array containers, keys 0 and 1, here
+                    in the wrong order (bytes 8 and 12) */
+            roaring_bitmap_t *two = roaring_bitmap_of(2, 1, 70000);
+
+            glen = roaring_bitmap_portable_size_in_bytes(two);
+            assert_int_equal(glen, 28);
+            roaring_bitmap_portable_serialize(two, (char *)garbage);
+            roaring_bitmap_free(two);
+            assert_int_equal(garbage[8], 0);
+            assert_int_equal(garbage[12], 1);
+            garbage[8] = 1, garbage[12] = 0;
+        }
+        len = craft(img, garbage, glen, glen);
+        assert_int_equal(tss_sidecar_decode(img, len, "c.roar", SPAN / BW, &sc),
+                         TSS_ECORRUPT);
+        tt_assert_msg_has("coverage file c.roar: series a/cov/type ds value: ");
+        tt_assert_msg_has(want[k]);
+    }
     roaring_bitmap_free(good);
 }
 
@@ -775,6 +813,316 @@ static void test_gap_reports_missing_sidecar(void **state)
     tss_store_close(r);
     assert_true(tt_tree_digest(dir) == before);
     assert_false(tt_exists(victim));
+}
+
+/* Removes every table snapshot: readers and the writer's open then read
+ * the sidecar of every segment. */
+static void drop_tables(const char *dir)
+{
+    char tabdir[4096], names[4096], *save = NULL;
+
+    tt_join(tabdir, sizeof(tabdir), dir, TSS_COV_TABLE_DIR);
+    tt_list(tabdir, "", names, sizeof(names));
+    for (char *p = strtok_r(names, ",", &save); p;
+         p = strtok_r(NULL, ",", &save)) {
+        char path[4096];
+
+        tt_join(path, sizeof(path), tabdir, p);
+        assert_int_equal(unlink(path), 0);
+    }
+}
+
+/* Segment `i` (in name order: window order) of the gap store: its name,
+ * and its sidecar's path (absolute) and name relative to the store. */
+static void nth_sidecar(const char *dir, int i, tss_seg_name *sn, char *path,
+                        size_t psize, char *rel, size_t rsize)
+{
+    char segdir[4096], names[8192], *p, *save = NULL;
+
+    tt_join(segdir, sizeof(segdir), dir, "segments");
+    tt_list(segdir, "", names, sizeof(names));
+    for (p = strtok_r(names, ",", &save); p && i > 0;
+         p = strtok_r(NULL, ",", &save))
+        i--;
+    assert_non_null(p);
+    assert_int_equal(tss_seg_name_parse(p, sn), 0);
+    tss_sidecar_path(rel, rsize, sn->uuid);
+    tt_join(path, psize, dir, rel);
+}
+
+/* A corrupt sidecar a reader rebuilt in memory from its segment is said in
+ * the log (an ERROR naming it), but no file was skipped: the answer is
+ * whole, and nothing on disk changes. */
+static void test_gap_reports_corrupt_sidecar(void **state)
+{
+    char dir[4096], path[4096], rel[128];
+    tss_seg_name sn;
+    tt_log log = {0};
+    tss_store *r;
+    uint64_t before;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    drop_tables(dir);
+    nth_sidecar(dir, 1, &sn, path, sizeof(path), rel, sizeof(rel));
+    tt_flip(path, 70, 0x01);
+    before = tt_tree_digest(dir);
+    r = open_store(dir, 0, &log, NULL);
+    check_all(r, 1); /* tss_coverage_errors 0 */
+    tss_store_close(r);
+    assert_true(tt_tree_digest(dir) == before);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, rel) >= 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "checksum mismatch") >= 0);
+}
+
+/*
+ * A sidecar name that is no regular file (a symlink planted there, a
+ * directory, a fifo) is a damaged sidecar, not an I/O error: the read
+ * says what it is (TSS_ECORRUPT), a reader takes the coverage from the
+ * segment (the whole answer, nothing written), and the writer opens,
+ * moves the thing aside (a symlink itself, not what it points to) and
+ * writes the sidecar again.
+ */
+static void test_sidecar_not_regular(void **state)
+{
+    static const char *const what[3] = {"a symbolic link", "a directory",
+                                        "a fifo"};
+
+    for (int k = 0; k < 3; k++) {
+        char dir[4096], path[4096], rel[128], out[4200], aside[4200];
+        char name[32];
+        tss_seg_name sn;
+        tss_storage *st;
+        tss_sidecar sc;
+        tt_log log = {0};
+        tss_store *r;
+        uint8_t *orig, *now;
+        size_t olen, nlen;
+        uint64_t before = 0;
+        struct stat sb;
+
+        snprintf(name, sizeof(name), "store%d", k);
+        tt_join(dir, sizeof(dir), *state, name);
+        build_gap_store(dir);
+        drop_tables(dir);
+        nth_sidecar(dir, 1, &sn, path, sizeof(path), rel, sizeof(rel));
+        assert_int_equal(tt_slurp(path, &orig, &olen), 0);
+        snprintf(out, sizeof(out), "%s.outside", dir);
+        if (k == 0) {
+            assert_int_equal(rename(path, out), 0);
+            assert_int_equal(symlink(out, path), 0);
+        } else {
+            assert_int_equal(unlink(path), 0);
+            if (k == 1)
+                assert_int_equal(mkdir(path, 0750), 0);
+            else
+                assert_int_equal(mkfifo(path, 0640), 0);
+        }
+
+        assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+        assert_int_equal(tss_sidecar_read_seg(st, &sn, BW, NULL, &sc),
+                         TSS_ECORRUPT);
+        tt_assert_msg_has(rel);
+        tt_assert_msg_has(what[k]);
+        tss_storage_close(st);
+
+        if (k != 2) /* a fifo is not read for a digest */
+            before = tt_tree_digest(dir);
+        r = open_store(dir, 0, &log, NULL);
+        check_all(r, 1);
+        tss_store_close(r);
+        if (k != 2)
+            assert_true(tt_tree_digest(dir) == before);
+        assert_true(tt_log_find(&log, TSS_LEVEL_ERR, what[k]) >= 0);
+
+        log.n = 0;
+        tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
+        assert_int_equal(lstat(path, &sb), 0);
+        assert_true(S_ISREG(sb.st_mode));
+        assert_int_equal(tt_slurp(path, &now, &nlen), 0);
+        assert_int_equal(nlen, olen);
+        assert_memory_equal(now, orig, olen);
+        free(now);
+        snprintf(aside, sizeof(aside), "%s.corrupt", path);
+        assert_int_equal(lstat(aside, &sb), 0);
+        assert_true(k == 0   ? S_ISLNK(sb.st_mode)
+                    : k == 1 ? S_ISDIR(sb.st_mode)
+                             : S_ISFIFO(sb.st_mode));
+        if (k == 0) { /* what it pointed to: untouched */
+            assert_int_equal(tt_slurp(out, &now, &nlen), 0);
+            assert_int_equal(nlen, olen);
+            assert_memory_equal(now, orig, olen);
+            free(now);
+        }
+        snprintf(aside, sizeof(aside), "%s.corrupt", rel);
+        assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, aside) >= 0);
+        free(orig);
+        r = open_store(dir, 0, NULL, NULL);
+        check_all(r, 0); /* the table it saved covers every segment */
+        tss_store_close(r);
+    }
+}
+
+/*
+ * A sidecar that fails with an I/O error: a reader and the writer take its
+ * coverage from its segment and log an ERROR naming the file; the writer
+ * opens all the same (a derived file never stops it) and leaves the file
+ * as it is, and the table it saves covers the segment, from its points.
+ */
+static void test_sidecar_io_error(void **state)
+{
+    static tt_fault f;
+    char dir[4096], path[4096], rel[128], aside[4200];
+    const char *base;
+    tss_seg_name sn;
+    tt_log log = {0};
+    tss_store *s;
+    uint8_t *orig, *now;
+    size_t olen, nlen;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    drop_tables(dir);
+    nth_sidecar(dir, 1, &sn, path, sizeof(path), rel, sizeof(rel));
+    base = strrchr(rel, '/') + 1;
+    assert_int_equal(tt_slurp(path, &orig, &olen), 0);
+
+    s = open_store(dir, 0, &log, tt_fault_ops(&f));
+    tt_fault_arm_match(&f, "openat", base, 1, EIO);
+    assert_int_equal(check_cov(s, "slow", 0, 600, 60000, SLOW_RANGE, 3), 1);
+    assert_true(f.matched >= 1);
+    tt_fault_arm(&f, 0, 0, false);
+    tss_store_close(s);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, rel) >= 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "Input/output error") >= 0);
+
+    log.n = 0;
+    tt_fault_arm_match(&f, "openat", base, 1, EIO);
+    s = open_store(dir, TSS_OPEN_WRITER, &log, tt_fault_ops(&f));
+    assert_true(f.matched >= 1);
+    tt_fault_arm(&f, 0, 0, false);
+    tss_store_close(s);
+    tt_fault_ops(NULL);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, rel) >= 0);
+    assert_int_equal(tt_slurp(path, &now, &nlen), 0);
+    assert_int_equal(nlen, olen);
+    assert_memory_equal(now, orig, olen);
+    free(now);
+    free(orig);
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    assert_false(tt_exists(aside));
+    s = open_store(dir, 0, NULL, NULL);
+    check_all(s, 0);
+    tss_store_close(s);
+}
+
+/*
+ * A sidecar's header must agree with its segment and STORE: a bucket
+ * width other than STORE's or a window start other than the segment
+ * name's (checksum right either way) is a corrupt sidecar naming the file
+ * and the field. Readers answer from the segment, the writer opens and
+ * rebuilds it, moving each bad one aside under a name of its own (an
+ * earlier one is never replaced).
+ */
+static void test_sidecar_header_vs_segment(void **state)
+{
+    char dir[4096], path[4096], rel[128], want[4400], aside[4200];
+    tss_seg_name sn;
+    uint8_t *orig, *img;
+    size_t olen, len;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build_gap_store(dir);
+    nth_sidecar(dir, 1, &sn, path, sizeof(path), rel, sizeof(rel));
+    assert_int_equal(tt_slurp(path, &orig, &olen), 0);
+    for (int k = 0; k < 2; k++) {
+        tt_log log = {0};
+        tss_storage *st;
+        tss_sidecar sc;
+        tss_store *r;
+
+        drop_tables(dir);
+        assert_int_equal(tt_slurp(path, &img, &len), 0);
+        if (k == 0) {
+            tss_put_u64(img + 40, BW + 1);
+            snprintf(want, sizeof(want),
+                     "coverage file %s: bucket width %d differs from "
+                     "STORE's %d",
+                     rel, BW + 1, BW);
+        } else {
+            tss_put_u64(img + 32, (uint64_t)(sn.start - S(60)));
+            snprintf(want, sizeof(want),
+                     "coverage file %s: window start %" PRId64
+                     " differs from its segment's %" PRId64,
+                     rel, sn.start - S(60), sn.start);
+        }
+        tss_put_u64(img + len - 8, XXH3_64bits(img, len - 8));
+        tt_spit(path, img, len);
+        free(img);
+
+        assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+        assert_int_equal(tss_sidecar_read_seg(st, &sn, BW, NULL, &sc),
+                         TSS_ECORRUPT);
+        tt_assert_msg_has(want);
+        tss_storage_close(st);
+        r = open_store(dir, 0, &log, NULL);
+        check_all(r, 1);
+        tss_store_close(r);
+        assert_true(tt_log_find(&log, TSS_LEVEL_ERR, want) >= 0);
+
+        log.n = 0;
+        tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
+        assert_int_equal(tt_slurp(path, &img, &len), 0);
+        assert_int_equal(len, olen);
+        assert_memory_equal(img, orig, olen);
+        free(img);
+        if (k == 0)
+            snprintf(aside, sizeof(aside), "%s.corrupt", rel);
+        else
+            snprintf(aside, sizeof(aside), "%s.corrupt.%d", rel, k);
+        snprintf(want, sizeof(want), "moved to %s)", aside);
+        assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, want) >= 0);
+    }
+    /* both bad ones kept: .corrupt the first, .corrupt.1 the second */
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    assert_int_equal(tt_slurp(aside, &img, &len), 0);
+    assert_int_equal(tss_get_u64(img + 40), BW + 1);
+    free(img);
+    snprintf(aside, sizeof(aside), "%s.corrupt.1", path);
+    assert_int_equal(tt_slurp(aside, &img, &len), 0);
+    assert_int_equal(tss_get_u64(img + 32), (uint64_t)(sn.start - S(60)));
+    free(img);
+    free(orig);
+}
+
+/* A seal that finds a sidecar already there with other content says it
+ * is the sidecar, not the segment, that is in the way. */
+static void test_seal_sidecar_in_the_way(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_log log = {0};
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &log,
+                   tt_fault_ops(&f));
+    put(w, "fast", T0);
+    /* the link to the sidecar's name finds one there (and then none when
+     * the writer reads it to compare: other content) */
+    tt_fault_arm_match(&f, "linkat", ".roar", 1, EEXIST);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     TSS_EEXISTS);
+    assert_true(f.matched >= 1);
+    tt_fault_arm(&f, 0, 0, false);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR,
+                            "coverage sidecar " TSS_COV_SEG_DIR "/") >= 0);
+    assert_true(tt_log_find(&log, TSS_LEVEL_ERR, "exists with other content") >=
+                0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    tss_store_close(w);
+    tt_fault_ops(NULL);
 }
 
 /* ---- the writer's repairs at open --------------------------------------- */
@@ -1518,6 +1866,11 @@ int main(void)
         T(test_table_crash_and_fallback),
         T(test_gap_reports),
         T(test_gap_reports_missing_sidecar),
+        T(test_gap_reports_corrupt_sidecar),
+        T(test_sidecar_not_regular),
+        T(test_sidecar_io_error),
+        T(test_sidecar_header_vs_segment),
+        T(test_seal_sidecar_in_the_way),
         T(test_writer_repairs_sidecars),
         T(test_writer_catches_up_table),
         T(test_writer_with_no_readable_table),

@@ -215,8 +215,27 @@ enum {
     CORRUPT_BASE,
     ORPHAN_SIDECAR,
     TEMP_FILE,
+    LINK_SIDECAR,
+    WIDTH_SIDECAR,
+    WINDOW_SIDECAR,
     NDAMAGE
 };
+
+/* Sets the u64 at `off` of file `path` and makes its checksum (the last 8
+ * bytes, XXH3-64 of the rest) right again: damage only a reader that
+ * checks the field itself can see. */
+static void set_u64_fixed(const char *path, size_t off, uint64_t v)
+{
+    uint8_t *img;
+    size_t len;
+
+    assert_int_equal(tt_slurp(path, &img, &len), 0);
+    assert_true(len >= off + 8 + 8);
+    tss_put_u64(img + off, v);
+    tss_put_u64(img + len - 8, tss_checksum(img, len - 8));
+    tt_spit(path, img, len);
+    free(img);
+}
 
 /* A valid sidecar for segment `seg` that holds other points. */
 static void wrong_sidecar(const char *dir, const char *seg, const char *cov)
@@ -315,6 +334,23 @@ static void damage(const char *dir, int kind, char *file, size_t size)
         tt_join(path, sizeof(path), dir, file);
         tt_spit(path, "half a segment", 14);
         break;
+    case LINK_SIDECAR: { /* a symlink to a good copy outside the store */
+        char out[4200];
+
+        tt_join(path, sizeof(path), dir, cov);
+        snprintf(out, sizeof(out), "%s.outside", dir);
+        assert_int_equal(rename(path, out), 0);
+        assert_int_equal(symlink(out, path), 0);
+        break;
+    }
+    case WIDTH_SIDECAR: /* bucket width 10 s + 1 ms, checksum right */
+        tt_join(path, sizeof(path), dir, cov);
+        set_u64_fixed(path, 40, 10001);
+        break;
+    case WINDOW_SIDECAR: /* window start an hour early, checksum right */
+        tt_join(path, sizeof(path), dir, cov);
+        set_u64_fixed(path, 32, (uint64_t)W0);
+        break;
     }
 }
 
@@ -331,6 +367,10 @@ static void test_each_damage(void **state)
         [CORRUPT_BASE] = "checksum mismatch",
         [ORPHAN_SIDECAR] = "coverage sidecar without a segment",
         [TEMP_FILE] = "temp file of an unfinished write",
+        [LINK_SIDECAR] = "a symbolic link, not a regular file",
+        [WIDTH_SIDECAR] = "bucket width 10001 differs from STORE's 10000",
+        [WINDOW_SIDECAR] = "window start 1699999200000 differs from its "
+                           "segment's 1700002800000",
     };
     char pristine[4096], dir[4096], file[512];
     findings fs;
@@ -362,6 +402,11 @@ static void test_each_damage(void **state)
         } else {
             expect(&fs, TSS_VERIFY_PROBLEM, file, says[k]);
             assert_int_equal(r.problems, 1);
+            /* the finding names the file once: not again in its text */
+            if (count(&fs, TSS_VERIFY_PROBLEM, file, file) != 0) {
+                dump(&fs);
+                fail_msg("damage %d: the path is repeated", k);
+            }
         }
         tt_rmrf(dir);
     }
@@ -443,6 +488,76 @@ static void test_repair(void **state)
     free(orig1);
 }
 
+/* A repair never moves a damaged sidecar over one an earlier repair kept:
+ * each gets a name of its own (".corrupt", ".corrupt.1", ...), which the
+ * note says; a symbolic link is moved itself, what it points to is left
+ * alone. */
+static void test_repair_keeps_every_copy(void **state)
+{
+    static const char *const bad[3] = {"first damage", "second damage", NULL};
+    char dir[4096], seg[512], cov[512], path[4096], out[4200], want[4400];
+    findings fs;
+    tss_verify_report r;
+    tss_store *s;
+    uint8_t *img;
+    size_t len;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    build(dir);
+    nth_file(dir, "segments", ".seg", 1, seg, sizeof(seg));
+    sidecar_of(seg, cov, sizeof(cov));
+    tt_join(path, sizeof(path), dir, cov);
+    snprintf(out, sizeof(out), "%s.outside", dir);
+    for (int k = 0; k < 3; k++) {
+        if (bad[k]) {
+            tt_spit(path, bad[k], strlen(bad[k]));
+        } else { /* a symlink to a file outside the store */
+            tt_spit(out, "outside", 7);
+            assert_int_equal(unlink(path), 0);
+            assert_int_equal(symlink(out, path), 0);
+        }
+        s = open_store(dir, TSS_OPEN_WRITER | TSS_OPEN_NO_RECOVERY);
+        assert_int_equal(verify(s, TSS_VERIFY_REPAIR, &fs, &r), 0);
+        tss_store_close(s);
+        assert_int_equal(r.repaired, 1);
+        if (k == 0)
+            snprintf(want, sizeof(want), "kept beside it as %s.corrupt)", cov);
+        else
+            snprintf(want, sizeof(want), "kept beside it as %s.corrupt.%d)",
+                     cov, k);
+        expect(&fs, TSS_VERIFY_NOTE, cov, want);
+    }
+    /* every copy as it was */
+    for (int k = 0; k < 2; k++) {
+        if (k == 0)
+            snprintf(want, sizeof(want), "%s.corrupt", path);
+        else
+            snprintf(want, sizeof(want), "%s.corrupt.%d", path, k);
+        assert_int_equal(tt_slurp(want, &img, &len), 0);
+        assert_int_equal(len, strlen(bad[k]));
+        assert_memory_equal(img, bad[k], len);
+        free(img);
+    }
+    snprintf(want, sizeof(want), "%s.corrupt.2", path);
+    {
+        char target[4200];
+        ssize_t n = readlink(want, target, sizeof(target) - 1);
+
+        assert_true(n > 0);
+        target[n] = '\0';
+        assert_string_equal(target, out);
+    }
+    assert_int_equal(tt_slurp(out, &img, &len), 0);
+    assert_int_equal(len, 7);
+    assert_memory_equal(img, "outside", 7);
+    free(img);
+    verify_dir(dir, &fs, &r);
+    if (r.problems != 0) {
+        dump(&fs);
+        fail_msg("%" PRIu64 " problems after the repairs", r.problems);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -451,6 +566,7 @@ int main(void)
         T(test_healthy),
         T(test_each_damage),
         T(test_repair),
+        T(test_repair_keeps_every_copy),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
