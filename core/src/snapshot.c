@@ -879,8 +879,10 @@ static void remove_gen(tss_snapshot *sn, uint64_t gen)
         (void)!tss_storage_remove(sn->st, rel);
 }
 
-/* Removes log files of generations other than `keep`. */
-static void remove_stray_logs(tss_snapshot *sn, uint64_t keep)
+/* Removes log files of generations other than `keep` up to `safe` (their
+ * records are in the head, so in the base just written); a newer one
+ * other than `keep` is moved aside, with an ERROR. */
+static void remove_stray_logs(tss_snapshot *sn, uint64_t keep, uint64_t safe)
 {
     char **names;
     size_t count;
@@ -898,6 +900,24 @@ static void remove_stray_logs(tss_snapshot *sn, uint64_t keep)
             g == sn->keep_log)
             continue;
         snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/%s", names[i]);
+        if (g > safe) {
+            /* records no base of ours holds: the points may be only
+             * there (its base was removed by hand) */
+            char aside[320];
+
+            snprintf(aside, sizeof(aside), "%s.corrupt", rel);
+            if (tss_storage_rename(sn->st, rel, aside) == 0)
+                tss_log(sn->log, sn->log_ctx, TSS_LEVEL_ERR,
+                        "head snapshot log %s has no base (removed?): its "
+                        "records cannot be replayed; kept as %s",
+                        rel, aside);
+            else
+                tss_log(sn->log, sn->log_ctx, TSS_LEVEL_ERR,
+                        "head snapshot log %s has no base (removed?) and "
+                        "could not be moved aside: %s",
+                        rel, tss_error_last());
+            continue;
+        }
         (void)!tss_storage_remove(sn->st, rel);
     }
     tss_storage_names_free(names, count);
@@ -911,7 +931,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     uint8_t hdr[HEADER_LEN];
     char rel[96];
     uint64_t gen = (sn->tried > sn->gen ? sn->tried : sn->gen) + 1;
-    uint64_t old = sn->gen, *gens;
+    uint64_t old = sn->gen, safe = sn->safe_gen, *gens;
     size_t ngens;
     int rc;
 
@@ -976,7 +996,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     }
     /* everything older is superseded (older ones only exist after a
      * failed removal, or a log whose base was found corrupt) */
-    if (old)
+    if (old && old <= safe)
         remove_gen(sn, old);
     if (list_gens(sn->st, &gens, &ngens) == 0) {
         for (size_t i = 0; i < ngens; i++)
@@ -984,7 +1004,8 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
                 remove_gen(sn, gens[i]);
         tss_free(gens);
     }
-    remove_stray_logs(sn, gen);
+    remove_stray_logs(sn, gen, safe);
+    sn->safe_gen = gen;
     tss_error_clear();
     return 0;
 fail:
@@ -1060,6 +1081,7 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     /* the next base must be newer than anything on disk */
     newest = newest_gen_on_disk(st);
     sn->gen = newest > v.gen ? newest : v.gen;
+    sn->safe_gen = v.gen;
     for (size_t i = 0; i < v.n && rc == 0; i++) {
         tss_snap_item *it = &v.items[i];
 

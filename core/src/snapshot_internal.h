@@ -25,6 +25,11 @@ struct tss_snapshot {
     /* a corrupt log recovery could not move aside: never removed, and
      * moved aside at the next base (0: none) */
     uint64_t keep_log;
+    /* the newest generation whose records the head holds (loaded at open,
+     * or written since): a log of a generation up to it is superseded by
+     * the next base; a log of a newer one without its base is not ours
+     * (its base was removed by hand): moved aside, never removed */
+    uint64_t safe_gen;
     int log_fd;
     char log_rel[96];
     uint32_t next_id;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tsstore/coverage.h"
 #include "tsstore/io.h"
@@ -1452,6 +1453,40 @@ static void test_late_batch_keeps_the_log(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * A base removed by hand leaves its log: the records cannot be replayed
+ * without it, and they may hold the only copy of points. The writer's
+ * next base does not remove it as a stray: it moves it aside (.corrupt)
+ * with an ERROR naming it.
+ */
+static void test_base_removed_log_kept(void **state)
+{
+    char dir[4096], head[4096], path[4096], aside[4200];
+    tt_model m = {0};
+    tt_log log = {0};
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(head, sizeof(head), dir, "head");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    for (int i = 0; i < 20; i++)
+        add(w, &m, 0, W(0, i * 1000), dbits(i));
+    snap(w, TSS_SNAP_SYNC);
+    tss_store_close(w);
+    tt_join(path, sizeof(path), head, "base-1.snap");
+    assert_int_equal(unlink(path), 0);
+    tt_join(path, sizeof(path), head, "log-1");
+    snprintf(aside, sizeof(aside), "%s.corrupt", path);
+    assert_true(tt_exists(path));
+    w = open_store(dir, TSS_OPEN_WRITER, &log, NULL); /* writes a base */
+    assert_false(tt_exists(path));
+    assert_true(tt_exists(aside)); /* kept, never removed */
+    if (tt_log_find(&log, TSS_LEVEL_ERR, "head/log-1") < 0)
+        fail_msg("no ERROR naming head/log-1");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -1471,6 +1506,7 @@ int main(void)
         T(test_ids_in_key_order),
         T(test_records_during_compaction),
         T(test_late_batch_keeps_the_log),
+        T(test_base_removed_log_kept),
         T(test_record_rejected_part_way),
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),
