@@ -92,7 +92,62 @@ static void unload(tss_coverage *c)
     tss_storage_names_free(c->tnames, c->ntnames);
     c->names = c->tnames = NULL;
     c->nnames = c->ntnames = 0;
+    tss_free(c->rolled);
+    tss_free(c->rtol);
+    c->rolled = NULL;
+    c->rtol = NULL;
+    c->nrolled = 0;
     memset(&c->stats, 0, sizeof(c->stats));
+}
+
+static int cmp_rolled(const void *a, const void *b)
+{
+    const tss_cov_rolled *x = a, *y = b;
+
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    return (x->width > y->width) - (x->width < y->width);
+}
+
+/* c->rolled from c->names: the rollup windows' bucket ranges, a stretch
+ * of windows of one width as one range. TSS_ENOMEM. */
+static int find_rolled(tss_coverage *c)
+{
+    int64_t w = c->s->info.bucket_width;
+    size_t n = 0;
+
+    c->rolled = tss_calloc(c->nnames ? c->nnames : 1, sizeof(*c->rolled));
+    c->rtol = tss_calloc(c->nnames ? c->nnames : 1, sizeof(*c->rtol));
+    if (!c->rolled || !c->rtol)
+        return tss_error_set(TSS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->nnames; i++) {
+        tss_seg_name sn;
+
+        if (tss_seg_name_parse(c->names[i], &sn) != 0) {
+            tss_error_clear(); /* the query reports it where it reads it */
+            continue;
+        }
+        if (sn.end - sn.start == c->s->info.span)
+            continue; /* raw */
+        c->rolled[n].lo = floor_div(sn.start, w);
+        c->rolled[n].hi = floor_div(sn.end - 1, w);
+        c->rolled[n].width = sn.end - sn.start;
+        n++;
+    }
+    qsort(c->rolled, n, sizeof(*c->rolled), cmp_rolled);
+    c->nrolled = 0;
+    for (size_t i = 0; i < n; i++) {
+        tss_cov_rolled *last = c->nrolled ? &c->rolled[c->nrolled - 1] : NULL;
+
+        if (last && last->width == c->rolled[i].width &&
+            c->rolled[i].lo <= last->hi + 1) {
+            if (c->rolled[i].hi > last->hi)
+                last->hi = c->rolled[i].hi;
+            continue;
+        }
+        c->rolled[c->nrolled++] = c->rolled[i];
+    }
+    return 0;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -135,7 +190,7 @@ static int list_segments(tss_coverage *c)
     tss_free(all);
     c->nnames = ns;
     c->ntnames = nt;
-    return 0;
+    return find_rolled(c);
 }
 
 /* True if the segments directory lists what c->names and c->tnames hold
@@ -503,6 +558,35 @@ static int bucket_spacing(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
 }
 
 /*
+ * The tolerance for the empty buckets [a, b]: the series' own (tol), or
+ * in a rollup window's range the spacing of its aggregates there (rtol),
+ * the largest of those the run touches.
+ */
+static int64_t tol_at(const tss_coverage *c, size_t nr, int64_t a, int64_t b,
+                      int64_t tol)
+{
+    for (size_t k = 0; k < nr; k++)
+        if (c->rolled[k].lo <= b && c->rolled[k].hi >= a && c->rtol[k] > tol)
+            tol = c->rtol[k];
+    return tol;
+}
+
+/* Buckets of `interval` (store units) a gap must exceed: the interval
+ * rounded up to whole buckets, but an interval at most 1% over a whole
+ * number of buckets counts as that number (collectd's timestamps jitter
+ * by milliseconds: 10.001 s at 10 s buckets is one bucket, not two). At
+ * least 1. */
+static int64_t interval_tol(int64_t interval, int64_t w)
+{
+    int64_t tol;
+
+    if (interval <= 0)
+        return 1;
+    tol = (interval - interval / 101 + w - 1) / w;
+    return tol < 1 ? 1 : tol;
+}
+
+/*
  * Classifies buckets [bf, bt] of one series: runs of empty buckets longer
  * than `tolerance` are gaps, everything else is covered. Walks the runs of
  * present buckets, so a series costs its runs, not its buckets; runs no
@@ -525,9 +609,17 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
             return rc;
         out->interval = spacing * w;
     }
-    tol = out->interval > 0 ? (out->interval + w - 1) / w : 1;
-    if (tol < 1)
-        tol = 1;
+    tol = interval_tol(out->interval, w);
+    /* rollup windows: the spacing of the series' aggregates in each
+     * (the series' interval is its newest, raw data's) */
+    for (size_t k = 0; k < c->nrolled; k++) {
+        int64_t rlo = c->rolled[k].lo > bf ? c->rolled[k].lo : bf;
+        int64_t rhi = c->rolled[k].hi < bt ? c->rolled[k].hi : bt, sp = 0;
+
+        if (rlo <= rhi && (rc = bucket_spacing(c, e, rlo, rhi, &sp)) != 0)
+            return rc;
+        c->rtol[k] = sp;
+    }
     c->nruns = 0;
     out->gaps = 0;
     out->gap_time = 0;
@@ -536,7 +628,7 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
                                                  : (uint32_t)tol)) != 0)
         return rc;
     while (rc == 0 && bucket_runs_next(&br, &lo, &hi)) {
-        if (lo - cur > tol) {
+        if (lo - cur > tol_at(c, c->nrolled, cur, lo - 1, tol)) {
             rc = push_run(c, bf * w, cur * w, 1);
             if (rc == 0)
                 rc = push_run(c, cur * w, lo * w, 0);
@@ -546,7 +638,7 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
         }
         cur = hi + 1;
     }
-    if (rc == 0 && bt + 1 - cur > tol) {
+    if (rc == 0 && bt + 1 - cur > tol_at(c, c->nrolled, cur, bt, tol)) {
         rc = push_run(c, bf * w, cur * w, 1);
         if (rc == 0)
             rc = push_run(c, cur * w, (bt + 1) * w, 0);

@@ -20,6 +20,10 @@ typedef struct tomb_seg {
     bool orphans; /* holds entries in effect that no document stands for */
 } tomb_seg;
 
+typedef struct tss_cov_rolled {
+    int64_t lo, hi, width; /* buckets [lo, hi]; window width, store units */
+} tss_cov_rolled;
+
 struct tss_coverage {
     tss_store *s;
     tss_filter f;
@@ -52,6 +56,13 @@ struct tss_coverage {
     tss_buf scratch; /* a changed bitmap, serialized to walk its runs */
     int64_t *dist;   /* bucket_spacing's distances */
     size_t dcap;
+    /* the bucket ranges of rollup windows (wider than the span) in the
+     * listing, sorted, one per window width and stretch: judged with the
+     * spacing of a series' aggregates there, not its raw interval; and a
+     * judge's tolerance per range (rtol[i], for the series at hand) */
+    tss_cov_rolled *rolled;
+    size_t nrolled;
+    int64_t *rtol;
 };
 
 /* ---- coverage_delete.c -------------------------------------------------- */

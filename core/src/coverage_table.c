@@ -189,12 +189,15 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
         cov_node *n;
         roaring_uint32_iterator_t it;
         uint32_t buf[256], got;
-        int64_t run_lo = 0, run_hi = 0;
+        int64_t run_lo = 0, run_hi = 0, newest = INT64_MIN;
         bool in_run = false;
         int rc;
 
         if ((rc = table_entry(t, e->key, e->key_len, &n)) != 0)
             return rc;
+        if (!roaring_bitmap_is_empty(n->e.bm))
+            newest = (int64_t)roaring_bitmap_maximum(n->e.bm) +
+                     TSS_COV_BASE_BUCKET;
         /* by runs of consecutive buckets (a series that reports steadily
          * is one run per window): one range insert each, not one insert
          * per bucket, which made a rebuild of a year of sidecars take
@@ -215,7 +218,13 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
             }
         if (in_run)
             add_bucket_run(n->e.bm, all, run_lo, run_hi);
-        if (e->interval > 0)
+        /* The series' interval is its newest data's: that of a sidecar
+         * that reaches at least as far as what the table held. A late
+         * batch of an old window (two points, spaced anyhow) or a rollup
+         * of old windows (spaced by its resolution) does not replace it;
+         * whatever order the sidecars come in, the answer is the same. */
+        if (e->interval > 0 &&
+            (n->e.interval == 0 || (in_run && run_hi >= newest)))
             n->e.interval = e->interval;
     }
     return 0;
