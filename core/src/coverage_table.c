@@ -196,8 +196,8 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
         if ((rc = table_entry(t, e->key, e->key_len, &n)) != 0)
             return rc;
         if (!roaring_bitmap_is_empty(n->e.bm))
-            newest = (int64_t)roaring_bitmap_maximum(n->e.bm) +
-                     TSS_COV_BASE_BUCKET;
+            newest =
+                (int64_t)roaring_bitmap_maximum(n->e.bm) + TSS_COV_BASE_BUCKET;
         /* by runs of consecutive buckets (a series that reports steadily
          * is one run per window): one range insert each, not one insert
          * per bucket, which made a rebuild of a year of sidecars take
