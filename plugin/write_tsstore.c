@@ -163,9 +163,10 @@ static int conf_duration(const oconfig_item_t *ci, int64_t *ms, int64_t min_ms)
         return -1;
     }
     if (*ms < min_ms) {
+        /* in the units the option is written in: ms is not one */
         ERROR(LOG_PREFIX "option \"%s\": \"%s\" is below the minimum of "
-                         "%" PRId64 " ms",
-              ci->key, text, min_ms);
+                         "%g s",
+              ci->key, text, (double)min_ms / 1000);
         return -1;
     }
     return 0;

@@ -355,6 +355,10 @@ int tss_cov_collect_select(tss_store *s, bool repair, bool from_scratch,
             goto out;
         tss_covtable_set_covered_seq(t, segs[i].sn.seq);
         stats->unioned++;
+        /* the writer's rebuild holds the seal mutex for all of them (a
+         * year of sidecars takes seconds): head snapshots go on */
+        if (repair && stats->unioned % 64 == 0)
+            tss_store_snapshot_due(s);
     }
     if (repair)
         remove_orphans(s, segs, n, cov_names, cov_count);
