@@ -1097,6 +1097,18 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* what the ERRORs above (a corrupt base or log) came to */
+    if (rc == 0 && v.damaged && !v.gen)
+        tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                "head snapshot: no valid base to recover from; starting "
+                "with an empty head (the points only the damaged files "
+                "held are not restored; the segments are intact)");
+    else if (rc == 0 && v.damaged)
+        tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                "head snapshot: recovered generation %" PRIu64
+                " up to the damage reported above; the points only the "
+                "damaged files held are not restored",
+                v.gen);
     if (rc == 0 && v.gen)
         tss_log(log, log_ctx, TSS_LEVEL_INFO,
                 "recovered the head from snapshot generation %" PRIu64
@@ -1108,7 +1120,15 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     tss_snap_view_free(&v);
     if (rc)
         goto fail;
-    (void)!tss_storage_remove_temps(st, TSS_HEAD_DIR);
+    {
+        int removed = tss_storage_remove_temps(st, TSS_HEAD_DIR);
+
+        if (removed > 0) /* as store.c says for the other directories */
+            tss_log(log, log_ctx, TSS_LEVEL_NOTICE,
+                    "removed %d temp file(s) a crashed writer left in "
+                    "%s",
+                    removed, TSS_HEAD_DIR);
+    }
     /* start clean: a fresh base of what was recovered, a fresh log. When
      * it cannot be written (a full disk, a failing one) the writer opens
      * all the same: what was recovered stays in the generation on disk,

@@ -383,7 +383,8 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         if (!whole && !record_follows(buf, len, off + 1)) {
             tss_log(log, log_ctx, TSS_LEVEL_WARNING,
                     "head snapshot log %s: ignoring %zu bytes from offset "
-                    "%zu (a record cut short by a crash)",
+                    "%zu (a record cut short by a crash, or one a running "
+                    "writer is appending)",
                     rel, len - off, off);
             return 0;
         }

@@ -880,6 +880,9 @@ static tss_store *open_expect_base_aside(const char *dir, const char *base,
         fail_msg("no ERROR naming %s", rel);
     if (tt_log_find(&log, TSS_LEVEL_ERR, why) < 0)
         fail_msg("no ERROR saying %s", why);
+    /* and what it came to: the writer goes on without those points */
+    if (tt_log_find(&log, TSS_LEVEL_ERR, "not restored") < 0)
+        fail_msg("no ERROR saying what the damage cost");
     assert_true(tt_exists(aside)); /* never deleted */
     return s;
 }
@@ -1044,6 +1047,7 @@ static void test_base_bad_xor_window(void **state)
 static void test_stale_temps_in_head(void **state)
 {
     char dir[4096], head[4096], t1[4096], t2[4096];
+    tt_log log = {0};
 
     tt_join(dir, sizeof(dir), *state, "store");
     tss_store_close(
@@ -1055,8 +1059,11 @@ static void test_stale_temps_in_head(void **state)
     tt_spit(t2, "", 0);
     tss_store_close(open_store(dir, 0, NULL, NULL)); /* readers leave them */
     assert_true(tt_exists(t1) && tt_exists(t2));
-    tss_store_close(open_store(dir, TSS_OPEN_WRITER, NULL, NULL));
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER, &log, NULL));
     assert_int_equal(tt_count_prefix(head, ".tmp-"), 0);
+    /* said, as for the other directories */
+    assert_true(tt_log_find(&log, TSS_LEVEL_NOTICE, "removed 2 temp file(s)") >=
+                0);
 }
 
 /* ---- partial loads: one series' groups of the log ------------------------ */
