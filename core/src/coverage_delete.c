@@ -244,9 +244,8 @@ static bool still_held(tss_coverage *c, near_seg *o, const uint8_t *key,
     const tss_cov_entry *e = NULL;
 
     if (o->sidecar == 0) {
-        int rc =
-            tss_sidecar_read(c->s->st, o->sn.uuid,
-                             (uint64_t)((o->sn.end - o->sn.start) / w), &o->sc);
+        /* checked against the segment and STORE, as every other read */
+        int rc = tss_sidecar_read_seg(c->s->st, &o->sn, w, NULL, &o->sc);
 
         o->sidecar = rc == 0 ? 1 : -1;
         if (rc)

@@ -416,8 +416,11 @@ static int v2_decode(const uint8_t *buf, size_t len, const char *rel,
     if (!sel) {
         roaring_bitmap_t *all;
 
-        if ((rc = tss_cov_parse_bitmap(frame, flen, rel, VALUE_LIMIT, &all)) !=
-            0)
+        /* walked first, as each series' bitmap: CRoaring accepts some
+         * malformed containers (read_block) */
+        if ((rc = tss_cov_check_portable(frame, flen, rel)) != 0 ||
+            (rc = tss_cov_parse_bitmap(frame, flen, rel, VALUE_LIMIT, &all)) !=
+                0)
             goto out;
         tss_covtable_set_all(*out, all);
     }
