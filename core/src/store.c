@@ -960,13 +960,23 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
 void tss_store_snapshot_due(tss_store *s)
 {
     int64_t now;
+    int rc;
 
-    if (!s->snap || s->snap_interval <= 0)
+    /* a base (after a failed append) would first write the windows
+     * queued for sealing, and a failed storage would be reopened: not in
+     * the middle of long work that lists segments and holds the storage;
+     * tss_store_snapshot does both once it is over */
+    if (!s->snap || s->snap_interval <= 0 || tss_snapshot_needs_base(s->snap) ||
+        atomic_load(&s->st->failed))
         return;
     now = tss_store_now(s);
     /* a clock stepped back: the interval counts from now */
-    if (now - s->snap_last >= s->snap_interval || now < s->snap_last)
-        (void)snapshot_locked(s, now, 0); /* failures: complain()ed */
+    if (now - s->snap_last < s->snap_interval && now >= s->snap_last)
+        return;
+    rc = tss_snapshot_write(s->snap, now, false);
+    if (rc)
+        complain(s, now, W_SNAPSHOT, rc); /* the next record retries */
+    s->snap_last = now;
 }
 
 void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)
