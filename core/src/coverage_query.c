@@ -572,18 +572,21 @@ static int64_t tol_at(const tss_coverage *c, size_t nr, int64_t a, int64_t b,
 }
 
 /* Buckets of `interval` (store units) a gap must exceed: the interval
- * rounded up to whole buckets, but an interval at most 1% over a whole
- * number of buckets counts as that number (collectd's timestamps jitter
- * by milliseconds: 10.001 s at 10 s buckets is one bucket, not two). At
- * least 1. */
+ * rounded up to whole buckets, but an interval whose part beyond whole
+ * buckets is at most 1% of it counts as those buckets (collectd's
+ * timestamps jitter by milliseconds: 10.001 s at 10 s buckets is one
+ * bucket, not two; an hour is 360). At least 1. */
 static int64_t interval_tol(int64_t interval, int64_t w)
 {
-    int64_t tol;
+    int64_t k, r;
 
     if (interval <= 0)
         return 1;
-    tol = (interval - interval / 101 + w - 1) / w;
-    return tol < 1 ? 1 : tol;
+    k = interval / w;
+    r = interval % w;
+    if (r > interval / 100)
+        k++;
+    return k < 1 ? 1 : k;
 }
 
 /*

@@ -222,9 +222,10 @@ int tss_covtable_add_sidecar(tss_covtable *t, const tss_sidecar *sc)
          * that reaches at least as far as what the table held. A late
          * batch of an old window (two points, spaced anyhow) or a rollup
          * of old windows (spaced by its resolution) does not replace it;
-         * whatever order the sidecars come in, the answer is the same. */
+         * on a tie (a sidecar reaching the same last bucket) the first
+         * one added stays: sidecars are added in seq order. */
         if (e->interval > 0 &&
-            (n->e.interval == 0 || (in_run && run_hi >= newest)))
+            (n->e.interval == 0 || (in_run && run_hi > newest)))
             n->e.interval = e->interval;
     }
     return 0;

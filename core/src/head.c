@@ -941,7 +941,7 @@ int tss_head_restore(tss_head *h, const uint8_t *key, size_t key_len,
         for (pw = &first; *pw && (*pw)->start > start; pw = &(*pw)->next)
             ;
         if (*pw && (*pw)->start == start) {
-            rc = tss_error_set(TSS_EINVAL, "window restored twice");
+            rc = tss_error_set(TSS_EEXISTS, "window restored twice");
         } else {
             w->next = *pw;
             *pw = w;

@@ -794,8 +794,11 @@ static int compact_windows(tss_store *s, unsigned flags, tss_apply_result *res)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
     pthread_mutex_lock(&s->seal_mu);
-    /* what a compaction that failed part way left (also done at open) */
-    if ((rc = tss_remove_superseded(s->st, s->log, s->log_ctx, &leftovers)) !=
+    /* it removes segments: no intent record may name them (a late
+     * batch's seal wrote none); then what a compaction that failed part
+     * way left (also done at open) */
+    if ((rc = tss_store_base_owed(s, tss_store_now(s))) != 0 ||
+        (rc = tss_remove_superseded(s->st, s->log, s->log_ctx, &leftovers)) !=
             0 ||
         (rc = reload_deletes(s)) != 0 ||
         (rc = tss_list_segments(s->st, &segs, &n)) != 0)

@@ -90,7 +90,8 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
         /* the table snapshot must not outlive the segments it lists: a
          * crash after a removal would leave it (and the writer restarted
          * after it) showing their buckets */
-        if (cut > 0 && (rc = tss_store_cov_invalidate(s)) != 0)
+        if (cut > 0 && ((rc = tss_store_base_owed(s, now)) != 0 ||
+                        (rc = tss_store_cov_invalidate(s)) != 0))
             goto out;
         while (first < cut) {
             bool old = v[first].name.end <= horizon;

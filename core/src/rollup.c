@@ -646,6 +646,9 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
 
             if (taken[i] || now - (start + l->width) < l->after)
                 continue;
+            /* it removes the window's segments */
+            if ((rc = tss_store_base_owed(s, now)) != 0)
+                break;
             rc = level_window(s, l, now, segs, n, taken, i, grp, res, &changed,
                               &invalidated);
             /* the seal mutex is ours until every window is done */

@@ -1049,6 +1049,34 @@ static uint64_t newest_gen_on_disk(tss_storage *st)
     return newest;
 }
 
+/*
+ * A second item for a window the head already holds (a snapshot left
+ * two: an intent whose segment went, a writer's bug): its points are
+ * appended to the one restored, as out-of-order points, last arrival
+ * winning, so that nothing is lost and the writer starts. A WARNING.
+ */
+static int restore_again(tss_head *head, const tss_snap_item *it,
+                         tss_log_fn log, void *log_ctx)
+{
+    uint64_t hash = tss_key_hash(it->key, it->key_len);
+    tss_point *pts = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    tss_error_clear();
+    rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, &n, &cap);
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        rc = tss_head_append(head, it->key, it->key_len, hash, pts[k].t,
+                             pts[k].v, it->first_arrival, 0);
+    tss_free(pts);
+    if (rc == 0)
+        tss_log(log, log_ctx, TSS_LEVEL_WARNING,
+                "head snapshot: two items for one window of a series "
+                "(window start %" PRId64 "); their %zu points merged",
+                it->start, n);
+    return rc;
+}
+
 int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                       const tss_store_info *info, tss_head *head,
                       int64_t sync_interval, int64_t now, tss_log_fn log,
@@ -1091,9 +1119,11 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
         points += it->enc.count + it->nooo;
         rc = tss_head_restore(head, it->key, it->key_len, it->start,
                               it->first_arrival, &it->enc, it->ooo, it->nooo);
-        if (rc == 0) {
+        if (rc == 0) { /* the head took them */
             it->ooo = NULL;
             it->nooo = 0;
+        } else if (rc == TSS_EEXISTS) { /* copied: the view frees them */
+            rc = restore_again(head, it, log, log_ctx);
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

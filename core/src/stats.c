@@ -297,8 +297,13 @@ int tss_store_publish_stats(tss_store *s, int64_t now, int64_t min_interval)
     KV("segments_written", w.segments_written);
 #undef KV
     yajl_gen_map_close(g);
-    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
+        /* s->st is replaced (the failed one freed) under the seal mutex
+         * by whichever thread snapshots: not under our feet */
+        pthread_mutex_lock(&s->seal_mu);
         rc = tss_storage_write_atomic(s->st, STATS_FILE, buf, len);
+        pthread_mutex_unlock(&s->seal_mu);
+    }
     yajl_gen_free(g);
     if (rc == 0) {
         s->stats_published = true;

@@ -957,6 +957,23 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
     return rc;
 }
 
+int tss_store_base_owed(tss_store *s, int64_t now)
+{
+    int rc;
+
+    if (!s->snap || !s->sealed_since_base)
+        return 0;
+    if ((rc = tss_store_write_queued(s, now)) != 0 ||
+        (rc = tss_snapshot_base(s->snap, now)) != 0)
+        return tss_error_set(rc,
+                             "head snapshot base before removing segments "
+                             "(the log's intent records name them): %s",
+                             tss_error_last());
+    s->sealed_since_base = false;
+    s->sealed_points = 0;
+    return 0;
+}
+
 void tss_store_snapshot_due(tss_store *s)
 {
     int64_t now;

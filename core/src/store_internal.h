@@ -174,6 +174,14 @@ int tss_store_cov_invalidate(tss_store *s) TSS_WUR;
  * error code, its message saying the base waits. Caller holds seal_mu. */
 int tss_store_write_queued(tss_store *s, int64_t now) TSS_WUR;
 
+/* The seal mutex held, before long work removes segments (compaction,
+ * prune, rollup): writes the snapshot base a seal did not (a late batch:
+ * base_worth_it), so that no intent record in the log names a segment
+ * that is gone (recovery would restore its items a second time). 0 when
+ * none was owed or it was written; else its error (the caller leaves the
+ * segments for the next round). */
+int tss_store_base_owed(tss_store *s, int64_t now) TSS_WUR;
+
 /* The seal mutex held, between windows of long work (compaction, rollup,
  * prune, a table coverage rebuild): writes a head snapshot record if
  * snapshot_interval_ms has passed since the last one, as

@@ -5,6 +5,7 @@
 - jitter: points every 10.001 s, as collectd's timestamps come, with two
   readings missing: a gap (the interval rounded up to two buckets let it
   pass, while at exactly 10 s it was one).
+- slow_series: a reading every hour, or every 40 minutes: no gaps.
 - rollup: old windows rolled up to 5-minute aggregates and recent raw
   points at 10 s with a 60 s hole: the hole is a gap, the 5 minutes
   between aggregates are not, and the years between the two are one gap.
@@ -75,6 +76,19 @@ def jitter(cli, tmp):
     print("jitter: ok")
 
 
+def slow_series(cli, tmp):
+    # a reading every hour or every 40 minutes: no gap between them (the
+    # 1% allowance for jitter once took 3 buckets off an hour's 360)
+    for name, step in (("hourly", 3600), ("forty", 2400)):
+        store = os.path.join(tmp, name)
+        import_csv(cli, tmp, store, name, name,
+                   [(W0 + 0.25 + i * step, 1.0) for i in range(48)])
+        got = gaps(cli, store, name)
+        if got:
+            fail("%s: every %d s, want no gap: %r" % (name, step, got))
+    print("slow_series: ok")
+
+
 def rollup(cli, tmp):
     store = os.path.join(tmp, "rollup")
     old = [(t + 0.5, 1.0) for t in range(W0, W0 + 3 * 7200, 10)]
@@ -105,6 +119,7 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tss-covgaps-") as tmp:
         jitter(a.cli, tmp)
+        slow_series(a.cli, tmp)
         rollup(a.cli, tmp)
     print("ok")
 

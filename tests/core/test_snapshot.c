@@ -1494,6 +1494,106 @@ static void test_base_removed_log_kept(void **state)
     tt_model_free(&m);
 }
 
+/* Appends without the model: a point the test expects to go. */
+static void add_gone(tss_store *s, unsigned ser, int64_t t, uint64_t bits)
+{
+    tss_series_id id = {SER[ser].host, "snap", "", "type", "", SER[ser].ds};
+    tss_value v;
+
+    v.bits = bits;
+    assert_int_equal(tss_store_append(s, &id, SER[ser].kind, t, v), 0);
+}
+
+/*
+ * A late batch's seal writes no base, so its intent record stays in the
+ * log; a compaction that then merges its segment away writes the base
+ * first, so no intent names a segment that is gone. (Without it, recovery
+ * restored the sealed items again, beside a newer item of the same
+ * window: "window restored twice", and the writer could not start.)
+ */
+static void test_late_then_compact(void **state)
+{
+    char dir[4096];
+    tt_model m = {0};
+    tss_seal_result res;
+    tss_apply_result ar;
+    tss_store *w;
+    int64_t start;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    w->grace = 0;
+    start = tss_store_now(w) / SPAN * SPAN;
+    for (int i = 0; i < 200; i++)
+        add(w, &m, 0, start + i, dbits(i * 0.5));
+    snap(w, TSS_SNAP_SYNC);
+    for (int k = 0; k < 2; k++) { /* two late batches: two segments */
+        add(w, &m, 1, W(-3, 1000 * (k + 1)), (uint64_t)(7 + k));
+        snap(w, 0);
+        assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+        assert_int_equal(res.segments_written, 1);
+    }
+    add(w, &m, 1, W(-3, 3000), 9); /* a new item of the same window */
+    snap(w, 0);
+    assert_int_equal(
+        tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, &ar), 0);
+    assert_int_equal(ar.compacted, 1);
+    tss_store_close(w); /* a crash */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    {
+        tss_writer_stats ws;
+
+        /* the current window's 200 and the newer item's 1: what was
+         * sealed is not restored */
+        tss_store_writer_stats(w, &ws);
+        assert_int_equal(ws.head_points, 201);
+    }
+    check(w, &m, m.n, "late batches, a merge, a crash");
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    check(w, &m, m.n, "and sealed: each point once");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
+/* The same with retention: the late batch's segment is pruned, another
+ * point of that window comes, and a clean shutdown: the writer starts,
+ * and the pruned point does not come back. */
+static void test_late_then_prune(void **state)
+{
+    char dir[4096];
+    tt_model m = {0};
+    tss_seal_result res;
+    tss_prune_result pr;
+    tss_store *w;
+    int64_t start;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    w->retention = INT64_C(365) * 86400 * 1000; /* a year, ms */
+    start = tss_store_now(w) / SPAN * SPAN;
+    for (int i = 0; i < 200; i++)
+        add(w, &m, 0, start + i, dbits(i * 0.5));
+    snap(w, TSS_SNAP_SYNC);
+    w->grace = 0;
+    add_gone(w, 1, W(-3, 1000), 7); /* 2023: past the retention */
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    assert_int_equal(res.segments_written, 1);
+    assert_int_equal(tss_store_prune(w, tss_store_now(w), &pr), 0);
+    assert_int_equal(pr.segments_removed, 1);
+    w->grace = 300000;
+    add(w, &m, 1, W(-3, 2000), 8); /* the same window, held by grace */
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    snap(w, TSS_SNAP_SYNC);
+    tss_store_close(w); /* as write_tsstore shuts down */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "a late batch pruned, then a restart");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -1514,6 +1614,8 @@ int main(void)
         T(test_records_during_compaction),
         T(test_late_batch_keeps_the_log),
         T(test_base_removed_log_kept),
+        T(test_late_then_compact),
+        T(test_late_then_prune),
         T(test_record_rejected_part_way),
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),
