@@ -9,10 +9,12 @@
  *    segments, retries failed writes, applies deletes and compaction
  *    requests, rolls up and prunes.
  *  - our snapshot thread writes a head snapshot record every
- *    SnapshotInterval, whatever the maintenance thread is doing: a
- *    compaction or rollup that takes a minute must not stretch what a
- *    crash can lose (the core serializes the two on its seal mutex, which
- *    long work takes window by window, not for its whole run).
+ *    SnapshotInterval. The core serializes it with the maintenance
+ *    thread's work on its seal mutex, which a compaction, rollup or
+ *    delete holds for its whole run: meanwhile the core writes the
+ *    records itself between windows (snapshot_interval_ms), so a crash
+ *    still loses no more than SnapshotInterval; a FLUSH, which wants a
+ *    synced snapshot, waits for the run to end (up to FLUSH_WAIT_S).
  *  - wt_flush (unixsock FLUSH, FlushInterval, shutdown) asks the
  *    snapshot thread for a synced head snapshot (windows not due stay
  *    in the head: they are sealed when their time comes) and waits for
@@ -585,9 +587,15 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
      * result is as good (a failure is reported, to be safe) */
     failed = st->flush_done >= mine && st->flush_rc != 0;
     pthread_mutex_unlock(&st->mu);
-    if (rc)
-        WARNING(LOG_PREFIX "flush still running after %d s; not waiting",
-                FLUSH_WAIT_S);
+    if (rc) {
+        /* a long compaction or rollup holds the snapshot; collectd 5.12
+         * ignores what we return, so the ERROR is what says it */
+        ERROR(LOG_PREFIX "flush: no synced head snapshot after %d s (a "
+                         "compaction or rollup is running); not waiting: "
+                         "what was received is written when it ends",
+              FLUSH_WAIT_S);
+        return -1;
+    }
     if (failed) {
         /* the core logged why (rate-limited); the data stays in memory
          * and is written when the disk takes it */

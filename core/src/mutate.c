@@ -564,6 +564,9 @@ static int apply_delete(tss_store *s, tss_mut *m, int64_t now,
             m->targets[i].tombstoned = true;
             if ((rc = save_doc(s, m)) != 0)
                 return rc;
+            /* a delete over a year of segments takes a while, the seal
+             * mutex held: head snapshot records go on */
+            tss_store_snapshot_due(s);
         }
         m->state = TSS_MS_VISIBLE;
         if ((rc = save_doc(s, m)) != 0)
