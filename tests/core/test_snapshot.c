@@ -1422,6 +1422,17 @@ static void test_records_during_compaction(void **state)
     tt_model_free(&m);
 }
 
+/* 200 points of series 0 in the current window (not due for sealing),
+ * snapshotted and synced: a head that a seal leaves alone. */
+static void fill_current(tss_store *w, tt_model *m)
+{
+    int64_t start = tss_store_now(w) / SPAN * SPAN;
+
+    for (int i = 0; i < 200; i++)
+        add(w, m, 0, start + i, dbits(i * 0.5));
+    snap(w, TSS_SNAP_SYNC);
+}
+
 /*
  * A late batch (a point of a window sealed long ago) is sealed into a
  * segment of its own; that does not rewrite the whole head as a new base
@@ -1435,16 +1446,12 @@ static void test_late_batch_keeps_the_log(void **state)
     tt_model m = {0};
     tss_seal_result res;
     tss_store *w;
-    int64_t start;
 
     tt_join(dir, sizeof(dir), *state, "store");
     tt_join(head, sizeof(head), dir, "head");
     w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
-    w->grace = 0;                           /* the late batch is due at once */
-    start = tss_store_now(w) / SPAN * SPAN; /* the current window */
-    for (int i = 0; i < 200; i++)
-        add(w, &m, 0, start + i, dbits(i * 0.5));
-    snap(w, TSS_SNAP_SYNC);
+    w->grace = 0; /* the late batch is due at once */
+    fill_current(w, &m);
     tt_list(head, "", before, sizeof(before));
     add(w, &m, 1, W(-3, 1000), 7); /* late: its window ended in 2023 */
     assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
@@ -1518,15 +1525,11 @@ static void test_late_then_compact(void **state)
     tss_seal_result res;
     tss_apply_result ar;
     tss_store *w;
-    int64_t start;
 
     tt_join(dir, sizeof(dir), *state, "store");
     w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
     w->grace = 0;
-    start = tss_store_now(w) / SPAN * SPAN;
-    for (int i = 0; i < 200; i++)
-        add(w, &m, 0, start + i, dbits(i * 0.5));
-    snap(w, TSS_SNAP_SYNC);
+    fill_current(w, &m);
     for (int k = 0; k < 2; k++) { /* two late batches: two segments */
         add(w, &m, 1, W(-3, 1000 * (k + 1)), (uint64_t)(7 + k));
         snap(w, 0);
@@ -1566,15 +1569,11 @@ static void test_late_then_prune(void **state)
     tss_seal_result res;
     tss_prune_result pr;
     tss_store *w;
-    int64_t start;
 
     tt_join(dir, sizeof(dir), *state, "store");
     w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
     w->retention = INT64_C(365) * 86400 * 1000; /* a year, ms */
-    start = tss_store_now(w) / SPAN * SPAN;
-    for (int i = 0; i < 200; i++)
-        add(w, &m, 0, start + i, dbits(i * 0.5));
-    snap(w, TSS_SNAP_SYNC);
+    fill_current(w, &m);
     w->grace = 0;
     add_gone(w, 1, W(-3, 1000), 7); /* 2023: past the retention */
     snap(w, 0);
