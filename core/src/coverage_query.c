@@ -571,22 +571,20 @@ static int64_t tol_at(const tss_coverage *c, size_t nr, int64_t a, int64_t b,
     return tol;
 }
 
-/* Buckets of `interval` (store units) a gap must exceed: the interval
- * rounded up to whole buckets, but an interval whose part beyond whole
- * buckets is at most 1% of it counts as those buckets (collectd's
- * timestamps jitter by milliseconds: 10.001 s at 10 s buckets is one
- * bucket, not two; an hour is 360). At least 1. */
+/* Buckets of `interval` (store units) a gap must exceed: whole buckets
+ * in the interval plus 1% of it, for the jitter of readings either way
+ * (collectd's timestamps move by milliseconds, a slow plugin's by more:
+ * 10.001 s at 10 s buckets is 1, 60 s is 6, an hour 363, so one missed
+ * reading is a gap). With exact spacing the empty buckets between two
+ * readings are at most the interval's whole buckets. At least 1. */
 static int64_t interval_tol(int64_t interval, int64_t w)
 {
-    int64_t k, r;
+    int64_t tol;
 
     if (interval <= 0)
         return 1;
-    k = interval / w;
-    r = interval % w;
-    if (r > interval / 100)
-        k++;
-    return k < 1 ? 1 : k;
+    tol = (interval + interval / 100) / w;
+    return tol < 1 ? 1 : tol;
 }
 
 /*

@@ -90,8 +90,16 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
         /* the table snapshot must not outlive the segments it lists: a
          * crash after a removal would leave it (and the writer restarted
          * after it) showing their buckets */
-        if (cut > 0 && ((rc = tss_store_base_owed(s, now)) != 0 ||
-                        (rc = tss_store_cov_invalidate(s)) != 0))
+        /* the base a late batch's seal left owed: on a full disk it
+         * cannot be written, and freeing space comes first; a crash
+         * before the next base may then bring back these windows' late
+         * points from the head log, to be pruned again */
+        if (cut > 0 && tss_store_base_owed(s, now) != 0) {
+            tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING,
+                    "retention: %s; pruning all the same", tss_error_last());
+            tss_error_clear();
+        }
+        if (cut > 0 && (rc = tss_store_cov_invalidate(s)) != 0)
             goto out;
         while (first < cut) {
             bool old = v[first].name.end <= horizon;

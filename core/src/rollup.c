@@ -582,6 +582,13 @@ static int level_window(tss_store *s, const tss_rollup_level *l, int64_t now,
         taken[k] = true;
     if (g == 0)
         return 0;
+    /* both branches below remove the window's segments: no intent
+     * record may name them (a late batch's seal wrote no base) */
+    if ((l->keep && now - end >= l->keep) ||
+        !(g == 1 && (rc = group_resolution(s, grp, g, &cur)) == 0 &&
+          cur >= l->resolution))
+        if ((rc = tss_store_base_owed(s, now)) != 0)
+            return rc;
     if (l->keep && now - end >= l->keep) {
         /* past this level's Keep: the window goes. No new segment
          * supersedes it, so the table snapshot, which would still hold its
@@ -646,9 +653,6 @@ int tss_store_rollup(tss_store *s, int64_t now, tss_rollup_result *res)
 
             if (taken[i] || now - (start + l->width) < l->after)
                 continue;
-            /* it removes the window's segments */
-            if ((rc = tss_store_base_owed(s, now)) != 0)
-                break;
             rc = level_window(s, l, now, segs, n, taken, i, grp, res, &changed,
                               &invalidated);
             /* the seal mutex is ours until every window is done */

@@ -961,7 +961,10 @@ int tss_store_base_owed(tss_store *s, int64_t now)
 {
     int rc;
 
-    if (!s->snap || !s->sealed_since_base)
+    /* owed after a late batch's seal, or after a base that failed (at
+     * open, after recovery: the old generation and its intents stay) */
+    if (!s->snap ||
+        (!s->sealed_since_base && !tss_snapshot_needs_base(s->snap)))
         return 0;
     if ((rc = tss_store_write_queued(s, now)) != 0 ||
         (rc = tss_snapshot_base(s->snap, now)) != 0)

@@ -1593,6 +1593,125 @@ static void test_late_then_prune(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * The base at the writer's open fails (one EIO): the generation on disk
+ * still holds the late batch's intent record, so a prune that removes
+ * its segment writes the base first (a base is owed), and a crash after
+ * it does not bring the pruned point back.
+ */
+static void test_open_base_fails_then_prune(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_model m = {0};
+    tss_seal_result res;
+    tss_prune_result pr;
+    tss_writer_stats ws;
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL,
+                   tt_fault_ops(&f));
+    fill_current(w, &m);
+    w->grace = 0;
+    add_gone(w, 1, W(-3, 1000), 7); /* 2023: past the retention below */
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    assert_int_equal(res.segments_written, 1);
+    tss_store_close(w);                                /* a crash */
+    tt_fault_arm_match(&f, "linkat", "base-", 1, EIO); /* the open's base */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, tt_fault_ops(&f));
+    assert_string_equal(f.failed_op, "linkat");
+    w->retention = INT64_C(365) * 86400 * 1000;
+    assert_int_equal(tss_store_prune(w, tss_store_now(w), &pr), 0);
+    assert_int_equal(pr.segments_removed, 1);
+    tss_store_close(w); /* a crash */
+    tt_fault_ops(NULL);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    tss_store_writer_stats(w, &ws);
+    assert_int_equal(ws.head_points, 200);
+    check(w, &m, m.n, "pruned late point after a failed open base");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
+/* A full disk: the owed base cannot be written, and the prune that
+ * frees space goes on all the same (a WARNING says what it risks). */
+static void test_prune_when_base_fails(void **state)
+{
+    static tt_fault f;
+    char dir[4096];
+    tt_model m = {0};
+    tss_seal_result res;
+    tss_prune_result pr;
+    tt_log log = {0};
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = tt_open(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, SPAN / 1000, &log,
+                tt_fault_ops(&f));
+    w->retention = INT64_C(365) * 86400 * 1000;
+    fill_current(w, &m);
+    w->grace = 0;
+    add_gone(w, 1, W(-3, 1000), 7); /* past the retention */
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    tt_fault_arm_match(&f, "linkat", "base-", 1, ENOSPC);
+    assert_int_equal(tss_store_prune(w, tss_store_now(w), &pr), 0);
+    assert_int_equal(pr.segments_removed, 1);
+    assert_true(tt_log_find(&log, TSS_LEVEL_WARNING, "pruning all the same") >=
+                0);
+    tss_store_close(w);
+    tt_fault_ops(NULL);
+    tt_model_free(&m);
+}
+
+/*
+ * Two items for one window at recovery (here: an intent whose segment
+ * was removed by hand, beside a newer item of that window): the second
+ * is merged into the first with a WARNING, the newer value winning at a
+ * shared timestamp, and the writer starts.
+ */
+static void test_restore_merges_twin_items(void **state)
+{
+    char dir[4096], segdir[4096], names[1024], path[8192];
+    tt_model m = {0};
+    tss_seal_result res;
+    tt_log log = {0};
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(segdir, sizeof(segdir), dir, "segments");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    w->grace = 0;
+    fill_current(w, &m);
+    add(w, &m, 1, W(-3, 1000), 7);
+    add(w, &m, 1, W(-3, 3000), 70);
+    add(w, &m, 1, W(-3, 2000), 71); /* out of order */
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    assert_int_equal(res.segments_written, 1);
+    w->grace = INT64_C(3600000) * 24 * 365 * 10; /* held from now on */
+    add(w, &m, 1, W(-3, 1000), 9); /* the same timestamp: this wins */
+    add(w, &m, 1, W(-3, 4000), 10);
+    add(w, &m, 1, W(-3, 500), 11); /* out of order */
+    snap(w, TSS_SNAP_SYNC);
+    tss_store_close(w); /* a crash */
+    tt_list(segdir, "", names, sizeof(names));
+    assert_null(strchr(names, ','));
+    snprintf(path, sizeof(path), "%s/%s", segdir, names);
+    assert_int_equal(unlink(path), 0);
+    w = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
+    if (tt_log_find(&log, TSS_LEVEL_WARNING, "two items") < 0)
+        fail_msg("no WARNING about the two items");
+    check(w, &m, m.n, "merged");
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
+                     0);
+    check(w, &m, m.n, "merged, sealed");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 int main(void)
@@ -1615,6 +1734,9 @@ int main(void)
         T(test_base_removed_log_kept),
         T(test_late_then_compact),
         T(test_late_then_prune),
+        T(test_open_base_fails_then_prune),
+        T(test_prune_when_base_fails),
+        T(test_restore_merges_twin_items),
         T(test_record_rejected_part_way),
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),
