@@ -15,8 +15,9 @@
  * would be an allocation for a count the file merely claims); a partial
  * load (tss_snapshot_load_sel, about half the series) that replays as
  * many records has every wanted item as the whole load has it; when every
- * restored item decodes, the base the writer wrote from the restored head
- * holds as many points as the reader saw.
+ * restored item decodes and no two are one series' same window (those the
+ * writer merges), the base the writer wrote from the restored head holds
+ * as many points as the reader saw.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -135,6 +136,22 @@ static void check_partial(const tss_snap_view *v)
     tss_snap_view_free(&p);
 }
 
+/* Whether two live items of `v` are one series' same window: the writer
+ * merges them at recovery (a WARNING), so its view counts their points
+ * once where the reader's view counts both. */
+static bool has_twins(const tss_snap_view *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        for (size_t j = i + 1; j < v->n && !v->items[i].dropped; j++)
+            if (!v->items[j].dropped &&
+                v->items[i].start == v->items[j].start &&
+                v->items[i].key_len == v->items[j].key_len &&
+                memcmp(v->items[i].key, v->items[j].key, v->items[i].key_len) ==
+                    0)
+                return true;
+    return false;
+}
+
 static void run(const uint8_t *base, size_t blen, const uint8_t *log,
                 size_t llen)
 {
@@ -156,6 +173,8 @@ static void run(const uint8_t *base, size_t blen, const uint8_t *log,
     /* the reader */
     if (tss_snapshot_load(fz_storage(), &info, fz_log, NULL, false, &v) == 0) {
         seen = view_points(&v, false);
+        if (has_twins(&v))
+            seen = -1; /* the writer merges them: fewer points */
         check_partial(&v);
         (void)view_points(&v, true);
         tss_snap_view_free(&v);
