@@ -1511,6 +1511,20 @@ static void add_gone(tss_store *s, unsigned ser, int64_t t, uint64_t bits)
     assert_int_equal(tss_store_append(s, &id, SER[ser].kind, t, v), 0);
 }
 
+/* A late point of a 2023 window (past a year's retention), recorded in
+ * the log, then sealed at once into a segment of its own: a late batch
+ * whose seal owes a base. */
+static void seal_late_gone(tss_store *w)
+{
+    tss_seal_result res;
+
+    w->grace = 0;
+    add_gone(w, 1, W(-3, 1000), 7);
+    snap(w, 0);
+    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    assert_int_equal(res.segments_written, 1);
+}
+
 /*
  * A late batch's seal writes no base, so its intent record stays in the
  * log; a compaction that then merges its segment away writes the base
@@ -1574,11 +1588,7 @@ static void test_late_then_prune(void **state)
     w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
     w->retention = INT64_C(365) * 86400 * 1000; /* a year, ms */
     fill_current(w, &m);
-    w->grace = 0;
-    add_gone(w, 1, W(-3, 1000), 7); /* 2023: past the retention */
-    snap(w, 0);
-    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
-    assert_int_equal(res.segments_written, 1);
+    seal_late_gone(w);
     assert_int_equal(tss_store_prune(w, tss_store_now(w), &pr), 0);
     assert_int_equal(pr.segments_removed, 1);
     w->grace = 300000;
@@ -1604,7 +1614,6 @@ static void test_open_base_fails_then_prune(void **state)
     static tt_fault f;
     char dir[4096];
     tt_model m = {0};
-    tss_seal_result res;
     tss_prune_result pr;
     tss_writer_stats ws;
     tss_store *w;
@@ -1613,11 +1622,7 @@ static void test_open_base_fails_then_prune(void **state)
     w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL,
                    tt_fault_ops(&f));
     fill_current(w, &m);
-    w->grace = 0;
-    add_gone(w, 1, W(-3, 1000), 7); /* 2023: past the retention below */
-    snap(w, 0);
-    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
-    assert_int_equal(res.segments_written, 1);
+    seal_late_gone(w);
     tss_store_close(w);                                /* a crash */
     tt_fault_arm_match(&f, "linkat", "base-", 1, EIO); /* the open's base */
     w = open_store(dir, TSS_OPEN_WRITER, NULL, tt_fault_ops(&f));
@@ -1642,7 +1647,6 @@ static void test_prune_when_base_fails(void **state)
     static tt_fault f;
     char dir[4096];
     tt_model m = {0};
-    tss_seal_result res;
     tss_prune_result pr;
     tt_log log = {0};
     tss_store *w;
@@ -1652,10 +1656,7 @@ static void test_prune_when_base_fails(void **state)
                 tt_fault_ops(&f));
     w->retention = INT64_C(365) * 86400 * 1000;
     fill_current(w, &m);
-    w->grace = 0;
-    add_gone(w, 1, W(-3, 1000), 7); /* past the retention */
-    snap(w, 0);
-    assert_int_equal(tss_store_seal(w, tss_store_now(w), 0, &res), 0);
+    seal_late_gone(w);
     tt_fault_arm_match(&f, "linkat", "base-", 1, ENOSPC);
     assert_int_equal(tss_store_prune(w, tss_store_now(w), &pr), 0);
     assert_int_equal(pr.segments_removed, 1);
