@@ -458,20 +458,14 @@ static void *wt_snap_main(void *arg)
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         uint64_t want;
-        int64_t wait_ms = next_snap - mono_ms();
         bool flush;
         int snap_rc;
 
-        if (st->flush_req == st->flush_done && wait_ms > 0) {
-            struct timespec until;
+        if (st->flush_req == st->flush_done && next_snap > mono_ms()) {
+            /* the conditions wait on CLOCK_MONOTONIC, as mono_ms reads */
+            struct timespec until = {(time_t)(next_snap / 1000),
+                                     (long)(next_snap % 1000) * 1000000};
 
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += wait_ms / 1000;
-            until.tv_nsec += (wait_ms % 1000) * 1000000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
             pthread_cond_timedwait(&st->snap_wake, &st->mu, &until);
             continue; /* woken early, or on time: look again */
         }

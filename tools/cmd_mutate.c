@@ -309,8 +309,10 @@ int cmd_prune(const cli_opts *o)
         if (rc) {
             fprintf(stderr, "tsstore: %s\n", tss_error_last());
         } else {
-            pr.segments_removed += opened.prune.segments_removed;
-            pr.bytes_removed += opened.prune.bytes_removed;
+            tss_apply_result mine = {.prune = pr};
+
+            tss_apply_result_add(&opened, &mine);
+            pr = opened.prune;
             printf("removed %u segment(s), %" PRIu64 " bytes; %" PRIu64
                    " bytes left\n",
                    pr.segments_removed, pr.bytes_removed, pr.bytes_left);
@@ -440,11 +442,10 @@ int cmd_rollup(const cli_opts *o)
         if (rc) {
             fprintf(stderr, "tsstore: %s\n", tss_error_last());
         } else {
-            rr.windows += opened.rollup.windows;
-            rr.points_in += opened.rollup.points_in;
-            rr.points_out += opened.rollup.points_out;
-            rr.bytes_written += opened.rollup.bytes_written;
-            rr.windows_removed += opened.rollup.windows_removed;
+            tss_apply_result mine = {.rollup = rr};
+
+            tss_apply_result_add(&opened, &mine);
+            rr = opened.rollup;
             printf("rolled up %u window(s): %" PRIu64 " points into %" PRIu64
                    " aggregates (%" PRIu64 " bytes); %u window(s) removed "
                    "past their keep\n",

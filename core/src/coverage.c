@@ -363,7 +363,8 @@ typedef struct sidecar_want {
 } sidecar_want;
 
 /* The header against what the segment and STORE say (want NULL: not
- * checked): a sidecar that disagrees would put its buckets elsewhere. */
+ * checked; a zero bucket width: the uuid only): a sidecar that disagrees
+ * would put its buckets elsewhere. */
 static int check_header(const uint8_t *buf, const char *rel,
                         const sidecar_want *want)
 {
@@ -374,6 +375,8 @@ static int check_header(const uint8_t *buf, const char *rel,
         return 0;
     if (memcmp(buf + 16, want->uuid, 16) != 0)
         return corrupt(rel, "sidecar belongs to another segment");
+    if (!want->bucket_width)
+        return 0;
     if (bw != want->bucket_width)
         return tss_error_set(TSS_ECORRUPT,
                              "coverage file %s: bucket width %" PRId64
@@ -474,8 +477,7 @@ int tss_sidecar_decode(const uint8_t *buf, size_t len, const char *rel,
 }
 
 /* Reads the sidecar of want->uuid, its header checked against `want`
- * (the uuid only when want->window_start is not to be checked: NULL
- * bucket width, as tss_sidecar_read_select does). */
+ * (the uuid only with a zero bucket width, as tss_sidecar_read does). */
 static int sidecar_read(tss_storage *st, const sidecar_want *want,
                         uint64_t max_buckets, const tss_cov_select *sel,
                         tss_sidecar *out)
@@ -501,23 +503,9 @@ static int sidecar_read(tss_storage *st, const sidecar_want *want,
     }
     if (rc)
         return rc;
-    rc = sidecar_decode(buf, len, rel, max_buckets, sel,
-                        want->bucket_width ? want : NULL, out);
+    rc = sidecar_decode(buf, len, rel, max_buckets, sel, want, out);
     tss_free(buf);
-    if (rc == 0 && memcmp(out->uuid, want->uuid, 16) != 0) {
-        tss_sidecar_free(out);
-        rc = corrupt(rel, "sidecar belongs to another segment");
-    }
     return rc;
-}
-
-int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
-                            uint64_t max_buckets, const tss_cov_select *sel,
-                            tss_sidecar *out)
-{
-    sidecar_want want = {uuid, 0, 0};
-
-    return sidecar_read(st, &want, max_buckets, sel, out);
 }
 
 int tss_sidecar_read_seg(tss_storage *st, const tss_seg_name *sn,
@@ -537,7 +525,9 @@ int tss_sidecar_read_seg(tss_storage *st, const tss_seg_name *sn,
 int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
                      uint64_t max_buckets, tss_sidecar *out)
 {
-    return tss_sidecar_read_select(st, uuid, max_buckets, NULL, out);
+    sidecar_want want = {uuid, 0, 0};
+
+    return sidecar_read(st, &want, max_buckets, NULL, out);
 }
 
 void tss_sidecar_select(tss_sidecar *sc, const tss_cov_select *sel)

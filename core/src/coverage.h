@@ -187,22 +187,14 @@ int tss_sidecar_read(tss_storage *st, const uint8_t uuid[16],
                      uint64_t max_buckets, tss_sidecar *out) TSS_WUR;
 
 /**
- * tss_sidecar_read keeping the series `sel` selects only: the others'
- * bitmaps are framed and checksummed, never parsed.
- */
-int tss_sidecar_read_select(tss_storage *st, const uint8_t uuid[16],
-                            uint64_t max_buckets, const tss_cov_select *sel,
-                            tss_sidecar *out) TSS_WUR;
-
-/**
  * Reads the sidecar of segment `sn` for the store's `bucket_width`,
- * keeping the series `sel` selects (NULL: all), as
- * tss_sidecar_read_select with the segment's window bounding the buckets,
- * and checks its header against the segment and STORE: uuid, window start
- * (the segment name's) and bucket width; a sidecar that disagrees is
- * TSS_ECORRUPT naming the file and the field. A name that is no regular
- * file (a symbolic link, a directory, a fifo) is TSS_ECORRUPT too (damage,
- * rebuilt like a corrupt file), an I/O error TSS_EIO.
+ * keeping the series `sel` selects (NULL: all; the others' bitmaps are
+ * framed and checksummed, never parsed), the segment's window bounding
+ * the buckets, and checks its header against the segment and STORE: uuid,
+ * window start (the segment name's) and bucket width; a sidecar that disagrees
+ * is TSS_ECORRUPT naming the file and the field. A name that is no regular file
+ * (a symbolic link, a directory, a fifo) is TSS_ECORRUPT too (damage, rebuilt
+ * like a corrupt file), an I/O error TSS_EIO.
  */
 int tss_sidecar_read_seg(tss_storage *st, const tss_seg_name *sn,
                          int64_t bucket_width, const tss_cov_select *sel,

@@ -562,10 +562,9 @@ static int bucket_spacing(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
  * in a rollup window's range the spacing of its aggregates there (rtol),
  * the largest of those the run touches.
  */
-static int64_t tol_at(const tss_coverage *c, size_t nr, int64_t a, int64_t b,
-                      int64_t tol)
+static int64_t tol_at(const tss_coverage *c, int64_t a, int64_t b, int64_t tol)
 {
-    for (size_t k = 0; k < nr; k++)
+    for (size_t k = 0; k < c->nrolled; k++)
         if (c->rolled[k].lo <= b && c->rolled[k].hi >= a && c->rtol[k] > tol)
             tol = c->rtol[k];
     return tol;
@@ -629,7 +628,7 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
                                                  : (uint32_t)tol)) != 0)
         return rc;
     while (rc == 0 && bucket_runs_next(&br, &lo, &hi)) {
-        if (lo - cur > tol_at(c, c->nrolled, cur, lo - 1, tol)) {
+        if (lo - cur > tol_at(c, cur, lo - 1, tol)) {
             rc = push_run(c, bf * w, cur * w, 1);
             if (rc == 0)
                 rc = push_run(c, cur * w, lo * w, 0);
@@ -639,7 +638,7 @@ static int judge(tss_coverage *c, const tss_cov_entry *e, int64_t bf,
         }
         cur = hi + 1;
     }
-    if (rc == 0 && bt + 1 - cur > tol_at(c, c->nrolled, cur, bt, tol)) {
+    if (rc == 0 && bt + 1 - cur > tol_at(c, cur, bt, tol)) {
         rc = push_run(c, bf * w, cur * w, 1);
         if (rc == 0)
             rc = push_run(c, cur * w, (bt + 1) * w, 0);

@@ -87,9 +87,6 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
             left -= wbytes;
             cut = j;
         }
-        /* the table snapshot must not outlive the segments it lists: a
-         * crash after a removal would leave it (and the writer restarted
-         * after it) showing their buckets */
         /* the base a late batch's seal left owed: on a full disk it
          * cannot be written, and freeing space comes first; a crash
          * before the next base may then bring back these windows' late
@@ -99,6 +96,9 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
                     "retention: %s; pruning all the same", tss_error_last());
             tss_error_clear();
         }
+        /* the table snapshot must not outlive the segments it lists: a
+         * crash after a removal would leave it (and the writer restarted
+         * after it) showing their buckets */
         if (cut > 0 && (rc = tss_store_cov_invalidate(s)) != 0)
             goto out;
         while (first < cut) {

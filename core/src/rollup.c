@@ -582,18 +582,14 @@ static int level_window(tss_store *s, const tss_rollup_level *l, int64_t now,
         taken[k] = true;
     if (g == 0)
         return 0;
-    /* both branches below remove the window's segments: no intent
-     * record may name them (a late batch's seal wrote no base) */
-    if ((l->keep && now - end >= l->keep) ||
-        !(g == 1 && (rc = group_resolution(s, grp, g, &cur)) == 0 &&
-          cur >= l->resolution))
-        if ((rc = tss_store_base_owed(s, now)) != 0)
-            return rc;
     if (l->keep && now - end >= l->keep) {
         /* past this level's Keep: the window goes. No new segment
          * supersedes it, so the table snapshot, which would still hold its
-         * buckets after a crash, is invalidated first. */
-        if (!*invalidated && (rc = tss_store_cov_invalidate(s)) != 0)
+         * buckets after a crash, is invalidated first; and no intent
+         * record may name its segments (a late batch's seal wrote no
+         * base) */
+        if ((rc = tss_store_base_owed(s, now)) != 0 ||
+            (!*invalidated && (rc = tss_store_cov_invalidate(s)) != 0))
             return rc;
         *invalidated = true;
         for (size_t k = 0; k < g && rc == 0; k++)
@@ -606,6 +602,9 @@ static int level_window(tss_store *s, const tss_rollup_level *l, int64_t now,
         return rc;
     if (cur >= l->resolution && g == 1)
         return 0; /* kept at this level (or coarser) already */
+    /* the rollup supersedes the window's segments: as above */
+    if ((rc = tss_store_base_owed(s, now)) != 0)
+        return rc;
     *changed = true;
     return rollup_window(s, grp, g, start, end,
                          cur > l->resolution ? cur : l->resolution, invalidated,

@@ -905,8 +905,8 @@ static void remove_stray_logs(tss_snapshot *sn, uint64_t keep, uint64_t safe)
              * there (its base was removed by hand) */
             char aside[320];
 
-            snprintf(aside, sizeof(aside), "%s.corrupt", rel);
-            if (tss_storage_rename(sn->st, rel, aside) == 0)
+            if (tss_storage_move_aside(sn->st, rel, ".corrupt", aside,
+                                       sizeof(aside)) == 0)
                 tss_log(sn->log, sn->log_ctx, TSS_LEVEL_ERR,
                         "head snapshot log %s has no base (removed?): its "
                         "records cannot be replayed; kept as %s",

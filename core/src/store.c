@@ -752,7 +752,6 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         }
         s->cov_unsaved += p->cov_img.len;
         s->cov_dirty = true;
-        s->sealed_since_base = true;
         s->sealed_points += p->points;
         pending_free(p);
     }
@@ -760,13 +759,11 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
     save_coverage(s, false);
     /* the sealed items left the head: restart the snapshot from a small
      * base (only with nothing queued, which the base would not hold) */
-    if (s->snap && s->sealed_since_base && base_worth_it(s)) {
-        if (tss_snapshot_base(s->snap, now) == 0) {
-            s->sealed_since_base = false;
+    if (s->snap && s->sealed_points && base_worth_it(s)) {
+        if (tss_snapshot_base(s->snap, now) == 0)
             s->sealed_points = 0;
-        } else {
+        else
             complain(s, now, W_SNAPSHOT, tss_error_last_code());
-        }
     }
     return 0;
 }
@@ -963,8 +960,7 @@ int tss_store_base_owed(tss_store *s, int64_t now)
 
     /* owed after a late batch's seal, or after a base that failed (at
      * open, after recovery: the old generation and its intents stay) */
-    if (!s->snap ||
-        (!s->sealed_since_base && !tss_snapshot_needs_base(s->snap)))
+    if (!s->snap || (!s->sealed_points && !tss_snapshot_needs_base(s->snap)))
         return 0;
     if ((rc = tss_store_write_queued(s, now)) != 0 ||
         (rc = tss_snapshot_base(s->snap, now)) != 0)
@@ -972,7 +968,6 @@ int tss_store_base_owed(tss_store *s, int64_t now)
                              "head snapshot base before removing segments "
                              "(the log's intent records name them): %s",
                              tss_error_last());
-    s->sealed_since_base = false;
     s->sealed_points = 0;
     return 0;
 }

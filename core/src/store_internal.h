@@ -94,8 +94,9 @@ struct tss_store {
     bool stats_published;     /* writer-stats.json: last published values */
     int64_t stats_published_at;
     uint64_t pub_late, pub_errors, pub_dropped;
-    bool sealed_since_base; /* a new snapshot base is due */
-    uint64_t sealed_points; /* points sealed since the last base */
+    /* points sealed since the last base (not 0: a base is due, written
+     * after the seal if base_worth_it, else before segments go) */
+    uint64_t sealed_points;
     /* tss_store_snapshot_due: its interval (store units; 0 off) and the
      * last record's time (store units, tss_store_now) */
     int64_t snap_interval, snap_last;
