@@ -40,15 +40,31 @@ struct yajl_val_s;
 
 /*
  * Parses buf[0, len) (not NUL-terminated; parsing stops at a NUL byte) as
- * one JSON document with yajl's tree parser. On success *out is the root,
- * the caller's to free with yajl_tree_free. Errors (tss_error_last names
- * `what`, e.g. the file): TSS_ECORRUPT not valid JSON (yajl's message
- * quoted); TSS_ENOMEM out of memory -- ours, or yajl's: its tree parser
- * reports a failed allocation as a parse "cancelled by a callback" (its
- * only callbacks cancel for nothing else). Thread-safe.
+ * one JSON document (comments allowed, as yajl_tree_parse allows them)
+ * with yajl's parser (json.c). On success *out is the root, a tree of
+ * struct yajl_val_s as yajl_tree builds it (yajl_tree_get and the
+ * YAJL_IS_* and YAJL_GET_* macros work on it), the caller's to free with
+ * tss_json_free -- not yajl_tree_free: its nodes come from tss_malloc.
+ * Numbers: YAJL_NUMBER_INT_VALID when the text has no fraction or
+ * exponent and its magnitude is at most LLONG_MAX, DOUBLE_VALID when
+ * strtod takes it whole without a range error (yajl_tree's rules).
+ * Errors (tss_error_last names `what`, e.g. the file): TSS_ECORRUPT not
+ * valid JSON (yajl's message quoted), or values nested deeper than 64;
+ * TSS_ENOMEM out of memory -- never a crash or a leak inside yajl: it
+ * allocates from one region reserved before the parse (json.c gives the
+ * bound). Memory: the tree, plus about 4 * len bytes during the call.
+ * Thread-safe.
  */
 int tss_json_parse(const uint8_t *buf, size_t len, const char *what,
                    struct yajl_val_s **out);
+
+/* Frees a tree of tss_json_parse; NULL is allowed. Thread-safe. */
+void tss_json_free(struct yajl_val_s *v);
+
+/* How many of yajl's allocations (all parses of the process) did not fit
+ * the region reserved for them and went to libc's malloc: 0 unless the
+ * bound in json.c is wrong. For the tests. Thread-safe. */
+unsigned long tss_json_past_region(void);
 
 /* ---- little-endian fixed-width -------------------------------------- */
 

@@ -170,6 +170,6 @@ int tss_meta_decode(const uint8_t *buf, size_t len, const char *rel,
     out->created = created;
     memcpy(out->uuid, uuid, 37);
 out:
-    yajl_tree_free(root);
+    tss_json_free(root);
     return rc;
 }

@@ -152,7 +152,7 @@ static void read_writer_stats(tss_store *s, int64_t now_ns, tss_store_stats *o)
                 *dst[i] = (uint64_t)YAJL_GET_INTEGER(v);
         }
         o->writer_stats_age = (double)(now_ns - mt) / 1e9;
-        yajl_tree_free(root);
+        tss_json_free(root);
     } else {
         tss_log(s->log, s->log_ctx, TSS_LEVEL_WARNING, "%s", tss_error_last());
         tss_error_clear();

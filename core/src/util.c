@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include <xxhash.h>
-#include <yajl/yajl_tree.h>
 
 #include "tsstore/io.h"
 
@@ -302,35 +301,4 @@ void tss_log(tss_log_fn fn, void *ctx, int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     fn(ctx, level, msg);
-}
-
-/* ---- JSON documents -------------------------------------------------- */
-
-int tss_json_parse(const uint8_t *buf, size_t len, const char *what,
-                   struct yajl_val_s **out)
-{
-    char errbuf[256] = "", *text = tss_malloc(len + 1);
-
-    *out = NULL;
-    if (!text)
-        return tss_error_set(TSS_ENOMEM, "%s: out of memory", what);
-    memcpy(text, buf, len);
-    text[len] = '\0';
-    *out = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-    tss_free(text);
-    if (*out)
-        return 0;
-    /* the message's first line; the next ones quote the input */
-    errbuf[strcspn(errbuf, "\n")] = '\0';
-    for (size_t n = strlen(errbuf); n > 0 && errbuf[n - 1] == ' ';)
-        errbuf[--n] = '\0';
-    /* yajl_tree's callbacks cancel the parse only when they cannot
-     * allocate (its grammar rules out the other reasons); "(null)": yajl
-     * could not allocate its own error message either */
-    if (strcmp(errbuf, "parse error: client cancelled parse via callback "
-                       "return value") == 0 ||
-        strcmp(errbuf, "(null)") == 0)
-        return tss_error_set(TSS_ENOMEM, "%s: out of memory parsing JSON",
-                             what);
-    return tss_error_set(TSS_ECORRUPT, "%s: not valid JSON: %s", what, errbuf);
 }

@@ -299,7 +299,7 @@ int tss_mut_decode(const uint8_t *buf, size_t len, const char *rel, tss_mut *m)
     m->points = (uint64_t)YAJL_GET_INTEGER(v);
     rc = opt_str(root, "error", rel, &m->error);
 out:
-    yajl_tree_free(root);
+    tss_json_free(root);
     if (rc)
         tss_mut_free(m);
     return rc;
