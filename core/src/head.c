@@ -573,9 +573,11 @@ find_window(tss_head_item **pw, int64_t start, const uint8_t *key,
     return pw;
 }
 
-int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
+/* tss_head_append and tss_head_readd: `received` counts the point as
+ * appended (and perhaps late), as a point from the writer's caller. */
+static int head_add(tss_head *h, const uint8_t *key, size_t key_len,
                     uint64_t hash, int64_t t, tss_value v, int64_t now,
-                    int64_t grace)
+                    int64_t grace, bool received)
 {
     head_shard *sh = &h->shards[(hash >> 32) & h->mask];
     int kind = key[key_len - 1];
@@ -636,12 +638,25 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
     }
     if (rc == 0) {
         sh->points++;
-        sh->appended++;
-        sh->late += w->start + h->span + grace <= now;
+        sh->appended += received;
+        sh->late += received && w->start + h->span + grace <= now;
     }
 out:
     pthread_mutex_unlock(&sh->mu);
     return rc;
+}
+
+int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
+                    uint64_t hash, int64_t t, tss_value v, int64_t now,
+                    int64_t grace)
+{
+    return head_add(h, key, key_len, hash, t, v, now, grace, true);
+}
+
+int tss_head_readd(tss_head *h, const uint8_t *key, size_t key_len,
+                   uint64_t hash, int64_t t, tss_value v, int64_t first_arrival)
+{
+    return head_add(h, key, key_len, hash, t, v, first_arrival, 0, false);
 }
 
 /* ---- inspection -----------------------------------------------------------

@@ -45,6 +45,17 @@ int tss_head_append(tss_head *h, const uint8_t *key, size_t key_len,
                     uint64_t hash, int64_t t, tss_value v, int64_t now,
                     int64_t grace) TSS_WUR;
 
+/**
+ * Adds one point the head held before (recovery merging a snapshot's
+ * second item for a window into the first): as tss_head_append, but the
+ * point is not counted as appended nor as late (tss_head_stats), and a
+ * window it creates is stamped `first_arrival`. Thread safe. TSS_ENOMEM
+ * on failure (the head is unchanged).
+ */
+int tss_head_readd(tss_head *h, const uint8_t *key, size_t key_len,
+                   uint64_t hash, int64_t t, tss_value v,
+                   int64_t first_arrival) TSS_WUR;
+
 /** Per-window summary of what the head holds. */
 typedef struct tss_head_winfo {
     int64_t start;

@@ -1054,6 +1054,7 @@ static uint64_t newest_gen_on_disk(tss_storage *st)
  * two: an intent whose segment went, a writer's bug): its points are
  * appended to the one restored, as out-of-order points, last arrival
  * winning, so that nothing is lost and the writer starts. A WARNING.
+ * They were received before: not counted as appended again.
  */
 static int restore_again(tss_head *head, const tss_snap_item *it,
                          tss_log_fn log, void *log_ctx)
@@ -1066,8 +1067,8 @@ static int restore_again(tss_head *head, const tss_snap_item *it,
     tss_error_clear();
     rc = tss_head_points_of(&it->enc, it->ooo, it->nooo, &pts, &n, &cap);
     for (size_t k = 0; rc == 0 && k < n; k++)
-        rc = tss_head_append(head, it->key, it->key_len, hash, pts[k].t,
-                             pts[k].v, it->first_arrival, 0);
+        rc = tss_head_readd(head, it->key, it->key_len, hash, pts[k].t,
+                            pts[k].v, it->first_arrival);
     tss_free(pts);
     if (rc == 0)
         tss_log(log, log_ctx, TSS_LEVEL_WARNING,

@@ -1678,6 +1678,7 @@ static void test_restore_merges_twin_items(void **state)
     char dir[4096], segdir[4096], names[1024], path[8192];
     tt_model m = {0};
     tss_seal_result res;
+    tss_writer_stats ws;
     tt_log log = {0};
     tss_store *w;
 
@@ -1705,6 +1706,10 @@ static void test_restore_merges_twin_items(void **state)
     w = open_store(dir, TSS_OPEN_WRITER, &log, NULL);
     if (tt_log_find(&log, TSS_LEVEL_WARNING, "two items") < 0)
         fail_msg("no WARNING about the two items");
+    /* restored, not received: the counters since open stay at 0 */
+    tss_store_writer_stats(w, &ws);
+    assert_int_equal(ws.points_appended, 0);
+    assert_int_equal(ws.points_late, 0);
     check(w, &m, m.n, "merged");
     assert_int_equal(tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL),
                      0);
