@@ -13,8 +13,10 @@
  *    thread's work on its seal mutex, which a compaction, rollup or
  *    delete holds for its whole run: meanwhile the core writes the
  *    records itself between windows (snapshot_interval_ms), so a crash
- *    still loses no more than SnapshotInterval; a FLUSH, which wants a
- *    synced snapshot, waits for the run to end (up to FLUSH_WAIT_S).
+ *    still loses no more than SnapshotInterval; and when our snapshot
+ *    call (a FLUSH's synced one among them) waits for the mutex, the run
+ *    writes it, synced, before its next window: a FLUSH waits for one
+ *    window's rewrite, not for the run (FLUSH_WAIT_S bounds it).
  *  - wt_flush (unixsock FLUSH, FlushInterval, shutdown) asks the
  *    snapshot thread for a synced head snapshot (windows not due stay
  *    in the head: they are sealed when their time comes) and waits for
@@ -582,11 +584,13 @@ static int wt_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
     failed = st->flush_done >= mine && st->flush_rc != 0;
     pthread_mutex_unlock(&st->mu);
     if (rc) {
-        /* a long compaction or rollup holds the snapshot; collectd 5.12
-         * ignores what we return, so the ERROR is what says it */
+        /* a compaction or rollup window that takes this long, or a disk
+         * that does not answer; collectd 5.12 ignores what we return, so
+         * the ERROR is what says it */
         ERROR(LOG_PREFIX "flush: no synced head snapshot after %d s (a "
-                         "compaction or rollup is running); not waiting: "
-                         "what was received is written when it ends",
+                         "compaction or rollup window, or the disk, is "
+                         "that slow); not waiting: what was received is "
+                         "written when it is done",
               FLUSH_WAIT_S);
         return -1;
     }

@@ -284,6 +284,15 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
     s->io = opts->io ? opts->io : tss_io_default();
     pthread_mutex_init(&s->seal_mu, NULL);
     pthread_mutex_init(&s->head_mu, NULL);
+    pthread_mutex_init(&s->ask_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->ask_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     rc = tss_storage_open(&s->st, dir, s->io, flags & TSS_OPEN_CREATE);
     if (rc == TSS_ENOTFOUND)
         rc = tss_error_set(rc, "store directory %s does not exist", dir);
@@ -421,6 +430,8 @@ void tss_store_close(tss_store *s)
     tss_snap_cache_free(s->head_cache);
     pthread_mutex_destroy(&s->head_mu);
     pthread_mutex_destroy(&s->seal_mu);
+    pthread_cond_destroy(&s->ask_cv);
+    pthread_mutex_destroy(&s->ask_mu);
     tss_free(s->path);
     tss_free(s);
 }
@@ -941,15 +952,74 @@ static int snapshot_locked(tss_store *s, int64_t now, unsigned flags)
     return rc;
 }
 
+/* Marks every ticket taken so far served by a record whose result is rc
+ * (the seal mutex held, the record written after they were taken). */
+static void serve_tickets(tss_store *s, uint64_t upto, int rc)
+{
+    pthread_mutex_lock(&s->ask_mu);
+    if (upto > s->snap_served) {
+        s->snap_served = upto;
+        s->snap_served_rc = rc;
+        pthread_cond_broadcast(&s->ask_cv);
+    }
+    pthread_mutex_unlock(&s->ask_mu);
+}
+
+/*
+ * The seal mutex is held by someone else, perhaps long work: takes a
+ * ticket and waits until either the work serves it between two windows
+ * (tss_store_snapshot_due; *served, its result returned) or the mutex is
+ * free (returns 0, the mutex locked).
+ */
+static int wait_mutex_or_record(tss_store *s, bool *served)
+{
+    uint64_t ticket;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->ask_mu);
+    ticket = ++s->snap_asked;
+    *served = false;
+    while (pthread_mutex_trylock(&s->seal_mu) != 0) {
+        struct timespec until;
+
+        if (s->snap_served >= ticket) {
+            *served = true;
+            if ((rc = s->snap_served_rc) != 0)
+                tss_error_set(rc, "head snapshot record written during a "
+                                  "compaction or rollup failed (logged)");
+            break;
+        }
+        /* woken when a ticket is served; the mutex's release has no
+         * signal of its own: looked at again every 20 ms */
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 20 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->ask_cv, &s->ask_mu, &until);
+    }
+    pthread_mutex_unlock(&s->ask_mu);
+    return rc;
+}
+
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
 {
+    uint64_t asked;
+    bool served;
     int rc;
 
     if (!s->snap)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
-    pthread_mutex_lock(&s->seal_mu);
+    rc = wait_mutex_or_record(s, &served);
+    if (served)
+        return rc;
+    pthread_mutex_lock(&s->ask_mu);
+    asked = s->snap_asked; /* ours among them */
+    pthread_mutex_unlock(&s->ask_mu);
     rc = snapshot_locked(s, now, flags);
+    serve_tickets(s, asked, rc);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }
@@ -974,24 +1044,34 @@ int tss_store_base_owed(tss_store *s, int64_t now)
 
 void tss_store_snapshot_due(tss_store *s)
 {
+    uint64_t asked, served;
     int64_t now;
     int rc;
 
     /* a base (after a failed append) would first write the windows
      * queued for sealing, and a failed storage would be reopened: not in
      * the middle of long work that lists segments and holds the storage;
-     * tss_store_snapshot does both once it is over */
-    if (!s->snap || s->snap_interval <= 0 || tss_snapshot_needs_base(s->snap) ||
+     * tss_store_snapshot does both once it is over (a waiting caller
+     * then gets the mutex) */
+    if (!s->snap || tss_snapshot_needs_base(s->snap) ||
         atomic_load(&s->st->failed))
         return;
+    pthread_mutex_lock(&s->ask_mu);
+    asked = s->snap_asked;
+    served = s->snap_served;
+    pthread_mutex_unlock(&s->ask_mu);
     now = tss_store_now(s);
     /* a clock stepped back: the interval counts from now */
-    if (now - s->snap_last < s->snap_interval && now >= s->snap_last)
+    if (asked == served &&
+        (s->snap_interval <= 0 ||
+         (now - s->snap_last < s->snap_interval && now >= s->snap_last)))
         return;
-    rc = tss_snapshot_write(s->snap, now, false);
+    /* synced when a caller waits: a flush wants it on disk */
+    rc = tss_snapshot_write(s->snap, now, asked != served);
     if (rc)
         complain(s, now, W_SNAPSHOT, rc); /* the next record retries */
     s->snap_last = now;
+    serve_tickets(s, asked, rc);
 }
 
 void tss_store_writer_stats(tss_store *s, tss_writer_stats *out)

@@ -100,6 +100,16 @@ struct tss_store {
     /* tss_store_snapshot_due: its interval (store units; 0 off) and the
      * last record's time (store units, tss_store_now) */
     int64_t snap_interval, snap_last;
+    /* tss_store_snapshot callers that found the seal mutex held by long
+     * work take a ticket (snap_asked); tss_store_snapshot_due serves every
+     * ticket taken so far between two windows of the work, with one
+     * synced record (snap_served, its result snap_served_rc), so that a
+     * flush waits for a window, not for the whole work. Under ask_mu;
+     * ask_cv (CLOCK_MONOTONIC) says a ticket was served. */
+    pthread_mutex_t ask_mu;
+    pthread_cond_t ask_cv;
+    uint64_t snap_asked, snap_served;
+    int snap_served_rc;
     bool cov_dirty; /* the table on disk lags s->cov: save */
     /* sidecar bytes added to s->cov since it was saved as version
      * cov_unsaved_ver (see save_coverage in store.c) */
@@ -185,9 +195,10 @@ int tss_store_base_owed(tss_store *s, int64_t now) TSS_WUR;
 
 /* The seal mutex held, between windows of long work (compaction, rollup,
  * prune, a table coverage rebuild): writes a head snapshot record if
- * snapshot_interval_ms has passed since the last one, as
- * tss_store_snapshot would (it waits for the mutex meanwhile). Failures
- * are logged (rate-limited) and left to the next record. */
+ * snapshot_interval_ms has passed since the last one, or a synced one if
+ * a tss_store_snapshot caller is waiting for the mutex (it then returns
+ * that record's result). Failures are logged (rate-limited) and left to
+ * the next record. */
 void tss_store_snapshot_due(tss_store *s);
 
 /* Writer open: tss_cov_collect with repair into s->cov; saves the table

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1422,6 +1424,173 @@ static void test_records_during_compaction(void **state)
     tt_model_free(&m);
 }
 
+/*
+ * A gate on linkat (write_new's publishing step, which a compaction
+ * takes for every window it rewrites): while `hold` is 1 the first call
+ * waits; while it is 2 the first call made after a snapshot ticket was
+ * served waits. `parked` says a call is waiting.
+ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int hold, parked, done;
+    tss_store *w;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL};
+
+static int gated_linkat(int od, const char *op, int nd, const char *np, int fl)
+{
+    pthread_mutex_lock(&gate.mu);
+    while (gate.w) { /* NULL: the store is not open yet, or closing */
+        uint64_t served;
+
+        pthread_mutex_lock(&gate.w->ask_mu);
+        served = gate.w->snap_served;
+        pthread_mutex_unlock(&gate.w->ask_mu);
+        if (!(gate.hold == 1 || (gate.hold == 2 && served > 0)))
+            break;
+        gate.parked = 1;
+        pthread_cond_broadcast(&gate.cv);
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    }
+    gate.parked = 0;
+    pthread_mutex_unlock(&gate.mu);
+    return tss_io_default()->linkat(od, op, nd, np, fl);
+}
+
+static void gate_set(int hold)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.hold = hold;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+}
+
+/* Waits (a condition, no sleep) until a linkat is parked at the gate or
+ * the compaction is over; returns 1 if parked. */
+static int gate_wait_parked(void)
+{
+    int parked;
+
+    pthread_mutex_lock(&gate.mu);
+    while (!gate.parked && !gate.done)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    parked = gate.parked;
+    pthread_mutex_unlock(&gate.mu);
+    return parked;
+}
+
+static void *compact_main(void *arg)
+{
+    tss_store *w = arg;
+    tss_apply_result ar;
+    intptr_t rc =
+        tss_store_compact(w, tss_store_now(w), TSS_COMPACT_MERGE, &ar);
+
+    pthread_mutex_lock(&gate.mu);
+    gate.done = 1;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    return (void *)(rc ? -1 : (intptr_t)ar.compacted);
+}
+
+static void *flush_main(void *arg)
+{
+    tss_store *w = arg;
+
+    return (void *)(intptr_t)tss_store_snapshot(w, tss_store_now(w),
+                                                TSS_SNAP_SYNC);
+}
+
+/*
+ * A flush (a synced snapshot) asked while a compaction holds the seal
+ * mutex is served between two of its windows, not after its end: the
+ * compaction is stopped inside its second window when the flush returns,
+ * and a reader sees the points appended before the flush.
+ */
+static void test_flush_during_compaction(void **state)
+{
+    char dir[4096];
+    tss_io_ops io = *tss_io_default();
+    tt_model m = {0};
+    pthread_t compactor, flusher;
+    struct timespec until;
+    void *res;
+    tss_store *w, *r;
+    bool parked;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    io.linkat = gated_linkat;
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, &io);
+    pthread_mutex_lock(&gate.mu);
+    gate.w = w;
+    pthread_mutex_unlock(&gate.mu);
+    for (int round = 0; round < 2; round++) { /* two segments a window */
+        for (int k = -10; k < -5; k++)
+            for (int i = 0; i < 20; i++)
+                add(w, &m, 1, W(k, round * 500000 + i * 1000),
+                    (uint64_t)(k * 1000 + i));
+        assert_int_equal(
+            tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL), 0);
+    }
+    w->snap_interval = 0;        /* no records of its own: only the one asked */
+    for (int i = 0; i < 30; i++) /* the head, not snapshotted yet */
+        add(w, &m, 3, W(5, i * 1000), (uint64_t)i);
+
+    gate.done = 0;
+    gate_set(1);
+    assert_int_equal(pthread_create(&compactor, NULL, compact_main, w), 0);
+    assert_true(gate_wait_parked()); /* in the first window, mutex held */
+    assert_int_equal(pthread_create(&flusher, NULL, flush_main, w), 0);
+    /* until the flush has its ticket (it cannot have more); 60 s bound a
+     * failure, they are not a synchronisation */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    for (;;) {
+        struct timespec now;
+
+        pthread_mutex_lock(&w->ask_mu);
+        parked = w->snap_asked == 1;
+        pthread_mutex_unlock(&w->ask_mu);
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (parked || now.tv_sec > until.tv_sec)
+            break;
+        sched_yield();
+    }
+    if (!parked) {
+        gate_set(0);
+        pthread_join(flusher, &res);
+        pthread_join(compactor, NULL);
+        fail_msg("the flush took no ticket: it waited for the mutex");
+    }
+    gate_set(2); /* on to the end of the window, then stop again */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    if (pthread_timedjoin_np(flusher, &res, &until) != 0) {
+        gate_set(0);
+        pthread_join(flusher, &res);
+        pthread_join(compactor, NULL);
+        fail_msg("the flush waited for the whole compaction");
+    }
+    assert_int_equal((intptr_t)res, 0);
+    /* the compaction goes on to its next window and stops there: it was
+     * not over when the flush returned */
+    assert_true(gate_wait_parked());
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, m.n, "a reader, the flush served mid-compaction");
+    tss_store_close(r);
+    gate_set(0);
+    assert_int_equal(pthread_join(compactor, &res), 0);
+    assert_int_equal((intptr_t)res, 5);
+    pthread_mutex_lock(&gate.mu);
+    gate.w = NULL;
+    pthread_mutex_unlock(&gate.mu);
+    tss_store_close(w); /* a crash */
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "after a crash that followed the compaction");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 /* 200 points of series 0 in the current window (not due for sealing),
  * snapshotted and synced: a head that a seal leaves alone. */
 static void fill_current(tss_store *w, tt_model *m)
@@ -1736,6 +1905,7 @@ int main(void)
         T(test_partial_cache),
         T(test_ids_in_key_order),
         T(test_records_during_compaction),
+        T(test_flush_during_compaction),
         T(test_late_batch_keeps_the_log),
         T(test_base_removed_log_kept),
         T(test_late_then_compact),

@@ -206,7 +206,13 @@ enum {
  * later instant loses none of them. `now` in store units. Errors: TSS_EIO,
  * TSS_ENOSPC, TSS_ENOMEM — the head stays in memory and the next call
  * writes a complete new base. Failures are logged, rate-limited. Call from
- * one thread (shares the seal mutex).
+ * one thread (shares the seal mutex). While long work holds that mutex (a
+ * compaction, rollup, prune or delete, which run window by window), the
+ * call does not wait for its end: the work writes a synced record before
+ * its next window and the call returns that record's result (TSS_EIO,
+ * TSS_ENOSPC, TSS_ENOMEM as above; the next call retries), so it waits
+ * for one window's rewrite at most. The mutex is looked at every 20 ms
+ * while the call waits.
  */
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags) TSS_WUR;
 
