@@ -77,9 +77,14 @@ static size_t round16(size_t n)
 
 static bool in_arena(const jarena *a, const void *p)
 {
-    const uint8_t *q = p;
+    return (uintptr_t)p - (uintptr_t)a->base < a->cap;
+}
 
-    return q >= a->base && q < a->base + a->cap;
+/* p (a block of a) is the region's last block. */
+static bool is_last(const jarena *a, const void *p)
+{
+    return a->last != SIZE_MAX &&
+           (size_t)((const uint8_t *)p - a->base) == a->last + BLK_HDR;
 }
 
 static size_t *blk_size(void *p)
@@ -112,7 +117,7 @@ static void ja_free(void *ctx, void *p)
         free(p);
         return;
     }
-    if ((uint8_t *)p - BLK_HDR == a->base + a->last) {
+    if (is_last(a, p)) {
         a->used = a->last; /* the last block: its room is reused */
         a->last = SIZE_MAX;
     }
@@ -131,7 +136,7 @@ static void *ja_realloc(void *ctx, void *p, size_t n)
         return realloc(p, n);
     }
     old = *blk_size(p);
-    if ((uint8_t *)p - BLK_HDR == a->base + a->last && n <= a->cap &&
+    if (is_last(a, p) && n <= a->cap &&
         round16(n) <= a->cap - a->last - BLK_HDR) {
         *blk_size(p) = n; /* the last block grows (or shrinks) in place */
         a->used = a->last + BLK_HDR + round16(n);
