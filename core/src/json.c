@@ -294,7 +294,9 @@ static int on_bool(void *ctx, int yes)
  * A number as yajl_tree gives it: the text, the integer when the text is
  * one (no fraction, no exponent) whose magnitude is at most LLONG_MAX
  * (yajl_parse_integer's rule, so -2^63 is not one), the double when
- * strtod takes the whole text without a range error.
+ * strtod takes the whole text without a range error. Where a flag is not
+ * set its field is 0 (yajl_tree leaves LLONG_MAX or LLONG_MIN in an
+ * invalid integer): readers look at the flags (YAJL_IS_INTEGER) first.
  */
 static int on_number(void *ctx, const char *s, size_t n)
 {

@@ -109,6 +109,7 @@ int tss_store_prune(tss_store *s, int64_t now, tss_prune_result *res)
             res->segments_removed++;
             res->bytes_removed += v[first].bytes;
             total -= v[first].bytes;
+            tss_store_snapshot_due(s); /* a removal is a window here */
             if (old)
                 by_time++;
             else

@@ -1019,7 +1019,9 @@ int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
     asked = s->snap_asked; /* ours among them */
     pthread_mutex_unlock(&s->ask_mu);
     rc = snapshot_locked(s, now, flags);
-    serve_tickets(s, asked, rc);
+    if (flags & TSS_SNAP_SYNC) /* an unsynced record answers no ticket:
+                                  a waiting caller may want a sync */
+        serve_tickets(s, asked, rc);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }

@@ -210,9 +210,13 @@ enum {
  * compaction, rollup, prune or delete, which run window by window), the
  * call does not wait for its end: the work writes a synced record before
  * its next window and the call returns that record's result (TSS_EIO,
- * TSS_ENOSPC, TSS_ENOMEM as above; the next call retries), so it waits
- * for one window's rewrite at most. The mutex is looked at every 20 ms
- * while the call waits.
+ * TSS_ENOSPC, TSS_ENOMEM as above; the next call retries), so it usually
+ * waits for one window's rewrite. It waits for the mutex as before while
+ * the work is in its first steps (listing the segments, a base it owes
+ * before removing any), and for the rest of the run when a new base is
+ * due (a record failed) or the storage failed: those are written once
+ * the run is over. The mutex is looked at every 20 ms while the call
+ * waits.
  */
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags) TSS_WUR;
 
