@@ -952,7 +952,7 @@ static int snapshot_locked(tss_store *s, int64_t now, unsigned flags)
     return rc;
 }
 
-/* Marks every ticket taken so far served by a record whose result is rc
+/* Marks the tickets up to `upto` served by a record whose result is rc
  * (the seal mutex held, the record written after they were taken). */
 static void serve_tickets(tss_store *s, uint64_t upto, int rc)
 {
@@ -966,23 +966,26 @@ static void serve_tickets(tss_store *s, uint64_t upto, int rc)
 }
 
 /*
- * The seal mutex is held by someone else, perhaps long work: takes a
- * ticket and waits until either the work serves it between two windows
- * (tss_store_snapshot_due; *served, its result returned) or the mutex is
- * free (returns 0, the mutex locked).
+ * Locks the seal mutex, or, while long work holds it, takes a ticket
+ * (*mine) and waits until either the work serves it between two windows
+ * (tss_store_snapshot_due; *served, its result returned) or the mutex
+ * comes free (returns 0, the mutex locked). No ticket (*mine 0) when the
+ * mutex was free at once.
  */
-static int wait_mutex_or_record(tss_store *s, bool *served)
+static int wait_mutex_or_record(tss_store *s, uint64_t *mine, bool *served)
 {
-    uint64_t ticket;
     int rc = 0;
 
-    pthread_mutex_lock(&s->ask_mu);
-    ticket = ++s->snap_asked;
+    *mine = 0;
     *served = false;
+    if (pthread_mutex_trylock(&s->seal_mu) == 0)
+        return 0;
+    pthread_mutex_lock(&s->ask_mu);
+    *mine = ++s->snap_asked;
     while (pthread_mutex_trylock(&s->seal_mu) != 0) {
         struct timespec until;
 
-        if (s->snap_served >= ticket) {
+        if (s->snap_served >= *mine) {
             *served = true;
             if ((rc = s->snap_served_rc) != 0)
                 tss_error_set(rc, "head snapshot record written during a "
@@ -1005,23 +1008,28 @@ static int wait_mutex_or_record(tss_store *s, bool *served)
 
 int tss_store_snapshot(tss_store *s, int64_t now, unsigned flags)
 {
-    uint64_t asked;
+    uint64_t mine, asked, served_upto;
     bool served;
     int rc;
 
     if (!s->snap)
         return tss_error_set(TSS_EINVAL, "store %s is not open for writing",
                              s->path);
-    rc = wait_mutex_or_record(s, &served);
+    rc = wait_mutex_or_record(s, &mine, &served);
     if (served)
         return rc;
     pthread_mutex_lock(&s->ask_mu);
-    asked = s->snap_asked; /* ours among them */
+    asked = s->snap_asked;
+    served_upto = s->snap_served;
     pthread_mutex_unlock(&s->ask_mu);
     rc = snapshot_locked(s, now, flags);
-    if (flags & TSS_SNAP_SYNC) /* an unsynced record answers no ticket:
-                                  a waiting caller may want a sync */
+    /* a synced record answers every ticket taken before it; an unsynced
+     * one only ours, and only when no one else's waits (who may want a
+     * sync), so that no ticket is left for the next long work to serve */
+    if (flags & TSS_SNAP_SYNC)
         serve_tickets(s, asked, rc);
+    else if (mine && served_upto + 1 == mine)
+        serve_tickets(s, mine, rc);
     pthread_mutex_unlock(&s->seal_mu);
     return rc;
 }
