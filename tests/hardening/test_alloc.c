@@ -9,7 +9,9 @@
  * Decoders: STORE (tss_meta_decode), a mutation document (tss_mut_read),
  * every segment (tss_segment_open and every chunk), every sidecar
  * (tss_sidecar_read), the table coverage (tss_covtable_load), every
- * tombstone file (tss_tomb_read), the head snapshot (tss_snapshot_load);
+ * tombstone file (tss_tomb_read), the head snapshot (tss_snapshot_load),
+ * a JSON document with every kind of value (tss_json_parse, whose
+ * failure must name the document);
  * and, end to end, a reader's query of everything, a coverage query, and
  * the writer's recovery at open (every file, with repair).
  *
@@ -28,6 +30,8 @@
  */
 #define _GNU_SOURCE
 #include "hd_decoders.h"
+
+#include "internal.h" /* tss_json_parse */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +61,25 @@ static int group_teardown(void **state)
     hd_alloc_off();
     tt_teardown(state);
     return tt_group_teardown(state);
+}
+
+/* tss_json_parse of a document with every kind of value (escapes,
+ * numbers, nesting, a comment); TSS_EIO when its out-of-memory message
+ * does not name the document. */
+static int dec_json(void)
+{
+    static const char doc[] =
+        "{\"a\": [1, -2.5, \"x\\ty\", true, null, {\"k\": [[], {}]}], "
+        "\"b\": {\"c\": \"\\u00e9\", \"d\": 12345678901234567890}, "
+        "\"e\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]} // trailing comment";
+    struct yajl_val_s *v = NULL;
+    int rc =
+        tss_json_parse((const uint8_t *)doc, sizeof(doc) - 1, "f.json", &v);
+
+    tss_json_free(v);
+    if (rc == TSS_ENOMEM && !strstr(tss_error_last(), "f.json: out of memory"))
+        return TSS_EIO;
+    return rc;
 }
 
 /* The writer's recovery of a copy of the store, then a seal of it all. */
@@ -179,6 +202,7 @@ static const decoder DECODERS[] = {
     {"query", hd_dec_query, false, true},
     {"coverage", hd_dec_coverage, false, true},
     {"writer", dec_writer, true, true},
+    {"json", dec_json, false, false},
 };
 
 #define DEC_TEST(i, fn)                                                        \
@@ -197,6 +221,7 @@ DEC_TEST(6, test_snapshot)
 DEC_TEST(7, test_query)
 DEC_TEST(8, test_coverage)
 DEC_TEST(9, test_writer_recovery)
+DEC_TEST(10, test_json)
 
 int main(void)
 {
@@ -206,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_covtable), cmocka_unit_test(test_tombstone),
         cmocka_unit_test(test_snapshot), cmocka_unit_test(test_query),
         cmocka_unit_test(test_coverage), cmocka_unit_test(test_writer_recovery),
+        cmocka_unit_test(test_json),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
