@@ -967,9 +967,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     if ((rc = tss_storage_write_new(sn->st, rel, img.data, img.len)) != 0)
         goto fail;
     /* the new base is durable: switch to its log */
-    if (sn->log_fd >= 0)
-        tss_storage_close_fd(sn->st, sn->log_fd);
-    sn->log_fd = -1;
+    tss_storage_appender_close(sn->st, &sn->logw);
     sn->gen = gen;
     sn->next_id = c.n;
     sn->need_base = false;
@@ -1100,7 +1098,7 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     sn->head = head;
     sn->log = log;
     sn->log_ctx = log_ctx;
-    sn->log_fd = -1;
+    sn->logw.fd = -1;
     sn->sync_interval = sync_interval;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
@@ -1188,9 +1186,7 @@ void tss_snapshot_stats_get(const tss_snapshot *sn, tss_snapshot_stats *out)
 
 void tss_snapshot_set_storage(tss_snapshot *sn, tss_storage *st)
 {
-    if (sn->log_fd >= 0)
-        tss_storage_close_fd(sn->st, sn->log_fd);
-    sn->log_fd = -1;
+    tss_storage_appender_close(sn->st, &sn->logw);
     sn->st = st;
     sn->need_base = true; /* unsynced log records may be lost */
 }
@@ -1199,9 +1195,8 @@ void tss_snapshot_close(tss_snapshot *sn)
 {
     if (!sn)
         return;
-    if (sn->log_fd >= 0) {
-        (void)!tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel);
-        tss_storage_close_fd(sn->st, sn->log_fd);
-    }
+    if (sn->logw.fd >= 0)
+        (void)!tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel);
+    tss_storage_appender_close(sn->st, &sn->logw);
     tss_free(sn);
 }

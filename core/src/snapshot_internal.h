@@ -30,7 +30,7 @@ struct tss_snapshot {
      * the next base; a log of a newer one without its base is not ours
      * (its base was removed by hand): moved aside, never removed */
     uint64_t safe_gen;
-    int log_fd;
+    tss_appender logw; /* log-<gen>, while open (logw.fd >= 0) */
     char log_rel[96];
     uint32_t next_id;
     bool need_base, unsynced;

@@ -350,6 +350,21 @@ static bool record_follows(const uint8_t *buf, size_t len, size_t from)
 }
 
 /*
+ * Whether buf[0, n) is the zero padding a direct-I/O appender leaves after
+ * the last record (storage.h, tss_appender): fewer than 4096 bytes, all
+ * zero. No record starts with a zero byte (its magic).
+ */
+static bool zero_padding(const uint8_t *buf, size_t n)
+{
+    if (n >= 4096)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i])
+            return false;
+    return true;
+}
+
+/*
  * Replays log records into the view until the end or a bad record. A torn
  * tail is logged here (a WARNING); corruption is left to the caller, which
  * may move the file aside first: *bad_why says what is wrong with the
@@ -376,6 +391,8 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         int rc;
         bool whole = false;
 
+        if (zero_padding(buf + off, len - off))
+            return 0; /* the end; *done stays before the padding */
         if (len - off >= 16 && tss_get_u32(buf + off) == LOG_MAGIC) {
             blen = tss_get_u32(buf + off + 4);
             whole = blen <= len - off - 16;
@@ -618,13 +635,9 @@ static int append_record(tss_snapshot *sn, const tss_buf *body)
     tss_buf rec = {0};
     int rc;
 
-    if (sn->log_fd < 0) {
-        uint64_t size;
-
-        if ((rc = tss_storage_open_append(sn->st, sn->log_rel, &sn->log_fd,
-                                          &size)) != 0)
-            return rc;
-    }
+    if (sn->logw.fd < 0 &&
+        (rc = tss_storage_appender_open(sn->st, sn->log_rel, &sn->logw)) != 0)
+        return rc;
     tss_put_u32(hdr, LOG_MAGIC);
     tss_put_u32(hdr + 4, (uint32_t)body->len);
     tss_put_u64(hdr + 8, tss_checksum(body->data, body->len));
@@ -633,8 +646,8 @@ static int append_record(tss_snapshot *sn, const tss_buf *body)
     if (rec.oom || body->len > UINT32_MAX)
         rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");
     else
-        rc = tss_storage_append(sn->st, sn->log_fd, sn->log_rel, rec.data,
-                                rec.len);
+        rc = tss_storage_appender_write(sn->st, &sn->logw, sn->log_rel,
+                                        rec.data, rec.len);
     if (rc == 0) {
         sn->stats.records++;
         sn->stats.bytes_written += rec.len;
@@ -651,14 +664,14 @@ static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
 {
     int rc;
 
-    if (!sn->unsynced || sn->log_fd < 0)
+    if (!sn->unsynced || sn->logw.fd < 0)
         return 0;
     /* a clock that stepped back (now < last_sync) makes it due too: else
      * nothing would be synced until it caught up, days later maybe */
     if (!force && now >= sn->last_sync &&
         now - sn->last_sync < sn->sync_interval)
         return 0;
-    if ((rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0) {
+    if ((rc = tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel)) != 0) {
         sn->need_base = true;
         return rc;
     }
@@ -817,7 +830,7 @@ int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
     /* durable before the segment is: a power cut that keeps the segment
      * and loses the intent would restore the items a second time */
     if (rc == 0 &&
-        (rc = tss_storage_sync_fd(sn->st, sn->log_fd, sn->log_rel)) != 0)
+        (rc = tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel)) != 0)
         sn->need_base = true;
     else if (rc == 0)
         sn->unsynced = false;

@@ -318,6 +318,10 @@ static ssize_t c_write(int fd, const void *buf, size_t n)
 {
     return down() ? -1 : write(fd, buf, n);
 }
+static ssize_t c_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return down() ? -1 : pwrite(fd, buf, n, off);
+}
 static int c_fstat(int fd, struct stat *st)
 {
     return down() ? -1 : fstat(fd, st);
@@ -356,6 +360,7 @@ static const tss_io_ops crash_ops = {
     .read = c_read,
     .pread = c_pread,
     .write = c_write,
+    .pwrite = c_pwrite,
     .fsync = c_fsync,
     .close = c_close,
     .fstat = c_fstat,

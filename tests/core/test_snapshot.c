@@ -412,11 +412,16 @@ static size_t log_records(const char *path, uint64_t *start, size_t max)
                         (uint32_t)buf[off + 6] << 16 |
                         (uint32_t)buf[off + 7] << 24;
 
+        if (buf[off] == 0)
+            break; /* the padding */
         assert_memory_equal(buf + off, "TSL1", 4);
         start[n++] = off;
         off += 16 + blen;
     }
-    assert_int_equal(off, len);
+    /* a direct-I/O log ends in fewer than 4096 zero bytes of padding */
+    assert_true(len - off < 4096);
+    for (size_t i = off; i < len; i++)
+        assert_int_equal(buf[i], 0);
     start[n] = off;
     free(buf);
     return n;
@@ -580,7 +585,7 @@ static tss_store *queue_then_fail_append(const char *dir, tt_fault *f,
     tss_store *w = queue_window(dir, f, m, now, upto);
 
     add(w, m, 1, *now + 10 * SPAN + 30500, 99);
-    tt_fault_arm_match(f, "write", NULL, 1, EIO);
+    tt_fault_arm_match(f, "pwrite", NULL, 1, EIO);
     assert_int_not_equal(tss_store_snapshot(w, *now, 0), 0);
     return w;
 }

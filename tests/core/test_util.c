@@ -361,6 +361,18 @@ static ssize_t f_write(int fd, const void *buf, size_t n)
     }
     return write(fd, buf, n);
 }
+static ssize_t f_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (hit("pwrite"))
+        return -1;
+    if (active && active->short_write && active->calls == active->fail_at &&
+        n > 1) {
+        active->failed_op = "pwrite";
+        /* a direct write stops at a block boundary */
+        n = n >= 1024 ? n / 2 / 512 * 512 : n / 2;
+    }
+    return pwrite(fd, buf, n, off);
+}
 static int f_fsync(int fd)
 {
     return hit("fsync") ? -1 : fsync(fd);
@@ -425,6 +437,7 @@ static const tss_io_ops fault_ops = {
     .read = f_read,
     .pread = f_pread,
     .write = f_write,
+    .pwrite = f_pwrite,
     .fsync = f_fsync,
     .close = f_close,
     .fstat = f_fstat,

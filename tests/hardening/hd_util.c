@@ -59,9 +59,10 @@ static int hit(const char *op, int dirfd, const char *path, int fd, int flags)
     if (f->calls < HD_TRACE_MAX) {
         f->trace[f->calls] = op;
         f->changes[f->calls] =
-            strcmp(op, "write") == 0 || strcmp(op, "renameat") == 0 ||
-            strcmp(op, "linkat") == 0 || strcmp(op, "unlinkat") == 0 ||
-            strcmp(op, "mkdirat") == 0 || strcmp(op, "ftruncate") == 0 ||
+            strcmp(op, "write") == 0 || strcmp(op, "pwrite") == 0 ||
+            strcmp(op, "renameat") == 0 || strcmp(op, "linkat") == 0 ||
+            strcmp(op, "unlinkat") == 0 || strcmp(op, "mkdirat") == 0 ||
+            strcmp(op, "ftruncate") == 0 ||
             (strcmp(op, "openat") == 0 && (flags & (O_CREAT | O_TRUNC)));
     }
     f->calls++;
@@ -125,6 +126,22 @@ static ssize_t h_write(int fd, const void *buf, size_t n)
         n /= 2;
     }
     return write(fd, buf, n);
+}
+static ssize_t h_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    int e = hit("pwrite", -1, NULL, fd, 0);
+
+    if (e)
+        return FAIL(e);
+    if (active && active->mode == HD_SHORT &&
+        active->calls == active->fail_at && n > 1) {
+        active->fired = true;
+        active->fired_op = "pwrite";
+        fd_path(fd, active->fired_path, sizeof(active->fired_path));
+        /* a direct write stops at a block boundary */
+        n = n >= 1024 ? n / 2 / 512 * 512 : n / 2;
+    }
+    return pwrite(fd, buf, n, off);
 }
 static int h_fsync(int fd)
 {
@@ -229,6 +246,7 @@ static const tss_io_ops hd_ops = {
     .read = h_read,
     .pread = h_pread,
     .write = h_write,
+    .pwrite = h_pwrite,
     .fsync = h_fsync,
     .close = h_close,
     .fstat = h_fstat,

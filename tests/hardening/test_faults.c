@@ -539,7 +539,8 @@ static void every_fault(const char *base, const path_case *c)
             kill_at[n - 1] = n == 1 || changes[n - 2];
         fsyncs = 0;
         for (unsigned long n = 1; n <= calls; n++) {
-            if (strcmp(trace[n - 1], "write") == 0 &&
+            if ((strcmp(trace[n - 1], "write") == 0 ||
+                 strcmp(trace[n - 1], "pwrite") == 0) &&
                 (!only_at || n == only_at)) {
                 one_run(c, tpl, dir, M_SHORT, n, &e, &st, f);
                 nwrites++;

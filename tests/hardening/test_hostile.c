@@ -767,8 +767,9 @@ static int enospc_rule(void *ctx, const char *op, int dirfd, const char *path,
 
     if (!*on)
         return 0;
-    if (strcmp(op, "write") == 0 || strcmp(op, "mkdirat") == 0 ||
-        strcmp(op, "linkat") == 0 || strcmp(op, "renameat") == 0 ||
+    if (strcmp(op, "write") == 0 || strcmp(op, "pwrite") == 0 ||
+        strcmp(op, "mkdirat") == 0 || strcmp(op, "linkat") == 0 ||
+        strcmp(op, "renameat") == 0 ||
         (strcmp(op, "openat") == 0 && (flags & O_CREAT)))
         return ENOSPC;
     return 0;

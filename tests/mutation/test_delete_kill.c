@@ -97,6 +97,11 @@ static ssize_t k_write(int fd, const void *buf, size_t n)
     count();
     return real->write(fd, buf, n);
 }
+static ssize_t k_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    count();
+    return real->pwrite(fd, buf, n, off);
+}
 static int k_fsync(int fd)
 {
     count();
@@ -152,10 +157,24 @@ static int k_closedir(DIR *dir)
     return real->closedir(dir);
 }
 
-static const tss_io_ops kill_ops = {
-    k_openat, k_read,      k_pread,   k_write,    k_fsync,   k_close,
-    k_fstat,  k_renameat,  k_linkat,  k_unlinkat, k_mkdirat, k_ftruncate,
-    k_flock,  k_fdopendir, k_readdir, k_closedir, NULL};
+static const tss_io_ops kill_ops = {.openat = k_openat,
+                                    .read = k_read,
+                                    .pread = k_pread,
+                                    .write = k_write,
+                                    .pwrite = k_pwrite,
+                                    .fsync = k_fsync,
+                                    .close = k_close,
+                                    .fstat = k_fstat,
+                                    .renameat = k_renameat,
+                                    .linkat = k_linkat,
+                                    .unlinkat = k_unlinkat,
+                                    .mkdirat = k_mkdirat,
+                                    .ftruncate = k_ftruncate,
+                                    .flock = k_flock,
+                                    .fdopendir = k_fdopendir,
+                                    .readdir = k_readdir,
+                                    .closedir = k_closedir,
+                                    .ctx = NULL};
 
 /* ---- the cases ------------------------------------------------------------
  */

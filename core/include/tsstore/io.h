@@ -25,6 +25,9 @@ typedef struct tss_io_ops {
     ssize_t (*read)(int fd, void *buf, size_t n);
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
     ssize_t (*write)(int fd, const void *buf, size_t n);
+    /** The head snapshot's log is written with it (O_DIRECT where the file
+     * system allows: `buf`, `n` and `off` are then block-aligned). */
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
     int (*fsync)(int fd);
     int (*close)(int fd);
     int (*fstat)(int fd, struct stat *st);
