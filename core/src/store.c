@@ -39,6 +39,10 @@
 /* the table coverage is saved again once the sidecars sealed since add up
  * to 1/TABLE_LAG_DIV of its size (save_coverage) */
 #define TABLE_LAG_DIV 4
+/* ... and to this many bytes at least: a small store's table (a fresh one's
+ * first, above all) would be written at nearly every seal, one more copy of
+ * the sidecars' facts each time; readers union this much more at most */
+#define TABLE_LAG_MIN (UINT64_C(64) << 10)
 
 static void pending_free(tss_pending *p);
 
@@ -678,12 +682,12 @@ fail:
  * Writes the table coverage snapshot when it changed. Not at every seal:
  * the table holds the whole history and is written whole, so it is written
  * again only once the sidecars sealed since its last save add up to a
- * quarter of its size (or with `force`: at close). Readers union the table
- * with the sidecars of segments newer than its covered seq, so a lagging
- * table costs them at most that quarter more to read, and the table's
- * writes stay within 4x the sidecars' bytes instead of one whole table per
- * seal. A failure is only logged: sidecars hold the same facts and the
- * next seal retries.
+ * quarter of its size and to TABLE_LAG_MIN (or with `force`: at close).
+ * Readers union the table with the sidecars of segments newer than its
+ * covered seq, so a lagging table costs them at most that much more to
+ * read, and the table's writes stay within 4x the sidecars' bytes instead
+ * of one whole table per seal. A failure is only logged: sidecars hold the same
+ * facts and the next seal retries.
  */
 static void save_coverage(tss_store *s, bool force)
 {
@@ -691,8 +695,9 @@ static void save_coverage(tss_store *s, bool force)
 
     if (!s->cov_dirty)
         return;
-    if (!force && saved && s->cov_unsaved_ver == tss_covtable_version(s->cov) &&
-        s->cov_unsaved * TABLE_LAG_DIV < saved)
+    if (!force && s->cov_unsaved_ver == tss_covtable_version(s->cov) &&
+        (s->cov_unsaved < TABLE_LAG_MIN ||
+         s->cov_unsaved * TABLE_LAG_DIV < saved))
         return;
     if (tss_covtable_save(s->cov, s->st) == 0) {
         s->cov_dirty = false;

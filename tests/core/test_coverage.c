@@ -1901,6 +1901,70 @@ static void test_table_saved_lazily(void **state)
     tss_storage_close(st);
 }
 
+/* The version and covered seq of the table snapshot on disk. */
+static void table_on_disk(tss_storage *st, uint64_t *version, uint64_t *seq)
+{
+    tss_covtable *t;
+
+    assert_int_equal(tss_covtable_load(&t, st, BW, NULL, NULL), 0);
+    *version = tss_covtable_version(t);
+    *seq = tss_covtable_covered_seq(t);
+    tss_covtable_free(t);
+}
+
+/* A small store's table is not written at each seal: its first sidecars
+ * are fewer bytes than TABLE_LAG_MIN (64 KiB), and a reader unions them;
+ * close writes it. */
+static void test_table_waits_for_64k(void **state)
+{
+    char dir[4096];
+    tss_store *w;
+    tss_storage *st;
+    tss_coverage *c;
+    tss_coverage_series cs;
+    tss_filter f;
+    uint64_t v0, seq0;
+
+    tt_join(dir, sizeof(dir), *state, "small");
+    w = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 0), 0);
+    table_on_disk(st, &v0, &seq0);
+    assert_int_equal(seq0, 0);
+    for (int k = 0; k < 3; k++) {
+        uint64_t v, seq;
+
+        for (int i = 0; i < 20; i++) {
+            char host[16];
+
+            snprintf(host, sizeof(host), "h%d", i);
+            put(w, host, T0 + S(7200 * k));
+            put(w, host, T0 + S(7200 * k + 10));
+        }
+        assert_int_equal(
+            tss_store_seal(w, tss_store_now(w), TSS_SEAL_ALL, NULL), 0);
+        table_on_disk(st, &v, &seq);
+        assert_int_equal(v, v0);
+        assert_int_equal(seq, 0);
+    }
+    memset(&f, 0, sizeof(f));
+    f.series_glob = "h7/*";
+    assert_int_equal(tss_coverage_open(&c, w, &f), 0);
+    assert_int_equal(tss_coverage_next(c, &cs), 1);
+    assert_int_equal(cs.from, T0 - T0 % BW);
+    assert_int_equal(cs.to, T0 + S(7200 * 2 + 10) + BW);
+    assert_int_equal(tss_coverage_next(c, &cs), 0);
+    tss_coverage_close(c);
+    tss_store_close(w);
+    {
+        uint64_t v, seq;
+
+        table_on_disk(st, &v, &seq);
+        assert_true(v > v0);
+        assert_int_equal(seq, 3);
+    }
+    tss_storage_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1930,6 +1994,7 @@ int main(void)
         T(test_table_union_checked),
         T(test_head_cache),
         T(test_table_saved_lazily),
+        T(test_table_waits_for_64k),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
