@@ -23,6 +23,8 @@
 static const uint8_t BASE_MAGIC[8] = {0x89, 'T', 'S',  'H',
                                       'B',  'S', '\r', '\n'};
 #define HEADER_LEN 64
+/* 2: keys front-coded, the encoder state as varint differences; 1 is read */
+#define BASE_VERSION 2
 #define MAX_SNAP_FILE TSS_SNAP_MAX_FILE
 
 /* ---- the view (restored items) ------------------------------------------- */
@@ -83,13 +85,28 @@ int tss_snap_item_check(tss_snap_item *it, const uint8_t *key, int64_t span)
 
 /* Reads key, window start and first arrival of an item header. */
 int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
-                           bool keep, const uint8_t **key)
+                           bool keep, const uint8_t **key, tss_snap_prevkey *pk)
 {
     uint64_t klen;
     const uint8_t *k;
 
-    if (!tss_rd_varint(r, &klen) || klen > TSS_KEY_MAX ||
-        !tss_rd_bytes(r, (size_t)klen, &k) || tss_snap_get_i64(r, &it->start) ||
+    if (pk) {
+        uint64_t shared, slen;
+        const uint8_t *suffix;
+
+        if (!tss_rd_varint(r, &shared) || shared > pk->len ||
+            !tss_rd_varint(r, &slen) || slen > TSS_KEY_MAX - shared ||
+            !tss_rd_bytes(r, (size_t)slen, &suffix))
+            return -1;
+        memcpy(pk->buf + shared, suffix, (size_t)slen);
+        pk->len = (size_t)(shared + slen);
+        k = pk->buf;
+        klen = pk->len;
+    } else if (!tss_rd_varint(r, &klen) || klen > TSS_KEY_MAX ||
+               !tss_rd_bytes(r, (size_t)klen, &k)) {
+        return -1;
+    }
+    if (tss_snap_get_i64(r, &it->start) ||
         tss_snap_get_i64(r, &it->first_arrival))
         return -1;
     it->key_len = (size_t)klen;
@@ -165,12 +182,12 @@ static int get_stream(tss_rd *r, tss_bits *b, uint64_t *bits)
  * out of memory.
  */
 static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
-                         const uint8_t **key)
+                         const uint8_t **key, tss_snap_prevkey *pk)
 {
     uint64_t count, nooo;
     int rc;
 
-    if ((rc = tss_snap_get_item_head(r, it, span, keep, key)) != 0)
+    if ((rc = tss_snap_get_item_head(r, it, span, keep, key, pk)) != 0)
         return rc;
     if (!tss_rd_varint(r, &count) || count > UINT32_MAX)
         return -1;
@@ -180,10 +197,25 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
         uint64_t ts_bits, val_bits;
 
         e->count = (uint32_t)count;
-        if (tss_snap_get_i64(r, &e->t0) || !tss_rd_u64(r, &e->v0) ||
-            tss_snap_get_i64(r, &e->last_t) || !tss_rd_u64(r, &e->last_delta) ||
-            !tss_rd_u64(r, &e->last_v) || !tss_rd_u64(r, &e->last_vdelta) ||
-            !tss_rd_u8(r, &lead) || !tss_rd_u8(r, &trail))
+        if (pk) { /* version 2: the state as differences, in varints */
+            int64_t dt, dd, dv, dvd;
+
+            if (tss_snap_get_i64(r, &e->t0) || !tss_rd_u64(r, &e->v0) ||
+                tss_snap_get_i64(r, &dt) || tss_snap_get_i64(r, &dd) ||
+                tss_snap_get_i64(r, &dv) || tss_snap_get_i64(r, &dvd))
+                return -1;
+            e->last_t = (int64_t)((uint64_t)e->t0 + (uint64_t)dt);
+            e->last_delta = (uint64_t)dd;
+            e->last_v = e->v0 + (uint64_t)dv;
+            e->last_vdelta = (uint64_t)dvd;
+        } else if (tss_snap_get_i64(r, &e->t0) || !tss_rd_u64(r, &e->v0) ||
+                   tss_snap_get_i64(r, &e->last_t) ||
+                   !tss_rd_u64(r, &e->last_delta) ||
+                   !tss_rd_u64(r, &e->last_v) ||
+                   !tss_rd_u64(r, &e->last_vdelta)) {
+            return -1;
+        }
+        if (!tss_rd_u8(r, &lead) || !tss_rd_u8(r, &trail))
             return -1;
         /* an XOR window (trail 0xff: none yet) leaves at least one bit
          * between its zeros, as xor_put makes it: the decoder and the
@@ -218,7 +250,7 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
 /* Checks a base's header (and with `sum` its checksum): *nitems, and *r
  * over its items. 0, or TSS_ECORRUPT naming the file. */
 static int base_header(const uint8_t *buf, size_t len, const char *rel,
-                       bool sum, uint64_t *nitems, tss_rd *r)
+                       bool sum, uint64_t *nitems, tss_rd *r, unsigned *version)
 {
     if (len < HEADER_LEN + 8)
         return tss_error_set(TSS_ECORRUPT, "head snapshot %s: truncated", rel);
@@ -227,10 +259,12 @@ static int base_header(const uint8_t *buf, size_t len, const char *rel,
     if (sum && tss_get_u64(buf + len - 8) != tss_checksum(buf, len - 8))
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: checksum mismatch", rel);
-    if (tss_get_u16(buf + 8) != 1 || tss_get_u32(buf + 12) != HEADER_LEN)
+    *version = tss_get_u16(buf + 8);
+    if ((*version != 1 && *version != BASE_VERSION) ||
+        tss_get_u32(buf + 12) != HEADER_LEN)
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: unsupported version %u", rel,
-                             tss_get_u16(buf + 8));
+                             *version);
     *nitems = tss_get_u64(buf + 32);
     if (*nitems > len / 4)
         return tss_error_set(TSS_ECORRUPT, "head snapshot %s: bad item count",
@@ -248,19 +282,23 @@ static int base_header(const uint8_t *buf, size_t len, const char *rel,
 static int scan_base(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
                      tss_snap_view *v, uint64_t *nitems)
 {
+    tss_snap_prevkey pk;
+    unsigned version;
     tss_rd r;
 
-    if (base_header(buf, len, "", false, nitems, &r) != 0) {
+    if (base_header(buf, len, "", false, nitems, &r, &version) != 0) {
         tss_error_clear();
         *nitems = 0;
         return 0;
     }
+    pk.len = 0;
     for (uint64_t i = 0; i < *nitems; i++) {
         tss_snap_item tmp;
         const uint8_t *key;
 
         memset(&tmp, 0, sizeof(tmp));
-        if (get_base_item(&r, &tmp, 0, false, &key) != 0)
+        if (get_base_item(&r, &tmp, 0, false, &key,
+                          version >= 2 ? &pk : NULL) != 0)
             return 0;
         if (tss_snap_group_mark(v, i + 1,
                                 sel->want(sel->ctx, key, tmp.key_len)))
@@ -277,12 +315,15 @@ static int scan_base(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
 static int parse_base(const uint8_t *buf, size_t len, const char *rel,
                       int64_t span, tss_snap_view *v)
 {
+    tss_snap_prevkey pk;
     uint64_t nitems;
+    unsigned version;
     tss_rd r;
     int rc;
 
-    if ((rc = base_header(buf, len, rel, true, &nitems, &r)) != 0)
+    if ((rc = base_header(buf, len, rel, true, &nitems, &r, &version)) != 0)
         return rc;
+    pk.len = 0;
     v->gen = tss_get_u64(buf + 16);
     v->written_at = (int64_t)tss_get_u64(buf + 24);
     for (uint64_t i = 0; i < nitems; i++) {
@@ -301,7 +342,8 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
         it->id = id;
         v->last_id = id;
         /* an item left out is read over, not checked */
-        rc = get_base_item(&r, it, keep ? span : 0, keep, &key);
+        rc = get_base_item(&r, it, keep ? span : 0, keep, &key,
+                           version >= 2 ? &pk : NULL);
         if (rc == -2)
             return tss_error_set(TSS_ENOMEM, "out of memory");
         if (rc)
@@ -759,18 +801,38 @@ int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank)
 }
 
 void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
-                         const tss_snap_slots *s, const uint32_t *rank)
+                         const tss_snap_slots *s, const uint32_t *rank,
+                         bool front)
 {
     uint32_t *order = tss_malloc((s->n ? s->n : 1) * sizeof(*order));
+    const uint8_t *prev = NULL;
+    size_t plen = 0;
 
     if (!order) {
         out->oom = true;
         return;
     }
     for (size_t i = 0; i < s->n; i++)
-        order[rank[i]] = (uint32_t)i;
-    for (size_t i = 0; i < s->n; i++)
-        tss_buf_append(out, buf + s->v[order[i]].off, s->v[order[i]].len);
+        order[rank ? rank[i] : i] = (uint32_t)i;
+    for (size_t i = 0; i < s->n; i++) {
+        const tss_snap_slot *x = &s->v[order[i]];
+        const uint8_t *key = buf + x->key_off;
+        size_t shared = 0, rest = x->key_off + x->key_len;
+
+        if (!front) {
+            tss_buf_append(out, buf + x->off, x->len);
+            continue;
+        }
+        while (shared < plen && shared < x->key_len &&
+               prev[shared] == key[shared])
+            shared++;
+        tss_buf_put_varint(out, shared);
+        tss_buf_put_varint(out, x->key_len - shared);
+        tss_buf_append(out, key + shared, x->key_len - shared);
+        tss_buf_append(out, buf + rest, x->off + x->len - rest);
+        prev = key;
+        plen = x->key_len;
+    }
     tss_free(order);
 }
 
@@ -795,10 +857,11 @@ static int base_visit(void *arg, tss_head_view *v)
     if (e->count) {
         tss_snap_put_i64(b, e->t0);
         tss_buf_put_u64(b, e->v0);
-        tss_snap_put_i64(b, e->last_t);
-        tss_buf_put_u64(b, e->last_delta);
-        tss_buf_put_u64(b, e->last_v);
-        tss_buf_put_u64(b, e->last_vdelta);
+        /* version 2: what changes little as differences, in varints */
+        tss_snap_put_i64(b, (int64_t)((uint64_t)e->last_t - (uint64_t)e->t0));
+        tss_snap_put_i64(b, (int64_t)e->last_delta);
+        tss_snap_put_i64(b, (int64_t)(e->last_v - e->v0));
+        tss_snap_put_i64(b, (int64_t)e->last_vdelta);
         tss_buf_put_u8(b, e->lead);
         tss_buf_put_u8(b, e->trail);
         tss_buf_put_varint(b, e->ts.nbits);
@@ -946,14 +1009,14 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
         (rc = tss_snap_rank(items.data, &c.slots, &rank)) != 0)
         goto fail;
     /* the items in id order: keys in order */
-    tss_snap_put_ranked(&img, items.data, &c.slots, rank);
+    tss_snap_put_ranked(&img, items.data, &c.slots, rank, true);
     tss_buf_free(&items);
     if (img.oom) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");
         goto fail;
     }
     memcpy(img.data, BASE_MAGIC, 8);
-    tss_put_u16(img.data + 8, 1);
+    tss_put_u16(img.data + 8, BASE_VERSION);
     tss_put_u32(img.data + 12, HEADER_LEN);
     tss_put_u64(img.data + 16, gen);
     tss_put_u64(img.data + 24, (uint64_t)now);

@@ -6,6 +6,7 @@
 #ifndef TSS_SNAPSHOT_INTERNAL_H
 #define TSS_SNAPSHOT_INTERNAL_H
 
+#include "series.h"
 #include "snapshot.h"
 
 /* The largest base or log a load reads. */
@@ -68,12 +69,27 @@ tss_snap_item *tss_snap_view_push(tss_snap_view *v);
 /* Appends an out-of-order point to an item. 0 or TSS_ENOMEM. */
 int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
 
+/*
+ * The previous key of a list of front-coded keys (base version 2, delta
+ * record type 4): each key is written as varint shared (its first bytes in
+ * common with the previous key of the list), varint suffix length, suffix.
+ * The items of a list are in key order, so neighbours share the host and
+ * plugin. Zero it at the start of each list.
+ */
+typedef struct tss_snap_prevkey {
+    uint8_t buf[TSS_KEY_MAX];
+    size_t len;
+} tss_snap_prevkey;
+
 /* Reads an item header into `it`: 0, -1 malformed, -2 out of memory.
- * Without `keep`, sets *key to the key's bytes in the reader's buffer,
+ * With `pk`, the key is front-coded against pk (which it becomes); else it
+ * is whole (varint length, bytes). Without `keep`, sets *key to the key's
+ * bytes (in the reader's buffer, or in pk: valid until the next item),
  * allocating nothing. With span 0, does not check the key and the window
  * start (an item read over; tss_snap_item_check checks one later). */
 int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
-                           bool keep, const uint8_t **key);
+                           bool keep, const uint8_t **key,
+                           tss_snap_prevkey *pk);
 
 /* Checks an item's key (it->key_len bytes) and window start against the
  * span, and sets up its encoder for the key's kind: 0, or -1 malformed. */
@@ -132,9 +148,12 @@ int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x);
  */
 int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank);
 
-/* Appends the slots' bytes of buf to out in rank order. */
+/* Appends the slots' bytes of buf to out in rank order (rank NULL: in
+ * slot order), with `front` each key front-coded against the one before
+ * (tss_snap_prevkey), else as tss_snap_put_item_head wrote it. */
 void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
-                         const tss_snap_slots *s, const uint32_t *rank);
+                         const tss_snap_slots *s, const uint32_t *rank,
+                         bool front);
 
 /* Makes the cursors staged by a base or delta current (`ok`), or forgets
  * them; the staged ids first + 1 .. first + n get their key order ids

@@ -19,6 +19,8 @@
 #define REC_DELTA 1
 #define REC_INTENT 2
 #define REC_DELTA_GROUPED 3
+/* type 3 with the new items' keys front-coded (tss_snap_prevkey) */
+#define REC_DELTA_FRONT 4
 
 /* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
 
@@ -80,9 +82,9 @@ static int new_item_loaded(tss_snap_view *v, const tss_snap_sel *sel,
 /* A delta record's new item: its header, read over without checks
  * (tss_snap_item_check checks one that is kept), t0 and v0. 0 or -1. */
 static int get_new_item(tss_rd *r, tss_snap_item *it, const uint8_t **key,
-                        int64_t *t0, uint64_t *v0)
+                        int64_t *t0, uint64_t *v0, tss_snap_prevkey *pk)
 {
-    if (tss_snap_get_item_head(r, it, 0, false, key) != 0 ||
+    if (tss_snap_get_item_head(r, it, 0, false, key, pk) != 0 ||
         tss_snap_get_i64(r, t0) || !tss_rd_u64(r, v0))
         return -1;
     return 0;
@@ -90,10 +92,12 @@ static int get_new_item(tss_rd *r, tss_snap_item *it, const uint8_t **key,
 
 /* The new items of a delta record. */
 static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
-                      tss_snap_view *v)
+                      tss_snap_view *v, bool front)
 {
+    tss_snap_prevkey pk;
     uint64_t nnew;
 
+    pk.len = 0;
     if (!tss_rd_varint(r, &nnew) || nnew > tss_rd_left(r))
         return -1;
     for (uint64_t i = 0; i < nnew; i++) {
@@ -105,7 +109,7 @@ static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         int rc;
 
         memset(&tmp, 0, sizeof(tmp));
-        if (get_new_item(r, &tmp, &key, &t0, &v0) != 0)
+        if (get_new_item(r, &tmp, &key, &t0, &v0, front ? &pk : NULL) != 0)
             return -1;
         rc = new_item_loaded(v, sel, v->last_id + 1, key, tmp.key_len);
         if (rc < 0)
@@ -222,15 +226,15 @@ static int replay_groups(tss_rd *r, tss_snap_view *v)
     return 0;
 }
 
-/* A delta record (type 1 or 3) into the view: 0, -1 malformed, -2 out of
- * memory, -3 a partial view lacks items it needs. */
+/* A delta record (type 1, 3 or 4) into the view: 0, -1 malformed, -2 out
+ * of memory, -3 a partial view lacks items it needs. */
 static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
-                        tss_snap_view *v, bool grouped)
+                        tss_snap_view *v, uint8_t type)
 {
     uint64_t ndrop, nooo;
     int rc;
 
-    if ((rc = replay_new(r, span, sel, v)) != 0)
+    if ((rc = replay_new(r, span, sel, v, type == REC_DELTA_FRONT)) != 0)
         return rc;
     if (!tss_rd_varint(r, &ndrop) || ndrop > tss_rd_left(r))
         return -1;
@@ -257,7 +261,7 @@ static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
         if (it && tss_snap_ooo_push(it, t, pv) != 0)
             return -2;
     }
-    rc = grouped ? replay_groups(r, v) : replay_stream(r, v);
+    rc = type != REC_DELTA ? replay_groups(r, v) : replay_stream(r, v);
     if (rc)
         return rc;
     return tss_rd_left(r) == 0 ? 0 : -1;
@@ -267,6 +271,7 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
                       uint64_t first_id, tss_snap_view *v)
 {
     uint64_t id = first_id;
+    tss_snap_prevkey pk;
 
     for (size_t off = 0; len - off >= 16;) {
         uint32_t blen = tss_get_u32(buf + off + 4);
@@ -284,16 +289,18 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
             return 0;
         if (type == REC_INTENT)
             continue;
-        if (type != REC_DELTA_GROUPED || !tss_rd_varint(&r, &nnew) ||
-            nnew > tss_rd_left(&r))
+        if ((type != REC_DELTA_GROUPED && type != REC_DELTA_FRONT) ||
+            !tss_rd_varint(&r, &nnew) || nnew > tss_rd_left(&r))
             break;
+        pk.len = 0;
         for (uint64_t i = 0; i < nnew; i++, id++) {
             tss_snap_item tmp; /* get_new_item sets only what it reads */
             const uint8_t *key;
             int64_t t0;
             uint64_t v0;
 
-            if (get_new_item(&r, &tmp, &key, &t0, &v0) != 0)
+            if (get_new_item(&r, &tmp, &key, &t0, &v0,
+                             type == REC_DELTA_FRONT ? &pk : NULL) != 0)
                 return 1; /* the replay stops here too */
             if (tss_snap_group_mark(v, id,
                                     sel->want(sel->ctx, key, tmp.key_len)))
@@ -417,8 +424,9 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         tss_rd_init(&r, buf + off + 16, blen);
         if (!tss_rd_u8(&r, &type))
             type = 0;
-        if (type == REC_DELTA || type == REC_DELTA_GROUPED) {
-            rc = replay_delta(&r, span, sel, v, type == REC_DELTA_GROUPED);
+        if (type == REC_DELTA || type == REC_DELTA_GROUPED ||
+            type == REC_DELTA_FRONT) {
+            rc = replay_delta(&r, span, sel, v, type);
         } else if (type == REC_INTENT) {
             tss_snap_intent *ni =
                 tss_realloc(*intents, (*nint + 1) * sizeof(*ni));
@@ -764,12 +772,9 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     }
     if (rc == 0 && (c.slots.n || c.ndrop || c.nooo || c.nch)) {
         rc = sort_changed(c.ch, c.nch, c.next_id);
-        tss_buf_put_u8(&body, REC_DELTA_GROUPED);
+        tss_buf_put_u8(&body, REC_DELTA_FRONT);
         tss_buf_put_varint(&body, c.slots.n);
-        if (rank)
-            tss_snap_put_ranked(&body, c.news.data, &c.slots, rank);
-        else
-            tss_buf_append(&body, c.news.data, c.news.len);
+        tss_snap_put_ranked(&body, c.news.data, &c.slots, rank, true);
         tss_buf_put_varint(&body, c.ndrop);
         tss_buf_append(&body, c.drops.data, c.drops.len);
         tss_buf_put_varint(&body, c.nooo);

@@ -1001,7 +1001,8 @@ static void test_corrupt_base(void **state)
 static void test_base_bad_xor_window(void **state)
 {
     char dir[4096], head[4096], base[64], path[4096];
-    uint8_t *buf, pat[16];
+    uint8_t *buf;
+    tss_buf pat = {0};
     size_t len, at = SIZE_MAX, hits = 0;
     double vals[] = {1.0, 1.5, 3.25};
     uint64_t last;
@@ -1019,20 +1020,23 @@ static void test_base_bad_xor_window(void **state)
     s = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
     tss_store_close(s);
 
-    /* the encoder's last value, then its last value delta (0 for a
-     * gauge), then lead and trail */
+    /* the encoder's last value (base version 2: its difference from the
+     * first, a zig-zag varint), then its last value delta (0 for a gauge),
+     * then lead and trail */
     tt_join(head, sizeof(head), dir, "head");
     tt_list(head, "base-", base, sizeof(base));
     tt_join(path, sizeof(path), head, base);
     assert_int_equal(tt_slurp(path, &buf, &len), 0);
-    last = dbits(3.25);
-    tss_put_u64(pat, last);
-    memset(pat + 8, 0, 8);
-    for (size_t i = 0; i + sizeof(pat) + 2 <= len - 8; i++)
-        if (memcmp(buf + i, pat, sizeof(pat)) == 0) {
-            at = i + sizeof(pat);
+    last = dbits(3.25) - dbits(1.0);
+    tss_buf_put_varint(&pat, tss_zigzag((int64_t)last));
+    tss_buf_put_varint(&pat, 0);
+    assert_false(pat.oom);
+    for (size_t i = 0; i + pat.len + 2 <= len - 8; i++)
+        if (memcmp(buf + i, pat.data, pat.len) == 0) {
+            at = i + pat.len;
             hits++;
         }
+    tss_buf_free(&pat);
     assert_int_equal(hits, 1);
     assert_true(buf[at + 1] != 0xff); /* the series has a window */
     buf[at] = 31;
@@ -1894,6 +1898,162 @@ static void test_restore_merges_twin_items(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
+/* ---- older formats --------------------------------------------------------
+ */
+
+/* The store gen_corpus builds the fuzz seeds in (tests/fuzz). */
+static const tss_store_info seed_info = {
+    .format_version = 1,
+    .units_per_second = 1000,
+    .span = 600000,
+    .bucket_width = 10000,
+    .created = 1700000000,
+    .uuid = "00000000-0000-0000-0000-000000000000",
+};
+
+/* Puts the snapshot fuzz seed `seed` (u32 base length, base, log) into
+ * store `dir` as its head and returns its storage. */
+static tss_storage *seed_store(const char *dir, const char *seed)
+{
+    char path[4096], rel[4200];
+    uint8_t *buf;
+    size_t len;
+    uint32_t blen;
+    uint64_t gen;
+    tss_storage *st;
+
+    snprintf(path, sizeof(path), "%s/snapshot/%s", TSS_CORPUS_DIR, seed);
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
+    assert_true(len >= 4);
+    blen = tss_get_u32(buf);
+    assert_true(blen >= 24 && blen <= len - 4);
+    gen = tss_get_u64(buf + 4 + 16);
+    assert_int_equal(tss_storage_open(&st, dir, NULL, 1), 0);
+    assert_int_equal(tss_storage_mkdirs(st, TSS_HEAD_DIR), 0);
+    snprintf(rel, sizeof(rel), "%s/" TSS_HEAD_DIR "/base-%" PRIu64 ".snap", dir,
+             gen);
+    tt_spit(rel, buf + 4, blen);
+    snprintf(rel, sizeof(rel), "%s/" TSS_HEAD_DIR "/log-%" PRIu64, dir, gen);
+    tt_spit(rel, buf + 4 + blen, len - 4 - blen);
+    free(buf);
+    return st;
+}
+
+static int cmp_item_ptr(const void *pa, const void *pb)
+{
+    const tss_snap_item *x = *(const tss_snap_item *const *)pa;
+    const tss_snap_item *y = *(const tss_snap_item *const *)pb;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int d = memcmp(x->key, y->key, n);
+
+    if (d == 0)
+        d = (x->key_len > y->key_len) - (x->key_len < y->key_len);
+    return d ? d : (x->start > y->start) - (x->start < y->start);
+}
+
+/* The live items of a view, sorted by key and window; *n of them. */
+static const tss_snap_item **live_items(const tss_snap_view *v, size_t *n)
+{
+    const tss_snap_item **out = calloc(v->n + 1, sizeof(*out));
+
+    assert_non_null(out);
+    *n = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (!v->items[i].dropped)
+            out[(*n)++] = &v->items[i];
+    qsort(out, *n, sizeof(*out), cmp_item_ptr);
+    return out;
+}
+
+/* Asserts that two views hold the same live items (in any order), points
+ * and all. */
+static void assert_same_view(const tss_snap_view *a, const tss_snap_view *b)
+{
+    tss_point *pa = NULL, *pb = NULL;
+    size_t ca = 0, cb = 0, la, lb;
+    const tss_snap_item **xa = live_items(a, &la), **xb = live_items(b, &lb);
+
+    assert_int_equal(la, lb);
+    assert_true(la > 0);
+    for (size_t i = 0; i < la; i++) {
+        const tss_snap_item *x = xa[i], *y = xb[i];
+        size_t na = 0, nb = 0;
+
+        assert_int_equal(x->key_len, y->key_len);
+        assert_memory_equal(x->key, y->key, x->key_len);
+        assert_int_equal(x->start, y->start);
+        assert_int_equal(
+            tss_head_points_of(&x->enc, x->ooo, x->nooo, &pa, &na, &ca), 0);
+        assert_int_equal(
+            tss_head_points_of(&y->enc, y->ooo, y->nooo, &pb, &nb, &cb), 0);
+        assert_int_equal(na, nb);
+        assert_true(na > 0);
+        assert_memory_equal(pa, pb, na * sizeof(*pa));
+    }
+    free(xa);
+    free(xb);
+    tss_free(pa);
+    tss_free(pb);
+}
+
+/*
+ * Heads written by earlier builds read the same: a base of version 1 and
+ * a log of type 3 records (keys whole, the encoder state in fixed words;
+ * the t3-* seeds, written at 30f6464) against the same head in this
+ * build's format (base version 2, type 4 records: the seeds without the
+ * prefix). Then the writer recovers from the old files and writes its
+ * base in the new format: the same again.
+ */
+static void test_older_head_formats(void **state)
+{
+    static const char *const pairs[][2] = {
+        {"t3-store-head-000", "store-head-000"},
+        {"t3-store-groups-066", "store-groups-064"},
+        {"t3-store-sealed-delta-011", "store-sealed-delta-010"},
+    };
+    uint64_t records = 0;
+
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        char old_dir[4096], new_dir[4096], name[32];
+        tss_storage *old_st, *new_st;
+        tss_snap_view vo, vn, vr;
+        tss_snapshot *sn;
+        tss_head *head;
+
+        snprintf(name, sizeof(name), "old%zu", i);
+        tt_join(old_dir, sizeof(old_dir), *state, name);
+        snprintf(name, sizeof(name), "new%zu", i);
+        tt_join(new_dir, sizeof(new_dir), *state, name);
+        old_st = seed_store(old_dir, pairs[i][0]);
+        new_st = seed_store(new_dir, pairs[i][1]);
+        assert_int_equal(
+            tss_snapshot_load(old_st, &seed_info, NULL, NULL, false, &vo), 0);
+        assert_int_equal(
+            tss_snapshot_load(new_st, &seed_info, NULL, NULL, false, &vn), 0);
+        assert_int_equal(vo.records, vn.records);
+        records += vo.records;
+        assert_same_view(&vo, &vn);
+
+        /* the writer's recovery from the old files writes a new base */
+        assert_int_equal(tss_head_create(&head, 4, seed_info.span), 0);
+        assert_int_equal(tss_snapshot_open(&sn, old_st, &seed_info, head, 0,
+                                           INT64_C(1800000000000), NULL, NULL),
+                         0);
+        tss_snapshot_close(sn);
+        tss_head_free(head);
+        assert_int_equal(
+            tss_snapshot_load(old_st, &seed_info, NULL, NULL, false, &vr), 0);
+        assert_true(vr.gen > vo.gen);
+        assert_same_view(&vr, &vn);
+        tss_snap_view_free(&vo);
+        tss_snap_view_free(&vn);
+        tss_snap_view_free(&vr);
+        tss_storage_close(old_st);
+        tss_storage_close(new_st);
+    }
+    assert_true(records > 0); /* type 3 and type 4 records were read */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1922,6 +2082,7 @@ int main(void)
         T(test_base_waits_for_queued),
         T(test_base_writes_queued_first),
         T(test_delete_waits_for_queued),
+        T(test_older_head_formats),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
