@@ -2091,17 +2091,18 @@ static void assert_same_view(const tss_snap_view *a, const tss_snap_view *b)
 /*
  * Heads written by earlier builds read the same: a base of version 1 and
  * a log of type 3 records (keys whole, the encoder state in fixed words;
- * the t3-* seeds, written at 30f6464) against the same head in this
- * build's format (base version 2, type 4 records: the seeds without the
- * prefix). Then the writer recovers from the old files and writes its
- * base in the new format: the same again.
+ * the t3-* seeds, written by 30f6464's gen_corpus) against the same head
+ * in this build's format (base version 2, type 4 and pad records: the
+ * t4-* seeds, written by 29183d3's gen_corpus in the same minute, as the
+ * heads it builds depend on the clock). Then the writer recovers from the
+ * old files and writes its base in the new format: the same again.
  */
 static void test_older_head_formats(void **state)
 {
     static const char *const pairs[][2] = {
-        {"t3-store-head-000", "store-head-000"},
-        {"t3-store-groups-066", "store-groups-064"},
-        {"t3-store-sealed-delta-011", "store-sealed-delta-010"},
+        {"t3-store-head-000", "t4-store-head-000"},
+        {"t3-store-groups-066", "t4-store-groups-064"},
+        {"t3-store-sealed-delta-011", "t4-store-sealed-delta-010"},
     };
     uint64_t records = 0;
 
