@@ -112,36 +112,32 @@ static ssize_t h_pread(int fd, void *buf, size_t n, off_t off)
 
     return e ? FAIL(e) : pread(fd, buf, n, off);
 }
+/* The length a write of n bytes gets: half of it when this call is the
+ * short write armed (at a block boundary for a direct write's pwrite). */
+static size_t short_len(const char *op, int fd, size_t n)
+{
+    if (active && active->mode == HD_SHORT &&
+        active->calls == active->fail_at && n > 1) {
+        active->fired = true;
+        active->fired_op = op;
+        fd_path(fd, active->fired_path, sizeof(active->fired_path));
+        if (strcmp(op, "pwrite") == 0 && n >= 1024)
+            return n / 2 / 512 * 512;
+        return n / 2;
+    }
+    return n;
+}
 static ssize_t h_write(int fd, const void *buf, size_t n)
 {
     int e = hit("write", -1, NULL, fd, 0);
 
-    if (e)
-        return FAIL(e);
-    if (active && active->mode == HD_SHORT &&
-        active->calls == active->fail_at && n > 1) {
-        active->fired = true;
-        active->fired_op = "write";
-        fd_path(fd, active->fired_path, sizeof(active->fired_path));
-        n /= 2;
-    }
-    return write(fd, buf, n);
+    return e ? FAIL(e) : write(fd, buf, short_len("write", fd, n));
 }
 static ssize_t h_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     int e = hit("pwrite", -1, NULL, fd, 0);
 
-    if (e)
-        return FAIL(e);
-    if (active && active->mode == HD_SHORT &&
-        active->calls == active->fail_at && n > 1) {
-        active->fired = true;
-        active->fired_op = "pwrite";
-        fd_path(fd, active->fired_path, sizeof(active->fired_path));
-        /* a direct write stops at a block boundary */
-        n = n >= 1024 ? n / 2 / 512 * 512 : n / 2;
-    }
-    return pwrite(fd, buf, n, off);
+    return e ? FAIL(e) : pwrite(fd, buf, short_len("pwrite", fd, n), off);
 }
 static int h_fsync(int fd)
 {
