@@ -21,8 +21,6 @@
 #define REC_DELTA_GROUPED 3
 /* type 3 with the new items' keys front-coded (tss_snap_prevkey) */
 #define REC_DELTA_FRONT 4
-/* fills the log up to a block boundary after a record (direct I/O) */
-#define REC_PAD 5
 
 /* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
 
@@ -289,7 +287,7 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
             break;
         if (type == REC_DELTA)
             return 0;
-        if (type == REC_INTENT || type == REC_PAD)
+        if (type == REC_INTENT)
             continue;
         if ((type != REC_DELTA_GROUPED && type != REC_DELTA_FRONT) ||
             !tss_rd_varint(&r, &nnew) || nnew > tss_rd_left(&r))
@@ -359,21 +357,6 @@ static bool record_follows(const uint8_t *buf, size_t len, size_t from)
 }
 
 /*
- * Whether buf[0, n) is the zero padding a direct-I/O appender leaves after
- * the last record (storage.h, tss_appender): fewer than 4096 bytes, all
- * zero. No record starts with a zero byte (its magic).
- */
-static bool zero_padding(const uint8_t *buf, size_t n)
-{
-    if (n >= 4096)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (buf[i])
-            return false;
-    return true;
-}
-
-/*
  * Replays log records into the view until the end or a bad record. A torn
  * tail is logged here (a WARNING); corruption is left to the caller, which
  * may move the file aside first: *bad_why says what is wrong with the
@@ -400,8 +383,6 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         int rc;
         bool whole = false;
 
-        if (zero_padding(buf + off, len - off))
-            return 0; /* the end; *done stays before the padding */
         if (len - off >= 16 && tss_get_u32(buf + off) == LOG_MAGIC) {
             blen = tss_get_u32(buf + off + 4);
             whole = blen <= len - off - 16;
@@ -445,8 +426,6 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
                 tss_free(ni[*nint].rel);
                 tss_free(ni[*nint].ids);
             }
-        } else if (type == REC_PAD) {
-            rc = 0;
         } else {
             rc = -1;
         }
@@ -458,8 +437,7 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
             *bad_why = "is malformed";
             return 0;
         }
-        if (type != REC_PAD)
-            v->records++;
+        v->records++;
         off += 16 + blen;
         *done = off;
     }
@@ -653,16 +631,9 @@ static void put_record(tss_buf *rec, const uint8_t *body, size_t len)
     tss_buf_append(rec, body, len);
 }
 
-/*
- * Frames `body` as a record and appends it to the log. With direct I/O
- * the record is followed by a pad record (type 5: the type byte, then
- * zeros) up to the next block boundary, so that the next append starts on
- * one and rewrites none of this record's bytes: about half a block less
- * written per record, for as much more in the file (docs/format.md).
- */
+/* Frames `body` as a record and appends it to the log. */
 static int append_record(tss_snapshot *sn, const tss_buf *body)
 {
-    static const uint8_t pad[4096 + 32] = {REC_PAD};
     tss_buf rec = {0};
     int rc;
 
@@ -670,15 +641,6 @@ static int append_record(tss_snapshot *sn, const tss_buf *body)
         (rc = tss_storage_appender_open(sn->st, sn->log_rel, &sn->logw)) != 0)
         return rc;
     put_record(&rec, body->data, body->len);
-    if (sn->logw.align && sn->logw.align <= 4096) {
-        size_t a = sn->logw.align;
-        size_t gap = (size_t)((a - (sn->logw.end + rec.len) % a) % a);
-
-        if (gap > 0 && gap < 17) /* a header and the type byte */
-            gap += a;
-        if (gap > 0)
-            put_record(&rec, pad, gap - 16);
-    }
     if (rec.oom || body->len > UINT32_MAX)
         rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");
     else

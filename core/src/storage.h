@@ -172,52 +172,34 @@ void tss_storage_close_fd(tss_storage *st, int fd);
 
 /**
  * An append-only file: the head snapshot's log, whose records carry their
- * own checksums. Where the file system takes it, the file is written with
- * O_DIRECT, in whole blocks of `align` bytes (512, or 4096 where the device
- * refuses 512): an append rewrites the block it starts in (its bytes before
- * `end` kept here, in `blk`) and zero-fills the last block it ends in, so the
- * file is `end` bytes of records plus fewer than `align` zero bytes. Why:
- * the page cache charges a whole 4 KiB page each time a small append
- * dirties a page its flusher has cleaned (a log appended every 10 s costs
- * 2-3 times its bytes that way), while a direct write costs the bytes it
- * writes (docs/format.md, "Head snapshot"; docs/benchmarks.md). Where
- * O_DIRECT is refused (tmpfs: EINVAL at open or at the first write), and for
- * a file that is not empty when opened, appends are buffered `pwrite`s at
- * `end` and the file holds only the records. Not thread safe: one thread
- * appends.
+ * own checksums. Appends are `pwrite`s at `end`, the bytes appended so
+ * far. Not thread safe: one thread appends.
  */
 typedef struct tss_appender {
     int fd;       /* -1: closed */
-    size_t align; /* direct I/O block size; 0: buffered */
-    uint64_t end; /* bytes appended: where the next append starts */
-    uint8_t *raw; /* the allocation blk lies in */
-    uint8_t *blk; /* aligned to 4096; blk[0 .. end % 4096): the file's
-                     bytes from end rounded down to 4096 */
-    size_t cap;   /* usable bytes at blk */
+    uint64_t end; /* bytes in the file: where the next append starts */
 } tss_appender;
 
 /**
- * Opens (creating, mode 0640, O_NOFOLLOW) `rel` for appending and fsyncs
- * its directory so the name lasts. *a is set up (closed on failure);
- * release it with tss_storage_appender_close. Errors: those of open
- * (TSS_ENOTFOUND for a missing directory, TSS_EIO with errno, ...),
- * TSS_EIO for a name that is not a regular file, TSS_ENOMEM.
+ * Opens (creating, mode 0640, O_NOFOLLOW) `rel` for appending after what
+ * it holds, and fsyncs its directory so the name lasts. *a is set up
+ * (closed on failure); release it with tss_storage_appender_close.
+ * Errors: those of open (TSS_ENOTFOUND for a missing directory, TSS_EIO
+ * with errno, ...), TSS_EIO for a name that is not a regular file.
  */
 int tss_storage_appender_open(tss_storage *st, const char *rel,
                               tss_appender *a) TSS_WUR;
 
 /**
- * Appends n bytes at a->end (short writes and EINTR handled; a direct
- * write refused with EINVAL is tried with 4096-byte blocks, then
- * buffered). A failure (TSS_EIO with errno, TSS_ENOSPC, TSS_ENOMEM) may
- * leave a partial record: the caller must not append after it.
+ * Appends n bytes at a->end (short writes and EINTR handled). A failure
+ * (TSS_EIO with errno, TSS_ENOSPC) may leave a partial record: the caller
+ * must not append after it.
  */
 int tss_storage_appender_write(tss_storage *st, tss_appender *a,
                                const char *rel, const void *buf,
                                size_t n) TSS_WUR;
 
-/** Closes the file (no fsync) and frees the buffer; a->fd becomes -1.
- * A closed or zeroed appender with fd -1 is a no-op. */
+/** Closes the file (no fsync); a->fd becomes -1. No-op when closed. */
 void tss_storage_appender_close(tss_storage *st, tss_appender *a);
 
 /** fsync(fd); a failure sets the sticky failed state. */

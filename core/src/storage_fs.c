@@ -545,50 +545,20 @@ int tss_storage_put_if_match(tss_storage *st, const char *rel, uint64_t expect,
 
 /* ---- the appender ------------------------------------------------------- */
 
-/* Buffers are aligned to this, and it is the largest block tried. */
-#define DIRECT_MAX 4096
-
-/* Opens rel (which exists now) again without O_DIRECT. */
-static int appender_reopen_buffered(tss_storage *st, tss_appender *a,
-                                    const char *rel)
-{
-    const char *base;
-    int dfd, fd, rc;
-
-    if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
-        return rc;
-    fd = st->io->openat(dfd, base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-    rc = fd < 0 ? open_failed(errno, rel, false) : 0;
-    st->io->close(dfd);
-    if (rc)
-        return rc;
-    st->io->close(a->fd);
-    a->fd = fd;
-    a->align = 0;
-    return 0;
-}
-
 int tss_storage_appender_open(tss_storage *st, const char *rel, tss_appender *a)
 {
     const char *base;
     struct stat sb;
     int dfd, fd, rc;
-    size_t align = 512;
 
-    memset(a, 0, sizeof(*a));
     a->fd = -1;
+    a->end = 0;
     if ((rc = fail_if_sticky(st, rel)) != 0)
         return rc;
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
         return rc;
-    fd = st->io->openat(dfd, base,
-                        O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_DIRECT,
+    fd = st->io->openat(dfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
                         FILE_MODE);
-    if (fd < 0 && errno == EINVAL) { /* no O_DIRECT here (tmpfs) */
-        align = 0;
-        fd = st->io->openat(
-            dfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, FILE_MODE);
-    }
     if (fd < 0) {
         rc = open_failed(errno, rel, false);
     } else if (st->io->fstat(fd, &sb) != 0) {
@@ -605,113 +575,32 @@ int tss_storage_appender_open(tss_storage *st, const char *rel, tss_appender *a)
         return rc;
     }
     a->fd = fd;
-    a->align = align;
     a->end = (uint64_t)sb.st_size;
-    /* what an earlier run left is appended to as it is, not rewritten by
-     * blocks: buffered */
-    if (align && sb.st_size != 0 &&
-        (rc = appender_reopen_buffered(st, a, rel)) != 0) {
-        tss_storage_appender_close(st, a);
-        return rc;
-    }
-    return 0;
-}
-
-/* Room for `need` bytes at a->blk, which keeps its first `keep` bytes. */
-static int appender_reserve(tss_appender *a, size_t keep, size_t need,
-                            const char *rel)
-{
-    uint8_t *raw, *blk;
-    size_t cap;
-
-    if (need <= a->cap)
-        return 0;
-    if (need > SIZE_MAX - 2 * DIRECT_MAX)
-        return tss_error_set(TSS_ENOMEM, "append to %s: out of memory", rel);
-    cap = (need + DIRECT_MAX - 1) / DIRECT_MAX * DIRECT_MAX;
-    if (!(raw = tss_malloc(cap + DIRECT_MAX)))
-        return tss_error_set(TSS_ENOMEM, "append to %s: out of memory", rel);
-    blk = raw + (DIRECT_MAX - (uintptr_t)raw % DIRECT_MAX) % DIRECT_MAX;
-    if (keep)
-        memcpy(blk, a->blk, keep);
-    tss_free(a->raw);
-    a->raw = raw;
-    a->blk = blk;
-    a->cap = cap;
-    return 0;
-}
-
-/* pwrite of n bytes at off, short writes and EINTR handled; errno kept. */
-static int pwrite_all(tss_storage *st, int fd, const uint8_t *p, size_t n,
-                      uint64_t off, size_t *done)
-{
-    *done = 0;
-    while (n > 0) {
-        ssize_t w = st->io->pwrite(fd, p, n, (off_t)off);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-        *done += (size_t)w;
-    }
     return 0;
 }
 
 int tss_storage_appender_write(tss_storage *st, tss_appender *a,
                                const char *rel, const void *buf, size_t n)
 {
-    size_t done;
+    const uint8_t *p = buf;
     int rc;
 
     if ((rc = fail_if_sticky(st, rel)) != 0)
         return rc;
-    if (n == 0)
-        return 0;
-    while (a->align) {
-        size_t keep = (size_t)(a->end % DIRECT_MAX), total, from, len;
-        uint64_t blk_off = a->end - keep;
+    while (n > 0) {
+        ssize_t w = st->io->pwrite(a->fd, p, n, (off_t)a->end);
 
-        if (n > SIZE_MAX - keep - DIRECT_MAX)
-            return tss_error_set(TSS_ENOMEM, "append to %s: out of memory",
-                                 rel);
-        total = keep + n;
-        if ((rc = appender_reserve(a, keep, total + DIRECT_MAX, rel)) != 0)
-            return rc;
-        memcpy(a->blk + keep, buf, n);
-        /* from the block `end` lies in to the end of the block the new
-         * bytes end in, zero-filled */
-        from = keep / a->align * a->align;
-        len = (total + a->align - 1) / a->align * a->align - from;
-        memset(a->blk + total, 0, from + len - total);
-        if (pwrite_all(st, a->fd, a->blk + from, len, blk_off + from, &done) ==
-            0) {
-            a->end += n;
-            keep = (size_t)(a->end % DIRECT_MAX);
-            /* the block `end` now lies in moves to the front */
-            memmove(a->blk, a->blk + (total - keep), keep);
-            return 0;
-        }
-        if (errno != EINVAL || done != 0)
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
             return tss_error_set_errno(errno, "write", rel);
-        /* refused as not aligned: a device of 4096-byte blocks, or a file
-         * system that takes O_DIRECT at open but not here */
-        if (a->align < DIRECT_MAX)
-            a->align = DIRECT_MAX;
-        else if ((rc = appender_reopen_buffered(st, a, rel)) != 0)
-            return rc;
+        }
+        if (w == 0)
+            return tss_error_set(TSS_EIO, "write %s: no progress", rel);
+        p += w;
+        n -= (size_t)w;
+        a->end += (uint64_t)w;
     }
-    if (pwrite_all(st, a->fd, buf, n, a->end, &done) != 0)
-        return tss_error_set_errno(errno, "write", rel);
-    a->end += n;
     return 0;
 }
 
@@ -719,8 +608,6 @@ void tss_storage_appender_close(tss_storage *st, tss_appender *a)
 {
     if (a->fd >= 0)
         st->io->close(a->fd);
-    tss_free(a->raw);
-    memset(a, 0, sizeof(*a));
     a->fd = -1;
 }
 

@@ -12,7 +12,6 @@
 #include "test_util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -413,16 +412,11 @@ static size_t log_records(const char *path, uint64_t *start, size_t max)
                         (uint32_t)buf[off + 6] << 16 |
                         (uint32_t)buf[off + 7] << 24;
 
-        if (buf[off] == 0)
-            break; /* the padding */
         assert_memory_equal(buf + off, "TSL1", 4);
         start[n++] = off;
         off += 16 + blen;
     }
-    /* a direct-I/O log ends in fewer than 4096 zero bytes of padding */
-    assert_true(len - off < 4096);
-    for (size_t i = off; i < len; i++)
-        assert_int_equal(buf[i], 0);
+    assert_int_equal(off, len);
     start[n] = off;
     free(buf);
     return n;
@@ -468,25 +462,6 @@ static void recover_cut(const char *pristine, const char *work,
     tt_rmrf(work);
 }
 
-static int nodirect_openat(int dirfd, const char *path, int flags, mode_t mode)
-{
-    if (flags & O_DIRECT) {
-        errno = EINVAL; /* as tmpfs refuses it */
-        return -1;
-    }
-    return openat(dirfd, path, flags, mode);
-}
-
-/* The default I/O, with O_DIRECT refused: the log is appended buffered. */
-static const tss_io_ops *buffered_io(void)
-{
-    static tss_io_ops io;
-
-    io = *tss_io_default();
-    io.openat = nodirect_openat;
-    return &io;
-}
-
 /*
  * A store in `dir` whose head log holds three records, one per round, and
  * nothing sealed: upto[r] arrivals are in records 0..r. The log's name
@@ -500,9 +475,7 @@ static void three_records(const char *dir, tt_model *m, size_t upto[3],
     tss_store *s;
 
     tt_join(head, sizeof(head), dir, "head");
-    /* buffered, so that records follow each other with no pad records
-     * (test_log_pads has those) */
-    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, buffered_io());
+    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
     for (int r = 0; r < 3; r++) {
         for (int i = 0; i < 4; i++) {
             add(s, m, 0, W(0, r * 10000 + i * 1000), dbits(r + i / 8.0));
@@ -1920,76 +1893,6 @@ static void test_restore_merges_twin_items(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
-/*
- * With direct I/O every data record of the log starts on a 512-byte
- * boundary: a pad record (type 5) fills the block after each one. The log
- * reads back whole, and a log cut inside its last pad keeps every record
- * before it (a torn tail, not corruption).
- */
-static void test_log_pads(void **state)
-{
-    char dir[4096], work[4096], head[4096], log_name[64], path[4096],
-        probe[4200];
-    size_t upto[4], len, off = 0, data = 0, pads = 0;
-    uint64_t last_end = 0;
-    tt_model m = {0};
-    uint8_t *buf;
-    tss_store *s;
-    int fd;
-
-    /* the test's file system must take O_DIRECT (tmpfs does not) */
-    snprintf(probe, sizeof(probe), "%s/probe", (const char *)*state);
-    fd = open(probe, O_WRONLY | O_CREAT | O_DIRECT, 0600);
-    if (fd < 0)
-        skip();
-    close(fd);
-    unlink(probe);
-
-    tt_join(dir, sizeof(dir), *state, "store");
-    tt_join(work, sizeof(work), *state, "work");
-    tt_join(head, sizeof(head), dir, "head");
-    s = open_store(dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
-    for (int r = 0; r < 4; r++) {
-        for (int i = 0; i < 3 + r * 7; i++)
-            add(s, &m, (unsigned)(r % 4), W(0, r * 100000 + i * 1000),
-                (uint64_t)(r * 31 + i));
-        snap(s, TSS_SNAP_SYNC);
-        upto[r] = m.n;
-    }
-    tss_store_close(s);
-    tt_list(head, "log-", log_name, 64);
-    memmove(log_name + 5, log_name, strlen(log_name) + 1);
-    memcpy(log_name, "head/", 5);
-    tt_join(path, sizeof(path), dir, log_name);
-    assert_int_equal(tt_slurp(path, &buf, &len), 0);
-    while (off + 17 <= len) {
-        uint32_t blen = tss_get_u32(buf + off + 4);
-
-        assert_int_equal(tss_get_u32(buf + off), 0x314c5354u); /* TSL1 */
-        assert_true(blen <= len - off - 16);
-        if (buf[off + 16] == 5) {
-            pads++;
-        } else {
-            data++;
-            assert_int_equal(off % 512, 0);
-            last_end = off + 16 + blen;
-        }
-        off += 16 + blen;
-    }
-    free(buf);
-    assert_int_equal(off, len);
-    assert_int_equal(len % 512, 0);
-    assert_int_equal(data, 4);
-    assert_true(pads >= 3);
-
-    assert_true(last_end + 3 < len);
-    recover_cut(dir, work, log_name, last_end + 3, NULL, 0, &m, upto[3]);
-    s = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
-    check(s, &m, upto[3], "a log with pad records");
-    tss_store_close(s);
-    tt_model_free(&m);
-}
-
 /* ---- older formats --------------------------------------------------------
  */
 
@@ -2092,8 +1995,8 @@ static void assert_same_view(const tss_snap_view *a, const tss_snap_view *b)
  * Heads written by earlier builds read the same: a base of version 1 and
  * a log of type 3 records (keys whole, the encoder state in fixed words;
  * the t3-* seeds, written by 30f6464's gen_corpus) against the same head
- * in this build's format (base version 2, type 4 and pad records: the
- * t4-* seeds, written by 29183d3's gen_corpus in the same minute, as the
+ * in this build's format (base version 2, type 4 records: the t4-*
+ * seeds, written by this build's gen_corpus in the same minute, as the
  * heads it builds depend on the clock). Then the writer recovers from the
  * old files and writes its base in the new format: the same again.
  */
@@ -2176,7 +2079,6 @@ int main(void)
         T(test_base_writes_queued_first),
         T(test_delete_waits_for_queued),
         T(test_older_head_formats),
-        T(test_log_pads),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

@@ -7,7 +7,6 @@
 #include "test_util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,30 +673,7 @@ static void test_fsync_failure_is_sticky(void **state)
 /* ---- the appender (the head snapshot's log) -------------------------------
  */
 
-/* Asserts that `rel` holds buf[0..len) and then only the zero padding of a
- * direct-I/O appender: none when a->align is 0, else up to the next
- * multiple of a->align. */
-static void assert_appended(const fixture *fx, const char *rel,
-                            const tss_appender *a, const uint8_t *buf,
-                            size_t len)
-{
-    char path[4096];
-    uint8_t *got;
-    size_t glen, want = len;
-
-    if (a->align)
-        want = (len + a->align - 1) / a->align * a->align;
-    tt_join(path, sizeof(path), fx->root, rel);
-    assert_int_equal(tt_slurp(path, &got, &glen), 0);
-    assert_int_equal(glen, want);
-    assert_memory_equal(got, buf, len);
-    for (size_t i = len; i < glen; i++)
-        assert_int_equal(got[i], 0);
-    free(got);
-}
-
-/* Sizes that start and end inside, at and across 512- and 4096-byte
- * blocks, and one that needs the buffer to grow. */
+/* Sizes that start and end inside, at and across 4096-byte pages. */
 static const size_t append_sizes[] = {1,    15,   496,  512,   513, 1000,
                                       3000, 4096, 4097, 20000, 7,   511};
 
@@ -713,13 +689,11 @@ static void append_all(fixture *fx, const char *rel, tss_appender *a,
             tss_storage_appender_write(fx->st, a, rel, want + *len, n), 0);
         *len += n;
         assert_int_equal(a->end, *len);
-        assert_appended(fx, rel, a, want, *len);
+        assert_file(fx, rel, want, *len);
     }
 }
 
-/* Appends land at the end of what is there, byte for byte; with O_DIRECT
- * the file ends in fewer than `align` zero bytes, which the next append
- * overwrites. */
+/* Appends land at the end of what is there, byte for byte. */
 static void test_appender(void **state)
 {
     static uint8_t want[40000];
@@ -731,20 +705,17 @@ static void test_appender(void **state)
     fx_open(&fx, state, NULL);
     assert_int_equal(tss_storage_appender_open(fx.st, "log", &a), 0);
     assert_int_equal(a.end, 0);
-    /* tmpfs refuses O_DIRECT: the test holds either way */
-    assert_true(a.align == 0 || a.align == 512 || a.align == 4096);
     append_all(&fx, "log", &a, want, &len);
     tss_storage_appender_close(fx.st, &a);
     assert_int_equal(a.fd, -1);
     tss_storage_appender_close(fx.st, &a); /* closed twice: a no-op */
 
-    /* a file that is not empty is appended to as it is, buffered */
+    /* a file that is not empty is appended to after what it holds */
     assert_int_equal(tss_storage_write_new(fx.st, "old", "abc", 3), 0);
     memcpy(want, "abc", 3);
     len = 3;
     assert_int_equal(tss_storage_appender_open(fx.st, "old", &a), 0);
     assert_int_equal(a.end, 3);
-    assert_int_equal(a.align, 0);
     append_all(&fx, "old", &a, want, &len);
     tss_storage_appender_close(fx.st, &a);
 
@@ -754,63 +725,6 @@ static void test_appender(void **state)
     assert_int_not_equal(tss_storage_appender_open(fx.st, "link", &a), 0);
     assert_int_equal(a.fd, -1);
     tss_storage_close(fx.st);
-}
-
-/* ops that refuse O_DIRECT: at open, or at every direct write */
-static tss_io_ops nodirect_ops;
-static int refuse_at; /* 1: openat, 2: pwrite */
-static unsigned direct_refused;
-
-static int nd_openat(int dirfd, const char *path, int flags, mode_t mode)
-{
-    if (refuse_at == 1 && (flags & O_DIRECT)) {
-        direct_refused++;
-        errno = EINVAL;
-        return -1;
-    }
-    return openat(dirfd, path, flags, mode);
-}
-
-static ssize_t nd_pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-    if (refuse_at == 2 && (fcntl(fd, F_GETFL) & O_DIRECT)) {
-        direct_refused++;
-        errno = EINVAL;
-        return -1;
-    }
-    return pwrite(fd, buf, n, off);
-}
-
-static void appender_refused(void **state, int where)
-{
-    static uint8_t want[40000];
-    tss_appender a;
-    fixture fx;
-    size_t len = 0;
-
-    nodirect_ops = *tss_io_default();
-    nodirect_ops.openat = nd_openat;
-    nodirect_ops.pwrite = nd_pwrite;
-    refuse_at = where;
-    direct_refused = 0;
-    fx_open(&fx, state, &nodirect_ops);
-    assert_int_equal(tss_storage_appender_open(fx.st, "log", &a), 0);
-    append_all(&fx, "log", &a, want, &len);
-    assert_int_equal(a.align, 0);
-    /* refused once at open; at 512 and at 4096 bytes at the first write */
-    assert_int_equal(direct_refused, where == 1 ? 1 : 2);
-    tss_storage_appender_close(fx.st, &a);
-    tss_storage_close(fx.st);
-}
-
-static void test_appender_no_direct_open(void **state)
-{
-    appender_refused(state, 1);
-}
-
-static void test_appender_no_direct_write(void **state)
-{
-    appender_refused(state, 2);
 }
 
 /* A failed append is an error naming the file; EIO and ENOSPC keep their
@@ -860,8 +774,6 @@ int main(void)
         T(test_short_write_and_eintr),
         T(test_fsync_failure_is_sticky),
         T(test_appender),
-        T(test_appender_no_direct_open),
-        T(test_appender_no_direct_write),
         T(test_appender_failure),
     };
 
