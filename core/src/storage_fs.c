@@ -226,13 +226,16 @@ static int open_parent(tss_storage *st, const char *rel, int *dfd,
     return 0;
 }
 
-static int write_all(tss_storage *st, int fd, const void *buf, size_t n,
-                     const char *rel)
+/* Writes n bytes, short writes and EINTR handled: with `off`, pwrite at
+ * *off (moved past them), else write. */
+static int write_all_at(tss_storage *st, int fd, const void *buf, size_t n,
+                        const char *rel, uint64_t *off)
 {
     const uint8_t *p = buf;
 
     while (n > 0) {
-        ssize_t w = st->io->write(fd, p, n);
+        ssize_t w = off ? st->io->pwrite(fd, p, n, (off_t)*off)
+                        : st->io->write(fd, p, n);
 
         if (w < 0) {
             if (errno == EINTR)
@@ -243,8 +246,16 @@ static int write_all(tss_storage *st, int fd, const void *buf, size_t n,
             return tss_error_set(TSS_EIO, "write %s: no progress", rel);
         p += w;
         n -= (size_t)w;
+        if (off)
+            *off += (uint64_t)w;
     }
     return 0;
+}
+
+static int write_all(tss_storage *st, int fd, const void *buf, size_t n,
+                     const char *rel)
+{
+    return write_all_at(st, fd, buf, n, rel, NULL);
 }
 
 static void tmp_name(char *out, size_t size, const char *base)
@@ -582,26 +593,9 @@ int tss_storage_appender_open(tss_storage *st, const char *rel, tss_appender *a)
 int tss_storage_appender_write(tss_storage *st, tss_appender *a,
                                const char *rel, const void *buf, size_t n)
 {
-    const uint8_t *p = buf;
-    int rc;
+    int rc = fail_if_sticky(st, rel);
 
-    if ((rc = fail_if_sticky(st, rel)) != 0)
-        return rc;
-    while (n > 0) {
-        ssize_t w = st->io->pwrite(a->fd, p, n, (off_t)a->end);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return tss_error_set_errno(errno, "write", rel);
-        }
-        if (w == 0)
-            return tss_error_set(TSS_EIO, "write %s: no progress", rel);
-        p += w;
-        n -= (size_t)w;
-        a->end += (uint64_t)w;
-    }
-    return 0;
+    return rc ? rc : write_all_at(st, a->fd, buf, n, rel, &a->end);
 }
 
 void tss_storage_appender_close(tss_storage *st, tss_appender *a)
