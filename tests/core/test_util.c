@@ -368,8 +368,7 @@ static ssize_t f_pwrite(int fd, const void *buf, size_t n, off_t off)
     if (active && active->short_write && active->calls == active->fail_at &&
         n > 1) {
         active->failed_op = "pwrite";
-        /* a direct write stops at a block boundary */
-        n = n >= 1024 ? n / 2 / 512 * 512 : n / 2;
+        n /= 2;
     }
     return pwrite(fd, buf, n, off);
 }

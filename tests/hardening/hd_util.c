@@ -113,7 +113,7 @@ static ssize_t h_pread(int fd, void *buf, size_t n, off_t off)
     return e ? FAIL(e) : pread(fd, buf, n, off);
 }
 /* The length a write of n bytes gets: half of it when this call is the
- * short write armed (at a block boundary for a direct write's pwrite). */
+ * short write armed. */
 static size_t short_len(const char *op, int fd, size_t n)
 {
     if (active && active->mode == HD_SHORT &&
@@ -121,8 +121,6 @@ static size_t short_len(const char *op, int fd, size_t n)
         active->fired = true;
         active->fired_op = op;
         fd_path(fd, active->fired_path, sizeof(active->fired_path));
-        if (strcmp(op, "pwrite") == 0 && n >= 1024)
-            return n / 2 / 512 * 512;
         return n / 2;
     }
     return n;

@@ -25,8 +25,8 @@ typedef struct tss_io_ops {
     ssize_t (*read)(int fd, void *buf, size_t n);
     ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
     ssize_t (*write)(int fd, const void *buf, size_t n);
-    /** The head snapshot's log is written with it (O_DIRECT where the file
-     * system allows: `buf`, `n` and `off` are then block-aligned). */
+    /** The head snapshot's log is appended with it, at the offset the
+     * writer tracks. */
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
     int (*fsync)(int fd);
     int (*close)(int fd);
