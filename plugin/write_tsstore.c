@@ -57,6 +57,7 @@
 
 typedef struct wt_conf {
     char *data_dir;
+    char *stage_dir; /* NULL or "": records go straight to the disk */
     uint32_t units_per_second;
     int64_t span_ms, bucket_ms, grace_ms, snapshot_ms, snapshot_sync_ms;
     unsigned shards;
@@ -269,6 +270,7 @@ static int wt_config(oconfig_item_t *ci)
     tss_log_limit_init(&st->core_log, COMPLAIN_EVERY_S);
     c = &st->conf;
     c->data_dir = strdup("tsstore");
+    c->stage_dir = strdup("/dev/shm");
     c->units_per_second = 1000;
     c->span_ms = 7200 * 1000;
     c->bucket_ms = 10 * 1000;
@@ -309,6 +311,16 @@ static int wt_config(oconfig_item_t *ci)
         } else if (strcasecmp("SnapshotInterval", child->key) == 0) {
             bad |= conf_duration(child, &c->snapshot_ms, 1000) ||
                    conf_whole_seconds(child, c->snapshot_ms);
+        } else if (strcasecmp("SnapshotStage", child->key) == 0) {
+            free(c->stage_dir);
+            c->stage_dir = NULL;
+            if (cf_util_get_string(child, &c->stage_dir) != 0 ||
+                !c->stage_dir || (*c->stage_dir && *c->stage_dir != '/')) {
+                ERROR(LOG_PREFIX "option \"SnapshotStage\" needs an absolute "
+                                 "directory on a memory file system (tmpfs), "
+                                 "or \"\" for none");
+                bad = 1;
+            }
         } else if (strcasecmp("SnapshotSync", child->key) == 0) {
             bad |= conf_duration(child, &c->snapshot_sync_ms, 0) ||
                    conf_whole_seconds(child, c->snapshot_sync_ms);
@@ -657,6 +669,7 @@ static void wt_free(void *arg)
     pthread_mutex_destroy(&st->complain.mu);
     tss_log_limit_destroy(&st->core_log);
     free(st->conf.data_dir);
+    free(st->conf.stage_dir);
     free(st);
 }
 
@@ -690,6 +703,7 @@ static int wt_init(void)
     o.shards = st->conf.shards;
     o.max_pending_bytes = st->conf.max_pending;
     o.snapshot_sync_seconds = st->conf.snapshot_sync_ms / 1000;
+    o.snapshot_stage_dir = st->conf.stage_dir;
     /* records also between the windows of a long compaction or rollup */
     o.snapshot_interval_ms = st->conf.snapshot_ms;
     o.compact_after_segments = (uint32_t)st->conf.compact_after;

@@ -472,11 +472,13 @@ int tss_snapshot_load_sel(tss_storage *st, const tss_store_info *info,
     return tss_snap_load_tail(st, info, log, log_ctx, false, sel, out, NULL);
 }
 
-/* Reads log-<gen> (lrel), or its ".corrupt" name when it is not there. */
-static int read_log(tss_storage *st, const char *lrel, const char *laside,
-                    uint8_t **buf, size_t *len, bool *from_aside)
+/* Reads log-<gen> (lrel) with its staged records, or its ".corrupt" name
+ * when it is not there. */
+static int read_log(tss_storage *st, uint64_t gen, const char *lrel,
+                    const char *laside, uint8_t **buf, size_t *len,
+                    bool *from_aside)
 {
-    int rc = tss_storage_read_all(st, lrel, (size_t)MAX_SNAP_FILE, buf, len);
+    int rc = tss_snap_log_read(st, gen, lrel, 0, buf, len, NULL, NULL);
 
     *from_aside = false;
     if (rc == TSS_ENOTFOUND) {
@@ -594,7 +596,8 @@ again:
         rc = tss_storage_read_all(st, rel, (size_t)MAX_SNAP_FILE, &buf, &len);
         if (rc == 0) {
             blen = len;
-            lrc = read_log(st, lrel, laside, &lbuf, &llen, &from_aside);
+            lrc =
+                read_log(st, gens[g], lrel, laside, &lbuf, &llen, &from_aside);
             /* a partial load: which groups of ids it decodes */
             if (sel && (lrc == 0 || lrc == TSS_ENOTFOUND))
                 rc = scan_groups(buf, len, lrc == 0 ? lbuf : NULL, llen, sel,
@@ -1031,6 +1034,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
         goto fail;
     /* the new base is durable: switch to its log */
     tss_storage_appender_close(sn->st, &sn->logw);
+    tss_snap_stage_switch(sn);
     sn->gen = gen;
     sn->next_id = c.n;
     sn->need_base = false;
@@ -1141,8 +1145,8 @@ static int restore_again(tss_head *head, const tss_snap_item *it,
 
 int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                       const tss_store_info *info, tss_head *head,
-                      int64_t sync_interval, int64_t now, tss_log_fn log,
-                      void *log_ctx)
+                      int64_t sync_interval, const char *stage_dir, int64_t now,
+                      tss_log_fn log, void *log_ctx)
 {
     struct timespec t0, t1;
     tss_snap_view v;
@@ -1163,8 +1167,11 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
     sn->log_ctx = log_ctx;
     sn->logw.fd = -1;
     sn->sync_interval = sync_interval;
+    sn->stagew.fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
+    /* records a killed writer staged go to their logs first */
+    if ((rc = tss_snap_stage_fold(st, log, log_ctx)) != 0 ||
+        (rc = tss_snapshot_load(st, info, log, log_ctx, true, &v)) != 0)
         goto fail;
     if (v.log_kept)
         sn->keep_log = v.gen;
@@ -1234,6 +1241,7 @@ int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                 "next snapshot): %s",
                 tss_error_last());
     }
+    (void)tss_snap_stage_start(sn, stage_dir);
     sn->last_sync = now;
     *out = sn;
     return 0;
@@ -1258,8 +1266,12 @@ void tss_snapshot_close(tss_snapshot *sn)
 {
     if (!sn)
         return;
+    bool flushed = sn->pending.len == 0;
+
     if (sn->logw.fd >= 0)
-        (void)!tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel);
+        flushed = tss_snap_stage_flush(sn) == 0 &&
+                  tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel) == 0;
     tss_storage_appender_close(sn->st, &sn->logw);
+    tss_snap_stage_close(sn, flushed);
     tss_free(sn);
 }

@@ -237,15 +237,17 @@ typedef struct tss_snapshot tss_snapshot;
 /**
  * Recovers the head from disk (load, then hand every live item to `head`),
  * writes a fresh base and starts its log. `sync_interval` and `now` in
- * store units. A fresh base that cannot be written (a full disk) is
- * logged and left to the next tss_snapshot_write; the recovered
- * generation stays on disk until then.
- * Logs the load time and what was recovered.
+ * store units. `stage_dir` (NULL: none): a directory on a memory file
+ * system where records wait between fsyncs (snapshot_stage.c); staged
+ * records a killed writer left are appended to their logs first. A fresh base
+ * that cannot be written (a full disk) is logged and left to the next
+ * tss_snapshot_write; the recovered generation stays on disk until then. Logs
+ * the load time and what was recovered.
  */
 int tss_snapshot_open(tss_snapshot **out, tss_storage *st,
                       const tss_store_info *info, tss_head *head,
-                      int64_t sync_interval, int64_t now, tss_log_fn log,
-                      void *log_ctx) TSS_WUR;
+                      int64_t sync_interval, const char *stage_dir, int64_t now,
+                      tss_log_fn log, void *log_ctx) TSS_WUR;
 
 /**
  * Whether the next tss_snapshot_write must write a base (a log append or

@@ -203,42 +203,32 @@ static int read_on(tss_snap_cache *c, tss_storage *st,
     tss_snap_intent *ins = NULL;
     size_t nin = 0, len, bad_off = 0, done = 0;
     const char *why = NULL;
-    int fd, rc;
+    int rc;
 
     if (!c->tail.extendable || newest == 0 || newest != c->v.newest_seen)
         return 1;
     snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/log-%" PRIu64, c->v.gen);
-    rc = tss_storage_open_read(st, rel, &fd, &size);
+    /* with its staged records (snapshot_stage.c) */
+    rc = tss_snap_log_read(st, c->v.gen, rel, c->tail.log_off, &buf, &len, head,
+                           &size);
     if (rc == TSS_ENOTFOUND && c->tail.log_off == 0) {
         tss_error_clear(); /* no record yet */
         return 0;
     }
-    if (rc) {
+    if (rc && rc != TSS_ENOMEM) {
+        /* shorter than what it read (not the file it read), gone, or
+         * longer than a load reads: a full load sorts it out */
         tss_error_clear();
-        return 1;
-    }
-    /* shorter: not the file it read; longer than a load reads: a load
-     * reports it */
-    if (size < c->tail.log_off || size > TSS_SNAP_MAX_FILE) {
         rc = 1;
+    }
+    if (rc)
+        goto out;
+    if (c->tail.log_off >= sizeof(head) &&
+        memcmp(head, c->tail.log_head, sizeof(head)) != 0) {
+        rc = 1; /* another file under the same name */
         goto out;
     }
-    if (c->tail.log_off >= sizeof(head)) {
-        if ((rc = tss_storage_pread(st, fd, rel, head, sizeof(head), 0)) != 0)
-            goto out;
-        if (memcmp(head, c->tail.log_head, sizeof(head)) != 0) {
-            rc = 1; /* another file under the same name */
-            goto out;
-        }
-    }
-    len = (size_t)(size - c->tail.log_off);
     if (len == 0)
-        goto out;
-    if (!(buf = tss_malloc(len))) {
-        rc = tss_error_set(TSS_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = tss_storage_pread(st, fd, rel, buf, len, c->tail.log_off)) != 0)
         goto out;
     rc = tss_snap_log_replay(buf, len, rel, info->span,
                              c->partial ? &c->sel : NULL, log, log_ctx, &c->v,
@@ -276,7 +266,6 @@ out:
     }
     tss_snap_intents_free(ins, nin);
     tss_free(buf);
-    tss_storage_close_fd(st, fd);
     return rc;
 }
 

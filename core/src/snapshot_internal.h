@@ -37,6 +37,16 @@ struct tss_snapshot {
     bool need_base, unsynced;
     int64_t sync_interval, last_sync;
     tss_snapshot_stats stats;
+    /* the staged log tail (snapshot_stage.c); stage NULL: records go
+     * straight to log-<gen> */
+    tss_storage *stage;
+    char *stage_path;       /* the stage directory, for head/stage */
+    const char *stage_leaf; /* its last component, in stage_path */
+    tss_appender stagew;    /* stage_rel, while open */
+    char stage_rel[96];     /* <leaf>/log-<gen>, in the storage rooted at
+                               the stage directory's parent; "" none */
+    tss_buf pending;        /* staged records the disk log lacks */
+    bool stage_failed;      /* staging stops once the disk has them */
 };
 
 /* An intent record read back: the items (ids) that went to segment `rel`. */
@@ -160,6 +170,45 @@ void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
  * (rank: tss_snap_rank; NULL: as staged). */
 void tss_snapshot_commit(tss_snapshot *sn, bool ok, uint32_t first, uint32_t n,
                          const uint32_t *rank);
+
+/* ---- snapshot_stage.c: the staged log tail ---------------------------- */
+
+/* The file in head/ naming the stage directory (one line, absolute). */
+#define TSS_SNAP_STAGE_REF TSS_HEAD_DIR "/stage"
+
+/*
+ * Reads bytes [from, end) of generation gen's logical log: log-<gen> on
+ * disk (lrel), then the staged records past its end. *out (malloc'd,
+ * NULL when empty) and *outlen; head (if not NULL) gets the log's first
+ * 16 bytes (zeros when shorter); *total (if not NULL) the logical length.
+ * Errors: TSS_ENOTFOUND when neither exists, TSS_ECORRUPT when the log
+ * is larger than a load reads or shorter than `from`, TSS_ENOMEM,
+ * TSS_EIO. A stage that cannot be read is left out (the disk log alone).
+ */
+int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
+                      uint64_t from, uint8_t **out, size_t *outlen,
+                      uint8_t head[16], uint64_t *total) TSS_WUR;
+
+/* Writer, before recovery: appends to each log-<gen> the staged records
+ * it lacks (and syncs it), then removes the stage files. 0 or the I/O
+ * error of the disk log. */
+int tss_snap_stage_fold(tss_storage *st, tss_log_fn log, void *log_ctx) TSS_WUR;
+/* Writer: stages records in `dir`/tsstore-<uuid> (NULL or "": none, and
+ * head/stage is removed). A directory it cannot use is a WARNING and no
+ * staging; always 0. */
+int tss_snap_stage_start(tss_snapshot *sn, const char *dir);
+/* Appends record rec[n] to the stage (and to what waits for the disk);
+ * moves what waits to the disk log once 64 KiB do. 0 or the disk log's
+ * I/O error (need_base set). */
+int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec,
+                          size_t n) TSS_WUR;
+/* Writes what waits to the disk log and restarts the stage file. */
+int tss_snap_stage_flush(tss_snapshot *sn) TSS_WUR;
+/* A new base is on disk: the old generation's stage file goes. */
+void tss_snap_stage_switch(tss_snapshot *sn);
+/* Closes the stage; `flushed`: the disk log has every record (the stage
+ * file and directory are removed). */
+void tss_snap_stage_close(tss_snapshot *sn, bool flushed);
 
 /* ---- snapshot_log.c: replay of a log at recovery ----------------------- */
 

@@ -643,6 +643,8 @@ static int append_record(tss_snapshot *sn, const tss_buf *body)
     put_record(&rec, body->data, body->len);
     if (rec.oom || body->len > UINT32_MAX)
         rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");
+    else if (sn->stage)
+        rc = tss_snap_stage_append(sn, rec.data, rec.len);
     else
         rc = tss_storage_appender_write(sn->st, &sn->logw, sn->log_rel,
                                         rec.data, rec.len);
@@ -669,6 +671,8 @@ static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
     if (!force && now >= sn->last_sync &&
         now - sn->last_sync < sn->sync_interval)
         return 0;
+    if ((rc = tss_snap_stage_flush(sn)) != 0)
+        return rc;
     if ((rc = tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel)) != 0) {
         sn->need_base = true;
         return rc;
@@ -822,6 +826,8 @@ int tss_snapshot_intent(tss_snapshot *sn, const char *rel,
             tss_buf_put_varint(&body, tss_head_item_snap_id(it));
     rc = body.oom ? tss_error_set(TSS_ENOMEM, "out of memory")
                   : append_record(sn, &body);
+    if (rc == 0)
+        rc = tss_snap_stage_flush(sn); /* on disk, to be synced */
     /* durable before the segment is: a power cut that keeps the segment
      * and loses the intent would restore the items a second time */
     if (rc == 0 &&

@@ -372,7 +372,8 @@ int tss_store_open(tss_store **out, const char *dir, unsigned flags,
         if ((rc = tss_snapshot_open(&s->snap, s->st, &s->info, s->head,
                                     opts->snapshot_sync_seconds *
                                         s->info.units_per_second,
-                                    tss_store_now(s), s->log, s->log_ctx)) != 0)
+                                    opts->snapshot_stage_dir, tss_store_now(s),
+                                    s->log, s->log_ctx)) != 0)
             goto fail;
         if (opts->snapshot_interval_ms > 0) {
             s->snap_interval = opts->snapshot_interval_ms *

@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "tsstore/coverage.h"
@@ -1891,6 +1894,192 @@ static void test_restore_merges_twin_items(void **state)
     tt_model_free(&m);
 }
 
+/* ---- the staged log tail (snapshot_stage.c) -------------------------------
+ */
+
+/* A writer that stages its records in `root` (a tmpfs directory). */
+static tss_store *open_staged(const char *dir, const char *root, tt_log *log)
+{
+    tss_store_options o;
+    tss_store *s = NULL;
+    int rc;
+
+    tss_store_options_init(&o);
+    o.span_seconds = SPAN / 1000;
+    o.bucket_seconds = 10;
+    o.snapshot_stage_dir = root;
+    if (log) {
+        o.log = tt_log_fn;
+        o.log_ctx = log;
+    }
+    rc = tss_store_open(&s, dir, TSS_OPEN_CREATE | TSS_OPEN_WRITER, &o);
+    if (rc != 0)
+        fail_msg("open %s: %d %s", dir, rc, tss_error_last());
+    return s;
+}
+
+/* The one file of `dir` whose name starts with `prefix` (and has no '.'). */
+static void only_file(const char *dir, const char *prefix, char *out,
+                      size_t size)
+{
+    char names[4096], *p, *one = NULL;
+
+    tt_list(dir, prefix, names, sizeof(names));
+    for (p = strtok(names, ","); p; p = strtok(NULL, ","))
+        if (!strchr(p, '.')) {
+            if (one)
+                fail_msg("%s: two files %s*", dir, prefix);
+            one = p;
+        }
+    if (!one)
+        fail_msg("%s: no file %s*", dir, prefix);
+    tt_join(out, size, dir, one);
+}
+
+/*
+ * Records staged in tmpfs: the disk log gets none of them until the sync
+ * (so a page is not dirtied per record); readers see them; what a killed
+ * writer leaves (the disk files and the stage, copied here while the
+ * writer runs) recovers every point, also when the disk got part of the
+ * staged bytes (a flush cut short); a sync moves them to disk and a clean
+ * close removes the stage directory.
+ */
+static void test_staged_log(void **state)
+{
+    char root[] = "/dev/shm/tss-test-XXXXXX";
+    char dir[4096], copy[4096], croot[256], sdir[4096], cstage[4096];
+    char log_path[4096], stage_path[4096], ref[4096], line[4200], path[4200];
+    tss_store_info info;
+    tt_model m = {0};
+    tss_store *w, *r;
+    tt_log log = {0};
+    uint8_t *buf;
+    size_t len, upto;
+    struct statfs fs;
+
+    if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
+        !mkdtemp(root))
+        skip();
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_staged(dir, root, &log);
+    tss_store_info_get(w, &info);
+    snprintf(sdir, sizeof(sdir), "%s/tsstore-%s", root, info.uuid);
+    round1(w, &m);
+    snap(w, 0);
+    round2(w, &m);
+    snap(w, 0);
+    upto = m.n;
+
+    /* head/stage names the directory; the records wait there */
+    tt_join(ref, sizeof(ref), dir, "head/stage");
+    assert_int_equal(tt_slurp(ref, &buf, &len), 0);
+    snprintf(line, sizeof(line), "%s\n", sdir);
+    assert_int_equal(len, strlen(line));
+    assert_memory_equal(buf, line, len);
+    free(buf);
+    tt_join(path, sizeof(path), dir, "head");
+    only_file(path, "log-", log_path, sizeof(log_path));
+    only_file(sdir, "log-", stage_path, sizeof(stage_path));
+    assert_int_equal(tt_file_size(log_path), 0);
+    assert_true(tt_file_size(stage_path) > 24 + 100);
+
+    /* a reader sees them */
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, upto, "staged, a reader");
+    tss_store_close(r);
+
+    /* what kill -9 would leave now: the disk files, and the stage */
+    tt_join(copy, sizeof(copy), *state, "crashed");
+    tt_copy_tree(dir, copy);
+    snprintf(croot, sizeof(croot), "%s-copy", root);
+    assert_int_equal(mkdir(croot, 0700), 0);
+    snprintf(cstage, sizeof(cstage), "%s/tsstore-%s", croot, info.uuid);
+    tt_copy_tree(sdir, cstage);
+    snprintf(line, sizeof(line), "%s\n", cstage);
+    tt_join(path, sizeof(path), copy, "head/stage");
+    tt_spit(path, line, strlen(line));
+    /* and its flush cut short: 100 of the staged bytes on disk */
+    {
+        char clog[4200];
+        uint8_t *sb;
+        size_t sl;
+
+        assert_int_equal(tt_slurp(stage_path, &sb, &sl), 0);
+        snprintf(clog, sizeof(clog), "%s/head/%s", copy,
+                 strrchr(log_path, '/') + 1);
+        tt_spit(clog, sb + 24, 100);
+        free(sb);
+    }
+    r = open_store(copy, 0, NULL, NULL);
+    check(r, &m, upto, "staged, part on disk, a reader");
+    tss_store_close(r);
+    /* the next writer moves the rest to the disk log, then recovers */
+    {
+        tt_log log2 = {0};
+
+        r = open_staged(copy, NULL, &log2);
+        if (tt_log_find(&log2, TSS_LEVEL_INFO, "staged in") < 0)
+            fail_msg("no INFO about the staged records moved");
+        check(r, &m, upto, "staged, recovered by the next writer");
+        tss_store_close(r);
+        /* the stage went with it, and head/stage (no stage now) */
+        assert_int_equal(tt_count_prefix(cstage, "log-"), 0);
+        assert_false(tt_exists(path));
+    }
+    r = open_store(copy, 0, NULL, NULL);
+    check(r, &m, upto, "recovered, read again");
+    tss_store_close(r);
+
+    /* a sync moves the records to the disk log */
+    round3(w, &m, 0, 20);
+    snap(w, TSS_SNAP_SYNC);
+    assert_true(tt_file_size(log_path) > 100);
+    assert_false(tt_exists(stage_path)); /* nothing waits: no file */
+    assert_false(tt_exists(sdir));
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, m.n, "synced, a reader");
+    tss_store_close(r);
+    /* a clean close leaves nothing staged, and no directory */
+    round3(w, &m, 20, 30);
+    snap(w, 0);
+    tss_store_close(w);
+    assert_false(tt_exists(sdir));
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "after a clean close");
+    tss_store_close(w);
+    assert_int_equal(tt_count_prefix(root, "tsstore-"), 0);
+    tt_rmrf(croot);
+    tt_rmrf(root);
+    tt_model_free(&m);
+}
+
+/* A stage directory on a disk file system is not used: a WARNING, and
+ * the records go to the log as without one. */
+static void test_stage_not_tmpfs(void **state)
+{
+    char dir[4096], root[4096], path[4096];
+    tt_model m = {0};
+    tt_log log = {0};
+    tss_store *w;
+
+    tt_join(dir, sizeof(dir), *state, "store");
+    tt_join(root, sizeof(root), *state, "stage");
+    assert_int_equal(mkdir(root, 0700), 0);
+    w = open_staged(dir, root, &log);
+    if (tt_log_find(&log, TSS_LEVEL_WARNING, "not a memory file system") < 0)
+        fail_msg("no WARNING about the stage directory");
+    round1(w, &m);
+    snap(w, 0);
+    tt_join(path, sizeof(path), dir, "head/stage");
+    assert_false(tt_exists(path));
+    assert_int_equal(tt_count_prefix(root, "tsstore-"), 0);
+    tss_store_close(w);
+    w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
+    check(w, &m, m.n, "stage refused");
+    tss_store_close(w);
+    tt_model_free(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tt_setup, tt_teardown)
 
 /* ---- older formats --------------------------------------------------------
@@ -2033,7 +2222,8 @@ static void test_older_head_formats(void **state)
         /* the writer's recovery from the old files writes a new base */
         assert_int_equal(tss_head_create(&head, 4, seed_info.span), 0);
         assert_int_equal(tss_snapshot_open(&sn, old_st, &seed_info, head, 0,
-                                           INT64_C(1800000000000), NULL, NULL),
+                                           NULL, INT64_C(1800000000000), NULL,
+                                           NULL),
                          0);
         tss_snapshot_close(sn);
         tss_head_free(head);
@@ -2079,6 +2269,8 @@ int main(void)
         T(test_base_writes_queued_first),
         T(test_delete_waits_for_queued),
         T(test_older_head_formats),
+        T(test_staged_log),
+        T(test_stage_not_tmpfs),
     };
 
     return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

@@ -183,7 +183,7 @@ static void run(const uint8_t *base, size_t blen, const uint8_t *log,
     /* the writer: recover, write a new base, append, write a record */
     if (tss_head_create(&head, 4, SPAN) != 0)
         return;
-    if (tss_snapshot_open(&sn, fz_storage(), &info, head, 0, NOW, fz_log,
+    if (tss_snapshot_open(&sn, fz_storage(), &info, head, 0, NULL, NOW, fz_log,
                           NULL) == 0) {
         tss_head_winfo *w = NULL;
         size_t nw = 0;

@@ -8,6 +8,7 @@ outlives an interrupted test. An instance can be killed (kill9) and
 started again on the same files.
 """
 
+import atexit
 import ctypes
 import grp
 import os
@@ -57,6 +58,13 @@ def require_collectd(plugins):
         print("SKIP: collectd-core is not installed (missing: %s)"
               % ", ".join(missing))
         sys.exit(SKIP)
+
+
+# stage directories of the daemons this process started (in /dev/shm):
+# removed when it exits
+_STAGE_ROOTS = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True)
+                         for d in _STAGE_ROOTS])
 
 
 def make_tempdir(prefix):
@@ -251,6 +259,17 @@ class Collectd:
             "",
         ]
         blocks = dict(blocks)
+        # the head log's staged records in a directory of this daemon's
+        # own on /dev/shm (removed by run_test), unless the test says
+        self.stage_root = None
+        wt = blocks.get("write_tsstore")
+        if (wt is not None and "SnapshotStage" not in wt
+                and os.path.isdir("/dev/shm")):
+            self.stage_root = tempfile.mkdtemp(prefix="tss-itest-",
+                                               dir="/dev/shm")
+            _STAGE_ROOTS.append(self.stage_root)
+            blocks["write_tsstore"] = wt + "\nSnapshotStage %s" % conf_quote(
+                self.stage_root)
         blocks.setdefault("logfile", "\n".join([
             "LogLevel info",
             "File %s" % conf_quote(self.log),

@@ -94,7 +94,9 @@ def run(args, tmp, report):
     cd = Collectd(os.path.join(tmp, "cd"), args.plugin,
                   ["logfile", "unixsock", "write_tsstore"],
                   {"write_tsstore": 'DataDir "%s"\nSnapshotInterval "1h"'
-                   % store}, options=["WriteThreads 1"])
+                   # the log itself on the full disk, not staged in
+                   # /dev/shm (where the records would stay readable)
+                   '\nSnapshotStage ""' % store}, options=["WriteThreads 1"])
     report["cd"] = cd
     cd.start()
     cd.wait_writer_started()

@@ -76,6 +76,17 @@ typedef struct tss_store_options {
      * way (the data is in the page cache); this bounds what a power
      * failure can lose. Default 60. */
     int64_t snapshot_sync_seconds;
+    /** Writer: a directory on a memory file system (tmpfs, e.g.
+     * "/dev/shm") where head snapshot records wait between fsyncs, in a
+     * subdirectory `tsstore-<store uuid>` (created, mode 0750): a killed
+     * process loses none of them, and the disk log gets one write per
+     * fsync instead of one per record, which the page cache charges a
+     * page each time (docs/format.md, "Staged log tail"). Records a killed
+     * writer staged are moved to the disk log at the next open. A
+     * directory that cannot be used is a WARNING, and records go straight
+     * to the disk. NULL or "" (the default): none. Not copied: must
+     * outlive tss_store_open only. */
+    const char *snapshot_stage_dir;
     /** Writer: milliseconds between head snapshot records the store
      * writes on its own while its long work holds the seal mutex
      * (compaction, rollup, prune, a table coverage rebuild: between
