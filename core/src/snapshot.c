@@ -1002,6 +1002,11 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
     int rc;
 
     sn->tried = gen;
+    /* staged records to the old log first (no fsync): a reader that read
+     * the old base before this one is on disk still finds them when the
+     * stage goes */
+    if (!sn->need_base)
+        (void)!tss_snap_stage_flush(sn);
     memset(hdr, 0, sizeof(hdr));
     tss_buf_append(&img, hdr, sizeof(hdr));
     if (img.oom) { /* the header is written into below */
@@ -1266,11 +1271,15 @@ void tss_snapshot_close(tss_snapshot *sn)
 {
     if (!sn)
         return;
-    bool flushed = sn->pending.len == 0;
+    bool flushed = sn->pending.len == 0 && !sn->need_base;
 
-    if (sn->logw.fd >= 0)
+    /* after a failed append (need_base) the stage keeps the records the
+     * disk log lacks: the next writer's start completes the log from it */
+    if (sn->logw.fd >= 0 && !sn->need_base)
         flushed = tss_snap_stage_flush(sn) == 0 &&
                   tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel) == 0;
+    else if (sn->logw.fd >= 0)
+        (void)!tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel);
     tss_storage_appender_close(sn->st, &sn->logw);
     tss_snap_stage_close(sn, flushed);
     tss_free(sn);

@@ -47,6 +47,7 @@ struct tss_snapshot {
                                the stage directory's parent; "" none */
     tss_buf pending;        /* staged records the disk log lacks */
     bool stage_failed;      /* staging stops once the disk has them */
+    uint64_t stage_id[2];   /* the store directory's device and inode */
 };
 
 /* An intent record read back: the items (ids) that went to segment `rel`. */

@@ -9,23 +9,24 @@
  * each time it dirties a page its flusher has cleaned, so a log appended
  * a record of 1-2 KB every 10 s caused 2-3 times its bytes in disk
  * writes (docs/benchmarks.md, "Bytes written per stored point"). Staged,
- * the log gets one write per fsync. What a crash can lose is unchanged:
- * `kill -9` nothing before the last record (tmpfs outlives the process),
- * a power cut what was not fsynced (as before, up to SnapshotSync).
+ * the log gets one write per fsync. What a crash can lose: `kill -9`,
+ * nothing before the last record when the writer starts again before a
+ * reboot (tmpfs outlives the process, not the host); a power cut, what
+ * was not fsynced (as before, up to SnapshotSync).
  *
  * The logical log of a generation is log-<gen> on disk followed by the
  * staged records past its end. A stage file starts with the length of
  * the disk log it continues, so a reader that reads the stage file
- * first, then the disk log, always gets whole prefix of the logical log,
- * whatever the writer did in between (it only appends to either, and
- * restarts the stage file, by rename, only after the disk has its
- * records).
+ * first, then the disk log, always gets a whole prefix of the logical
+ * log, whatever the writer did in between (it only appends to either,
+ * and removes a stage file only after the disk has its records).
  */
 #define _GNU_SOURCE
 #include "snapshot_internal.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,11 +34,27 @@
 #include <string.h>
 
 #define STAGE_MAGIC "\x89TSSTG\r\n"
-#define STAGE_HDR 24
-/* staged bytes moved to the disk log without waiting for the fsync */
+#define STAGE_HDR 40
+/* staged bytes moved to the disk log without waiting for the fsync; a
+ * record this large goes there at once (it fills pages of its own) */
 #define STAGE_MAX (64 * 1024)
-/* a stage file a reader accepts */
-#define STAGE_MAX_FILE (64u << 20)
+/* a stage file a reader accepts: what waits, and the record after it */
+#define STAGE_MAX_FILE (2 * STAGE_MAX + STAGE_HDR)
+
+/* Which store directory a stage belongs to: its device and inode. A copy
+ * of the store (a backup, `cp -a`) shares its uuid and head/stage, not
+ * these: it neither reads nor folds the original's stage, and its own
+ * writer stages in a directory of its own. 0 or the fstat error. */
+static int store_id(tss_storage *st, uint64_t id[2])
+{
+    struct stat sb;
+
+    if (st->io->fstat(st->rootfd, &sb) != 0)
+        return tss_error_set_errno(errno, "fstat", ".");
+    id[0] = (uint64_t)sb.st_dev;
+    id[1] = (uint64_t)sb.st_ino;
+    return 0;
+}
 
 /* A stage file's name in the storage rooted at the stage directory's
  * parent: `leaf`/log-<gen>. */
@@ -89,18 +106,22 @@ static char *stage_ref(tss_storage *st)
     return path;
 }
 
-/* Parses a stage file buf[len]: the disk log length it continues (*off)
- * and its records (*rec, *nrec). false: not a stage file. */
-static bool stage_parse(const uint8_t *buf, size_t len, uint64_t *off,
-                        const uint8_t **rec, size_t *nrec)
+/* Parses a stage file buf[len] of the store `id`: the disk log length it
+ * continues (*off) and its records (*rec, *nrec). 1: so; 0: not a stage
+ * file; -1: another store's (a copy's original, see store_id). */
+static int stage_parse(const uint8_t *buf, size_t len, const uint64_t id[2],
+                       uint64_t *off, const uint8_t **rec, size_t *nrec)
 {
     if (len < STAGE_HDR || memcmp(buf, STAGE_MAGIC, 8) != 0 ||
-        tss_get_u64(buf + 16) != tss_checksum(buf, 16))
-        return false;
+        tss_get_u64(buf + 32) != tss_checksum(buf, 32) ||
+        tss_get_u64(buf + 8) > TSS_SNAP_MAX_FILE)
+        return 0;
+    if (tss_get_u64(buf + 16) != id[0] || tss_get_u64(buf + 24) != id[1])
+        return -1;
     *off = tss_get_u64(buf + 8);
     *rec = buf + STAGE_HDR;
     *nrec = len - STAGE_HDR;
-    return *off <= TSS_SNAP_MAX_FILE;
+    return 1;
 }
 
 /* Reads the stage file of `gen` (*buf NULL: none). Errors are cleared:
@@ -134,7 +155,7 @@ int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
     uint8_t *sbuf, *buf = NULL;
     const uint8_t *srec = NULL;
     size_t slen, nrec = 0, len = 0;
-    uint64_t off = 0, size = 0, end;
+    uint64_t off = 0, size = 0, end, id[2];
     bool staged;
     int fd = -1, rc;
 
@@ -143,7 +164,9 @@ int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
     /* the stage first: the disk log read after it has at least the
      * length the stage continues */
     stage_read(st, gen, &sbuf, &slen);
-    staged = sbuf && stage_parse(sbuf, slen, &off, &srec, &nrec);
+    staged = sbuf && store_id(st, id) == 0 &&
+             stage_parse(sbuf, slen, id, &off, &srec, &nrec) == 1;
+    tss_error_clear();
     rc = tss_storage_open_read(st, lrel, &fd, &size);
     if (rc == TSS_ENOTFOUND && staged && off == 0) {
         tss_error_clear(); /* every record so far is staged */
@@ -214,107 +237,141 @@ out:
 
 /* ---- the writer ---------------------------------------------------- */
 
+/* Moves stage file `srel` aside (".corrupt") with an ERROR saying why. */
+static void fold_aside(tss_storage *sst, const char *path, const char *srel,
+                       const char *why, tss_log_fn log, void *log_ctx)
+{
+    char aside[320];
+    const char *name = strrchr(srel, '/') + 1;
+
+    if (tss_storage_move_aside(sst, srel, ".corrupt", aside, sizeof(aside)) ==
+        0)
+        tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                "head snapshot stage %s/%s %s: not replayed; kept as %s", path,
+                name, why, strrchr(aside, '/') + 1);
+    else
+        tss_log(log, log_ctx, TSS_LEVEL_ERR,
+                "head snapshot stage %s/%s %s: not replayed, and not moved "
+                "aside: %s",
+                path, name, why, tss_error_last());
+    tss_error_clear();
+}
+
+/* Folds one stage file (srel, of generation gen) into head/log-<gen>. 0,
+ * or the disk log's I/O error. */
+static int fold_one(tss_storage *st, tss_storage *sst, const char *path,
+                    const char *srel, unsigned long long gen,
+                    const uint64_t id[2], tss_log_fn log, void *log_ctx)
+{
+    char lrel[96], brel[96], why[320];
+    uint8_t *buf = NULL;
+    const uint8_t *rec;
+    size_t len, nrec;
+    uint64_t off, size = 0;
+    tss_appender a = {-1, 0};
+    int fd, rc, kind;
+
+    snprintf(lrel, sizeof(lrel), TSS_HEAD_DIR "/log-%llu", gen);
+    snprintf(brel, sizeof(brel), TSS_HEAD_DIR "/base-%llu.snap", gen);
+    if (tss_storage_read_all(sst, srel, STAGE_MAX_FILE, &buf, &len) != 0) {
+        snprintf(why, sizeof(why), "cannot be read (%s)", tss_error_last());
+        fold_aside(sst, path, srel, why, log, log_ctx);
+        return 0;
+    }
+    kind = stage_parse(buf, len, id, &off, &rec, &nrec);
+    if (kind < 0) { /* another store's: not ours to touch */
+        tss_free(buf);
+        return 0;
+    }
+    if (kind == 0) {
+        fold_aside(sst, path, srel, "is not a stage file", log, log_ctx);
+        tss_free(buf);
+        return 0;
+    }
+    if (!tss_snap_file_exists(st, brel)) {
+        /* superseded: a newer base holds its points, and the writer
+         * stopped before it removed this */
+        (void)!tss_storage_remove(sst, srel);
+        tss_free(buf);
+        tss_error_clear();
+        return 0;
+    }
+    rc = tss_storage_open_read(st, lrel, &fd, &size);
+    if (rc == 0)
+        tss_storage_close_fd(st, fd);
+    else if (rc == TSS_ENOTFOUND)
+        rc = 0; /* size stays 0 */
+    if (rc == 0 && off > size) {
+        snprintf(why, sizeof(why),
+                 "continues %s at byte %" PRIu64 ", past its end (%" PRIu64
+                 " bytes)",
+                 lrel, off, size);
+        fold_aside(sst, path, srel, why, log, log_ctx);
+        tss_free(buf);
+        return 0;
+    }
+    if (rc == 0 && off + nrec > size) {
+        /* the records the disk log lacks, appended and synced before
+         * recovery reads it (a torn last record stays torn: recovery
+         * drops it with a WARNING, as at the end of any log) */
+        rc = tss_storage_appender_open(st, lrel, &a);
+        if (rc == 0 && a.end != size)
+            rc = tss_error_set(TSS_EIO, "%s changed while being read", lrel);
+        if (rc == 0)
+            rc = tss_storage_appender_write(st, &a, lrel, rec + (size - off),
+                                            (size_t)(off + nrec - size));
+        if (rc == 0)
+            rc = tss_storage_sync_fd(st, a.fd, lrel);
+        tss_storage_appender_close(st, &a);
+        if (rc == 0)
+            tss_log(log, log_ctx, TSS_LEVEL_INFO,
+                    "head snapshot: %" PRIu64
+                    " bytes of records staged in %s/%s moved to %s",
+                    off + nrec - size, path, strrchr(srel, '/') + 1, lrel);
+    }
+    if (rc == 0)
+        (void)!tss_storage_remove(sst, srel);
+    tss_free(buf);
+    return rc;
+}
+
 int tss_snap_stage_fold(tss_storage *st, tss_log_fn log, void *log_ctx)
 {
     tss_storage *sst = NULL;
     char *path = stage_ref(st), **names = NULL;
     const char *leaf = NULL;
     size_t count = 0;
+    uint64_t id[2];
     int rc = 0;
 
     if (!path)
         return 0;
+    if ((rc = store_id(st, id)) != 0)
+        goto out;
     if (stage_open(st->io, path, &sst, &leaf) != 0 ||
         tss_storage_list(sst, leaf, "log-", NULL, &names, &count) != 0) {
         tss_error_clear(); /* gone (a reboot): nothing waits */
         goto out;
     }
     for (size_t i = 0; i < count && rc == 0; i++) {
-        char lrel[96], brel[96], srel[300], *end;
-        uint8_t *buf = NULL;
-        const uint8_t *rec;
-        size_t len, nrec;
-        uint64_t off, size = 0;
+        char srel[300], *end;
         unsigned long long gen;
-        tss_appender a = {-1, 0};
-        int fd;
 
         errno = 0;
         gen = strtoull(names[i] + 4, &end, 10);
         if (errno || *end || end == names[i] + 4)
             continue;
-        snprintf(lrel, sizeof(lrel), TSS_HEAD_DIR "/log-%llu", gen);
-        snprintf(brel, sizeof(brel), TSS_HEAD_DIR "/base-%llu.snap", gen);
         snprintf(srel, sizeof(srel), "%s/%s", leaf, names[i]);
-        if ((rc = tss_storage_read_all(sst, srel, STAGE_MAX_FILE, &buf,
-                                       &len)) != 0)
-            break;
-        if (!stage_parse(buf, len, &off, &rec, &nrec)) {
-            char aside[300];
-
-            tss_log(log, log_ctx, TSS_LEVEL_ERR,
-                    "head snapshot stage %s/%s is not a stage file: not "
-                    "replayed; kept as %s.corrupt",
-                    path, names[i], names[i]);
-            (void)!tss_storage_move_aside(sst, srel, ".corrupt", aside,
-                                          sizeof(aside));
-            tss_free(buf);
-            continue;
-        }
-        if (!tss_snap_file_exists(st, brel)) {
-            /* superseded: a base newer than it was written, then the
-             * writer stopped before it removed this */
-            (void)!tss_storage_remove(sst, srel);
-            tss_free(buf);
-            continue;
-        }
-        rc = tss_storage_open_read(st, lrel, &fd, &size);
-        if (rc == 0)
-            tss_storage_close_fd(st, fd);
-        else if (rc == TSS_ENOTFOUND)
-            rc = 0; /* size stays 0 */
-        if (rc == 0 && off > size) {
-            char aside[300];
-
-            tss_log(log, log_ctx, TSS_LEVEL_ERR,
-                    "head snapshot stage %s/%s continues %s at byte %" PRIu64
-                    ", past its end (%" PRIu64
-                    " bytes): not replayed; kept as %s.corrupt",
-                    path, names[i], lrel, off, size, names[i]);
-            (void)!tss_storage_move_aside(sst, srel, ".corrupt", aside,
-                                          sizeof(aside));
-            tss_free(buf);
-            continue;
-        }
-        if (rc == 0 && off + nrec > size) {
-            /* the records the disk log lacks, appended and synced before
-             * recovery reads it (a torn last record stays torn: recovery
-             * drops it with a WARNING, as at the end of any log) */
-            rc = tss_storage_appender_open(st, lrel, &a);
-            if (rc == 0 && a.end != size)
-                rc =
-                    tss_error_set(TSS_EIO, "%s changed while being read", lrel);
-            if (rc == 0)
-                rc =
-                    tss_storage_appender_write(st, &a, lrel, rec + (size - off),
-                                               (size_t)(off + nrec - size));
-            if (rc == 0)
-                rc = tss_storage_sync_fd(st, a.fd, lrel);
-            tss_storage_appender_close(st, &a);
-            if (rc == 0)
-                tss_log(log, log_ctx, TSS_LEVEL_INFO,
-                        "head snapshot: %" PRIu64
-                        " bytes of records staged in %s/%s moved to %s",
-                        off + nrec - size, path, names[i], lrel);
-        }
-        if (rc == 0)
-            (void)!tss_storage_remove(sst, srel);
-        tss_free(buf);
+        rc = fold_one(st, sst, path, srel, gen, id, log, log_ctx);
     }
+    /* temp files of a stage file's start a kill cut short */
+    if (rc == 0)
+        (void)!tss_storage_remove_temps(sst, leaf);
 out:
     tss_storage_names_free(names, count);
     tss_storage_close(sst);
     tss_free(path);
+    tss_error_clear();
     return rc;
 }
 
@@ -323,54 +380,45 @@ int tss_snap_stage_start(tss_snapshot *sn, const char *dir)
     char path[4096];
     uint8_t *cur = NULL;
     size_t len = 0;
+    struct statfs fs;
+    int r;
 
     if (!dir || !*dir) {
         (void)!tss_storage_remove(sn->st, TSS_SNAP_STAGE_REF);
         tss_error_clear();
         return 0;
     }
-    if ((size_t)snprintf(path, sizeof(path), "%s/tsstore-%s", dir,
-                         sn->info->uuid) >= sizeof(path) ||
-        dir[0] != '/') {
+    if (dir[0] != '/' || store_id(sn->st, sn->stage_id) != 0 ||
+        (size_t)snprintf(
+            path, sizeof(path), "%s/tsstore-%s-%" PRIx64 "-%" PRIx64, dir,
+            sn->info->uuid, sn->stage_id[0], sn->stage_id[1]) >= sizeof(path)) {
         tss_log(sn->log, sn->log_ctx, TSS_LEVEL_WARNING,
-                "head snapshot stage directory \"%s\" is not an absolute "
-                "path: records go straight to the log",
+                "head snapshot stage directory \"%s\" is not usable (not an "
+                "absolute path, or too long): records go straight to the log",
                 dir);
-        return 0;
+        goto off;
     }
-    {
-        struct statfs fs;
-        int r = statfs(dir, &fs);
-
-        /* on a disk it would write each record twice */
-        if (r != 0 || (fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC)) {
-            tss_log(sn->log, sn->log_ctx, TSS_LEVEL_WARNING,
-                    "head snapshot stage directory \"%s\": %s; records go "
-                    "straight to the log",
-                    dir, r != 0 ? strerror(errno) : "not a memory file system");
-            (void)!tss_storage_remove(sn->st, TSS_SNAP_STAGE_REF);
-            tss_error_clear();
-            return 0;
-        }
+    /* on a disk it would write each record twice */
+    r = statfs(dir, &fs);
+    if (r != 0 || (fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC)) {
+        tss_log(sn->log, sn->log_ctx, TSS_LEVEL_WARNING,
+                "head snapshot stage directory \"%s\": %s; records go "
+                "straight to the log",
+                dir, r != 0 ? strerror(errno) : "not a memory file system");
+        goto off;
     }
     sn->stage_path = tss_strdup(path);
     if (!sn->stage_path ||
         stage_open(sn->st->io, sn->stage_path, &sn->stage, &sn->stage_leaf) !=
             0 ||
-        tss_storage_mkdirs(sn->stage, sn->stage_leaf) != 0 ||
-        (sn->stage->io->unlinkat(sn->stage->rootfd, sn->stage_leaf,
-                                 AT_REMOVEDIR) != 0 &&
-         tss_error_set_errno(errno, "rmdir", path) != 0)) {
+        tss_storage_mkdirs(sn->stage, sn->stage_leaf) != 0) {
         tss_log(sn->log, sn->log_ctx, TSS_LEVEL_WARNING,
                 "head snapshot stage directory not usable (records go "
                 "straight to the log): %s",
                 sn->stage_path ? tss_error_last() : "out of memory");
-        tss_error_clear();
         tss_storage_close(sn->stage);
         sn->stage = NULL;
-        (void)!tss_storage_remove(sn->st, TSS_SNAP_STAGE_REF);
-        tss_error_clear();
-        return 0;
+        goto off;
     }
     /* readers find it from head/stage */
     if (tss_storage_read_all(sn->st, TSS_SNAP_STAGE_REF, 4096, &cur, &len) !=
@@ -390,6 +438,14 @@ int tss_snap_stage_start(tss_snapshot *sn, const char *dir)
         }
     }
     tss_free(cur);
+    /* made again at the first record */
+    if (sn->stage)
+        (void)sn->stage->io->unlinkat(sn->stage->rootfd, sn->stage_leaf,
+                                      AT_REMOVEDIR);
+    tss_error_clear();
+    return 0;
+off:
+    (void)!tss_storage_remove(sn->st, TSS_SNAP_STAGE_REF);
     tss_error_clear();
     return 0;
 }
@@ -415,7 +471,9 @@ static int stage_reset(tss_snapshot *sn)
     stage_name(sn->stage_rel, sizeof(sn->stage_rel), sn->stage_leaf, sn->gen);
     memcpy(hdr, STAGE_MAGIC, 8);
     tss_put_u64(hdr + 8, sn->logw.end);
-    tss_put_u64(hdr + 16, tss_checksum(hdr, 16));
+    tss_put_u64(hdr + 16, sn->stage_id[0]);
+    tss_put_u64(hdr + 24, sn->stage_id[1]);
+    tss_put_u64(hdr + 32, tss_checksum(hdr, 32));
     if ((rc = tss_storage_mkdirs(sn->stage, sn->stage_leaf)) == 0 &&
         (rc = tss_storage_write_atomic(sn->stage, sn->stage_rel, hdr,
                                        sizeof(hdr))) == 0)
@@ -423,10 +481,10 @@ static int stage_reset(tss_snapshot *sn)
     return rc;
 }
 
-/* The disk log has every staged record: the stage file goes, and its
- * directory while empty (the next record makes them again), so that a
- * writer killed between records leaves nothing in the memory file
- * system. A reader that read the file before sees its records on disk. */
+/* The disk log has every staged record (or a base holds their points):
+ * the stage file goes, and its directory while empty (the next record
+ * makes them again). A reader that read the file before finds its
+ * records on disk. */
 static void stage_clear(tss_snapshot *sn)
 {
     tss_storage_appender_close(sn->stage, &sn->stagew);
@@ -450,48 +508,59 @@ static void stage_restart(tss_snapshot *sn)
     }
 }
 
+/* Appends buf[n] to the disk log; a failure may leave part of it there:
+ * need_base (the stage file, if any, keeps the whole records, for the
+ * next writer's start to complete the log with). */
+static int disk_append(tss_snapshot *sn, const void *buf, size_t n)
+{
+    int rc = tss_storage_appender_write(sn->st, &sn->logw, sn->log_rel, buf, n);
+
+    if (rc)
+        sn->need_base = true;
+    return rc;
+}
+
 int tss_snap_stage_flush(tss_snapshot *sn)
 {
     int rc;
 
     if (sn->pending.len == 0)
         return 0;
-    rc = tss_storage_appender_write(sn->st, &sn->logw, sn->log_rel,
-                                    sn->pending.data, sn->pending.len);
+    rc = disk_append(sn, sn->pending.data, sn->pending.len);
     sn->pending.len = 0;
-    if (rc) {
-        sn->need_base = true; /* a partial record may be on disk */
-        return rc;
-    }
-    stage_restart(sn);
-    return 0;
+    if (rc == 0)
+        stage_restart(sn);
+    return rc;
 }
 
 int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec, size_t n)
 {
     int rc;
 
-    if (sn->stagew.fd < 0 && stage_reset(sn) != 0)
-        stage_failed(sn, "not started");
-    else if (!sn->stage_failed &&
-             tss_storage_appender_write(sn->stage, &sn->stagew, sn->stage_rel,
-                                        rec, n) != 0)
-        stage_failed(sn, "not written");
-    if (!sn->stage_failed) {
+    if (n < STAGE_MAX && !sn->stage_failed) {
+        if (sn->stagew.fd < 0 && stage_reset(sn) != 0)
+            stage_failed(sn, "not started");
+        else if (tss_storage_appender_write(sn->stage, &sn->stagew,
+                                            sn->stage_rel, rec, n) != 0)
+            stage_failed(sn, "not written");
+    }
+    if (n < STAGE_MAX && !sn->stage_failed) {
         tss_buf_append(&sn->pending, rec, n);
         if (!sn->pending.oom)
             return sn->pending.len < STAGE_MAX ? 0 : tss_snap_stage_flush(sn);
         sn->pending.oom = false; /* what came before it is whole */
     }
-    /* straight to the disk log, after what waited; the stage file keeps
-     * the records until the disk has them */
-    if ((rc = tss_snap_stage_flush(sn)) != 0)
-        return rc;
-    if ((rc = tss_storage_appender_write(sn->st, &sn->logw, sn->log_rel, rec,
-                                         n)) != 0) {
-        sn->need_base = true;
-        return rc;
+    /* straight to the disk log, after what waits: a record of 64 KiB or
+     * more fills pages of its own; or staging failed, or memory did. The
+     * stage file keeps what it holds until the disk has it all */
+    if (sn->pending.len) {
+        rc = disk_append(sn, sn->pending.data, sn->pending.len);
+        sn->pending.len = 0;
+        if (rc)
+            return rc;
     }
+    if ((rc = disk_append(sn, rec, n)) != 0)
+        return rc;
     stage_restart(sn);
     return 0;
 }
@@ -507,7 +576,7 @@ void tss_snap_stage_close(tss_snapshot *sn, bool flushed)
 {
     if (sn->stage) {
         /* everything staged is on disk: the stage goes; else it stays
-         * for the next writer's recovery to fold */
+         * for the next writer's start to fold */
         if (flushed)
             stage_clear(sn);
         tss_storage_appender_close(sn->stage, &sn->stagew);

@@ -22,6 +22,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tsstore/coverage.h"
@@ -1936,43 +1937,68 @@ static void only_file(const char *dir, const char *prefix, char *out,
     tt_join(out, size, dir, one);
 }
 
+/* The rounds a staged writer runs before it is killed, also run on a
+ * throwaway store to build the model. */
+static void staged_rounds(tss_store *s, tt_model *m)
+{
+    round1(s, m);
+    snap(s, 0);
+    round2(s, m);
+    snap(s, 0);
+}
+
 /*
  * Records staged in tmpfs: the disk log gets none of them until the sync
- * (so a page is not dirtied per record); readers see them; what a killed
- * writer leaves (the disk files and the stage, copied here while the
- * writer runs) recovers every point, also when the disk got part of the
- * staged bytes (a flush cut short); a sync moves them to disk and a clean
+ * (so a page is not dirtied per record); readers see them; a writer
+ * killed (a child process that _exit()s with the store open) leaves them
+ * there, and the next writer's start moves them to the disk log, also
+ * when the disk got part of them (a flush cut short); a copy of the store
+ * neither reads nor takes them; a sync moves them to disk and a clean
  * close removes the stage directory.
  */
 static void test_staged_log(void **state)
 {
     char root[] = "/dev/shm/tss-test-XXXXXX";
-    char dir[4096], copy[4096], croot[256], sdir[4096], cstage[4096];
-    char log_path[4096], stage_path[4096], ref[4096], line[4200], path[4200];
+    char dir[4096], copy[4096], sdir[4096], scratch[4096];
+    char log_path[4096], stage_path[4096], line[4200], path[4200];
     tss_store_info info;
     tt_model m = {0};
     tss_store *w, *r;
-    tt_log log = {0};
     uint8_t *buf;
     size_t len, upto;
     struct statfs fs;
+    struct stat sb;
+    pid_t pid;
+    int status;
 
     if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
         !mkdtemp(root))
         skip();
     tt_join(dir, sizeof(dir), *state, "store");
-    w = open_staged(dir, root, &log);
-    tss_store_info_get(w, &info);
-    snprintf(sdir, sizeof(sdir), "%s/tsstore-%s", root, info.uuid);
-    round1(w, &m);
-    snap(w, 0);
-    round2(w, &m);
-    snap(w, 0);
+    tt_join(scratch, sizeof(scratch), *state, "model");
+    w = open_store(scratch, TSS_OPEN_CREATE | TSS_OPEN_WRITER, NULL, NULL);
+    staged_rounds(w, &m);
+    tss_store_close(w);
     upto = m.n;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* killed with the store open: nothing flushed */
+        tt_model m2 = {0};
+
+        staged_rounds(open_staged(dir, root, NULL), &m2);
+        _exit(m2.n == upto ? 0 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
     /* head/stage names the directory; the records wait there */
-    tt_join(ref, sizeof(ref), dir, "head/stage");
-    assert_int_equal(tt_slurp(ref, &buf, &len), 0);
+    r = open_store(dir, 0, NULL, NULL);
+    tss_store_info_get(r, &info);
+    assert_int_equal(stat(dir, &sb), 0);
+    snprintf(sdir, sizeof(sdir), "%s/tsstore-%s-%" PRIx64 "-%" PRIx64, root,
+             info.uuid, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+    tt_join(path, sizeof(path), dir, "head/stage");
+    assert_int_equal(tt_slurp(path, &buf, &len), 0);
     snprintf(line, sizeof(line), "%s\n", sdir);
     assert_int_equal(len, strlen(line));
     assert_memory_equal(buf, line, len);
@@ -1981,74 +2007,66 @@ static void test_staged_log(void **state)
     only_file(path, "log-", log_path, sizeof(log_path));
     only_file(sdir, "log-", stage_path, sizeof(stage_path));
     assert_int_equal(tt_file_size(log_path), 0);
-    assert_true(tt_file_size(stage_path) > 24 + 100);
-
+    assert_true(tt_file_size(stage_path) > 40 + 100);
     /* a reader sees them */
-    r = open_store(dir, 0, NULL, NULL);
     check(r, &m, upto, "staged, a reader");
     tss_store_close(r);
 
-    /* what kill -9 would leave now: the disk files, and the stage */
-    tt_join(copy, sizeof(copy), *state, "crashed");
+    /* a copy of the store is not the store: it sees only its disk log
+     * (none of the records), and its writer leaves the stage alone */
+    tt_join(copy, sizeof(copy), *state, "copy");
     tt_copy_tree(dir, copy);
-    snprintf(croot, sizeof(croot), "%s-copy", root);
-    assert_int_equal(mkdir(croot, 0700), 0);
-    snprintf(cstage, sizeof(cstage), "%s/tsstore-%s", croot, info.uuid);
-    tt_copy_tree(sdir, cstage);
-    snprintf(line, sizeof(line), "%s\n", cstage);
-    tt_join(path, sizeof(path), copy, "head/stage");
-    tt_spit(path, line, strlen(line));
-    /* and its flush cut short: 100 of the staged bytes on disk */
-    {
-        char clog[4200];
-        uint8_t *sb;
-        size_t sl;
-
-        assert_int_equal(tt_slurp(stage_path, &sb, &sl), 0);
-        snprintf(clog, sizeof(clog), "%s/head/%s", copy,
-                 strrchr(log_path, '/') + 1);
-        tt_spit(clog, sb + 24, 100);
-        free(sb);
-    }
     r = open_store(copy, 0, NULL, NULL);
+    check(r, &m, 0, "a copy, a reader");
+    tss_store_close(r);
+    r = open_store(copy, TSS_OPEN_WRITER, NULL, NULL);
+    check(r, &m, 0, "a copy, its writer");
+    tss_store_close(r);
+    assert_true(tt_exists(stage_path));
+
+    /* the flush cut short: 100 of the staged bytes on disk */
+    assert_int_equal(tt_slurp(stage_path, &buf, &len), 0);
+    tt_spit(log_path, buf + 40, 100);
+    free(buf);
+    r = open_store(dir, 0, NULL, NULL);
     check(r, &m, upto, "staged, part on disk, a reader");
     tss_store_close(r);
+
     /* the next writer moves the rest to the disk log, then recovers */
     {
-        tt_log log2 = {0};
+        tt_log log = {0};
 
-        r = open_staged(copy, NULL, &log2);
-        if (tt_log_find(&log2, TSS_LEVEL_INFO, "staged in") < 0)
+        w = open_staged(dir, root, &log);
+        if (tt_log_find(&log, TSS_LEVEL_INFO, "staged in") < 0)
             fail_msg("no INFO about the staged records moved");
-        check(r, &m, upto, "staged, recovered by the next writer");
-        tss_store_close(r);
-        /* the stage went with it, and head/stage (no stage now) */
-        assert_int_equal(tt_count_prefix(cstage, "log-"), 0);
-        assert_false(tt_exists(path));
     }
-    r = open_store(copy, 0, NULL, NULL);
-    check(r, &m, upto, "recovered, read again");
+    assert_false(tt_exists(stage_path));
+    check(w, &m, upto, "staged, recovered by the next writer");
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, upto, "recovered, a reader");
     tss_store_close(r);
 
     /* a sync moves the records to the disk log */
     round3(w, &m, 0, 20);
+    snap(w, 0);
+    assert_int_equal(tt_count_prefix(sdir, "log-"), 1);
+    round3(w, &m, 20, 25);
     snap(w, TSS_SNAP_SYNC);
-    assert_true(tt_file_size(log_path) > 100);
-    assert_false(tt_exists(stage_path)); /* nothing waits: no file */
-    assert_false(tt_exists(sdir));
+    assert_false(tt_exists(sdir)); /* nothing waits: no file, no directory */
     r = open_store(dir, 0, NULL, NULL);
     check(r, &m, m.n, "synced, a reader");
     tss_store_close(r);
-    /* a clean close leaves nothing staged, and no directory */
-    round3(w, &m, 20, 30);
+    /* a clean close leaves nothing staged */
+    round3(w, &m, 25, 30);
     snap(w, 0);
     tss_store_close(w);
     assert_false(tt_exists(sdir));
     w = open_store(dir, TSS_OPEN_WRITER, NULL, NULL);
     check(w, &m, m.n, "after a clean close");
     tss_store_close(w);
+    tt_join(path, sizeof(path), dir, "head/stage");
+    assert_false(tt_exists(path)); /* that writer had no stage */
     assert_int_equal(tt_count_prefix(root, "tsstore-"), 0);
-    tt_rmrf(croot);
     tt_rmrf(root);
     tt_model_free(&m);
 }

@@ -78,7 +78,8 @@ typedef struct tss_store_options {
     int64_t snapshot_sync_seconds;
     /** Writer: a directory on a memory file system (tmpfs, e.g.
      * "/dev/shm") where head snapshot records wait between fsyncs, in a
-     * subdirectory `tsstore-<store uuid>` (created, mode 0750): a killed
+     * subdirectory `tsstore-<store uuid>-<dev>-<ino>` (the store
+     * directory's; created, mode 0750, while records wait): a killed
      * process loses none of them, and the disk log gets one write per
      * fsync instead of one per record, which the page cache charges a
      * page each time (docs/format.md, "Staged log tail"). Records a killed
