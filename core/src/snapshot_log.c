@@ -21,6 +21,8 @@
 #define REC_DELTA_GROUPED 3
 /* type 3 with the new items' keys front-coded (tss_snap_prevkey) */
 #define REC_DELTA_FRONT 4
+/* blocks the log reserves ahead of its appends (tss_appender.prealloc) */
+#define LOG_PREALLOC (256 * 1024)
 
 /* ---- Elias gamma codes (Elias, IEEE Trans. Inf. Theory 21(2), 1975) -- */
 
@@ -637,9 +639,12 @@ static int append_record(tss_snapshot *sn, const tss_buf *body)
     tss_buf rec = {0};
     int rc;
 
-    if (sn->logw.fd < 0 &&
-        (rc = tss_storage_appender_open(sn->st, sn->log_rel, &sn->logw)) != 0)
-        return rc;
+    if (sn->logw.fd < 0) {
+        if ((rc = tss_storage_appender_open(sn->st, sn->log_rel, &sn->logw)) !=
+            0)
+            return rc;
+        sn->logw.prealloc = LOG_PREALLOC;
+    }
     put_record(&rec, body->data, body->len);
     if (rec.oom || body->len > UINT32_MAX)
         rc = tss_error_set(TSS_ENOMEM, "snapshot record too large");

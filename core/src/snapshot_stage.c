@@ -268,7 +268,7 @@ static int fold_one(tss_storage *st, tss_storage *sst, const char *path,
     const uint8_t *rec;
     size_t len, nrec;
     uint64_t off, size = 0;
-    tss_appender a = {-1, 0};
+    tss_appender a = {.fd = -1};
     int fd, rc, kind;
 
     snprintf(lrel, sizeof(lrel), TSS_HEAD_DIR "/log-%llu", gen);

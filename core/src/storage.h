@@ -178,6 +178,10 @@ void tss_storage_close_fd(tss_storage *st, int fd);
 typedef struct tss_appender {
     int fd;       /* -1: closed */
     uint64_t end; /* bytes in the file: where the next append starts */
+    /* set by the caller after open: bytes of blocks to reserve ahead of
+     * the end when an append passes what is reserved (0: none) */
+    uint64_t prealloc;
+    uint64_t reserved; /* blocks reserved up to here (UINT64_MAX: never) */
 } tss_appender;
 
 /**

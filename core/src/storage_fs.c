@@ -92,6 +92,10 @@ static int d_closedir(DIR *d)
 {
     return closedir(d);
 }
+static int d_fallocate(int fd, int mode, off_t off, off_t len)
+{
+    return fallocate(fd, mode, off, len);
+}
 
 static const tss_io_ops default_ops = {
     .openat = d_openat,
@@ -112,6 +116,7 @@ static const tss_io_ops default_ops = {
     .readdir = d_readdir,
     .closedir = d_closedir,
     .ctx = NULL,
+    .fallocate = d_fallocate,
 };
 
 const tss_io_ops *tss_io_default(void)
@@ -564,6 +569,7 @@ int tss_storage_appender_open(tss_storage *st, const char *rel, tss_appender *a)
 
     a->fd = -1;
     a->end = 0;
+    a->reserved = 0;
     if ((rc = fail_if_sticky(st, rel)) != 0)
         return rc;
     if ((rc = open_parent(st, rel, &dfd, &base)) != 0)
@@ -595,7 +601,21 @@ int tss_storage_appender_write(tss_storage *st, tss_appender *a,
 {
     int rc = fail_if_sticky(st, rel);
 
-    return rc ? rc : write_all_at(st, a->fd, buf, n, rel, &a->end);
+    if (rc)
+        return rc;
+    if (a->prealloc && st->io->fallocate && a->end + n > a->reserved &&
+        a->reserved != UINT64_MAX) {
+        uint64_t len = a->prealloc > n ? a->prealloc : n;
+
+        /* blocks past the end, the size unchanged: a failure (a file
+         * system without it, a full disk) only means appends allocate */
+        if (st->io->fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->end,
+                              (off_t)len) == 0)
+            a->reserved = a->end + len;
+        else
+            a->reserved = errno == EOPNOTSUPP ? UINT64_MAX : a->end;
+    }
+    return write_all_at(st, a->fd, buf, n, rel, &a->end);
 }
 
 void tss_storage_appender_close(tss_storage *st, tss_appender *a)

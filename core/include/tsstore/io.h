@@ -19,7 +19,8 @@
 extern "C" {
 #endif
 
-/** File-system operations used by the core. All entries are required. */
+/** File-system operations used by the core. All entries but fallocate are
+ * required. */
 typedef struct tss_io_ops {
     int (*openat)(int dirfd, const char *path, int flags, mode_t mode);
     ssize_t (*read)(int fd, void *buf, size_t n);
@@ -45,6 +46,12 @@ typedef struct tss_io_ops {
     int (*closedir)(DIR *dir);
     /** Opaque pointer for wrappers (fault injection); unused by the core. */
     void *ctx;
+    /** fallocate(2); may be NULL (then nothing is preallocated). The head
+     * snapshot's log reserves its blocks ahead of its appends with it
+     * (FALLOC_FL_KEEP_SIZE), so an append does not allocate blocks: the
+     * block bitmaps and group descriptors it would dirty are charged to
+     * the process as whole pages. */
+    int (*fallocate)(int fd, int mode, off_t off, off_t len);
 } tss_io_ops;
 
 /**
