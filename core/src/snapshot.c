@@ -478,7 +478,7 @@ static int read_log(tss_storage *st, uint64_t gen, const char *lrel,
                     const char *laside, uint8_t **buf, size_t *len,
                     bool *from_aside)
 {
-    int rc = tss_snap_log_read(st, gen, lrel, 0, buf, len, NULL, NULL);
+    int rc = tss_snap_log_read(st, gen, lrel, 0, buf, len, NULL);
 
     *from_aside = false;
     if (rc == TSS_ENOTFOUND) {

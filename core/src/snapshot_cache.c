@@ -199,7 +199,7 @@ static int read_on(tss_snap_cache *c, tss_storage *st,
 {
     char rel[96];
     uint8_t head[16], *buf = NULL;
-    uint64_t size, newest = tss_snapshot_newest(st);
+    uint64_t newest = tss_snapshot_newest(st);
     tss_snap_intent *ins = NULL;
     size_t nin = 0, len, bad_off = 0, done = 0;
     const char *why = NULL;
@@ -209,8 +209,8 @@ static int read_on(tss_snap_cache *c, tss_storage *st,
         return 1;
     snprintf(rel, sizeof(rel), TSS_HEAD_DIR "/log-%" PRIu64, c->v.gen);
     /* with its staged records (snapshot_stage.c) */
-    rc = tss_snap_log_read(st, c->v.gen, rel, c->tail.log_off, &buf, &len, head,
-                           &size);
+    rc =
+        tss_snap_log_read(st, c->v.gen, rel, c->tail.log_off, &buf, &len, head);
     if (rc == TSS_ENOTFOUND && c->tail.log_off == 0) {
         tss_error_clear(); /* no record yet */
         return 0;

@@ -181,14 +181,14 @@ void tss_snapshot_commit(tss_snapshot *sn, bool ok, uint32_t first, uint32_t n,
  * Reads bytes [from, end) of generation gen's logical log: log-<gen> on
  * disk (lrel), then the staged records past its end. *out (malloc'd,
  * NULL when empty) and *outlen; head (if not NULL) gets the log's first
- * 16 bytes (zeros when shorter); *total (if not NULL) the logical length.
+ * 16 bytes (zeros when shorter).
  * Errors: TSS_ENOTFOUND when neither exists, TSS_ECORRUPT when the log
  * is larger than a load reads or shorter than `from`, TSS_ENOMEM,
  * TSS_EIO. A stage that cannot be read is left out (the disk log alone).
  */
 int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
                       uint64_t from, uint8_t **out, size_t *outlen,
-                      uint8_t head[16], uint64_t *total) TSS_WUR;
+                      uint8_t head[16]) TSS_WUR;
 
 /* Writer, before recovery: appends to each log-<gen> the staged records
  * it lacks (and syncs it), then removes the stage files. 0 or the I/O

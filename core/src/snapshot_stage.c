@@ -150,7 +150,7 @@ static void stage_read(tss_storage *st, uint64_t gen, uint8_t **buf,
 
 int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
                       uint64_t from, uint8_t **out, size_t *outlen,
-                      uint8_t head[16], uint64_t *total)
+                      uint8_t head[16])
 {
     uint8_t *sbuf, *buf = NULL;
     const uint8_t *srec = NULL;
@@ -225,8 +225,6 @@ int tss_snap_log_read(tss_storage *st, uint64_t gen, const char *lrel,
     *out = buf;
     *outlen = len;
     buf = NULL;
-    if (total)
-        *total = end;
 out:
     if (fd >= 0)
         tss_storage_close_fd(st, fd);
@@ -269,7 +267,8 @@ static int fold_one(tss_storage *st, tss_storage *sst, const char *path,
     size_t len, nrec;
     uint64_t off, size = 0;
     tss_appender a = {.fd = -1};
-    int fd, rc, kind;
+    int64_t mtime;
+    int rc, kind;
 
     snprintf(lrel, sizeof(lrel), TSS_HEAD_DIR "/log-%llu", gen);
     snprintf(brel, sizeof(brel), TSS_HEAD_DIR "/base-%llu.snap", gen);
@@ -296,10 +295,8 @@ static int fold_one(tss_storage *st, tss_storage *sst, const char *path,
         tss_error_clear();
         return 0;
     }
-    rc = tss_storage_open_read(st, lrel, &fd, &size);
-    if (rc == 0)
-        tss_storage_close_fd(st, fd);
-    else if (rc == TSS_ENOTFOUND)
+    rc = tss_storage_stat(st, lrel, &size, &mtime);
+    if (rc == TSS_ENOTFOUND)
         rc = 0; /* size stays 0 */
     if (rc == 0 && off > size) {
         snprintf(why, sizeof(why),
@@ -520,15 +517,24 @@ static int disk_append(tss_snapshot *sn, const void *buf, size_t n)
     return rc;
 }
 
+/* Writes what waits to the disk log (the stage file stays). */
+static int pending_to_disk(tss_snapshot *sn)
+{
+    int rc = 0;
+
+    if (sn->pending.len)
+        rc = disk_append(sn, sn->pending.data, sn->pending.len);
+    sn->pending.len = 0;
+    return rc;
+}
+
 int tss_snap_stage_flush(tss_snapshot *sn)
 {
     int rc;
 
     if (sn->pending.len == 0)
         return 0;
-    rc = disk_append(sn, sn->pending.data, sn->pending.len);
-    sn->pending.len = 0;
-    if (rc == 0)
+    if ((rc = pending_to_disk(sn)) == 0)
         stage_restart(sn);
     return rc;
 }
@@ -553,13 +559,7 @@ int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec, size_t n)
     /* straight to the disk log, after what waits: a record of 64 KiB or
      * more fills pages of its own; or staging failed, or memory did. The
      * stage file keeps what it holds until the disk has it all */
-    if (sn->pending.len) {
-        rc = disk_append(sn, sn->pending.data, sn->pending.len);
-        sn->pending.len = 0;
-        if (rc)
-            return rc;
-    }
-    if ((rc = disk_append(sn, rec, n)) != 0)
+    if ((rc = pending_to_disk(sn)) != 0 || (rc = disk_append(sn, rec, n)) != 0)
         return rc;
     stage_restart(sn);
     return 0;
