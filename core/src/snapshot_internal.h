@@ -46,6 +46,9 @@ struct tss_snapshot {
     char stage_rel[96];     /* <leaf>/log-<gen>, in the storage rooted at
                                the stage directory's parent; "" none */
     tss_buf pending;        /* staged records the disk log lacks */
+    size_t held;            /* of them, the bytes a sync held back (the
+                               log's unfilled last page): the next sync
+                               writes them whatever else it has */
     bool stage_failed;      /* staging stops once the disk has them */
     uint64_t stage_id[2];   /* the store directory's device and inode */
 };
@@ -205,6 +208,11 @@ int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec,
                           size_t n) TSS_WUR;
 /* Writes what waits to the disk log and restarts the stage file. */
 int tss_snap_stage_flush(tss_snapshot *sn) TSS_WUR;
+/* The same for a sync (SnapshotSync, or 64 KiB waiting): only up to the
+ * last page boundary of the disk log it reaches, unless that would hold
+ * back bytes a sync held back before; the rest stays staged (see the
+ * definition). 0 or the disk log's I/O error (need_base set). */
+int tss_snap_stage_flush_pages(tss_snapshot *sn) TSS_WUR;
 /* A new base is on disk: the old generation's stage file goes. */
 void tss_snap_stage_switch(tss_snapshot *sn);
 /* Closes the stage; `flushed`: the disk log has every record (the stage

@@ -676,13 +676,16 @@ static int maybe_sync(tss_snapshot *sn, int64_t now, bool force)
     if (!force && now >= sn->last_sync &&
         now - sn->last_sync < sn->sync_interval)
         return 0;
-    if ((rc = tss_snap_stage_flush(sn)) != 0)
+    /* a forced sync (flush, shutdown) writes every record */
+    if ((rc = force ? tss_snap_stage_flush(sn)
+                    : tss_snap_stage_flush_pages(sn)) != 0)
         return rc;
     if ((rc = tss_storage_sync_fd(sn->st, sn->logw.fd, sn->log_rel)) != 0) {
         sn->need_base = true;
         return rc;
     }
-    sn->unsynced = false;
+    /* bytes held back staged are synced at the next one */
+    sn->unsynced = sn->pending.len > 0;
     sn->last_sync = now;
     return 0;
 }

@@ -3,7 +3,8 @@
  * tail"): with a stage directory on a memory file system (tmpfs), the
  * writer appends each record there, where a killed process does not lose
  * it and the disk is not written, and moves the records to log-<gen> in
- * one write at each fsync (every SnapshotSync) or once 64 KiB wait.
+ * one write at each fsync (every SnapshotSync) or once 64 KiB wait: up to
+ * the last whole page they fill, the rest at the next (flush_pages).
  *
  * Why: the kernel charges a small append to a file on disk a whole page
  * each time it dirties a page its flusher has cleaned, so a log appended
@@ -12,7 +13,8 @@
  * the log gets one write per fsync. What a crash can lose: `kill -9`,
  * nothing before the last record when the writer starts again before a
  * reboot (tmpfs outlives the process, not the host); a power cut, what
- * was not fsynced (as before, up to SnapshotSync).
+ * was not fsynced (up to SnapshotSync, and the unfilled page the sync
+ * before held back).
  *
  * The logical log of a generation is log-<gen> on disk followed by the
  * staged records past its end. A stage file starts with the length of
@@ -458,23 +460,30 @@ static void stage_failed(tss_snapshot *sn, const char *what)
 }
 
 /* Starts the stage file of the current generation, continuing the disk
- * log at its end (sn->logw open), in a directory made for it. */
-static int stage_reset(tss_snapshot *sn)
+ * log at its end (sn->logw open), in a directory made for it, holding
+ * rest[n] (the bytes past that end that wait; n may be 0). It replaces the
+ * previous stage file atomically: a reader finds either. */
+static int stage_reset(tss_snapshot *sn, const uint8_t *rest, size_t n)
 {
-    uint8_t hdr[STAGE_HDR];
+    tss_buf img = {0};
     int rc;
 
     tss_storage_appender_close(sn->stage, &sn->stagew);
     stage_name(sn->stage_rel, sizeof(sn->stage_rel), sn->stage_leaf, sn->gen);
-    memcpy(hdr, STAGE_MAGIC, 8);
-    tss_put_u64(hdr + 8, sn->logw.end);
-    tss_put_u64(hdr + 16, sn->stage_id[0]);
-    tss_put_u64(hdr + 24, sn->stage_id[1]);
-    tss_put_u64(hdr + 32, tss_checksum(hdr, 32));
-    if ((rc = tss_storage_mkdirs(sn->stage, sn->stage_leaf)) == 0 &&
-        (rc = tss_storage_write_atomic(sn->stage, sn->stage_rel, hdr,
-                                       sizeof(hdr))) == 0)
+    tss_buf_append(&img, STAGE_MAGIC, 8);
+    tss_buf_put_u64(&img, sn->logw.end);
+    tss_buf_put_u64(&img, sn->stage_id[0]);
+    tss_buf_put_u64(&img, sn->stage_id[1]);
+    if (!img.oom)
+        tss_buf_put_u64(&img, tss_checksum(img.data, 32));
+    tss_buf_append(&img, rest, n);
+    if (img.oom)
+        rc = tss_error_set(TSS_ENOMEM, "out of memory");
+    else if ((rc = tss_storage_mkdirs(sn->stage, sn->stage_leaf)) == 0 &&
+             (rc = tss_storage_write_atomic(sn->stage, sn->stage_rel, img.data,
+                                            img.len)) == 0)
         rc = tss_storage_appender_open(sn->stage, sn->stage_rel, &sn->stagew);
+    tss_buf_free(&img);
     return rc;
 }
 
@@ -532,6 +541,7 @@ int tss_snap_stage_flush(tss_snapshot *sn)
 {
     int rc;
 
+    sn->held = 0;
     if (sn->pending.len == 0)
         return 0;
     if ((rc = pending_to_disk(sn)) == 0)
@@ -539,12 +549,55 @@ int tss_snap_stage_flush(tss_snapshot *sn)
     return rc;
 }
 
+/*
+ * Why whole pages: the disk log's last page, if a write leaves it unfilled,
+ * is written back by the sync and dirtied again by the next write, and the
+ * kernel charges the disk a whole page each time (docs/benchmarks.md, "Whole
+ * pages"). So a sync writes the records only up to the last page boundary
+ * they reach and leaves the rest staged, where a killed writer does not
+ * lose it; the next sync writes those bytes first. Only bytes a sync held
+ * back before are never held back again: with less than a page a sync
+ * interval (a small store), they go as they are. A power cut so loses what
+ * came after the last sync and, at most, the records of one unfilled page
+ * from the sync before it.
+ */
+int tss_snap_stage_flush_pages(tss_snapshot *sn)
+{
+    const uint64_t page = 4096;
+    uint64_t end = sn->logw.end, cut;
+    size_t rest;
+    int rc;
+
+    if (sn->pending.len == 0 || sn->logw.fd < 0)
+        return tss_snap_stage_flush(sn);
+    cut = (end + sn->pending.len) / page * page;
+    cut = cut > end ? cut - end : 0;
+    if ((sn->held && cut <= sn->held) || cut == sn->pending.len)
+        return tss_snap_stage_flush(sn);
+    rest = sn->pending.len - (size_t)cut;
+    if (cut == 0) { /* not a page yet: all of it waits, staged as it is */
+        sn->held = rest;
+        return 0;
+    }
+    if ((rc = disk_append(sn, sn->pending.data, (size_t)cut)) != 0)
+        return rc; /* the stage file keeps every record */
+    memmove(sn->pending.data, sn->pending.data + cut, rest);
+    sn->pending.len = rest;
+    sn->held = rest;
+    /* the stage file now continues the disk log where it ends */
+    if (stage_reset(sn, sn->pending.data, rest) != 0) {
+        stage_failed(sn, "not restarted");
+        return tss_snap_stage_flush(sn);
+    }
+    return 0;
+}
+
 int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec, size_t n)
 {
     int rc;
 
     if (n < STAGE_MAX && !sn->stage_failed) {
-        if (sn->stagew.fd < 0 && stage_reset(sn) != 0)
+        if (sn->stagew.fd < 0 && stage_reset(sn, NULL, 0) != 0)
             stage_failed(sn, "not started");
         else if (tss_storage_appender_write(sn->stage, &sn->stagew,
                                             sn->stage_rel, rec, n) != 0)
@@ -553,7 +606,8 @@ int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec, size_t n)
     if (n < STAGE_MAX && !sn->stage_failed) {
         tss_buf_append(&sn->pending, rec, n);
         if (!sn->pending.oom)
-            return sn->pending.len < STAGE_MAX ? 0 : tss_snap_stage_flush(sn);
+            return sn->pending.len < STAGE_MAX ? 0
+                                               : tss_snap_stage_flush_pages(sn);
         sn->pending.oom = false; /* what came before it is whole */
     }
     /* straight to the disk log, after what waits: a record of 64 KiB or
@@ -568,6 +622,7 @@ int tss_snap_stage_append(tss_snapshot *sn, const uint8_t *rec, size_t n)
 void tss_snap_stage_switch(tss_snapshot *sn)
 {
     sn->pending.len = 0; /* the new base holds their points */
+    sn->held = 0;
     if (sn->stage)
         stage_clear(sn);
 }

@@ -1898,8 +1898,10 @@ static void test_restore_merges_twin_items(void **state)
 /* ---- the staged log tail (snapshot_stage.c) -------------------------------
  */
 
-/* A writer that stages its records in `root` (a tmpfs directory). */
-static tss_store *open_staged(const char *dir, const char *root, tt_log *log)
+/* A writer that stages its records in `root` (a tmpfs directory), with
+ * `sync_s` seconds between syncs (-1: the default). */
+static tss_store *open_staged_sync(const char *dir, const char *root,
+                                   tt_log *log, int64_t sync_s)
 {
     tss_store_options o;
     tss_store *s = NULL;
@@ -1909,6 +1911,8 @@ static tss_store *open_staged(const char *dir, const char *root, tt_log *log)
     o.span_seconds = SPAN / 1000;
     o.bucket_seconds = 10;
     o.snapshot_stage_dir = root;
+    if (sync_s >= 0)
+        o.snapshot_sync_seconds = sync_s;
     if (log) {
         o.log = tt_log_fn;
         o.log_ctx = log;
@@ -1917,6 +1921,11 @@ static tss_store *open_staged(const char *dir, const char *root, tt_log *log)
     if (rc != 0)
         fail_msg("open %s: %d %s", dir, rc, tss_error_last());
     return s;
+}
+
+static tss_store *open_staged(const char *dir, const char *root, tt_log *log)
+{
+    return open_staged_sync(dir, root, log, -1);
 }
 
 /* The one file of `dir` whose name starts with `prefix` (and has no '.'). */
@@ -2069,6 +2078,127 @@ static void test_staged_log(void **state)
     assert_int_equal(tt_count_prefix(root, "tsstore-"), 0);
     tt_rmrf(root);
     tt_model_free(&m);
+}
+
+/* A round of 150 noisy gauge points (about 9 bytes each in a record) for
+ * series 0, in window 5, round k; s NULL: only into the model. */
+static void noisy_round(tss_store *s, tt_model *m, int k)
+{
+    for (int i = 0; i < 150; i++) {
+        uint64_t x = (uint64_t)(k * 150 + i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+        int64_t t = W(5, k * 150000 + i * 1000);
+
+        if (s)
+            add(s, m, 0, t, dbits((double)(x >> 11)));
+        else
+            tt_model_add(m, 0, t, dbits((double)(x >> 11)));
+    }
+}
+
+/* Bytes of the stage file in `sdir` past its header; 0 if none. */
+static size_t staged_bytes(const char *sdir)
+{
+    char names[4096], path[4200];
+    size_t len;
+
+    if (!tt_exists(sdir))
+        return 0;
+    tt_list(sdir, "log-", names, sizeof(names));
+    if (!names[0] || strchr(names, ','))
+        return 0;
+    tt_join(path, sizeof(path), sdir, names);
+    len = (size_t)tt_file_size(path);
+    return len > 40 ? len - 40 : 0;
+}
+
+/*
+ * A sync (every snapshot here: SnapshotSync 0) writes the staged records
+ * to the disk log only up to its last page boundary, so that no page of
+ * it is written twice; the rest stays staged, readers see it, a killed
+ * writer's successor folds it, and the next sync writes it whatever it
+ * has: with no new record, it writes the unfilled page as it is.
+ */
+static void test_staged_whole_pages(void **state)
+{
+    char root[] = "/dev/shm/tss-test-XXXXXX";
+    char dir[4096], sdir[4096], path[4200], log_path[4200];
+    tss_store_info info;
+    tt_model m = {0};
+    tss_store *w, *r;
+    struct statfs fs;
+    struct stat sb;
+    size_t held = 0;
+    uint64_t size = 0;
+    pid_t pid;
+    int status, k;
+
+    if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC ||
+        !mkdtemp(root))
+        skip();
+    tt_join(dir, sizeof(dir), *state, "store");
+    w = open_staged_sync(dir, root, NULL, 0);
+    tss_store_info_get(w, &info);
+    assert_int_equal(stat(dir, &sb), 0);
+    snprintf(sdir, sizeof(sdir), "%s/tsstore-%s-%" PRIx64 "-%" PRIx64, root,
+             info.uuid, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino);
+    tt_join(path, sizeof(path), dir, "head");
+    for (k = 0; k < 8; k++) {
+        noisy_round(w, &m, k);
+        snap(w, 0);
+        only_file(path, "log-", log_path, sizeof(log_path));
+        /* a write up to a page boundary, or of everything (held bytes are
+         * written by the next sync), or none (less than a page waits) */
+        if (staged_bytes(sdir)) {
+            if (tt_file_size(log_path) != size)
+                assert_int_equal(tt_file_size(log_path) % 4096, 0);
+            held++;
+        }
+        size = tt_file_size(log_path);
+        r = open_store(dir, 0, NULL, NULL);
+        check(r, &m, m.n, "whole pages, a reader");
+        tss_store_close(r);
+    }
+    if (held < 4)
+        fail_msg("only %zu of 8 syncs held bytes back", held);
+    /* nothing new: the held bytes go as they are */
+    assert_true(staged_bytes(sdir) > 0);
+    size = tt_file_size(log_path);
+    snap(w, 0);
+    assert_false(tt_exists(sdir));
+    assert_true(tt_file_size(log_path) > size);
+    assert_true(tt_file_size(log_path) % 4096 != 0);
+    tss_store_close(w);
+
+    /* killed with bytes held back: a reader sees them, the next writer
+     * folds them */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tt_model m2 = {0};
+
+        w = open_staged_sync(dir, root, NULL, 0);
+        for (k = 8; k < 11; k++) {
+            noisy_round(w, &m2, k);
+            snap(w, 0);
+        }
+        _exit(staged_bytes(sdir) > 0 ? 0 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (k = 8; k < 11; k++)
+        noisy_round(NULL, &m, k);
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, m.n, "killed with bytes held back, a reader");
+    tss_store_close(r);
+    w = open_staged_sync(dir, root, NULL, 0);
+    assert_int_equal(staged_bytes(sdir), 0);
+    check(w, &m, m.n, "killed with bytes held back, the next writer");
+    tss_store_close(w);
+    r = open_store(dir, 0, NULL, NULL);
+    check(r, &m, m.n, "folded, a reader");
+    tss_store_close(r);
+    tt_model_free(&m);
+    tt_rmrf(root);
 }
 
 /* A stage directory on a disk file system is not used: a WARNING, and
@@ -2288,6 +2418,7 @@ int main(void)
         T(test_delete_waits_for_queued),
         T(test_older_head_formats),
         T(test_staged_log),
+        T(test_staged_whole_pages),
         T(test_stage_not_tmpfs),
     };
 

@@ -74,15 +74,18 @@ typedef struct tss_store_options {
     /** Writer: seconds between fsyncs of the head snapshot log; 0 syncs
      * every snapshot. A killed process loses nothing snapshotted either
      * way (the data is in the page cache); this bounds what a power
-     * failure can lose. Default 60. */
+     * failure can lose: with a stage directory (below), a sync writes up
+     * to the log's last whole 4 KiB page and the rest at the next sync,
+     * so a record is on disk within two intervals. Default 60. */
     int64_t snapshot_sync_seconds;
     /** Writer: a directory on a memory file system (tmpfs, e.g.
      * "/dev/shm") where head snapshot records wait between fsyncs, in a
      * subdirectory `tsstore-<store uuid>-<dev>-<ino>` (the store
      * directory's; created, mode 0750, while records wait): a killed
-     * process loses none of them, and the disk log gets one write per
-     * fsync instead of one per record, which the page cache charges a
-     * page each time (docs/format.md, "Staged log tail"). Records a killed
+     * process loses none of them, and the disk log gets one write of
+     * whole pages per fsync instead of one per record, which the page
+     * cache charges a page each time (docs/format.md, "Staged log
+     * tail"). Records a killed
      * writer staged are moved to the disk log at the next open. A
      * directory that cannot be used is a WARNING, and records go straight
      * to the disk. NULL or "" (the default): none. Not copied: must
