@@ -23,8 +23,10 @@
 static const uint8_t BASE_MAGIC[8] = {0x89, 'T', 'S',  'H',
                                       'B',  'S', '\r', '\n'};
 #define HEADER_LEN 64
-/* 2: keys front-coded, the encoder state as varint differences; 1 is read */
-#define BASE_VERSION 2
+/* 2: keys front-coded, the encoder state as varint differences; 3: the
+ * items' window start, first arrival and t0 as differences from the
+ * previous item's (tss_snap_prevkey); 1 and 2 are read */
+#define BASE_VERSION 3
 #define MAX_SNAP_FILE TSS_SNAP_MAX_FILE
 
 /* ---- the view (restored items) ------------------------------------------- */
@@ -109,6 +111,11 @@ int tss_snap_get_item_head(tss_rd *r, tss_snap_item *it, int64_t span,
     if (tss_snap_get_i64(r, &it->start) ||
         tss_snap_get_i64(r, &it->first_arrival))
         return -1;
+    if (pk && pk->delta) {
+        it->start = pk->start = tss_snap_undiff(pk->start, it->start);
+        it->first_arrival = pk->arrival =
+            tss_snap_undiff(pk->arrival, it->first_arrival);
+    }
     it->key_len = (size_t)klen;
     if (!keep)
         *key = k;
@@ -204,6 +211,8 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
                 tss_snap_get_i64(r, &dt) || tss_snap_get_i64(r, &dd) ||
                 tss_snap_get_i64(r, &dv) || tss_snap_get_i64(r, &dvd))
                 return -1;
+            if (pk->delta) /* version 3 */
+                e->t0 = pk->t0 = tss_snap_undiff(pk->t0, e->t0);
             e->last_t = (int64_t)((uint64_t)e->t0 + (uint64_t)dt);
             e->last_delta = (uint64_t)dd;
             e->last_v = e->v0 + (uint64_t)dv;
@@ -260,7 +269,7 @@ static int base_header(const uint8_t *buf, size_t len, const char *rel,
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: checksum mismatch", rel);
     *version = tss_get_u16(buf + 8);
-    if ((*version != 1 && *version != BASE_VERSION) ||
+    if (*version < 1 || *version > BASE_VERSION ||
         tss_get_u32(buf + 12) != HEADER_LEN)
         return tss_error_set(TSS_ECORRUPT,
                              "head snapshot %s: unsupported version %u", rel,
@@ -291,7 +300,7 @@ static int scan_base(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
         *nitems = 0;
         return 0;
     }
-    pk.len = 0;
+    tss_snap_prevkey_init(&pk, version >= 3);
     for (uint64_t i = 0; i < *nitems; i++) {
         tss_snap_item tmp;
         const uint8_t *key;
@@ -323,7 +332,7 @@ static int parse_base(const uint8_t *buf, size_t len, const char *rel,
 
     if ((rc = base_header(buf, len, rel, true, &nitems, &r, &version)) != 0)
         return rc;
-    pk.len = 0;
+    tss_snap_prevkey_init(&pk, version >= 3);
     v->gen = tss_get_u64(buf + 16);
     v->written_at = (int64_t)tss_get_u64(buf + 24);
     for (uint64_t i = 0; i < nitems; i++) {
@@ -803,36 +812,57 @@ int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank)
     return 0;
 }
 
+/* A field staged by tss_snap_put_item_head or after it, put as the
+ * difference from *prev (which it becomes). The staged bytes are ours:
+ * well formed. */
+static void put_diff(tss_buf *out, tss_rd *r, int64_t *prev)
+{
+    int64_t x = 0;
+
+    (void)tss_snap_get_i64(r, &x);
+    tss_snap_put_i64(out, tss_snap_diff(x, *prev));
+    *prev = x;
+}
+
 void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
                          const tss_snap_slots *s, const uint32_t *rank,
-                         bool front)
+                         enum tss_snap_list list)
 {
     uint32_t *order = tss_malloc((s->n ? s->n : 1) * sizeof(*order));
     const uint8_t *prev = NULL;
     size_t plen = 0;
+    tss_snap_prevkey d; /* only its differences' fields */
 
     if (!order) {
         out->oom = true;
         return;
     }
+    tss_snap_prevkey_init(&d, true);
     for (size_t i = 0; i < s->n; i++)
         order[rank ? rank[i] : i] = (uint32_t)i;
     for (size_t i = 0; i < s->n; i++) {
         const tss_snap_slot *x = &s->v[order[i]];
         const uint8_t *key = buf + x->key_off;
         size_t shared = 0, rest = x->key_off + x->key_len;
+        uint64_t count = 1;
+        tss_rd r;
 
-        if (!front) {
-            tss_buf_append(out, buf + x->off, x->len);
-            continue;
-        }
         while (shared < plen && shared < x->key_len &&
                prev[shared] == key[shared])
             shared++;
         tss_buf_put_varint(out, shared);
         tss_buf_put_varint(out, x->key_len - shared);
         tss_buf_append(out, key + shared, x->key_len - shared);
-        tss_buf_append(out, buf + rest, x->off + x->len - rest);
+        tss_rd_init(&r, buf + rest, x->off + x->len - rest);
+        put_diff(out, &r, &d.start);
+        put_diff(out, &r, &d.arrival);
+        if (list == TSS_SNAP_LIST_BASE) {
+            (void)tss_rd_varint(&r, &count);
+            tss_buf_put_varint(out, count);
+        }
+        if (count)
+            put_diff(out, &r, &d.t0);
+        tss_buf_append(out, r.p, tss_rd_left(&r));
         prev = key;
         plen = x->key_len;
     }
@@ -1017,7 +1047,7 @@ int tss_snapshot_base(tss_snapshot *sn, int64_t now)
         (rc = tss_snap_rank(items.data, &c.slots, &rank)) != 0)
         goto fail;
     /* the items in id order: keys in order */
-    tss_snap_put_ranked(&img, items.data, &c.slots, rank, true);
+    tss_snap_put_ranked(&img, items.data, &c.slots, rank, TSS_SNAP_LIST_BASE);
     tss_buf_free(&items);
     if (img.oom) {
         rc = tss_error_set(TSS_ENOMEM, "out of memory writing a snapshot");

@@ -93,7 +93,33 @@ int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
 typedef struct tss_snap_prevkey {
     uint8_t buf[TSS_KEY_MAX];
     size_t len;
+    /* base version 3, delta record type 5: an item's window start, first
+     * arrival and first time (a new item's t0; a base item's, when it has
+     * points) are written as zigzag varint differences from the list's
+     * previous ones (0 before the first), which the list's items mostly
+     * share to within seconds */
+    bool delta;
+    int64_t start, arrival, t0;
 } tss_snap_prevkey;
+
+/* A list's prevkey, zeroed; `delta`: its fields as differences. */
+static inline void tss_snap_prevkey_init(tss_snap_prevkey *pk, bool delta)
+{
+    pk->len = 0;
+    pk->delta = delta;
+    pk->start = pk->arrival = pk->t0 = 0;
+}
+
+/* a + d, wrapping (the writer's difference wraps too) */
+static inline int64_t tss_snap_undiff(int64_t a, int64_t d)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)d);
+}
+
+static inline int64_t tss_snap_diff(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
 
 /* Reads an item header into `it`: 0, -1 malformed, -2 out of memory.
  * With `pk`, the key is front-coded against pk (which it becomes); else it
@@ -162,12 +188,18 @@ int tss_snap_slot_push(tss_snap_slots *s, const tss_snap_slot *x);
  */
 int tss_snap_rank(const uint8_t *buf, const tss_snap_slots *s, uint32_t **rank);
 
+/* What a list of items staged by tss_snap_put_item_head holds after each
+ * head: a delta record's new items (t0, v0) or a base's items (count,
+ * then t0 if count > 0, ...). */
+enum tss_snap_list { TSS_SNAP_LIST_NEW, TSS_SNAP_LIST_BASE };
+
 /* Appends the slots' bytes of buf to out in rank order (rank NULL: in
- * slot order), with `front` each key front-coded against the one before
- * (tss_snap_prevkey), else as tss_snap_put_item_head wrote it. */
+ * slot order), each key front-coded against the one before and the
+ * window start, first arrival and t0 as differences (tss_snap_prevkey,
+ * with delta). */
 void tss_snap_put_ranked(tss_buf *out, const uint8_t *buf,
                          const tss_snap_slots *s, const uint32_t *rank,
-                         bool front);
+                         enum tss_snap_list list);
 
 /* Makes the cursors staged by a base or delta current (`ok`), or forgets
  * them; the staged ids first + 1 .. first + n get their key order ids

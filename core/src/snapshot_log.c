@@ -21,6 +21,8 @@
 #define REC_DELTA_GROUPED 3
 /* type 3 with the new items' keys front-coded (tss_snap_prevkey) */
 #define REC_DELTA_FRONT 4
+/* type 4 with the new items' start, first arrival and t0 as differences */
+#define REC_DELTA_DIFF 5
 /* blocks the log reserves ahead of its appends (tss_appender.prealloc) */
 #define LOG_PREALLOC (256 * 1024)
 
@@ -89,17 +91,20 @@ static int get_new_item(tss_rd *r, tss_snap_item *it, const uint8_t **key,
     if (tss_snap_get_item_head(r, it, 0, false, key, pk) != 0 ||
         tss_snap_get_i64(r, t0) || !tss_rd_u64(r, v0))
         return -1;
+    if (pk && pk->delta)
+        *t0 = pk->t0 = tss_snap_undiff(pk->t0, *t0);
     return 0;
 }
 
 /* The new items of a delta record. */
 static int replay_new(tss_rd *r, int64_t span, const tss_snap_sel *sel,
-                      tss_snap_view *v, bool front)
+                      tss_snap_view *v, uint8_t type)
 {
     tss_snap_prevkey pk;
+    bool front = type == REC_DELTA_FRONT || type == REC_DELTA_DIFF;
     uint64_t nnew;
 
-    pk.len = 0;
+    tss_snap_prevkey_init(&pk, type == REC_DELTA_DIFF);
     if (!tss_rd_varint(r, &nnew) || nnew > tss_rd_left(r))
         return -1;
     for (uint64_t i = 0; i < nnew; i++) {
@@ -236,7 +241,7 @@ static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
     uint64_t ndrop, nooo;
     int rc;
 
-    if ((rc = replay_new(r, span, sel, v, type == REC_DELTA_FRONT)) != 0)
+    if ((rc = replay_new(r, span, sel, v, type)) != 0)
         return rc;
     if (!tss_rd_varint(r, &ndrop) || ndrop > tss_rd_left(r))
         return -1;
@@ -291,10 +296,11 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
             return 0;
         if (type == REC_INTENT)
             continue;
-        if ((type != REC_DELTA_GROUPED && type != REC_DELTA_FRONT) ||
+        if ((type != REC_DELTA_GROUPED && type != REC_DELTA_FRONT &&
+             type != REC_DELTA_DIFF) ||
             !tss_rd_varint(&r, &nnew) || nnew > tss_rd_left(&r))
             break;
-        pk.len = 0;
+        tss_snap_prevkey_init(&pk, type == REC_DELTA_DIFF);
         for (uint64_t i = 0; i < nnew; i++, id++) {
             tss_snap_item tmp; /* get_new_item sets only what it reads */
             const uint8_t *key;
@@ -302,7 +308,7 @@ int tss_snap_log_scan(const uint8_t *buf, size_t len, const tss_snap_sel *sel,
             uint64_t v0;
 
             if (get_new_item(&r, &tmp, &key, &t0, &v0,
-                             type == REC_DELTA_FRONT ? &pk : NULL) != 0)
+                             type != REC_DELTA_GROUPED ? &pk : NULL) != 0)
                 return 1; /* the replay stops here too */
             if (tss_snap_group_mark(v, id,
                                     sel->want(sel->ctx, key, tmp.key_len)))
@@ -410,7 +416,7 @@ int tss_snap_log_replay(const uint8_t *buf, size_t len, const char *rel,
         if (!tss_rd_u8(&r, &type))
             type = 0;
         if (type == REC_DELTA || type == REC_DELTA_GROUPED ||
-            type == REC_DELTA_FRONT) {
+            type == REC_DELTA_FRONT || type == REC_DELTA_DIFF) {
             rc = replay_delta(&r, span, sel, v, type);
         } else if (type == REC_INTENT) {
             tss_snap_intent *ni =
@@ -774,9 +780,10 @@ int tss_snapshot_write(tss_snapshot *sn, int64_t now, bool sync)
     }
     if (rc == 0 && (c.slots.n || c.ndrop || c.nooo || c.nch)) {
         rc = sort_changed(c.ch, c.nch, c.next_id);
-        tss_buf_put_u8(&body, REC_DELTA_FRONT);
+        tss_buf_put_u8(&body, REC_DELTA_DIFF);
         tss_buf_put_varint(&body, c.slots.n);
-        tss_snap_put_ranked(&body, c.news.data, &c.slots, rank, true);
+        tss_snap_put_ranked(&body, c.news.data, &c.slots, rank,
+                            TSS_SNAP_LIST_NEW);
         tss_buf_put_varint(&body, c.ndrop);
         tss_buf_append(&body, c.drops.data, c.drops.len);
         tss_buf_put_varint(&body, c.nooo);

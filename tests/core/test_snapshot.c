@@ -2332,10 +2332,13 @@ static void assert_same_view(const tss_snap_view *a, const tss_snap_view *b)
  * Heads written by earlier builds read the same: a base of version 1 and
  * a log of type 3 records (keys whole, the encoder state in fixed words;
  * the t3-* seeds, written by 30f6464's gen_corpus) against the same head
- * in this build's format (base version 2, type 4 records: the t4-*
- * seeds, written by this build's gen_corpus in the same minute, as the
- * heads it builds depend on the clock). Then the writer recovers from the
- * old files and writes its base in the new format: the same again.
+ * in the next format (base version 2, type 4 records: the t4-* seeds,
+ * written by ed2199b's gen_corpus in the same minute, as the heads it
+ * builds depend on the clock). Then the writer recovers from the old
+ * files and writes its base in this build's format (version 3): the same
+ * again. This build's own seeds (t5-*: base version 3, type 5 records,
+ * written by its gen_corpus later) read as the same heads, but for their
+ * times: as many records and items.
  */
 static void test_older_head_formats(void **state)
 {
@@ -2386,6 +2389,31 @@ static void test_older_head_formats(void **state)
         tss_storage_close(new_st);
     }
     assert_true(records > 0); /* type 3 and type 4 records were read */
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        char dir4[4096], dir5[4096], seed5[64];
+        tss_storage *st4, *st5;
+        tss_snap_view v4, v5;
+
+        snprintf(seed5, sizeof(seed5), "t5-%s", pairs[i][1] + 3);
+        tt_join(dir4, sizeof(dir4), *state, "t4");
+        tt_join(dir5, sizeof(dir5), *state, "t5");
+        tt_rmrf(dir4);
+        tt_rmrf(dir5);
+        st4 = seed_store(dir4, pairs[i][1]);
+        st5 = seed_store(dir5, seed5);
+        assert_int_equal(
+            tss_snapshot_load(st4, &seed_info, NULL, NULL, false, &v4), 0);
+        assert_int_equal(
+            tss_snapshot_load(st5, &seed_info, NULL, NULL, false, &v5), 0);
+        assert_true(v5.records > 0);
+        assert_int_equal(v5.records, v4.records);
+        assert_int_equal(v5.n, v4.n);
+        assert_true(v5.bytes < v4.bytes); /* the differences are smaller */
+        tss_snap_view_free(&v4);
+        tss_snap_view_free(&v5);
+        tss_storage_close(st4);
+        tss_storage_close(st5);
+    }
 }
 
 int main(void)
