@@ -409,15 +409,14 @@ fail:
     return rc;
 }
 
-static void save_coverage(tss_store *s, bool force);
-
 void tss_store_close(tss_store *s)
 {
     if (!s)
         return;
-    /* a writer leaves the table coverage current */
-    if (s->cov && s->lock_fd >= 0)
-        save_coverage(s, true);
+    /* the table coverage is not saved here: it lags by less than
+     * save_coverage's bound, which readers make up from the newer
+     * sidecars, and the next writer's start saves what lags
+     * (tss_store_cov_recover) */
     tss_head_free(s->head);
     while (s->pending) {
         tss_pending *p = s->pending;
@@ -683,20 +682,22 @@ fail:
  * Writes the table coverage snapshot when it changed. Not at every seal:
  * the table holds the whole history and is written whole, so it is written
  * again only once the sidecars sealed since its last save add up to a
- * quarter of its size and to TABLE_LAG_MIN (or with `force`: at close).
+ * quarter of its size and to TABLE_LAG_MIN; not at close either (the
+ * next writer's start saves what lags: a restart costs one save, as one
+ * at close did, and a writer that stops for good none).
  * Readers union the table with the sidecars of segments newer than its
  * covered seq, so a lagging table costs them at most that much more to
  * read, and the table's writes stay within 4x the sidecars' bytes instead
  * of one whole table per seal. A failure is only logged: sidecars hold the same
  * facts and the next seal retries.
  */
-static void save_coverage(tss_store *s, bool force)
+static void save_coverage(tss_store *s)
 {
     uint64_t saved = tss_covtable_saved_bytes(s->cov);
 
     if (!s->cov_dirty)
         return;
-    if (!force && s->cov_unsaved_ver == tss_covtable_version(s->cov) &&
+    if (s->cov_unsaved_ver == tss_covtable_version(s->cov) &&
         (s->cov_unsaved < TABLE_LAG_MIN ||
          s->cov_unsaved * TABLE_LAG_DIV < saved))
         return;
@@ -773,7 +774,7 @@ static int drain(tss_store *s, int64_t now, tss_seal_result *res)
         pending_free(p);
     }
     complain_done(s, false);
-    save_coverage(s, false);
+    save_coverage(s);
     /* the sealed items left the head: restart the snapshot from a small
      * base (only with nothing queued, which the base would not hold) */
     if (s->snap && s->sealed_points && base_worth_it(s)) {

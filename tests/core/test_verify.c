@@ -119,6 +119,9 @@ static void build(const char *dir)
     }
     assert_int_equal(tss_store_snapshot(s, tss_store_now(s), TSS_SNAP_SYNC), 0);
     tss_store_close(s);
+    /* the table coverage lags the three sidecars (a close does not save
+     * it): the next writer's start saves it, as version 2 */
+    tss_store_close(open_store(dir, TSS_OPEN_WRITER));
 }
 
 static int verify(tss_store *s, unsigned flags, findings *fs,
