@@ -213,7 +213,7 @@ static int get_base_item(tss_rd *r, tss_snap_item *it, int64_t span, bool keep,
                 return -1;
             if (pk->delta) /* version 3 */
                 e->t0 = pk->t0 = tss_snap_undiff(pk->t0, e->t0);
-            e->last_t = (int64_t)((uint64_t)e->t0 + (uint64_t)dt);
+            e->last_t = tss_snap_undiff(e->t0, dt);
             e->last_delta = (uint64_t)dd;
             e->last_v = e->v0 + (uint64_t)dv;
             e->last_vdelta = (uint64_t)dvd;
@@ -891,7 +891,7 @@ static int base_visit(void *arg, tss_head_view *v)
         tss_snap_put_i64(b, e->t0);
         tss_buf_put_u64(b, e->v0);
         /* version 2: what changes little as differences, in varints */
-        tss_snap_put_i64(b, (int64_t)((uint64_t)e->last_t - (uint64_t)e->t0));
+        tss_snap_put_i64(b, tss_snap_diff(e->last_t, e->t0));
         tss_snap_put_i64(b, (int64_t)e->last_delta);
         tss_snap_put_i64(b, (int64_t)(e->last_v - e->v0));
         tss_snap_put_i64(b, (int64_t)e->last_vdelta);

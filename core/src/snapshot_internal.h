@@ -84,11 +84,11 @@ tss_snap_item *tss_snap_view_push(tss_snap_view *v);
 int tss_snap_ooo_push(tss_snap_item *it, int64_t t, uint64_t bits);
 
 /*
- * The previous key of a list of front-coded keys (base version 2, delta
- * record type 4): each key is written as varint shared (its first bytes in
- * common with the previous key of the list), varint suffix length, suffix.
- * The items of a list are in key order, so neighbours share the host and
- * plugin. Zero it at the start of each list.
+ * The previous key of a list of front-coded keys (base versions 2 and 3,
+ * delta record types 4 and 5): each key is written as varint shared (its first
+ * bytes in common with the previous key of the list), varint suffix length,
+ * suffix. The items of a list are in key order, so neighbours share the host
+ * and plugin. Zero it at the start of each list.
  */
 typedef struct tss_snap_prevkey {
     uint8_t buf[TSS_KEY_MAX];

@@ -233,7 +233,7 @@ static int replay_groups(tss_rd *r, tss_snap_view *v)
     return 0;
 }
 
-/* A delta record (type 1, 3 or 4) into the view: 0, -1 malformed, -2 out
+/* A delta record (type 1, 3, 4 or 5) into the view: 0, -1 malformed, -2 out
  * of memory, -3 a partial view lacks items it needs. */
 static int replay_delta(tss_rd *r, int64_t span, const tss_snap_sel *sel,
                         tss_snap_view *v, uint8_t type)

@@ -21,7 +21,8 @@
  * the disk log it continues, so a reader that reads the stage file
  * first, then the disk log, always gets a whole prefix of the logical
  * log, whatever the writer did in between (it only appends to either,
- * and removes a stage file only after the disk has its records).
+ * replaces a stage file only by one that starts where the disk log now
+ * ends, and removes one only after the disk has its records).
  */
 #define _GNU_SOURCE
 #include "snapshot_internal.h"
@@ -526,7 +527,8 @@ static int disk_append(tss_snapshot *sn, const void *buf, size_t n)
     return rc;
 }
 
-/* Writes what waits to the disk log (the stage file stays). */
+/* Writes what waits to the disk log (the stage file stays); nothing is
+ * held back after it. */
 static int pending_to_disk(tss_snapshot *sn)
 {
     int rc = 0;
@@ -534,6 +536,7 @@ static int pending_to_disk(tss_snapshot *sn)
     if (sn->pending.len)
         rc = disk_append(sn, sn->pending.data, sn->pending.len);
     sn->pending.len = 0;
+    sn->held = 0;
     return rc;
 }
 
@@ -541,7 +544,6 @@ int tss_snap_stage_flush(tss_snapshot *sn)
 {
     int rc;
 
-    sn->held = 0;
     if (sn->pending.len == 0)
         return 0;
     if ((rc = pending_to_disk(sn)) == 0)
